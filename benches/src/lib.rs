@@ -1,0 +1,1 @@
+//! Benchmark harnesses for wirepool (see `docs/benchmarks.md`).

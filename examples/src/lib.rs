@@ -1,0 +1,1 @@
+//! Shared helpers for wirepool's example binaries.

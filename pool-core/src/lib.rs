@@ -1,0 +1,3 @@
+//! HTTP/1.1 client connection-pool engine (under construction).
+#![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations)]
