@@ -3,4 +3,6 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 #[allow(dead_code)] // the Engine that calls these is being written alongside
+mod dns;
+#[allow(dead_code)] // the Engine that calls these is being written alongside
 mod pool;
