@@ -295,6 +295,39 @@ fn close_after_response_and_connection_close_end_with_eof() {
 }
 
 #[test]
+fn stale_on_reuse_closes_without_answering_the_second_request() {
+    let _serial = process_lock();
+    let server = TestServer::scripted(Script::StaleOnReuse(b"first"));
+    let mut client = Client::connect(&server);
+    client.send(&get("/1"));
+    assert_eq!(client.read_response().1, b"first");
+    client.send(&get("/2"));
+    let (bytes, ended) = client.read_to_end();
+    ended.unwrap();
+    assert!(bytes.is_empty(), "no response byte for the reused request");
+    assert_eq!(server.requests(), 2);
+}
+
+#[test]
+fn keep_alive_answers_head_without_a_body_and_honours_connection_close() {
+    let _serial = process_lock();
+    let server = TestServer::keep_alive(b"body");
+    let mut client = Client::connect(&server);
+    client.send(b"HEAD / HTTP/1.1\r\n\r\n");
+    assert_eq!(
+        client.read_head(),
+        "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"
+    );
+    client.send(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let (head, body) = client.read_response();
+    assert_eq!(header(&head, "connection"), Some("close"));
+    assert_eq!(body, b"body");
+    let (rest, ended) = client.read_to_end();
+    ended.unwrap();
+    assert!(rest.is_empty());
+}
+
+#[test]
 fn garbage_and_ambiguous_framing_scripts_send_their_bytes() {
     let _serial = process_lock();
     let mut garbage = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".to_vec();

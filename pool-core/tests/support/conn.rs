@@ -494,10 +494,28 @@ impl ServerConn {
     }
 
     /// Answers every request with `200` and `body` until the client closes, the
-    /// connection errs, or the server stops.
+    /// connection errs, or the server stops. Like a real server, it answers `HEAD`
+    /// without the body bytes, and closes after answering a request that carried
+    /// `Connection: close` (echoing the header).
     pub fn serve_keep_alive(&mut self, body: &[u8]) {
-        while self.read_request().is_some() {
-            self.respond(200, &[], body);
+        while let Some(request) = self.read_request() {
+            let client_closes = request
+                .header("connection")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("close"));
+            let headers: &[(&str, &str)] = if client_closes {
+                &[("Connection", "close")]
+            } else {
+                &[]
+            };
+            let mut response = response_bytes(200, headers, body);
+            if request.method == "HEAD" {
+                response.truncate(response.len() - body.len());
+            }
+            self.write(&response);
+            if client_closes {
+                self.close();
+                return;
+            }
         }
     }
 

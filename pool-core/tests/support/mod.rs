@@ -75,6 +75,7 @@ pub use script::{Script, ANNOUNCED_LEN, GARBAGE, SCRIPT_BODY, SENT_PREFIX};
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -155,7 +156,9 @@ impl TestServer {
         self.shared.lock().connections
     }
 
-    /// Complete requests (head and body) read so far, on all connections.
+    /// Complete requests (head and body) read so far, on all connections. A request
+    /// counts as soon as it has been read, before the handler answers it: once a client
+    /// has its response, the request is already counted and recorded.
     pub fn requests(&self) -> usize {
         self.shared.lock().recorded.len()
     }
@@ -427,8 +430,12 @@ where
     while !shared.is_stopping() {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                continue; // ACCEPT_POLL passed: check for a stop
+            }
             Err(_) => {
-                // Accept timeout (the usual case) or a transient error such as EMFILE.
+                // A transient error such as EMFILE: don't spin on it.
+                shared.sleep(Duration::from_millis(10));
                 continue;
             }
         };

@@ -42,6 +42,11 @@ pub enum Script {
     /// `Connection: close`), then closes with a FIN: the connection the client pooled
     /// is dead when it comes to reuse it.
     CloseAfterResponse(&'static [u8]),
+    /// Answers one request with `200` and the body, framed for keep-alive; when the
+    /// client reuses the connection, reads its next request and closes without an
+    /// answer (FIN). The reused connection fails before any response byte: the case
+    /// in which an idempotent request is retried once on a fresh connection.
+    StaleOnReuse(&'static [u8]),
     /// Answers one request with `200`, `Connection: close` and the body, then closes:
     /// the client must not pool the connection.
     ConnectionClose(&'static [u8]),
@@ -102,6 +107,14 @@ impl Script {
                     conn.respond(200, &[], body);
                 }
                 conn.close();
+            }
+            Script::StaleOnReuse(body) => {
+                if conn.read_request().is_some() {
+                    conn.respond(200, &[], body);
+                    if conn.read_request().is_some() {
+                        conn.close();
+                    }
+                }
             }
             Script::ConnectionClose(body) => {
                 if conn.read_request().is_some() {
