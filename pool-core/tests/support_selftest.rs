@@ -480,9 +480,34 @@ fn read_errors_say_timeout_or_malformed() {
     cut.send(b"GET / HTTP/1.1\r\n");
     cut.stream.shutdown(Shutdown::Write).unwrap();
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), Err(ReadError::Truncated));
+    let mut raw = Client::connect(&server);
+    raw.send(b"\x16\x03\x01 not http either\r\n\r\n");
+    assert!(matches!(
+        rx.recv_timeout(WAIT).unwrap(),
+        Err(ReadError::Malformed(_))
+    ));
     let quiet = Client::connect(&server);
     quiet.stream.shutdown(Shutdown::Write).unwrap();
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), Err(ReadError::Closed));
+}
+
+#[test]
+fn read_raw_takes_bytes_without_parsing_or_recording() {
+    let _serial = process_lock();
+    let server = TestServer::start(|conn| {
+        let hello = conn.read_raw(4).unwrap();
+        conn.write(&hello);
+        conn.serve_keep_alive(b"after");
+    });
+    let mut client = Client::connect(&server);
+    client.send(b"\x16\x03\x01\x00");
+    client.send(&get("/"));
+    while client.buf.len() < 4 {
+        assert!(client.fill().unwrap() > 0);
+    }
+    assert_eq!(client.buf.drain(..4).as_slice(), b"\x16\x03\x01\x00");
+    assert_eq!(client.read_response().1, b"after");
+    assert_eq!(server.requests(), 1);
 }
 
 #[test]

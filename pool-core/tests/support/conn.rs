@@ -275,6 +275,13 @@ impl ServerConn {
         }
     }
 
+    /// Reads exactly `len` raw bytes, with no HTTP parsing and no recording: for bytes
+    /// that are not a request, or to check what a client sent after a head.
+    pub fn read_raw(&mut self, len: usize) -> Result<Vec<u8>, ReadError> {
+        self.fill_to(len)?;
+        Ok(self.pending.drain(..len).collect())
+    }
+
     /// Discards everything the client sends until it closes (or the server stops) and
     /// returns those bytes: "hold the connection open, never answer", which also shows
     /// whether the client sent anything more.

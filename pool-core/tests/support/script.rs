@@ -84,7 +84,8 @@ pub enum Script {
     ExpectContinue,
     /// Reads a head carrying `Expect: 100-continue` and answers `417 Expectation Failed`
     /// at once, without reading the body; then closes. The client must not send the
-    /// body on this connection (or must not reuse it).
+    /// body on this connection (or must not reuse it). The head alone is not a
+    /// recorded request: [`TestServer::requests`](super::TestServer::requests) stays 0.
     RejectExpectation,
     /// Answers each request with a `200` whose body is `len` bytes of
     /// [`pattern`](super::pattern), generated on the fly and written as fast as the
