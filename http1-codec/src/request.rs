@@ -1,0 +1,404 @@
+//! Request encoding: the head, chunked body framing, and `Expect: 100-continue`.
+//!
+//! Owns the bytes of a request head ([`encode_head`]) and of chunked body framing
+//! ([`encode_chunk`], [`encode_last_chunk`]). It does not write to sockets, send the body
+//! (a `Content-Length` body goes out as is, no encoding needed), nor decide when to send a
+//! body after `Expect: 100-continue` — the engine does, with a deadline; the codec only
+//! answers [`expects_continue`].
+//!
+//! # What the encoder guarantees
+//! - The request line is `METHOD SP target SP HTTP/1.1`, with the target in the
+//!   [`TargetForm`] asked for; a URI that does not fit that form is refused.
+//! - `Host` comes first: the caller's value if it set one, else the URI's authority
+//!   (without user info; without the port when it is the scheme's default).
+//! - The encoder owns framing: it writes `content-length` or `transfer-encoding: chunked`
+//!   from [`RequestFraming`]. A caller `Content-Length` equal to the declared length is
+//!   tolerated (written once); any other, or any caller `Transfer-Encoding`, is
+//!   [`ErrorKind::FramingHeaderSet`]. POST, PUT and PATCH without a body get
+//!   `content-length: 0`, as RFC 9110 §8.6 asks.
+//! - Header names are tokens and values contain no CR, LF or NUL — checked here again,
+//!   because `http` has unchecked constructors. A refused request writes nothing.
+//! - Header names are written as `http` stores them (lowercase), in map order.
+
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, Method, Uri};
+
+use crate::error::{Error, ErrorKind};
+use crate::framing::parse_decimal;
+
+/// Which form of request target to write (RFC 9112 §3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TargetForm {
+    /// `/path?query`: requests to an origin server. `OPTIONS` may use `*`.
+    Origin,
+    /// `http://host:port/path?query`: requests through an HTTP proxy.
+    Absolute,
+    /// `host:port`: `CONNECT` requests.
+    Authority,
+}
+
+/// How the request body is framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestFraming {
+    /// No body.
+    None,
+    /// A body of exactly this many bytes (`content-length`).
+    Length(u64),
+    /// A chunked body: send it with [`encode_chunk`] and end with [`encode_last_chunk`].
+    Chunked,
+}
+
+/// A request head to encode, borrowed from the caller's `http` types.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestHead<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The URI; which parts are written depends on `form`.
+    pub uri: &'a Uri,
+    /// Header fields to send (without framing fields: the encoder writes those).
+    pub headers: &'a HeaderMap,
+    /// The request-target form.
+    pub form: TargetForm,
+    /// The body framing.
+    pub framing: RequestFraming,
+}
+
+/// Appends the request head (request line, fields, blank line) to `out`.
+///
+/// On error `out` is left exactly as it was.
+///
+/// ```
+/// use http1_codec::request::{encode_head, RequestFraming, RequestHead, TargetForm};
+/// use http::{HeaderMap, Method, Uri};
+///
+/// let uri: Uri = "http://example.com/search?q=1".parse().unwrap();
+/// let mut out = Vec::new();
+/// encode_head(&RequestHead {
+///     method: &Method::POST, uri: &uri, headers: &HeaderMap::new(),
+///     form: TargetForm::Origin, framing: RequestFraming::Length(5),
+/// }, &mut out).unwrap();
+/// assert_eq!(out, b"POST /search?q=1 HTTP/1.1\r\nhost: example.com\r\ncontent-length: 5\r\n\r\n");
+/// ```
+pub fn encode_head(head: &RequestHead<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let start = out.len();
+    let result = write_head(head, out);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+fn write_head(head: &RequestHead<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let method = head.method.as_str().as_bytes();
+    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
+        return Err(ErrorKind::InvalidMethod.into());
+    }
+
+    // Framing the encoder will declare, checked against what the caller set.
+    let declared_len = match head.framing {
+        RequestFraming::None => Some(0),
+        RequestFraming::Length(n) => Some(n),
+        RequestFraming::Chunked => None,
+    };
+    if head.headers.contains_key(TRANSFER_ENCODING) {
+        return Err(ErrorKind::FramingHeaderSet.into());
+    }
+    let caller_length = head.headers.contains_key(CONTENT_LENGTH);
+    for value in head.headers.get_all(CONTENT_LENGTH) {
+        match (parse_decimal(value.as_bytes()), declared_len) {
+            (Some(set), Some(declared)) if set == declared => {}
+            _ => return Err(ErrorKind::FramingHeaderSet.into()),
+        }
+    }
+
+    // Request line.
+    out.extend_from_slice(method);
+    out.push(b' ');
+    write_target(head, out)?;
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+
+    // Host first.
+    match head.headers.get(HOST) {
+        Some(_) => {
+            for value in head.headers.get_all(HOST) {
+                write_field(out, b"host", value.as_bytes())?;
+            }
+        }
+        None => {
+            let authority = head
+                .uri
+                .authority()
+                .ok_or(Error::new(ErrorKind::MissingHost))?;
+            out.extend_from_slice(b"host: ");
+            write_host_value(head.uri, authority, out)?;
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    for (name, value) in head.headers {
+        if name == HOST || name == CONTENT_LENGTH {
+            continue;
+        }
+        write_field(out, name.as_str().as_bytes(), value.as_bytes())?;
+    }
+
+    // Framing.
+    let body_method = matches!(*head.method, Method::POST | Method::PUT | Method::PATCH);
+    match head.framing {
+        RequestFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        RequestFraming::Length(n) if n > 0 || body_method || caller_length => {
+            write_content_length(n, out)
+        }
+        RequestFraming::None if body_method || caller_length => write_content_length(0, out),
+        RequestFraming::Length(_) | RequestFraming::None => {}
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+fn write_target(head: &RequestHead<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let bad_target = || Error::new(ErrorKind::InvalidRequestTarget);
+    let uri = head.uri;
+    let path_and_query = uri.path_and_query().map_or("", |pq| pq.as_str());
+    let mark = out.len();
+    match head.form {
+        TargetForm::Origin => {
+            if path_and_query == "*" {
+                if *head.method != Method::OPTIONS {
+                    return Err(bad_target());
+                }
+                out.push(b'*');
+            } else {
+                write_origin(path_and_query, out)?;
+            }
+        }
+        TargetForm::Absolute => {
+            let scheme = uri.scheme_str().ok_or_else(bad_target)?;
+            let authority = uri.authority().ok_or_else(bad_target)?;
+            out.extend_from_slice(scheme.as_bytes());
+            out.extend_from_slice(b"://");
+            out.extend_from_slice(authority.as_str().as_bytes());
+            write_origin(path_and_query, out)?;
+        }
+        TargetForm::Authority => {
+            let authority = uri.authority().ok_or_else(bad_target)?;
+            // authority-form = uri-host ":" port; no user info.
+            if authority.as_str().contains('@') {
+                return Err(bad_target());
+            }
+            let port = match authority.port_u16() {
+                Some(p) => p,
+                None => default_port(uri.scheme_str()).ok_or_else(bad_target)?,
+            };
+            out.extend_from_slice(authority.host().as_bytes());
+            out.push(b':');
+            write_decimal(u64::from(port), out);
+        }
+    }
+    // Nothing that could end or split the request line.
+    if out[mark..].iter().any(|&b| b <= b' ' || b == 0x7f) {
+        return Err(bad_target());
+    }
+    Ok(())
+}
+
+fn write_origin(path_and_query: &str, out: &mut Vec<u8>) -> Result<(), Error> {
+    if path_and_query.is_empty() || path_and_query.starts_with('?') {
+        out.push(b'/');
+    } else if !path_and_query.starts_with('/') {
+        return Err(ErrorKind::InvalidRequestTarget.into());
+    }
+    out.extend_from_slice(path_and_query.as_bytes());
+    Ok(())
+}
+
+fn write_host_value(
+    uri: &Uri,
+    authority: &http::uri::Authority,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let host = authority.host();
+    if host.is_empty() || host.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(ErrorKind::InvalidRequestTarget.into());
+    }
+    out.extend_from_slice(host.as_bytes());
+    if let Some(port) = authority.port_u16() {
+        if default_port(uri.scheme_str()) != Some(port) {
+            out.push(b':');
+            write_decimal(u64::from(port), out);
+        }
+    }
+    Ok(())
+}
+
+fn default_port(scheme: Option<&str>) -> Option<u16> {
+    match scheme {
+        Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("ws") => Some(80),
+        Some(s) if s.eq_ignore_ascii_case("https") || s.eq_ignore_ascii_case("wss") => Some(443),
+        _ => None,
+    }
+}
+
+fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) -> Result<(), Error> {
+    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+        return Err(ErrorKind::InvalidHeaderName.into());
+    }
+    check_value(value)?;
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+fn check_value(value: &[u8]) -> Result<(), Error> {
+    if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(ErrorKind::InvalidHeaderValue.into());
+    }
+    Ok(())
+}
+
+fn write_content_length(n: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"content-length: ");
+    write_decimal(n, out);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn write_decimal(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+fn write_hex(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// `tchar` from RFC 9110 §5.6.2.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
+/// Appends one chunk (`size CRLF data CRLF`). Empty `data` writes nothing: an empty chunk
+/// would end the body.
+pub fn encode_chunk(data: &[u8], out: &mut Vec<u8>) {
+    if data.is_empty() {
+        return;
+    }
+    write_hex(data.len() as u64, out);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the last chunk (`0 CRLF`), the trailer fields if any, and the final CRLF.
+///
+/// Trailers are checked like header fields; framing fields (`Content-Length`,
+/// `Transfer-Encoding`) and `Host` are refused in trailers (RFC 9110 §6.5.1).
+/// On error `out` is left as it was.
+pub fn encode_last_chunk(trailers: Option<&HeaderMap>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let start = out.len();
+    out.extend_from_slice(b"0\r\n");
+    if let Some(trailers) = trailers {
+        for (name, value) in trailers {
+            if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == HOST {
+                out.truncate(start);
+                return Err(ErrorKind::FramingHeaderSet.into());
+            }
+            if let Err(e) = write_field(out, name.as_str().as_bytes(), value.as_bytes()) {
+                out.truncate(start);
+                return Err(e);
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// `true` when the request carries `Expect: 100-continue` (case-insensitive): the
+/// engine should send the head, wait for [`crate::response::HeadKind::Continue`] (or a
+/// final response, or its expect deadline), then send the body.
+pub fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::EXPECT)
+        .iter()
+        .any(|v| crate::framing::trim_ows(v.as_bytes()).eq_ignore_ascii_case(b"100-continue"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_format_without_allocation_helpers() {
+        let mut out = Vec::new();
+        write_decimal(0, &mut out);
+        out.push(b' ');
+        write_decimal(u64::MAX, &mut out);
+        out.push(b' ');
+        write_hex(0, &mut out);
+        out.push(b' ');
+        write_hex(u64::MAX, &mut out);
+        assert_eq!(out, b"0 18446744073709551615 0 ffffffffffffffff");
+    }
+
+    #[test]
+    fn chunks_and_last_chunk() {
+        let mut out = Vec::new();
+        encode_chunk(b"", &mut out);
+        assert!(out.is_empty());
+        encode_chunk(&[b'x'; 26], &mut out);
+        assert!(out.starts_with(b"1a\r\nxxx"));
+        assert!(out.ends_with(b"x\r\n"));
+        let mut out = Vec::new();
+        encode_last_chunk(None, &mut out).unwrap();
+        assert_eq!(out, b"0\r\n\r\n");
+        let mut t = HeaderMap::new();
+        t.insert("x-checksum", "abc".parse().unwrap());
+        let mut out = b"keep".to_vec();
+        encode_last_chunk(Some(&t), &mut out).unwrap();
+        assert_eq!(out, b"keep0\r\nx-checksum: abc\r\n\r\n");
+        t.insert(CONTENT_LENGTH, "3".parse().unwrap());
+        let mut out = b"keep".to_vec();
+        assert_eq!(
+            encode_last_chunk(Some(&t), &mut out).map_err(|e| e.kind()),
+            Err(ErrorKind::FramingHeaderSet)
+        );
+        assert_eq!(out, b"keep");
+    }
+}
