@@ -321,6 +321,7 @@ impl Resolver {
         })
     }
 
+    #[cfg(test)]
     /// Forgets every cached answer (lookups in flight are not affected and will be cached
     /// when they finish).
     pub fn clear_cache(&mut self) {

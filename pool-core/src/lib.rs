@@ -1,8 +1,51 @@
-//! HTTP/1.1 client connection-pool engine (under construction).
+//! wirepool's connection-pool engine: HTTP/1.1 over a hand-written mio event loop.
+//!
+//! ```text
+//!  your thread ──submit(Request)──► Engine ──poll()──► Event::{Head, Data, Done, Failed}
+//!                                     │
+//!        pools: per host (scheme+host+port) an idle stack, counts, a FIFO wait queue
+//!        conns: one state machine each (resolving → connecting → writing → awaiting
+//!               head → reading body → idle | closed), bytes through http1-codec
+//!        timers: one heap of named deadlines; the poll timeout is the next one
+//!        dns:    resolver threads answer through a channel + mio::Waker
+//!
+//!  other threads ──Client::send──► channel + Waker ──► engine thread (runs the Engine)
+//!                 ◄── Response (head) + body chunks through a bounded budget ──┘
+//! ```
+//!
+//! Two ways in:
+//! - [`Engine`]: drive the loop on your own thread (the lowest-latency path, like curl's
+//!   multi interface or wrk). Body bytes are borrowed slices of the connection's buffer.
+//! - [`Client`]: a `Clone + Send + Sync` blocking facade; the engine runs on its own
+//!   thread and the response body implements [`std::io::Read`].
+//!
+//! What the pool guarantees: a connection returns to the idle pool only when its
+//! response was read to its framed end, the keep-alive verdict allows it and nothing
+//! follows the response; an idle connection that turns readable (EOF or stray bytes) is
+//! closed before anyone reuses it; every wait has a deadline; an idempotent request that
+//! fails on a reused connection before any response byte is resent once on a fresh one.
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
-#[allow(dead_code)] // the Engine that calls these is being written alongside
+mod client;
+mod config;
+mod conn;
 mod dns;
-#[allow(dead_code)] // the Engine that calls these is being written alongside
+mod engine;
+mod error;
 mod pool;
+mod request;
+mod slab;
+mod socket;
+mod timer;
+
+pub use client::{Client, ClientBuilder, Response, ResponseBody};
+pub use config::{Config, TcpKeepalive};
+pub use dns::DnsError;
+pub use engine::{Engine, Event};
+pub use error::{Culprit, Error, ErrorKind};
+pub use pool::{CloseCause, CloseCounts, HostStats, PoolKey, ReuseOrder, Scheme, Stats};
+pub use request::{Body, Flow, HeadView, RequestId, RequestInfo, RequestOptions};
+
+/// Re-export of the `http` crate whose types the API uses.
+pub use http;

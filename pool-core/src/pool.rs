@@ -307,11 +307,13 @@ pub enum CloseCause {
     NotReusable,
     /// The pool or the Engine was shut down, or `close_idle()` was called.
     Shutdown,
+    /// The caller canceled the request in the middle of its exchange.
+    Canceled,
 }
 
 impl CloseCause {
     /// Every cause, in the order of the fields of [`CloseCounts`].
-    pub const ALL: [CloseCause; 8] = [
+    pub const ALL: [CloseCause; 9] = [
         CloseCause::IdleTimeout,
         CloseCause::Lifetime,
         CloseCause::ServerClose,
@@ -320,6 +322,7 @@ impl CloseCause {
         CloseCause::MaxRequests,
         CloseCause::NotReusable,
         CloseCause::Shutdown,
+        CloseCause::Canceled,
     ];
 
     /// The name used in logs and metrics, e.g. `"idle timeout"`.
@@ -333,6 +336,7 @@ impl CloseCause {
             CloseCause::MaxRequests => "max requests",
             CloseCause::NotReusable => "not reusable",
             CloseCause::Shutdown => "shutdown",
+            CloseCause::Canceled => "canceled",
         }
     }
 }
@@ -363,6 +367,8 @@ pub struct CloseCounts {
     pub not_reusable: u64,
     /// Closed by [`CloseCause::Shutdown`].
     pub shutdown: u64,
+    /// Closed by [`CloseCause::Canceled`].
+    pub canceled: u64,
 }
 
 impl CloseCounts {
@@ -377,6 +383,7 @@ impl CloseCounts {
             CloseCause::MaxRequests => self.max_requests,
             CloseCause::NotReusable => self.not_reusable,
             CloseCause::Shutdown => self.shutdown,
+            CloseCause::Canceled => self.canceled,
         }
     }
 
@@ -401,6 +408,7 @@ impl CloseCounts {
             CloseCause::MaxRequests => &mut self.max_requests,
             CloseCause::NotReusable => &mut self.not_reusable,
             CloseCause::Shutdown => &mut self.shutdown,
+            CloseCause::Canceled => &mut self.canceled,
         }
     }
 
@@ -585,6 +593,7 @@ impl Evicted {
         self.len += 1;
     }
 
+    #[cfg(test)]
     /// The ids not yet yielded.
     pub fn as_slice(&self) -> &[ConnId] {
         &self.ids[usize::from(self.next)..usize::from(self.len)]
@@ -709,11 +718,6 @@ impl Pools {
         }
     }
 
-    /// The limits these pools were built with.
-    pub fn limits(&self) -> &PoolLimits {
-        &self.limits
-    }
-
     /// The id of the pool for `scheme://host:port`, created if this is the first request to
     /// it. `host` compares ASCII case-insensitively. Finding a known host hashes the given
     /// bytes and compares; it does not allocate.
@@ -749,6 +753,7 @@ impl Pools {
         &self.hosts[host].key
     }
 
+    #[cfg(test)]
     /// Every host id, in creation order.
     pub fn hosts(&self) -> impl Iterator<Item = HostId> {
         0..self.hosts.len()
@@ -794,6 +799,7 @@ impl Pools {
         pool.connecting = pool.connecting.min(pool.open);
     }
 
+    #[cfg(test)]
     /// Open connections of `host`: connecting + active + idle.
     pub fn open_conns(&self, host: HostId) -> usize {
         self.hosts[host].open
@@ -886,16 +892,19 @@ impl Pools {
         matches!(self.idle.get(conn), Some(Some(_)))
     }
 
+    #[cfg(test)]
     /// When `conn` went idle, or `None` if it is not idle.
     pub fn idle_since(&self, conn: ConnId) -> Option<Instant> {
         self.idle.get(conn)?.as_ref().map(|n| n.since)
     }
 
+    #[cfg(test)]
     /// Idle connections of `host`.
     pub fn idle_count(&self, host: HostId) -> usize {
         self.hosts[host].idle.len
     }
 
+    #[cfg(test)]
     /// Idle connections across all hosts.
     pub fn idle_total(&self) -> usize {
         self.lru.len
@@ -956,6 +965,7 @@ impl Pools {
         removed
     }
 
+    #[cfg(test)]
     /// Requests waiting for `host`; exact, tombstones are not counted.
     pub fn waiting(&self, host: HostId) -> usize {
         self.hosts[host].waiting.len()

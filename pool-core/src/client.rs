@@ -1,0 +1,588 @@
+//! The blocking [`Client`]: an [`Engine`] on its own thread behind a channel.
+//!
+//! ```text
+//!  caller threads                         engine thread
+//!  ──────────────                         ─────────────
+//!  send(req) ─── Command::Send ──► channel ─► Engine::submit
+//!      │              + Waker::wake              │ poll loop
+//!      ▼                                         ▼
+//!  blocks on its own reply channel ◄── Msg::Head (http::Response<()>, RequestInfo)
+//!  ResponseBody::read  ◄────────────── Msg::Data (one copy of the borrowed slice)
+//!      │ consumed bytes below the budget?  ──► Command::Resume (engine reads again)
+//!      └ dropped unread ─────────────────────► Command::Discard (engine drains)
+//! ```
+//!
+//! Body bytes cross threads with one deliberate copy, and those copies count against
+//! `body_buffer_limit`: when a reader falls behind by more than that, the engine stops
+//! reading the socket (TCP flow control then slows the server), so a slow reader costs
+//! a bounded amount of memory. The budget is one atomic counter per response: the
+//! engine pauses when its add crosses the limit, the reader resumes it when its subtract
+//! crosses back, and a crossing up is always followed by exactly one crossing down.
+//!
+//! Dropping the last `Client` handle shuts the engine down: requests still in flight
+//! (bodies being read) fail with [`ErrorKind::PoolClosed`], sockets are closed and the
+//! thread is joined.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use http::{HeaderMap, Request, StatusCode, Version};
+use mio::Waker;
+
+use crate::config::{Config, TcpKeepalive};
+use crate::engine::{Engine, Event};
+use crate::error::{Error, ErrorKind};
+use crate::pool::{ReuseOrder, Stats};
+use crate::request::{Body, Flow, RequestId, RequestInfo, RequestOptions};
+
+/// Work for the engine thread.
+enum Command {
+    Send {
+        request: Box<Request<Body>>,
+        opts: RequestOptions,
+        reply: Sender<Msg>,
+        budget: Arc<Budget>,
+    },
+    Discard(RequestId),
+    Resume(RequestId),
+    CloseIdle,
+    Stats(Sender<Stats>),
+    Shutdown,
+}
+
+/// What the engine thread tells one request's caller.
+enum Msg {
+    Head(RequestId, http::Response<()>, RequestInfo),
+    Data(Vec<u8>),
+    Done(RequestInfo),
+    Failed(Error),
+}
+
+/// Body bytes sent to a reader and not yet consumed by it.
+struct Budget {
+    buffered: AtomicUsize,
+    limit: usize,
+}
+
+/// The sending half the caller side keeps: commands plus the waker that interrupts
+/// the engine's poll.
+#[derive(Clone)]
+struct Handle {
+    tx: Sender<Command>,
+    waker: Arc<Waker>,
+}
+
+impl Handle {
+    fn send(&self, cmd: Command) -> Result<(), Error> {
+        self.tx
+            .send(cmd)
+            .map_err(|_| Error::msg(ErrorKind::PoolClosed, "the engine thread has stopped"))?;
+        // A failed wake means the engine is gone; the channel reports that next time.
+        let _ = self.waker.wake();
+        Ok(())
+    }
+}
+
+struct Inner {
+    handle: Handle,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    config: Config,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.handle.send(Command::Shutdown);
+        let thread = match self.thread.lock() {
+            Ok(mut t) => t.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A blocking HTTP/1.1 client over a connection pool. Cheap to clone; all clones share
+/// one engine thread and its pools.
+///
+/// ```no_run
+/// use std::io::Read;
+/// let client = pool_core::Client::new()?;
+/// let mut resp = client.get("http://127.0.0.1:8080/")?;
+/// println!("{} (reused: {})", resp.status(), resp.info().reused);
+/// let body = resp.text()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client with the default (production) settings.
+    pub fn new() -> Result<Client, Error> {
+        ClientBuilder::new().build()
+    }
+
+    /// A builder to change settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// The client's settings.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Sends `request` and blocks until the response head (or an error) arrives.
+    pub fn send(&self, request: Request<Body>) -> Result<Response, Error> {
+        self.send_with(request, RequestOptions::default())
+    }
+
+    /// Sends `request` with its own deadline.
+    pub fn send_with(
+        &self,
+        request: Request<Body>,
+        opts: RequestOptions,
+    ) -> Result<Response, Error> {
+        let (reply, rx) = unbounded();
+        let budget = Arc::new(Budget {
+            buffered: AtomicUsize::new(0),
+            limit: self.inner.config.body_buffer_limit.max(1),
+        });
+        let handle = self.inner.handle.clone();
+        handle.send(Command::Send {
+            request: Box::new(request),
+            opts,
+            reply,
+            budget: Arc::clone(&budget),
+        })?;
+        match rx.recv() {
+            Ok(Msg::Head(id, head, info)) => Ok(Response {
+                head,
+                info,
+                body: ResponseBody {
+                    id,
+                    rx,
+                    budget,
+                    handle,
+                    chunk: Vec::new(),
+                    pos: 0,
+                    state: BodyState::Open,
+                    final_info: None,
+                },
+            }),
+            Ok(Msg::Failed(e)) => Err(e),
+            Ok(_) => Err(Error::msg(
+                ErrorKind::Io,
+                "engine sent body data before the head",
+            )),
+            Err(_) => Err(Error::msg(
+                ErrorKind::PoolClosed,
+                "the engine thread has stopped",
+            )),
+        }
+    }
+
+    /// `GET url`.
+    pub fn get(&self, url: &str) -> Result<Response, Error> {
+        let request = Request::get(url)
+            .body(Body::empty())
+            .map_err(|e| Error::with_source(ErrorKind::InvalidRequest, e))?;
+        self.send(request)
+    }
+
+    /// Closes every idle connection now.
+    pub fn close_idle(&self) {
+        let _ = self.inner.handle.send(Command::CloseIdle);
+    }
+
+    /// A snapshot of the pool's counters.
+    pub fn stats(&self) -> Stats {
+        let (tx, rx) = unbounded();
+        if self.inner.handle.send(Command::Stats(tx)).is_err() {
+            return Stats::default();
+        }
+        rx.recv().unwrap_or_default()
+    }
+}
+
+/// A response whose head has arrived; the body streams through [`ResponseBody`].
+#[derive(Debug)]
+pub struct Response {
+    head: http::Response<()>,
+    info: RequestInfo,
+    body: ResponseBody,
+}
+
+impl Response {
+    /// Status code.
+    pub fn status(&self) -> StatusCode {
+        self.head.status()
+    }
+
+    /// HTTP version.
+    pub fn version(&self) -> Version {
+        self.head.version()
+    }
+
+    /// Response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.head.headers()
+    }
+
+    /// Whether the connection was reused, timings so far.
+    pub fn info(&self) -> &RequestInfo {
+        &self.info
+    }
+
+    /// The body, to read with [`std::io::Read`].
+    pub fn body_mut(&mut self) -> &mut ResponseBody {
+        &mut self.body
+    }
+
+    /// The head and the body apart.
+    pub fn into_parts(self) -> (http::Response<()>, ResponseBody) {
+        (self.head, self.body)
+    }
+
+    /// Reads the whole body.
+    pub fn bytes(&mut self) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        self.body.read_to_end(&mut out).map_err(into_error)?;
+        Ok(out)
+    }
+
+    /// Reads the whole body as UTF-8 text (invalid sequences replaced).
+    pub fn text(&mut self) -> Result<String, Error> {
+        let bytes = self.bytes()?;
+        Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+}
+
+/// Turns the `io::Error` that `Read` returned back into our error where it was one.
+fn into_error(e: io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        if let Some(inner) = e.into_inner() {
+            if let Ok(ours) = inner.downcast::<Error>() {
+                return *ours;
+            }
+        }
+        return Error::new(ErrorKind::Io);
+    }
+    Error::with_source(ErrorKind::Io, e)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum BodyState {
+    Open,
+    Done,
+    Failed,
+}
+
+/// A response body being received; implements [`std::io::Read`]. Dropping it before the
+/// end lets the engine drain the rest (up to `drain_limit`) so the connection is reused.
+pub struct ResponseBody {
+    id: RequestId,
+    rx: Receiver<Msg>,
+    budget: Arc<Budget>,
+    handle: Handle,
+    chunk: Vec<u8>,
+    pos: usize,
+    state: BodyState,
+    /// Timings of the whole exchange, once the body ended.
+    final_info: Option<RequestInfo>,
+}
+
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("id", &self.id)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResponseBody {
+    /// Reuse facts and timings of the whole exchange (with `total`), once the body has
+    /// been read to its end.
+    pub fn final_info(&self) -> Option<&RequestInfo> {
+        self.final_info.as_ref()
+    }
+
+    /// Gives back `n` consumed bytes of budget; resumes the engine when this takes the
+    /// buffered amount from above the limit to at or below it.
+    fn consumed(&self, n: usize) {
+        let before = self.budget.buffered.fetch_sub(n, Ordering::AcqRel);
+        if before > self.budget.limit && before - n <= self.budget.limit {
+            let _ = self.handle.send(Command::Resume(self.id));
+        }
+    }
+}
+
+impl Read for ResponseBody {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.chunk.len() {
+                let n = out.len().min(self.chunk.len() - self.pos);
+                out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+                self.pos += n;
+                if self.pos == self.chunk.len() {
+                    let len = self.chunk.len();
+                    self.chunk.clear();
+                    self.pos = 0;
+                    self.consumed(len);
+                }
+                return Ok(n);
+            }
+            match self.state {
+                BodyState::Done => return Ok(0),
+                BodyState::Failed => return Err(io::Error::other(Error::new(ErrorKind::Io))),
+                BodyState::Open => {}
+            }
+            match self.rx.recv() {
+                Ok(Msg::Data(data)) => {
+                    self.chunk = data;
+                    self.pos = 0;
+                }
+                Ok(Msg::Done(info)) => {
+                    self.state = BodyState::Done;
+                    self.final_info = Some(info);
+                }
+                Ok(Msg::Failed(e)) => {
+                    self.state = BodyState::Failed;
+                    let kind = if e.is_timeout() {
+                        io::ErrorKind::TimedOut
+                    } else {
+                        io::ErrorKind::Other
+                    };
+                    return Err(io::Error::new(kind, e));
+                }
+                Ok(Msg::Head(..)) => {}
+                Err(_) => {
+                    self.state = BodyState::Failed;
+                    return Err(io::Error::other(Error::new(ErrorKind::PoolClosed)));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        if self.state == BodyState::Open {
+            let _ = self.handle.send(Command::Discard(self.id));
+        }
+    }
+}
+
+/// Builds a [`Client`]. Setting names follow Go's `http.Transport` where one exists.
+#[derive(Debug, Clone, Default)]
+pub struct ClientBuilder {
+    config: Config,
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.config.$name = value;
+                self
+            }
+        )*
+    };
+}
+
+impl ClientBuilder {
+    /// A builder with the default settings.
+    pub fn new() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Replaces every setting with `config`.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    setters! {
+        /// Total deadline per request (`None`: none). Default 30 s. Go: `Client.Timeout`.
+        timeout: Option<Duration>;
+        /// DNS + connect deadline. Default 10 s. Go: `Dialer.Timeout`.
+        connect_timeout: Duration;
+        /// Written request → response head deadline. Default 10 s. Go: `ResponseHeaderTimeout`.
+        response_header_timeout: Option<Duration>;
+        /// Wait for `100 Continue` before sending the body anyway. Default 1 s. Go: `ExpectContinueTimeout`.
+        expect_continue_timeout: Duration;
+        /// Close idle connections after this. Default 90 s. Go: `IdleConnTimeout`.
+        idle_timeout: Duration;
+        /// Idle connections kept per host. Default 100. Go: `MaxIdleConnsPerHost` (default 2).
+        max_idle_per_host: usize;
+        /// Idle connections kept in total. Default 1000. Go: `MaxIdleConns`.
+        max_idle_total: usize;
+        /// Open connections per host; more requests wait in FIFO order. Default unlimited. Go: `MaxConnsPerHost`.
+        max_conns_per_host: Option<usize>;
+        /// Connections older than this are not reused. Default none.
+        max_conn_lifetime: Option<Duration>;
+        /// Random fraction taken off each connection's lifetime. Default 0.1.
+        lifetime_jitter: f64;
+        /// Requests per connection before it closes. Default unlimited.
+        max_requests_per_conn: Option<u32>;
+        /// LIFO (default) or FIFO reuse of idle connections.
+        reuse_order: ReuseOrder;
+        /// Unread body bytes drained for reuse. Default 64 KiB.
+        drain_limit: u64;
+        /// Time allowed for draining. Default 2 s.
+        drain_timeout: Duration;
+        /// Safe resends on a fresh connection. Default 1.
+        max_retries: u8;
+        /// `TCP_NODELAY`. Default on.
+        tcp_nodelay: bool;
+        /// TCP keepalive probes. Default 30 s idle. Go: `Dialer.KeepAlive`.
+        tcp_keepalive: Option<TcpKeepalive>;
+        /// Local address to bind. Go: `Dialer.LocalAddr`.
+        local_address: Option<std::net::IpAddr>;
+        /// DNS cache TTL. Default 30 s.
+        dns_ttl: Duration;
+        /// Body bytes buffered for a slow reader before the socket is paused. Default 256 KiB.
+        body_buffer_limit: usize;
+    }
+
+    /// Starts the engine thread.
+    pub fn build(self) -> Result<Client, Error> {
+        let config = self.config;
+        let mut engine =
+            Engine::new(config.clone()).map_err(|e| Error::with_source(ErrorKind::Io, e))?;
+        let waker = engine.waker();
+        let (tx, rx) = unbounded();
+        let thread = std::thread::Builder::new()
+            .name("wirepool-engine".into())
+            .spawn(move || run_engine(&mut engine, &rx))
+            .map_err(|e| Error::with_source(ErrorKind::Io, e))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                handle: Handle { tx, waker },
+                thread: Mutex::new(Some(thread)),
+                config,
+            }),
+        })
+    }
+}
+
+/// Where an in-flight request's messages go.
+struct Route {
+    reply: Sender<Msg>,
+    budget: Arc<Budget>,
+}
+
+/// The engine thread: apply commands, run a turn, route events; until shutdown.
+fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
+    let mut routes: HashMap<RequestId, Route> = HashMap::new();
+    loop {
+        let mut shutdown = false;
+        while let Ok(cmd) = rx.try_recv() {
+            match cmd {
+                Command::Send {
+                    request,
+                    opts,
+                    reply,
+                    budget,
+                } => match engine.submit_with(*request, opts) {
+                    Ok(id) => {
+                        routes.insert(id, Route { reply, budget });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Msg::Failed(e));
+                    }
+                },
+                Command::Discard(id) => {
+                    routes.remove(&id);
+                    engine.discard(id);
+                }
+                Command::Resume(id) => engine.resume(id),
+                Command::CloseIdle => engine.close_idle(),
+                Command::Stats(reply) => {
+                    let _ = reply.send(engine.stats());
+                }
+                Command::Shutdown => shutdown = true,
+            }
+        }
+        if shutdown || rx.is_empty() && is_disconnected(rx) {
+            engine.shutdown(|ev| route(&mut routes, ev));
+            return;
+        }
+        if let Err(e) = engine.poll(None, |ev| route(&mut routes, ev)) {
+            // The poller itself failed: nothing can make progress. Fail everything.
+            let _ = e;
+            engine.shutdown(|ev| route(&mut routes, ev));
+            return;
+        }
+    }
+}
+
+/// Whether every sender is gone (cannot happen while `Inner` lives; defensive).
+fn is_disconnected(rx: &Receiver<Command>) -> bool {
+    matches!(
+        rx.try_recv(),
+        Err(crossbeam_channel::TryRecvError::Disconnected)
+    )
+}
+
+fn route(routes: &mut HashMap<RequestId, Route>, ev: Event<'_>) -> Flow {
+    match ev {
+        Event::Head { id, head, info } => {
+            let Some(r) = routes.get(&id) else {
+                return Flow::Continue;
+            };
+            let mut resp = http::Response::new(());
+            *resp.status_mut() = head.status();
+            *resp.version_mut() = head.version();
+            *resp.headers_mut() = head.header_map();
+            let _ = r.reply.send(Msg::Head(id, resp, *info));
+            Flow::Continue
+        }
+        Event::Data { id, data } => {
+            let Some(r) = routes.get(&id) else {
+                return Flow::Continue;
+            };
+            let n = data.len();
+            if r.reply.send(Msg::Data(data.to_vec())).is_err() {
+                return Flow::Continue; // reader gone; its Discard is on the way
+            }
+            let before = r.budget.buffered.fetch_add(n, Ordering::AcqRel);
+            if before <= r.budget.limit && before + n > r.budget.limit {
+                Flow::Pause
+            } else {
+                Flow::Continue
+            }
+        }
+        Event::Done { id, info } => {
+            if let Some(r) = routes.remove(&id) {
+                let _ = r.reply.send(Msg::Done(info));
+            }
+            Flow::Continue
+        }
+        Event::Failed { id, error } => {
+            if let Some(r) = routes.remove(&id) {
+                let _ = r.reply.send(Msg::Failed(error));
+            }
+            Flow::Continue
+        }
+    }
+}

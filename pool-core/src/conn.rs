@@ -1,0 +1,1010 @@
+//! One connection's state machine: what it does with bytes, readiness and deadlines.
+//!
+//! ```text
+//!   Resolving ──► Connecting ──► Writing ──► AwaitingHead ──► ReadingBody ──┬─► Idle ──┐
+//!       │             │            │  ▲           ▲  (1xx skipped)          │    │     │
+//!       │             │            ▼  │ 100 or    │                         │    │     │
+//!       │             │       AwaitingContinue ───┘ expect-continue timeout │    │     │
+//!       │             │                                                      │    │     │
+//!       │             │          body dropped unread: ReadingBody ──► Draining ─► Idle │
+//!       ▼             ▼                                                            ▼     │
+//!    Closed ◄──────── any error, deadline, peer close, "not reusable" verdict ◄─────────┘
+//!                                          Idle ──► Writing (reused for the next request)
+//! ```
+//!
+//! Invariants the code keeps:
+//! - A connection carries at most one request; the request's id is in the state.
+//! - Only `Idle` connections are in the host's idle pool, and an `Idle` connection has no
+//!   buffered bytes: bytes or EOF on an idle socket mean it was closed or poisoned by the
+//!   server, and it is closed before anyone can reuse it.
+//! - A connection goes back to the pool only when the body was read to its framed end,
+//!   the keep-alive verdict allows it, and no byte follows the response. Anything else
+//!   closes it, with the reason counted in the stats.
+//! - Every state change goes through [`Engine::set_state`], which can trace `old => new`.
+//!
+//! This module holds the per-connection transitions as `impl Engine` blocks, because a
+//! transition may touch the request slab, the pools and the timers. `engine.rs` owns the
+//! loop and the decisions *between* connections (which request gets which connection).
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use http1_codec::{BodyDecoder, HeadKind, Remaining, RequestFraming, RequestHead, TargetForm};
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+
+use crate::engine::{Engine, Event, Sink};
+use crate::error::{Error, ErrorKind};
+use crate::pool::{CloseCause, HostId};
+use crate::request::{Flow, HeadView, RequestId};
+use crate::socket::{self, ConnectCheck};
+use crate::timer::{Deadline, DeadlineTable, Owner};
+
+/// Connect attempts raced per connection (RFC 8305): the current one and one more.
+pub(crate) const DIAL_SLOTS: usize = 2;
+
+/// The mio token of connection `conn`'s socket in `slot`.
+pub(crate) fn token(conn: usize, slot: usize) -> Token {
+    Token(conn * DIAL_SLOTS + slot)
+}
+
+/// The connection and slot a token names.
+pub(crate) fn from_token(token: Token) -> (usize, usize) {
+    (token.0 / DIAL_SLOTS, token.0 % DIAL_SLOTS)
+}
+
+/// Connect attempts in flight for a new connection (Happy Eyeballs).
+pub(crate) struct Dial {
+    /// Addresses in the order to try them (families interleaved, IPv6 first).
+    pub(crate) addrs: Vec<SocketAddr>,
+    /// Index of the next address to try.
+    pub(crate) next: usize,
+    /// Sockets whose connect is in progress, by slot.
+    pub(crate) attempts: [Option<TcpStream>; DIAL_SLOTS],
+    /// The most recent failure, reported if every address fails.
+    pub(crate) last_error: Option<io::Error>,
+    /// When the first attempt started (for `RequestInfo::connect`).
+    pub(crate) started: Instant,
+}
+
+/// Where a connection is in its life. Each variant carries only what is valid in it.
+pub(crate) enum State {
+    /// Waiting for the resolver to answer for the host.
+    Resolving { req: RequestId, started: Instant },
+    /// TCP connect attempts in flight.
+    Connecting { req: RequestId, dial: Dial },
+    /// Writing the request head and, when `with_body`, the body.
+    Writing { req: RequestId, with_body: bool },
+    /// Head sent with `Expect: 100-continue`; the body waits for `100 Continue` or the
+    /// expect-continue deadline.
+    AwaitingContinue { req: RequestId },
+    /// Request written; waiting for the final response head.
+    AwaitingHead { req: RequestId },
+    /// Delivering the response body. `keep_alive` is the codec's verdict for the exchange.
+    ReadingBody {
+        req: RequestId,
+        decoder: BodyDecoder,
+        keep_alive: bool,
+    },
+    /// The body was dropped unread: reading and discarding it, so the connection can go
+    /// back to the pool.
+    Draining { decoder: BodyDecoder, drained: u64 },
+    /// In the host's idle pool (which knows since when).
+    Idle,
+    /// Closed; the slot is freed at the end of the loop turn.
+    Closed { cause: CloseCause },
+}
+
+impl State {
+    /// The request this connection is working on, if any.
+    pub(crate) fn request(&self) -> Option<RequestId> {
+        match *self {
+            State::Resolving { req, .. }
+            | State::Connecting { req, .. }
+            | State::Writing { req, .. }
+            | State::AwaitingContinue { req }
+            | State::AwaitingHead { req }
+            | State::ReadingBody { req, .. } => Some(req),
+            State::Draining { .. } | State::Idle | State::Closed { .. } => None,
+        }
+    }
+
+    /// Whether response bytes are expected now (head or body).
+    fn is_reading(&self) -> bool {
+        matches!(
+            self,
+            State::AwaitingContinue { .. }
+                | State::AwaitingHead { .. }
+                | State::ReadingBody { .. }
+                | State::Draining { .. }
+        )
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            State::Resolving { .. } => f.write_str("resolving"),
+            State::Connecting { .. } => f.write_str("connecting"),
+            State::Writing { .. } => f.write_str("writing"),
+            State::AwaitingContinue { .. } => f.write_str("awaiting-continue"),
+            State::AwaitingHead { .. } => f.write_str("awaiting-head"),
+            State::ReadingBody { .. } => f.write_str("reading-body"),
+            State::Draining { drained, .. } => write!(f, "draining({drained} bytes)"),
+            State::Idle => f.write_str("idle"),
+            State::Closed { cause } => write!(f, "closed({cause})"),
+        }
+    }
+}
+
+/// A connection's read buffer: bytes in `buf[start..end]` are received and not yet used.
+///
+/// It is taken from the engine's spare buffers when the connection becomes busy and given
+/// back when it goes idle, so idle connections hold no buffer memory.
+#[derive(Default)]
+pub(crate) struct ReadBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuf {
+    /// Unused received bytes.
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Installs a (spare) buffer of at least `size` bytes.
+    pub(crate) fn attach(&mut self, mut buf: Vec<u8>, size: usize) {
+        if buf.len() < size {
+            buf.resize(size, 0);
+        }
+        self.buf = buf;
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Takes the buffer out (the caller keeps it as a spare).
+    pub(crate) fn detach(&mut self) -> Vec<u8> {
+        self.start = 0;
+        self.end = 0;
+        std::mem::take(&mut self.buf)
+    }
+
+    pub(crate) fn has_buffer(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// One `read` into the free space; grows the buffer up to `max` bytes when it is
+    /// full of unused bytes (a head or chunk line larger than the buffer).
+    /// Returns the byte count and whether the read filled all the space offered.
+    fn read_from(&mut self, stream: &mut TcpStream, max: usize) -> io::Result<(usize, bool)> {
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.buf.len() < max {
+                let grown = (self.buf.len() * 2).clamp(4096, max);
+                self.buf.resize(grown, 0);
+            } else {
+                return Err(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "read buffer limit reached",
+                ));
+            }
+        }
+        let space = self.buf.len() - self.end;
+        let n = stream.read(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok((n, n == space))
+    }
+}
+
+/// One pooled connection.
+pub(crate) struct Conn {
+    /// The host pool it belongs to.
+    pub(crate) host: HostId,
+    pub(crate) state: State,
+    /// The established socket (None while resolving or connecting).
+    pub(crate) stream: Option<TcpStream>,
+    /// Which dial slot's token the established socket is registered under.
+    pub(crate) slot: usize,
+    /// Edge-triggered readiness not consumed yet: set by events, cleared by `WouldBlock`
+    /// (or a short read, which on Linux means the socket was drained).
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+    /// The engine stopped reading for the caller (backpressure).
+    pub(crate) paused: bool,
+    pub(crate) rbuf: ReadBuf,
+    /// The encoded request head being written.
+    pub(crate) wbuf: Vec<u8>,
+    /// Bytes of head + body written so far.
+    pub(crate) written: usize,
+    /// Requests completed on this connection.
+    pub(crate) served: u32,
+    /// Not reused after this instant (`max_conn_lifetime` with jitter).
+    pub(crate) expires_at: Option<Instant>,
+    pub(crate) deadlines: DeadlineTable,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        host: HostId,
+        req: RequestId,
+        now: Instant,
+        expires_at: Option<Instant>,
+    ) -> Conn {
+        Conn {
+            host,
+            state: State::Resolving { req, started: now },
+            stream: None,
+            slot: 0,
+            readable: false,
+            writable: false,
+            paused: false,
+            rbuf: ReadBuf::default(),
+            wbuf: Vec::new(),
+            written: 0,
+            served: 0,
+            expires_at,
+            deadlines: DeadlineTable::default(),
+        }
+    }
+
+    pub(crate) fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// What the buffered bytes led to; applied by [`Engine::drive_read`].
+enum Step {
+    /// Everything buffered was used; read more if the socket has more.
+    NeedInput,
+    /// The state moved on (a head was parsed); run the new state over what is buffered.
+    Progress,
+    /// The caller asked to stop reading.
+    Paused,
+    /// The response (or drained body) ended: `reusable` is the verdict.
+    BodyDone { reusable: bool },
+    /// `100 Continue` arrived: send the body.
+    SendBody,
+    /// The exchange failed; the connection must close.
+    Fail(Error),
+    /// Nothing to read in this state.
+    Idle,
+}
+
+/// Maps an I/O error on an established connection to our error kind.
+fn io_error(e: io::Error) -> Error {
+    let kind = match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => ErrorKind::ConnectionClosed,
+        _ => ErrorKind::Io,
+    };
+    Error::with_source(kind, e)
+}
+
+impl Engine {
+    /// The one place a connection changes state; traces `old => new` when tracing is on.
+    pub(crate) fn set_state(&mut self, cid: usize, new: State) {
+        let trace = self.trace;
+        if let Some(conn) = self.conns.get_mut(cid) {
+            if trace {
+                eprintln!("wirepool: conn#{cid}: {} => {new}", conn.state);
+            }
+            conn.state = new;
+        }
+    }
+
+    /// Arms deadline `kind` of connection `cid` at `at`.
+    pub(crate) fn set_conn_deadline(&mut self, cid: usize, kind: Deadline, at: Instant) {
+        if let Some(conn) = self.conns.get_mut(cid) {
+            if conn.deadlines.set(kind, at) {
+                self.timers.push(at, Owner::Conn(cid), kind);
+            }
+        }
+    }
+
+    // ---- dialling -------------------------------------------------------------------
+
+    /// DNS answered: start connecting to `addrs`.
+    pub(crate) fn start_dial(&mut self, cid: usize, addrs: &[SocketAddr]) {
+        let Some(conn) = self.conns.get(cid) else {
+            return;
+        };
+        let Some(req) = conn.state.request() else {
+            return;
+        };
+        let dial = Dial {
+            addrs: crate::dns::happy_eyeballs_order(addrs),
+            next: 0,
+            attempts: [None, None],
+            last_error: None,
+            started: self.now,
+        };
+        self.set_state(cid, State::Connecting { req, dial });
+        self.next_attempt(cid);
+    }
+
+    /// Starts the next connect attempt in a free slot; fails the dial when no attempt is
+    /// in flight and no address is left.
+    pub(crate) fn next_attempt(&mut self, cid: usize) {
+        let now = self.now;
+        let delay = self.config.happy_eyeballs_delay;
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        let State::Connecting { dial, .. } = &mut conn.state else {
+            return;
+        };
+        let mut started_more = false;
+        if let Some(slot) = dial.attempts.iter().position(Option::is_none) {
+            while dial.next < dial.addrs.len() {
+                let addr = dial.addrs[dial.next];
+                dial.next += 1;
+                match socket::start_connect(addr, &self.config) {
+                    Ok(mut stream) => {
+                        match self.poll.registry().register(
+                            &mut stream,
+                            token(cid, slot),
+                            Interest::READABLE | Interest::WRITABLE,
+                        ) {
+                            Ok(()) => {
+                                dial.attempts[slot] = Some(stream);
+                                started_more = dial.next < dial.addrs.len();
+                                break;
+                            }
+                            Err(e) => dial.last_error = Some(e),
+                        }
+                    }
+                    Err(e) => dial.last_error = Some(e),
+                }
+            }
+        }
+        let in_flight = dial.attempts.iter().any(Option::is_some);
+        if !in_flight {
+            let err = match dial.last_error.take() {
+                Some(e) => Error::with_source(ErrorKind::Connect, e),
+                None => Error::msg(ErrorKind::Connect, "no address to connect to"),
+            };
+            self.fail_conn(cid, err);
+            return;
+        }
+        if started_more {
+            self.set_conn_deadline(cid, Deadline::HappyEyeballs, now + delay);
+        }
+    }
+
+    /// Readiness on a connect attempt.
+    fn handle_connect_ready(&mut self, cid: usize, slot: usize, sink: Sink<'_>) {
+        let now = self.now;
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        let State::Connecting { req, dial } = &mut conn.state else {
+            return;
+        };
+        let req = *req;
+        let Some(attempt) = dial.attempts[slot].as_ref() else {
+            return;
+        };
+        match socket::check_connect(attempt) {
+            ConnectCheck::Pending => {}
+            ConnectCheck::Failed(e) => {
+                if let Some(mut s) = dial.attempts[slot].take() {
+                    let _ = self.poll.registry().deregister(&mut s);
+                }
+                dial.last_error = Some(e);
+                self.next_attempt(cid);
+            }
+            ConnectCheck::Connected => {
+                let winner = dial.attempts[slot].take();
+                for other in dial.attempts.iter_mut() {
+                    if let Some(mut s) = other.take() {
+                        let _ = self.poll.registry().deregister(&mut s);
+                    }
+                }
+                let connect_time = now.saturating_duration_since(dial.started);
+                conn.stream = winner;
+                conn.slot = slot;
+                conn.writable = true;
+                conn.deadlines.clear(Deadline::Connect);
+                conn.deadlines.clear(Deadline::HappyEyeballs);
+                self.pools.dial_finished(conn.host);
+                if let Some(r) = self.reqs.get_mut(req) {
+                    r.info.connect = Some(connect_time);
+                }
+                self.start_exchange(cid, req, sink);
+            }
+        }
+    }
+
+    // ---- writing --------------------------------------------------------------------
+
+    /// Puts request `rid` on connection `cid` (fresh or reused) and starts writing it.
+    pub(crate) fn start_exchange(&mut self, cid: usize, rid: RequestId, sink: Sink<'_>) {
+        let size = self.config.read_buffer_size;
+        let spare = self.spare_bufs.pop().unwrap_or_default();
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        let Some(req) = self.reqs.get_mut(rid) else {
+            return;
+        };
+        if !conn.rbuf.has_buffer() {
+            conn.rbuf.attach(spare, size);
+        } else {
+            self.spare_bufs.push(spare);
+        }
+        req.conn = Some(cid);
+        req.info.conn_id = cid;
+        req.info.reused = conn.served > 0;
+        req.got_response_bytes = false;
+        conn.wbuf.clear();
+        conn.written = 0;
+        let (parts, body) = (req.request.method(), req.request.body());
+        let framing = request_framing(parts, body.len());
+        let head = RequestHead {
+            method: req.request.method(),
+            uri: req.request.uri(),
+            headers: req.request.headers(),
+            form: TargetForm::Origin,
+            framing,
+        };
+        if let Err(e) = http1_codec::encode_head(&head, &mut conn.wbuf) {
+            // Validated at submit; only a bug gets here. The connection is untouched.
+            let err = Error::from(e);
+            self.fail_conn(cid, err);
+            return;
+        }
+        let with_body = !req.expect_continue || body.is_empty();
+        let deadline = req.deadline;
+        self.set_state(
+            cid,
+            State::Writing {
+                req: rid,
+                with_body,
+            },
+        );
+        if let Some(at) = deadline {
+            self.set_conn_deadline(cid, Deadline::Total, at);
+        }
+        self.drive_write(cid, sink);
+    }
+
+    /// Writes as much of the request as the socket takes.
+    pub(crate) fn drive_write(&mut self, cid: usize, sink: Sink<'_>) {
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        let State::Writing {
+            req: rid,
+            with_body,
+        } = conn.state
+        else {
+            return;
+        };
+        let Some(req) = self.reqs.get(rid) else {
+            return;
+        };
+        let Some(stream) = conn.stream.as_mut() else {
+            return;
+        };
+        let body: &[u8] = if with_body {
+            req.request.body().as_bytes()
+        } else {
+            &[]
+        };
+        let head_len = conn.wbuf.len();
+        let total = head_len + body.len();
+        while conn.written < total {
+            if !conn.writable {
+                return;
+            }
+            let result = if conn.written < head_len {
+                let bufs = [IoSlice::new(&conn.wbuf[conn.written..]), IoSlice::new(body)];
+                stream.write_vectored(&bufs)
+            } else {
+                stream.write(&body[conn.written - head_len..])
+            };
+            match result {
+                Ok(0) => {
+                    let err = io_error(io::Error::from(io::ErrorKind::WriteZero));
+                    self.fail_conn(cid, err);
+                    return;
+                }
+                Ok(n) => conn.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    conn.writable = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.fail_conn(cid, io_error(e));
+                    return;
+                }
+            }
+        }
+        let now = self.now;
+        if with_body {
+            self.set_state(cid, State::AwaitingHead { req: rid });
+            if let Some(t) = self.config.response_header_timeout {
+                self.set_conn_deadline(cid, Deadline::ResponseHead, now + t);
+            }
+        } else {
+            self.set_state(cid, State::AwaitingContinue { req: rid });
+            let t = self.config.expect_continue_timeout;
+            self.set_conn_deadline(cid, Deadline::ExpectContinue, now + t);
+        }
+        // The response may already be here (a fast server, or an early answer).
+        self.drive_read(cid, sink);
+    }
+
+    /// The expect-continue wait ended (100 arrived or the deadline passed): send the body.
+    pub(crate) fn send_body(&mut self, cid: usize, sink: Sink<'_>) {
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        let State::AwaitingContinue { req } = conn.state else {
+            return;
+        };
+        conn.deadlines.clear(Deadline::ExpectContinue);
+        self.set_state(
+            cid,
+            State::Writing {
+                req,
+                with_body: true,
+            },
+        );
+        self.drive_write(cid, sink);
+    }
+
+    // ---- readiness ------------------------------------------------------------------
+
+    /// A readiness event for `cid`'s socket in `slot`.
+    pub(crate) fn handle_ready(
+        &mut self,
+        cid: usize,
+        slot: usize,
+        readable: bool,
+        writable: bool,
+        sink: Sink<'_>,
+    ) {
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        match conn.state {
+            State::Connecting { .. } => return self.handle_connect_ready(cid, slot, sink),
+            State::Closed { .. } | State::Resolving { .. } => return,
+            _ => {}
+        }
+        if slot != conn.slot {
+            return; // a losing connect attempt's late event
+        }
+        conn.readable |= readable;
+        conn.writable |= writable;
+        if writable && matches!(conn.state, State::Writing { .. }) {
+            self.drive_write(cid, sink);
+        }
+        if readable {
+            self.drive_read(cid, sink);
+        }
+    }
+
+    /// Uses buffered bytes and reads the socket until it would block, the caller pauses,
+    /// or the connection leaves the reading states.
+    pub(crate) fn drive_read(&mut self, cid: usize, sink: Sink<'_>) {
+        loop {
+            let Some(conn) = self.conns.get(cid) else {
+                return;
+            };
+            if matches!(conn.state, State::Idle) {
+                return self.check_idle(cid);
+            }
+            if conn.paused {
+                return;
+            }
+            match self.step(cid, sink) {
+                Step::NeedInput => {}
+                Step::Progress => continue,
+                Step::Paused | Step::Idle => return,
+                Step::SendBody => {
+                    self.send_body(cid, sink);
+                    return;
+                }
+                Step::Fail(err) => return self.fail_conn(cid, err),
+                Step::BodyDone { reusable } => {
+                    self.finish_body(cid, reusable);
+                    continue; // an idle connection still checks its socket
+                }
+            }
+            let max = self
+                .config
+                .head_limits
+                .max_head_bytes
+                .max(self.config.read_buffer_size)
+                + 1024;
+            let Some(conn) = self.conns.get_mut(cid) else {
+                return;
+            };
+            if !conn.readable || !conn.state.is_reading() {
+                return;
+            }
+            let Some(stream) = conn.stream.as_mut() else {
+                return;
+            };
+            match conn.rbuf.read_from(stream, max) {
+                Ok((0, _)) => return self.handle_eof(cid, sink),
+                Ok((_, filled)) => {
+                    if !filled {
+                        conn.readable = false; // short read: drained (Linux epoll semantics)
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    conn.readable = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::OutOfMemory => {
+                    let err = Error::msg(ErrorKind::Protocol, "response exceeds the buffer limit");
+                    return self.fail_conn(cid, err);
+                }
+                Err(e) => return self.fail_conn(cid, io_error(e)),
+            }
+        }
+    }
+
+    /// Runs the connection's current state over its buffered bytes.
+    fn step(&mut self, cid: usize, sink: Sink<'_>) -> Step {
+        let now = self.now;
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return Step::Idle;
+        };
+        if conn.rbuf.is_empty() {
+            return if conn.state.is_reading() {
+                Step::NeedInput
+            } else {
+                Step::Idle
+            };
+        }
+        match &mut conn.state {
+            State::AwaitingHead { req: rid } | State::AwaitingContinue { req: rid } => {
+                let rid = *rid;
+                let awaiting_continue = matches!(conn.state, State::AwaitingContinue { .. });
+                let Some(req) = self.reqs.get_mut(rid) else {
+                    return Step::Idle;
+                };
+                req.got_response_bytes = true;
+                let head = match self.parser.parse(conn.rbuf.data(), req.request.method()) {
+                    Ok(None) => return Step::NeedInput,
+                    Ok(Some(head)) => head,
+                    Err(e) => return Step::Fail(e.into()),
+                };
+                match head.kind {
+                    HeadKind::Continue => {
+                        conn.rbuf.consume(head.head_len);
+                        self.parser.reset();
+                        if awaiting_continue {
+                            return Step::SendBody;
+                        }
+                        Step::Progress
+                    }
+                    HeadKind::Informational => {
+                        conn.rbuf.consume(head.head_len);
+                        self.parser.reset();
+                        Step::Progress
+                    }
+                    HeadKind::SwitchingProtocols => Step::Fail(Error::msg(
+                        ErrorKind::Protocol,
+                        "101 switching protocols: upgrades are not supported",
+                    )),
+                    HeadKind::Final {
+                        framing,
+                        keep_alive,
+                    } => {
+                        conn.deadlines.clear(Deadline::ResponseHead);
+                        conn.deadlines.clear(Deadline::ExpectContinue);
+                        // A final answer before we sent the body leaves the server
+                        // unsure whether a body follows: never reuse.
+                        let keep_alive = keep_alive
+                            .with_request_headers(req.request.headers())
+                            .can_reuse()
+                            && !awaiting_continue;
+                        req.info.head = now.saturating_duration_since(req.submitted);
+                        let view = HeadView {
+                            head: &head,
+                            parser: &self.parser,
+                            buf: conn.rbuf.data(),
+                        };
+                        let flow = sink(Event::Head {
+                            id: rid,
+                            head: view,
+                            info: &req.info,
+                        });
+                        conn.rbuf.consume(head.head_len);
+                        self.parser.reset();
+                        let decoder = BodyDecoder::new(framing);
+                        if self.trace {
+                            eprintln!("wirepool: conn#{cid}: awaiting-head => reading-body");
+                        }
+                        conn.state = State::ReadingBody {
+                            req: rid,
+                            decoder,
+                            keep_alive,
+                        };
+                        if flow == Flow::Pause {
+                            conn.paused = true;
+                            return Step::Paused;
+                        }
+                        Step::Progress
+                    }
+                }
+            }
+            State::ReadingBody {
+                req,
+                decoder,
+                keep_alive,
+            } => {
+                let (rid, reusable) = (*req, *keep_alive);
+                loop {
+                    if decoder.is_done() {
+                        return Step::BodyDone { reusable };
+                    }
+                    if conn.rbuf.is_empty() {
+                        return Step::NeedInput;
+                    }
+                    let decoded = match decoder.decode(conn.rbuf.data()) {
+                        Ok(d) => d,
+                        Err(e) => return Step::Fail(e.into()),
+                    };
+                    let mut flow = Flow::Continue;
+                    if !decoded.data.is_empty() {
+                        flow = sink(Event::Data {
+                            id: rid,
+                            data: decoded.data,
+                        });
+                    }
+                    let (consumed, done) = (decoded.consumed, decoded.done);
+                    conn.rbuf.consume(consumed);
+                    if done {
+                        return Step::BodyDone { reusable };
+                    }
+                    if flow == Flow::Pause {
+                        conn.paused = true;
+                        return Step::Paused;
+                    }
+                    if consumed == 0 {
+                        return Step::NeedInput;
+                    }
+                }
+            }
+            State::Draining { decoder, drained } => loop {
+                if decoder.is_done() {
+                    return Step::BodyDone { reusable: true };
+                }
+                if conn.rbuf.is_empty() {
+                    return Step::NeedInput;
+                }
+                let decoded = match decoder.decode(conn.rbuf.data()) {
+                    Ok(d) => d,
+                    Err(e) => return Step::Fail(e.into()),
+                };
+                *drained += decoded.data.len() as u64;
+                let (consumed, done) = (decoded.consumed, decoded.done);
+                conn.rbuf.consume(consumed);
+                if *drained > self.config.drain_limit {
+                    return Step::BodyDone { reusable: false };
+                }
+                if done {
+                    return Step::BodyDone { reusable: true };
+                }
+                if consumed == 0 {
+                    return Step::NeedInput;
+                }
+            },
+            // Bytes while writing: an early response; parse it once the request is out.
+            State::Writing { .. } => Step::Idle,
+            _ => Step::Idle,
+        }
+    }
+
+    /// The socket reached EOF while reading.
+    fn handle_eof(&mut self, cid: usize, sink: Sink<'_>) {
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        match &mut conn.state {
+            State::ReadingBody { decoder, .. } => match decoder.handle_eof() {
+                Ok(()) => {
+                    // Close-delimited body ended; deliver what is left then finish.
+                    let _ = sink; // nothing buffered: `step` consumed it before reading
+                    self.finish_body(cid, false);
+                }
+                Err(e) => {
+                    let err = Error::with_source(ErrorKind::Protocol, e);
+                    self.fail_conn(cid, err);
+                }
+            },
+            State::Draining { .. } => self.close_conn(cid, CloseCause::ServerClose),
+            State::AwaitingHead { .. } | State::AwaitingContinue { .. } | State::Writing { .. } => {
+                let err = if conn.rbuf.is_empty() {
+                    Error::msg(
+                        ErrorKind::ConnectionClosed,
+                        "closed before any response byte",
+                    )
+                } else {
+                    Error::msg(
+                        ErrorKind::Protocol,
+                        "closed in the middle of the response head",
+                    )
+                };
+                self.fail_conn(cid, err);
+            }
+            _ => self.close_conn(cid, CloseCause::ServerClose),
+        }
+    }
+
+    /// An idle connection's socket became readable: EOF or bytes both mean it must go.
+    /// A spurious wake-up (`WouldBlock`) keeps it.
+    pub(crate) fn check_idle(&mut self, cid: usize) {
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        if !conn.readable {
+            return;
+        }
+        let Some(stream) = conn.stream.as_mut() else {
+            return;
+        };
+        let mut probe = [0u8; 64];
+        let cause = loop {
+            match stream.read(&mut probe) {
+                Ok(0) => {
+                    if self.trace {
+                        eprintln!("wirepool: conn#{cid}: idle socket reached EOF");
+                    }
+                    break CloseCause::ServerClose;
+                }
+                Ok(_) => break CloseCause::Error, // unsolicited bytes: poisoned
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    conn.readable = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if self.trace {
+                        eprintln!("wirepool: conn#{cid}: idle read error: {e}");
+                    }
+                    break CloseCause::ServerClose;
+                }
+            }
+        };
+        self.close_conn(cid, cause);
+    }
+
+    /// The body ended (read in full, drained, or close-delimited EOF).
+    fn finish_body(&mut self, cid: usize, reusable: bool) {
+        let now = self.now;
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        conn.served += 1;
+        conn.paused = false;
+        conn.deadlines.clear(Deadline::Total);
+        conn.deadlines.clear(Deadline::Drain);
+        // Bytes after the end of the response: the server is not speaking HTTP/1.1 to us.
+        let garbage = !conn.rbuf.is_empty();
+        if let Some(rid) = conn.state.request() {
+            if let Some(mut req) = self.reqs.remove(rid) {
+                req.info.total = now.saturating_duration_since(req.submitted);
+                self.outbox.push((rid, Ok(req.info)));
+            }
+        }
+        if garbage {
+            self.close_conn(cid, CloseCause::Error);
+        } else if !reusable {
+            self.close_conn(cid, CloseCause::NotReusable);
+        } else {
+            self.release(cid);
+        }
+    }
+
+    /// The exchange on `cid` failed: close the connection, then retry the request on a
+    /// fresh connection if that is safe, else report the error.
+    pub(crate) fn fail_conn(&mut self, cid: usize, err: Error) {
+        let Some(conn) = self.conns.get(cid) else {
+            return;
+        };
+        let rid = conn.state.request();
+        let cause = match err.kind() {
+            ErrorKind::ConnectionClosed => CloseCause::ServerClose,
+            _ => CloseCause::Error,
+        };
+        self.close_conn(cid, cause);
+        if let Some(rid) = rid {
+            self.fail_or_retry(rid, err);
+        }
+    }
+
+    /// Detaches a request whose body the caller dropped: drain it in the background if
+    /// the rest is small enough, else close the connection.
+    pub(crate) fn discard_body(&mut self, rid: RequestId) {
+        let Some(req) = self.reqs.remove(rid) else {
+            return;
+        };
+        let Some(cid) = req.conn else {
+            return self.unqueue(rid, &req);
+        };
+        let limit = self.config.drain_limit;
+        let now = self.now;
+        let drain_for = self.config.drain_timeout;
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        conn.deadlines.clear(Deadline::Total);
+        let State::ReadingBody { keep_alive, .. } = conn.state else {
+            // No head yet: this is a cancel.
+            return self.close_conn(cid, CloseCause::Canceled);
+        };
+        let small = match &conn.state {
+            State::ReadingBody { decoder, .. } => match decoder.remaining() {
+                Remaining::Exact(n) => n <= limit,
+                Remaining::AtLeast(n) => n <= limit && !decoder.is_close_delimited(),
+                Remaining::Unknown => !decoder.is_close_delimited(),
+            },
+            _ => false,
+        };
+        if !keep_alive || !small {
+            return self.close_conn(cid, CloseCause::NotReusable);
+        }
+        let State::ReadingBody { decoder, .. } = std::mem::replace(
+            &mut conn.state,
+            State::Closed {
+                cause: CloseCause::Canceled,
+            },
+        ) else {
+            return;
+        };
+        conn.paused = false;
+        self.set_state(
+            cid,
+            State::Draining {
+                decoder,
+                drained: 0,
+            },
+        );
+        self.set_conn_deadline(cid, Deadline::Drain, now + drain_for);
+        self.ready.push(cid);
+    }
+}
+
+/// Request body framing: a length when there is a body or the method expects one.
+fn request_framing(method: &http::Method, len: usize) -> RequestFraming {
+    if len == 0
+        && !matches!(
+            *method,
+            http::Method::POST | http::Method::PUT | http::Method::PATCH
+        )
+    {
+        RequestFraming::None
+    } else {
+        RequestFraming::Length(len as u64)
+    }
+}

@@ -1,0 +1,249 @@
+//! The one error type of `pool-core`.
+//!
+//! Every failure a request can meet ends up here as an [`Error`] with an [`ErrorKind`]
+//! that says *what* failed (DNS, connect, which timeout, a protocol violation by the
+//! server, ...) and [`Error::culprit`] that says *who* is at fault: the caller (an
+//! invalid request), the peer (a malformed or hostile response) or the environment
+//! (network, resolver, deadlines). [`Error::is_retry_safe`] tells whether sending the
+//! same request again cannot repeat a side effect on the server.
+//!
+//! `Display` text is short and lowercase and does not repeat the source's message; walk
+//! [`std::error::Error::source`] for the cause.
+
+use std::fmt;
+use std::io;
+
+/// Who caused a failure.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Culprit {
+    /// The caller: the request itself was invalid, or the caller canceled it.
+    Caller,
+    /// The server: it sent something malformed or hostile, or hung up mid-response.
+    Peer,
+    /// Neither: the network, the resolver, a deadline, the machine's limits.
+    Environment,
+}
+
+/// What went wrong with a request.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The request could not be sent as given: unsupported scheme, missing host, a header
+    /// that would inject (CR, LF, NUL), a framing header that contradicts the body.
+    /// Fix the request; retrying it unchanged fails the same way.
+    InvalidRequest,
+    /// The host name did not resolve. The resolver's message is in `source()`.
+    Dns,
+    /// No TCP connection could be made to any address of the host (refused,
+    /// unreachable, out of file descriptors, ...). Nothing was sent.
+    Connect,
+    /// `connect_timeout` passed before a connection (DNS included) was established.
+    /// Nothing was sent.
+    ConnectTimeout,
+    /// The request was written but no response head arrived within
+    /// `response_header_timeout`. The server may have acted on the request.
+    ResponseHeaderTimeout,
+    /// The request's total deadline (`timeout`, or its own deadline) passed: while
+    /// waiting for a connection, sending, or reading the body.
+    Timeout,
+    /// The server broke HTTP/1.1: a malformed head, ambiguous body framing, a bad chunk,
+    /// a truncated body, bytes where none may be. The connection was closed, never pooled.
+    Protocol,
+    /// The server closed or reset the connection before the response was complete.
+    ConnectionClosed,
+    /// Another I/O error on an established connection.
+    Io,
+    /// The request was canceled by the caller.
+    Canceled,
+    /// The client or engine shut down while the request was in flight.
+    PoolClosed,
+}
+
+impl ErrorKind {
+    /// Lowercase text used by `Display`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid request",
+            ErrorKind::Dns => "dns lookup failed",
+            ErrorKind::Connect => "connect failed",
+            ErrorKind::ConnectTimeout => "connect timed out",
+            ErrorKind::ResponseHeaderTimeout => "timed out waiting for the response head",
+            ErrorKind::Timeout => "request timed out",
+            ErrorKind::Protocol => "protocol error from server",
+            ErrorKind::ConnectionClosed => "connection closed by server",
+            ErrorKind::Io => "i/o error",
+            ErrorKind::Canceled => "request canceled",
+            ErrorKind::PoolClosed => "pool closed",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failed request: a kind, an optional source, and whether resending is safe.
+pub struct Error {
+    kind: ErrorKind,
+    source: Option<Source>,
+    /// True when no byte of the request reached the server, or the request is idempotent.
+    retry_safe: bool,
+}
+
+impl Error {
+    /// A new error of `kind` with no source.
+    pub fn new(kind: ErrorKind) -> Error {
+        Error {
+            kind,
+            source: None,
+            retry_safe: matches!(
+                kind,
+                ErrorKind::Dns | ErrorKind::Connect | ErrorKind::ConnectTimeout
+            ),
+        }
+    }
+
+    /// A new error of `kind` caused by `source`.
+    pub fn with_source(kind: ErrorKind, source: impl Into<Source>) -> Error {
+        Error {
+            source: Some(source.into()),
+            ..Error::new(kind)
+        }
+    }
+
+    pub(crate) fn retry_safe(mut self, safe: bool) -> Error {
+        self.retry_safe = safe;
+        self
+    }
+
+    /// What failed.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Who is at fault: the caller, the peer (server) or the environment.
+    pub fn culprit(&self) -> Culprit {
+        match self.kind {
+            ErrorKind::InvalidRequest | ErrorKind::Canceled => Culprit::Caller,
+            ErrorKind::Protocol | ErrorKind::ConnectionClosed => Culprit::Peer,
+            _ => Culprit::Environment,
+        }
+    }
+
+    /// Whether this is one of the timeouts.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::ConnectTimeout | ErrorKind::ResponseHeaderTimeout | ErrorKind::Timeout
+        )
+    }
+
+    /// Whether sending the same request again cannot repeat a side effect: nothing was
+    /// sent (DNS, connect), or the request is idempotent.
+    pub fn is_retry_safe(&self) -> bool {
+        self.retry_safe
+    }
+
+    /// The underlying I/O error kind, when the source is an I/O error.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        self.source
+            .as_ref()
+            .and_then(|s| s.downcast_ref::<io::Error>())
+            .map(io::Error::kind)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind);
+        if let Some(s) = &self.source {
+            d.field("source", s);
+        }
+        d.field("retry_safe", &self.retry_safe).finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.as_str())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|s| &**s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<http1_codec::Error> for Error {
+    fn from(e: http1_codec::Error) -> Error {
+        let kind = match e.culprit() {
+            http1_codec::Culprit::Caller => ErrorKind::InvalidRequest,
+            _ => ErrorKind::Protocol,
+        };
+        Error::with_source(kind, e)
+    }
+}
+
+/// A plain message as an error source.
+#[derive(Debug)]
+pub(crate) struct Message(pub(crate) String);
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
+
+impl Error {
+    /// An error of `kind` whose source is a plain message.
+    pub(crate) fn msg(kind: ErrorKind, text: impl Into<String>) -> Error {
+        Error::with_source(kind, Message(text.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn display_is_short_and_source_carries_detail() {
+        let e = Error::with_source(
+            ErrorKind::Connect,
+            io::Error::from(io::ErrorKind::ConnectionRefused),
+        );
+        assert_eq!(e.to_string(), "connect failed");
+        assert_eq!(e.io_kind(), Some(io::ErrorKind::ConnectionRefused));
+        assert!(e.source().is_some());
+        assert!(e.is_retry_safe());
+        assert_eq!(e.culprit(), Culprit::Environment);
+    }
+
+    #[test]
+    fn timeouts_are_timeouts() {
+        for k in [
+            ErrorKind::ConnectTimeout,
+            ErrorKind::ResponseHeaderTimeout,
+            ErrorKind::Timeout,
+        ] {
+            assert!(Error::new(k).is_timeout());
+        }
+        assert!(!Error::new(ErrorKind::Protocol).is_timeout());
+        assert_eq!(Error::new(ErrorKind::Protocol).culprit(), Culprit::Peer);
+        assert_eq!(
+            Error::new(ErrorKind::InvalidRequest).culprit(),
+            Culprit::Caller
+        );
+    }
+}
