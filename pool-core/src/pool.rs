@@ -1470,7 +1470,7 @@ mod tests {
         for (i, cause) in CloseCause::ALL.into_iter().enumerate() {
             assert_eq!(counts.get(cause), i as u64 + 1, "{cause}");
         }
-        assert_eq!(counts.total(), 36);
+        assert_eq!(counts.total(), 45); // 1 + 2 + ... + 9
         assert_eq!(CloseCause::IdleTimeout.to_string(), "idle timeout");
         assert_eq!(CloseCause::NotReusable.to_string(), "not reusable");
     }
