@@ -1,7 +1,7 @@
 //! Connection reuse: sequential requests share one connection; concurrent ones open
 //! exactly as many as needed; the stats say so.
 
-mod support;
+use testkit as support;
 
 use std::time::Duration;
 

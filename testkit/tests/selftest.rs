@@ -5,7 +5,7 @@
 //! descriptors before and after, which only works while no other test opens sockets.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use testkit as support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
