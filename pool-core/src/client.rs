@@ -38,6 +38,7 @@ use mio::Waker;
 use crate::config::{Config, TcpKeepalive};
 use crate::engine::{Engine, Event};
 use crate::error::{Error, ErrorKind};
+use crate::middleware::{Middleware, Next};
 use crate::pool::{ReuseOrder, Stats};
 use crate::request::{Body, Flow, RequestId, RequestInfo, RequestOptions};
 
@@ -89,15 +90,22 @@ impl Handle {
     }
 }
 
-struct Inner {
+/// What sending needs: the command channel and the settings. Middleware reaches the
+/// pool through it.
+pub(crate) struct Core {
     handle: Handle,
-    thread: Mutex<Option<JoinHandle<()>>>,
     config: Config,
+}
+
+struct Inner {
+    core: Core,
+    middleware: Vec<Arc<dyn Middleware>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let _ = self.handle.send(Command::Shutdown);
+        let _ = self.core.handle.send(Command::Shutdown);
         let thread = match self.thread.lock() {
             Ok(mut t) => t.take(),
             Err(poisoned) => poisoned.into_inner().take(),
@@ -127,7 +135,7 @@ pub struct Client {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("config", &self.inner.config)
+            .field("config", &self.inner.core.config)
             .finish()
     }
 }
@@ -145,7 +153,7 @@ impl Client {
 
     /// The client's settings.
     pub fn config(&self) -> &Config {
-        &self.inner.config
+        &self.inner.core.config
     }
 
     /// Sends `request` and blocks until the response head (or an error) arrives.
@@ -153,8 +161,45 @@ impl Client {
         self.send_with(request, RequestOptions::default())
     }
 
-    /// Sends `request` with its own deadline.
+    /// Sends `request` with its own deadline, through the middleware chain.
     pub fn send_with(
+        &self,
+        request: Request<Body>,
+        opts: RequestOptions,
+    ) -> Result<Response, Error> {
+        Next {
+            chain: &self.inner.middleware,
+            core: &self.inner.core,
+        }
+        .run(request, opts)
+    }
+
+    /// `GET url`.
+    pub fn get(&self, url: &str) -> Result<Response, Error> {
+        let request = Request::get(url)
+            .body(Body::empty())
+            .map_err(|e| Error::with_source(ErrorKind::InvalidRequest, e))?;
+        self.send(request)
+    }
+
+    /// Closes every idle connection now.
+    pub fn close_idle(&self) {
+        let _ = self.inner.core.handle.send(Command::CloseIdle);
+    }
+
+    /// A snapshot of the pool's counters.
+    pub fn stats(&self) -> Stats {
+        let (tx, rx) = unbounded();
+        if self.inner.core.handle.send(Command::Stats(tx)).is_err() {
+            return Stats::default();
+        }
+        rx.recv().unwrap_or_default()
+    }
+}
+
+impl Core {
+    /// Sends `request` to the engine and waits for the head: the end of the chain.
+    pub(crate) fn send(
         &self,
         request: Request<Body>,
         opts: RequestOptions,
@@ -162,9 +207,9 @@ impl Client {
         let (reply, rx) = unbounded();
         let budget = Arc::new(Budget {
             buffered: AtomicUsize::new(0),
-            limit: self.inner.config.body_buffer_limit.max(1),
+            limit: self.config.body_buffer_limit.max(1),
         });
-        let handle = self.inner.handle.clone();
+        let handle = self.handle.clone();
         handle.send(Command::Send {
             request: Box::new(request),
             opts,
@@ -196,28 +241,6 @@ impl Client {
                 "the engine thread has stopped",
             )),
         }
-    }
-
-    /// `GET url`.
-    pub fn get(&self, url: &str) -> Result<Response, Error> {
-        let request = Request::get(url)
-            .body(Body::empty())
-            .map_err(|e| Error::with_source(ErrorKind::InvalidRequest, e))?;
-        self.send(request)
-    }
-
-    /// Closes every idle connection now.
-    pub fn close_idle(&self) {
-        let _ = self.inner.handle.send(Command::CloseIdle);
-    }
-
-    /// A snapshot of the pool's counters.
-    pub fn stats(&self) -> Stats {
-        let (tx, rx) = unbounded();
-        if self.inner.handle.send(Command::Stats(tx)).is_err() {
-            return Stats::default();
-        }
-        rx.recv().unwrap_or_default()
     }
 }
 
@@ -392,9 +415,19 @@ impl Drop for ResponseBody {
 }
 
 /// Builds a [`Client`]. Setting names follow Go's `http.Transport` where one exists.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ClientBuilder {
     config: Config,
+    middleware: Vec<Arc<dyn Middleware>>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("middleware", &self.middleware.len())
+            .finish()
+    }
 }
 
 macro_rules! setters {
@@ -413,6 +446,13 @@ impl ClientBuilder {
     /// A builder with the default settings.
     pub fn new() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// Adds a middleware around `send`. The first one added is the outermost: it sees
+    /// the request first and the response last.
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
     }
 
     /// Replaces every setting with `config`.
@@ -466,7 +506,7 @@ impl ClientBuilder {
 
     /// Starts the engine thread.
     pub fn build(self) -> Result<Client, Error> {
-        let config = self.config;
+        let ClientBuilder { config, middleware } = self;
         let mut engine =
             Engine::new(config.clone()).map_err(|e| Error::with_source(ErrorKind::Io, e))?;
         let waker = engine.waker();
@@ -477,9 +517,12 @@ impl ClientBuilder {
             .map_err(|e| Error::with_source(ErrorKind::Io, e))?;
         Ok(Client {
             inner: Arc::new(Inner {
-                handle: Handle { tx, waker },
+                core: Core {
+                    handle: Handle { tx, waker },
+                    config,
+                },
+                middleware,
                 thread: Mutex::new(Some(thread)),
-                config,
             }),
         })
     }

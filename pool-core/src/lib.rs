@@ -33,6 +33,7 @@ mod conn;
 mod dns;
 mod engine;
 mod error;
+mod middleware;
 mod pool;
 mod request;
 mod slab;
@@ -44,6 +45,7 @@ pub use config::{Config, TcpKeepalive};
 pub use dns::DnsError;
 pub use engine::{Engine, Event};
 pub use error::{Culprit, Error, ErrorKind};
+pub use middleware::{Middleware, Next};
 pub use pool::{CloseCause, CloseCounts, HostStats, PoolKey, ReuseOrder, Scheme, Stats};
 pub use request::{Body, Flow, HeadView, RequestId, RequestInfo, RequestOptions};
 
