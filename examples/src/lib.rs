@@ -1,1 +1,2 @@
 //! Shared helpers for wirepool's example binaries.
+pub mod server;

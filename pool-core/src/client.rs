@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use http::{HeaderMap, Request, StatusCode, Version};
 use mio::Waker;
 
@@ -539,7 +539,17 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
     let mut routes: HashMap<RequestId, Route> = HashMap::new();
     loop {
         let mut shutdown = false;
-        while let Ok(cmd) = rx.try_recv() {
+        loop {
+            let cmd = match rx.try_recv() {
+                Ok(cmd) => cmd,
+                Err(TryRecvError::Empty) => break,
+                // Every handle is gone without a Shutdown (cannot happen while `Inner`
+                // lives, which sends one on drop); stop all the same.
+                Err(TryRecvError::Disconnected) => {
+                    shutdown = true;
+                    break;
+                }
+            };
             match cmd {
                 Command::Send {
                     request,
@@ -566,7 +576,7 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
                 Command::Shutdown => shutdown = true,
             }
         }
-        if shutdown || rx.is_empty() && is_disconnected(rx) {
+        if shutdown {
             engine.shutdown(|ev| route(&mut routes, ev));
             return;
         }
