@@ -381,7 +381,8 @@ mod tests {
     /// constructors do not: the encoder checks again, here at the field level.
     #[test]
     fn injection_is_refused_at_field_level() {
-        let cases: &[(&[u8], &[u8], Result<(), ErrorKind>)] = &[
+        type Row = (&'static [u8], &'static [u8], Result<(), ErrorKind>);
+        let cases: &[Row] = &[
             (b"x-a", b"ok value", Ok(())),
             (
                 b"x-a",

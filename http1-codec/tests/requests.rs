@@ -1,6 +1,7 @@
 //! Request-encoding table: request line and target forms, `Host`, framing headers,
 //! refusals. Each row encodes after a prefix already in the output buffer: on success
 //! the head is appended after it, on error the buffer is left exactly as it was.
+#![allow(clippy::unwrap_used)] // tests may unwrap
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use http1_codec::{

@@ -1,6 +1,7 @@
 //! Response table: head parsing, framing, body decoding and the keep-alive verdict,
 //! valid and invalid. Every row is also run split at every byte position and byte at a
 //! time (see `support::run_every_split`) and must give the same outcome.
+#![allow(clippy::unwrap_used)] // tests may unwrap
 
 mod support;
 
