@@ -58,8 +58,7 @@ fn decode_chunked(c: &mut Criterion) {
             let mut decoder = BodyDecoder::new(BodyFraming::Chunked);
             let mut input = black_box(&body[..]);
             let mut total = 0usize;
-            loop {
-                let Ok(d) = decoder.decode(input) else { break };
+            while let Ok(d) = decoder.decode(input) {
                 total += d.data.len();
                 input = &input[d.consumed..];
                 if d.done || d.consumed == 0 {

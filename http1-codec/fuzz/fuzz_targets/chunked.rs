@@ -7,7 +7,10 @@ use http1_codec::{BodyDecoder, BodyFraming, ChunkLimits, ErrorKind};
 use libfuzzer_sys::fuzz_target;
 
 fn decode(input: &[u8], cuts: &[usize]) -> (Vec<u8>, bool, Option<ErrorKind>) {
-    let limits = ChunkLimits { max_extension_bytes: 64, max_trailer_bytes: 256 };
+    let limits = ChunkLimits {
+        max_extension_bytes: 64,
+        max_trailer_bytes: 256,
+    };
     let mut decoder = BodyDecoder::with_limits(BodyFraming::Chunked, limits);
     let mut buf = Vec::new();
     let mut body = Vec::new();

@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
     let limits = if control & 4 == 0 {
         HeadLimits::default()
     } else {
-        HeadLimits { max_head_bytes: 256, max_headers: 4 }
+        HeadLimits {
+            max_head_bytes: 256,
+            max_headers: 4,
+        }
     };
 
     let mut parser = ResponseParser::new(limits);
