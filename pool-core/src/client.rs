@@ -589,14 +589,6 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
     }
 }
 
-/// Whether every sender is gone (cannot happen while `Inner` lives; defensive).
-fn is_disconnected(rx: &Receiver<Command>) -> bool {
-    matches!(
-        rx.try_recv(),
-        Err(crossbeam_channel::TryRecvError::Disconnected)
-    )
-}
-
 fn route(routes: &mut HashMap<RequestId, Route>, ev: Event<'_>) -> Flow {
     match ev {
         Event::Head { id, head, info } => {
