@@ -502,6 +502,14 @@ impl ClientBuilder {
         dns_ttl: Duration;
         /// Body bytes buffered for a slow reader before the socket is paused. Default 256 KiB.
         body_buffer_limit: usize;
+        /// Delay before racing the next address (RFC 8305). Default 250 ms. Go: `Dialer.FallbackDelay`.
+        happy_eyeballs_delay: Duration;
+        /// Threads running blocking DNS lookups. Default 2.
+        resolver_threads: usize;
+        /// Response head size and header count limits. Default 64 KiB, 100. Go: `MaxResponseHeaderBytes`.
+        head_limits: http1_codec::HeadLimits;
+        /// A connection's read buffer size. Default 16 KiB. Go: `ReadBufferSize`.
+        read_buffer_size: usize;
     }
 
     /// Starts the engine thread.

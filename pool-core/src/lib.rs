@@ -51,3 +51,6 @@ pub use request::{Body, Flow, HeadView, RequestId, RequestInfo, RequestOptions};
 
 /// Re-export of the `http` crate whose types the API uses.
 pub use http;
+
+/// Response head limits (size, header count), from the codec.
+pub use http1_codec::HeadLimits;
