@@ -1,2 +1,4 @@
 //! Shared helpers for wirepool's example binaries.
+
+pub mod args;
 pub mod server;
