@@ -1,4 +1,5 @@
 //! Shared helpers for wirepool's example binaries.
 
 pub mod args;
+pub mod report;
 pub mod server;
