@@ -92,7 +92,7 @@ fn run(client: &Client, options: &Options) -> bool {
             all_ok = false;
         }
         if let Some(e) = outcome.output_error.or(flushed.err()) {
-            eprintln!("error: writing to stdout: {e}");
+            eprintln!("error: {url}: writing to stdout: {e}");
             return false;
         }
     }
@@ -112,15 +112,7 @@ struct Outcome {
 fn fetch_one(client: &Client, options: &Options, url: &Uri, out: &mut impl Write) -> Outcome {
     let started = Instant::now();
     let mut outcome = Outcome {
-        trace: Trace {
-            url: url.clone(),
-            method: options.method(),
-            status: None,
-            info: None,
-            total: Default::default(),
-            bytes: 0,
-            error: None,
-        },
+        trace: Trace::new(url.clone(), options.method()),
         failure: None,
         output_error: None,
     };

@@ -50,6 +50,21 @@ pub struct Trace {
     pub error: Option<ErrorKind>,
 }
 
+impl Trace {
+    /// The line of a request not sent yet: nothing known but what was asked for.
+    pub fn new(url: Uri, method: Method) -> Trace {
+        Trace {
+            url,
+            method,
+            status: None,
+            info: None,
+            total: Duration::ZERO,
+            bytes: 0,
+            error: None,
+        }
+    }
+}
+
 impl fmt::Display for Trace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "url={} method={}", self.url, self.method)?;
@@ -99,13 +114,8 @@ mod tests {
 
     fn trace() -> Trace {
         Trace {
-            url: Uri::from_static("http://127.0.0.1:8080/a"),
-            method: Method::GET,
-            status: None,
-            info: None,
             total: micros(250),
-            bytes: 0,
-            error: None,
+            ..Trace::new(Uri::from_static("http://127.0.0.1:8080/a"), Method::GET)
         }
     }
 
