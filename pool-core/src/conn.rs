@@ -677,7 +677,13 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(cid) else {
             return Step::Idle;
         };
-        if conn.rbuf.is_empty() {
+        // The body states check for their end first: an empty body (`Content-Length: 0`,
+        // 204, 304, a response to HEAD) is complete before any byte of it arrives.
+        let in_body = matches!(
+            conn.state,
+            State::ReadingBody { .. } | State::Draining { .. }
+        );
+        if conn.rbuf.is_empty() && !in_body {
             return if conn.state.is_reading() {
                 Step::NeedInput
             } else {
