@@ -228,6 +228,10 @@ pub(crate) struct Conn {
     /// (or a short read, which on Linux means the socket was drained).
     pub(crate) readable: bool,
     pub(crate) writable: bool,
+    /// The peer shut down its sending side (a read-closed event). Its EOF comes after
+    /// the last data and raises no further edge, so a short read no longer means the
+    /// socket has nothing left to report: `readable` stays set until a read says so.
+    pub(crate) read_closed: bool,
     /// The engine stopped reading for the caller (backpressure).
     pub(crate) paused: bool,
     pub(crate) rbuf: ReadBuf,
@@ -256,6 +260,7 @@ impl Conn {
             slot: 0,
             readable: false,
             writable: false,
+            read_closed: false,
             paused: false,
             rbuf: ReadBuf::default(),
             wbuf: Vec::new(),
@@ -585,6 +590,7 @@ impl Engine {
         slot: usize,
         readable: bool,
         writable: bool,
+        read_closed: bool,
         sink: Sink<'_>,
     ) {
         let Some(conn) = self.conns.get_mut(cid) else {
@@ -600,6 +606,7 @@ impl Engine {
         }
         conn.readable |= readable;
         conn.writable |= writable;
+        conn.read_closed |= read_closed;
         if writable && matches!(conn.state, State::Writing { .. }) {
             self.drive_write(cid, sink);
         }
@@ -653,7 +660,7 @@ impl Engine {
             match conn.rbuf.read_from(stream, max) {
                 Ok((0, _)) => return self.handle_eof(cid, sink),
                 Ok((_, filled)) => {
-                    if !filled {
+                    if !filled && !conn.read_closed {
                         conn.readable = false; // short read: drained (Linux epoll semantics)
                     }
                 }

@@ -434,7 +434,8 @@ impl Engine {
             let (cid, slot) = from_token(event.token());
             let readable = event.is_readable() || event.is_read_closed() || event.is_error();
             let writable = event.is_writable() || event.is_write_closed() || event.is_error();
-            self.handle_ready(cid, slot, readable, writable, &mut sink);
+            let read_closed = event.is_read_closed();
+            self.handle_ready(cid, slot, readable, writable, read_closed, &mut sink);
         }
         self.events = events;
         if woken {
