@@ -930,10 +930,12 @@ impl Engine {
                 self.outbox.push((rid, Ok(req.info)));
             }
         }
-        if garbage {
-            self.close_conn(cid, CloseCause::Error);
-        } else if !reusable {
+        // Not reusable first: a drain that stopped at the limit leaves the rest of the
+        // body buffered, and that is not garbage.
+        if !reusable {
             self.close_conn(cid, CloseCause::NotReusable);
+        } else if garbage {
+            self.close_conn(cid, CloseCause::Error);
         } else {
             self.release(cid);
         }
