@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use http::{HeaderMap, Request, StatusCode, Version};
 use mio::Waker;
 
@@ -496,7 +496,16 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
     let mut routes: HashMap<RequestId, Route> = HashMap::new();
     loop {
         let mut shutdown = false;
-        while let Ok(cmd) = rx.try_recv() {
+        loop {
+            let cmd = match rx.try_recv() {
+                Ok(cmd) => cmd,
+                Err(TryRecvError::Empty) => break,
+                // Every handle is gone (cannot happen while `Inner` lives; defensive).
+                Err(TryRecvError::Disconnected) => {
+                    shutdown = true;
+                    break;
+                }
+            };
             match cmd {
                 Command::Send {
                     request,
@@ -523,7 +532,7 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
                 Command::Shutdown => shutdown = true,
             }
         }
-        if shutdown || rx.is_empty() && is_disconnected(rx) {
+        if shutdown {
             engine.shutdown(|ev| route(&mut routes, ev));
             return;
         }
@@ -534,14 +543,6 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
             return;
         }
     }
-}
-
-/// Whether every sender is gone (cannot happen while `Inner` lives; defensive).
-fn is_disconnected(rx: &Receiver<Command>) -> bool {
-    matches!(
-        rx.try_recv(),
-        Err(crossbeam_channel::TryRecvError::Disconnected)
-    )
 }
 
 fn route(routes: &mut HashMap<RequestId, Route>, ev: Event<'_>) -> Flow {
