@@ -417,6 +417,8 @@ fn map_httparse_error(e: httparse::Error) -> ErrorKind {
 /// another, keeping its allocation: `filter_map` over `IntoIter` with an output of the
 /// same layout is collected in place by std (no unsafe here, no allocation in practice;
 /// `scratch_storage_is_reused` checks it).
+// `filter` cannot change the element type's lifetime, which is the point here.
+#[allow(clippy::unnecessary_filter_map)]
 fn recycle<'x, 'y>(
     v: Vec<MaybeUninit<httparse::Header<'x>>>,
 ) -> Vec<MaybeUninit<httparse::Header<'y>>> {
