@@ -3,6 +3,7 @@
 //! Engine does so when the caller answers `Flow::Pause`.
 //!
 //! Memory is process-wide, so every test here holds `testkit::process_lock()`.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
 
@@ -40,7 +41,12 @@ fn read_pattern(body: &mut impl Read, offset: u64, len: usize, buf: &mut [u8]) {
         assert!(n > 0, "body ended early at {}", offset + done as u64);
         let at = offset + done as u64;
         assert_eq!(buf[0], pattern_byte(at), "byte {at}");
-        assert_eq!(buf[n - 1], pattern_byte(at + n as u64 - 1), "byte {}", at + n as u64);
+        assert_eq!(
+            buf[n - 1],
+            pattern_byte(at + n as u64 - 1),
+            "byte {}",
+            at + n as u64
+        );
         done += n;
     }
 }
@@ -186,7 +192,10 @@ fn engine_pause_stops_data_until_resume() {
     assert_eq!(body.len(), at_pause, "data arrived while paused");
     engine.resume(id);
     while !done {
-        assert!(Instant::now() < deadline, "body did not finish after resume");
+        assert!(
+            Instant::now() < deadline,
+            "body did not finish after resume"
+        );
         done = turn(&mut engine, &mut pause_next, &mut body);
     }
     assert_eq!(body.len(), LEN);

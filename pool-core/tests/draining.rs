@@ -1,6 +1,7 @@
 //! Drain on drop: a response dropped with a small unread body is read to its end in the
 //! background and its connection goes back to the pool; past `drain_limit` bytes or
 //! `drain_timeout` the connection is closed instead.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
 

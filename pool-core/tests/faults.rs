@@ -2,6 +2,7 @@
 //! body, ambiguous framing, `Connection: close`, refused connects, DNS failures; and
 //! the retry rule (an idempotent request that failed on a reused connection before any
 //! response byte is resent once on a fresh one, a POST is not).
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
 
@@ -65,7 +66,10 @@ fn get_on_a_stale_reused_connection_is_retried_once() {
     let mut resp = client.get(&server.url("/2")).unwrap();
     assert_eq!(resp.text().unwrap(), "ok");
     assert_eq!(resp.info().retries, 1);
-    assert!(!resp.info().reused, "the retry went out on a fresh connection");
+    assert!(
+        !resp.info().reused,
+        "the retry went out on a fresh connection"
+    );
     let stats = client.stats();
     assert_eq!((stats.total.requests, stats.total.retries), (2, 1));
     assert_eq!(stats.total.dials, 2);
@@ -75,10 +79,7 @@ fn get_on_a_stale_reused_connection_is_retried_once() {
         .into_iter()
         .map(|r| (r.conn, r.target))
         .collect();
-    assert_eq!(
-        sent,
-        [(0, "/1".into()), (0, "/2".into()), (1, "/2".into())]
-    );
+    assert_eq!(sent, [(0, "/1".into()), (0, "/2".into()), (1, "/2".into())]);
 }
 
 /// A reset (instead of a FIN) before any response byte is retried the same way.
@@ -96,7 +97,10 @@ fn reset_before_response_on_reuse_is_retried() {
         }
     });
     let client = Client::new().unwrap();
-    assert_eq!(client.get(&server.url("/")).unwrap().text().unwrap(), "first");
+    assert_eq!(
+        client.get(&server.url("/")).unwrap().text().unwrap(),
+        "first"
+    );
     let mut resp = client.get(&server.url("/")).unwrap();
     assert_eq!(resp.text().unwrap(), "fresh");
     assert_eq!(resp.info().retries, 1);
@@ -125,11 +129,12 @@ fn post_on_a_stale_reused_connection_is_not_retried() {
     let server = TestServer::scripted(Script::StaleOnReuse(b"ok"));
     let client = Client::new().unwrap();
     client.get(&server.url("/")).unwrap().bytes().unwrap();
-    let err = client
-        .send(post(&server.url("/order"), "buy"))
-        .unwrap_err();
+    let err = client.send(post(&server.url("/order"), "buy")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionClosed, "{err:?}");
-    assert!(!err.is_retry_safe(), "the server may have acted on the POST");
+    assert!(
+        !err.is_retry_safe(),
+        "the server may have acted on the POST"
+    );
     assert_eq!(client.stats().total.retries, 0);
     let posts = server
         .recorded()
@@ -158,7 +163,10 @@ fn post_with_idempotency_key_is_retried() {
         .filter(|r| r.method == "POST")
         .collect();
     assert_eq!(posts.len(), 2);
-    assert!(posts.iter().all(|r| r.body == b"buy"), "the body is replayed");
+    assert!(
+        posts.iter().all(|r| r.body == b"buy"),
+        "the body is replayed"
+    );
     assert_eq!(client.stats().total.retries, 1);
 }
 
@@ -337,7 +345,10 @@ fn connection_close_responses_are_not_pooled() {
         assert_eq!(resp.text().unwrap(), "once");
     }
     let stats = client.stats();
-    assert_eq!((stats.total.dials, stats.total.reuses, stats.total.idle), (3, 0, 0));
+    assert_eq!(
+        (stats.total.dials, stats.total.reuses, stats.total.idle),
+        (3, 0, 0)
+    );
     assert_eq!(stats.total.closes.not_reusable, 3);
     assert_eq!(server.connections(), 3);
 }
@@ -366,10 +377,7 @@ fn close_delimited_body_is_read_to_the_end_and_not_pooled() {
             conn.close();
         }
     });
-    let client = Client::builder()
-        .timeout(Some(WAIT))
-        .build()
-        .unwrap();
+    let client = Client::builder().timeout(Some(WAIT)).build().unwrap();
     for _ in 0..10 {
         let mut resp = client.get(&server.url("/")).unwrap();
         assert!(!resp.info().reused);

@@ -4,6 +4,7 @@
 //!
 //! File descriptors are per process, so this binary holds `testkit::process_lock()` in
 //! every test.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
 
@@ -63,11 +64,7 @@ fn assert_back_to_baseline(servers: &[TestServer], baseline: usize) {
     }
     // Server threads close their sockets just after counting them closed.
     let settled = wait_until(WAIT, || open_fds() <= baseline);
-    assert!(
-        settled,
-        "open fds: {} now, {baseline} before",
-        open_fds()
-    );
+    assert!(settled, "open fds: {} now, {baseline} before", open_fds());
 }
 
 /// One request with a random server and a random way of treating the response.
@@ -203,7 +200,11 @@ fn no_fd_leak_with_random_cancels_in_engine_mode() {
         }
         let stats = engine.stats();
         assert_eq!(
-            (stats.total.active, stats.total.connecting, stats.total.waiting),
+            (
+                stats.total.active,
+                stats.total.connecting,
+                stats.total.waiting
+            ),
             (0, 0, 0),
             "{stats:?}"
         );

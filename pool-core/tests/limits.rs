@@ -1,5 +1,6 @@
 //! Pool limits: idle per host and in total, open connections per host with a FIFO wait
 //! queue, idle timeout, lifetime, requests per connection, and the reuse order.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
 
@@ -174,7 +175,12 @@ fn idle_timeout_closes_idle_connections() {
     assert_eq!(resp.text().unwrap(), "i");
     assert_eq!(client.stats().total.idle, 1);
     // The engine closes it on its own (a deadline, no request needed).
-    assert!(wait_until(WAIT, || client.stats().total.closes.idle_timeout == 1));
+    assert!(wait_until(WAIT, || client
+        .stats()
+        .total
+        .closes
+        .idle_timeout
+        == 1));
     assert_eq!(client.stats().total.idle, 0);
     assert!(server.wait_for_open_connections(0, WAIT));
     let resp = client.get(&server.url("/")).unwrap();

@@ -1,5 +1,6 @@
 //! Connection reuse: sequential requests share one connection; concurrent ones open
 //! exactly as many as needed; the stats say so.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
 
@@ -127,7 +128,10 @@ fn stats_are_kept_per_host() {
     }
     assert_eq!(client.get(&b.url("/")).unwrap().text().unwrap(), "b");
     let stats = client.stats();
-    let (sa, sb) = (common::host_stats(&stats, &a), common::host_stats(&stats, &b));
+    let (sa, sb) = (
+        common::host_stats(&stats, &a),
+        common::host_stats(&stats, &b),
+    );
     assert_eq!((sa.requests, sa.dials, sa.reuses, sa.idle), (3, 1, 2, 1));
     assert_eq!((sb.requests, sb.dials, sb.reuses, sb.idle), (1, 1, 0, 1));
     assert_eq!(stats.total.requests, 4);

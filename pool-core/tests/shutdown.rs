@@ -1,6 +1,7 @@
 //! Shutdown with requests in flight: dropping the last Client handle fails readers
 //! with `PoolClosed` (never a hang), joins the engine thread and closes every socket;
 //! `Engine::shutdown` does the same for an engine driven by hand.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
 
@@ -59,7 +60,9 @@ fn dropping_the_client_fails_a_blocked_reader_with_pool_closed() {
         let _ = done_tx.send(result);
     });
     // The reader has the first bytes and now blocks for more.
-    started_rx.recv_timeout(WAIT).expect("reader got the first bytes");
+    started_rx
+        .recv_timeout(WAIT)
+        .expect("reader got the first bytes");
     std::thread::sleep(Duration::from_millis(50));
     // The last handle goes; its drop joins the engine thread.
     within_wait("dropping the client", move || drop(client));
@@ -126,7 +129,10 @@ fn dropping_a_clone_keeps_the_engine() {
     let server = TestServer::keep_alive(b"alive");
     let client = Client::new().unwrap();
     let clone = client.clone();
-    assert_eq!(clone.get(&server.url("/")).unwrap().text().unwrap(), "alive");
+    assert_eq!(
+        clone.get(&server.url("/")).unwrap().text().unwrap(),
+        "alive"
+    );
     drop(clone);
     let mut resp = client.get(&server.url("/")).unwrap();
     assert!(resp.info().reused);
@@ -152,7 +158,10 @@ fn engine_shutdown_fails_everything_and_closes_sockets() {
         server.requests() == 2
     });
     let stats = engine.stats();
-    assert_eq!((stats.total.active, stats.total.waiting, stats.total.idle), (2, 2, 1));
+    assert_eq!(
+        (stats.total.active, stats.total.waiting, stats.total.idle),
+        (2, 2, 1)
+    );
     let mut failed = Vec::new();
     engine.shutdown(|ev| {
         match ev {

@@ -1,6 +1,7 @@
 //! Every timeout fires as its own error kind: connect, response head, total (also
 //! while reading the body), a request's own timeout or deadline, a waiter in the queue,
 //! and the expect-continue wait in its three outcomes.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
 
@@ -29,9 +30,7 @@ fn hanging_listener() -> (Socket, Vec<TcpStream>, SocketAddr) {
         match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
             Ok(s) => fillers.push(s),
             // The queue is full: connects now hang, which is what we want.
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                return (listener, fillers, addr)
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return (listener, fillers, addr),
             Err(e) => panic!("unexpected connect error while filling the backlog: {e}"),
         }
     }
@@ -197,7 +196,10 @@ fn request_timeout_overrides_the_client_timeout_both_ways() {
         )
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
-    assert_eq!(client.get(&server.url("/")).unwrap().text().unwrap(), "late");
+    assert_eq!(
+        client.get(&server.url("/")).unwrap().text().unwrap(),
+        "late"
+    );
 }
 
 #[test]
@@ -214,16 +216,12 @@ fn request_deadline_applies_and_the_earlier_one_wins() {
     // Timeout long, deadline short: the deadline wins.
     let mut opts = RequestOptions::timeout(WAIT);
     opts.deadline = Some(Instant::now() + Duration::from_millis(200));
-    let err = client
-        .send_with(get(&server.url("/")), opts)
-        .unwrap_err();
+    let err = client.send_with(get(&server.url("/")), opts).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     // Deadline long, timeout short: the timeout wins.
     let mut opts = RequestOptions::timeout(Duration::from_millis(200));
     opts.deadline = Some(Instant::now() + WAIT);
-    let err = client
-        .send_with(get(&server.url("/")), opts)
-        .unwrap_err();
+    let err = client.send_with(get(&server.url("/")), opts).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     // A deadline far enough away lets it through.
     let mut resp = client
