@@ -753,17 +753,18 @@ impl Engine {
                         });
                         conn.rbuf.consume(head.head_len);
                         self.parser.reset();
-                        let decoder = BodyDecoder::new(framing);
-                        if self.trace {
-                            eprintln!("wirepool: conn#{cid}: awaiting-head => reading-body");
-                        }
-                        conn.state = State::ReadingBody {
-                            req: rid,
-                            decoder,
-                            keep_alive,
-                        };
                         if flow == Flow::Pause {
                             conn.paused = true;
+                        }
+                        self.set_state(
+                            cid,
+                            State::ReadingBody {
+                                req: rid,
+                                decoder: BodyDecoder::new(framing),
+                                keep_alive,
+                            },
+                        );
+                        if flow == Flow::Pause {
                             return Step::Paused;
                         }
                         Step::Progress
