@@ -448,13 +448,10 @@ fn a_body_cut_short_is_an_error_after_the_bytes_that_came() {
         .contains("connection closed before the body was complete"));
 }
 
-/// pool-core bug (reported, not fixed here): when the server's FIN arrives together
-/// with the last body bytes, the engine takes the short read for "socket drained",
-/// never reads the EOF, and the request hangs until the total timeout. The same loses
-/// the end of close-delimited bodies. Un-ignore once the engine reads until
-/// `WouldBlock` (or honours `is_read_closed`).
+/// The server's FIN arrives together with the last body bytes: the engine must still
+/// see the EOF at once (a short read is not taken for "drained" after a read-closed
+/// event), not wait for the total timeout.
 #[test]
-#[ignore = "pool-core: EOF arriving with the last data is missed until the total timeout"]
 fn a_body_cut_short_with_an_immediate_close_fails_promptly() {
     let server = TestServer::scripted(Script::TruncatedBody);
     let url = server.url("/");

@@ -418,6 +418,8 @@ fn parse_trailers(section: &[u8]) -> Result<HeaderMap, ErrorKind> {
 }
 
 #[cfg(test)]
+// Table tests: one tuple type per table reads better than a named type per table.
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
 

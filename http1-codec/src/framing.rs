@@ -248,6 +248,8 @@ pub fn body_framing(
 }
 
 #[cfg(test)]
+// Table tests: one tuple type per table reads better than a named type per table.
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
 

@@ -222,6 +222,8 @@ pub fn keep_alive(
 }
 
 #[cfg(test)]
+// Table tests: one tuple type per table reads better than a named type per table.
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
     use http::HeaderValue;

@@ -228,6 +228,10 @@ pub(crate) struct Conn {
     /// (or a short read, which on Linux means the socket was drained).
     pub(crate) readable: bool,
     pub(crate) writable: bool,
+    /// The peer shut down its sending side (a read-closed event). Its EOF comes after
+    /// the last data and raises no further edge, so a short read no longer means the
+    /// socket has nothing left to report: `readable` stays set until a read says so.
+    pub(crate) read_closed: bool,
     /// The engine stopped reading for the caller (backpressure).
     pub(crate) paused: bool,
     pub(crate) rbuf: ReadBuf,
@@ -256,6 +260,7 @@ impl Conn {
             slot: 0,
             readable: false,
             writable: false,
+            read_closed: false,
             paused: false,
             rbuf: ReadBuf::default(),
             wbuf: Vec::new(),
@@ -585,6 +590,7 @@ impl Engine {
         slot: usize,
         readable: bool,
         writable: bool,
+        read_closed: bool,
         sink: Sink<'_>,
     ) {
         let Some(conn) = self.conns.get_mut(cid) else {
@@ -600,6 +606,7 @@ impl Engine {
         }
         conn.readable |= readable;
         conn.writable |= writable;
+        conn.read_closed |= read_closed;
         if writable && matches!(conn.state, State::Writing { .. }) {
             self.drive_write(cid, sink);
         }
@@ -653,7 +660,7 @@ impl Engine {
             match conn.rbuf.read_from(stream, max) {
                 Ok((0, _)) => return self.handle_eof(cid, sink),
                 Ok((_, filled)) => {
-                    if !filled {
+                    if !filled && !conn.read_closed {
                         conn.readable = false; // short read: drained (Linux epoll semantics)
                     }
                 }
@@ -677,7 +684,13 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(cid) else {
             return Step::Idle;
         };
-        if conn.rbuf.is_empty() {
+        // The body states check for their end first: an empty body (`Content-Length: 0`,
+        // 204, 304, a response to HEAD) is complete before any byte of it arrives.
+        let in_body = matches!(
+            conn.state,
+            State::ReadingBody { .. } | State::Draining { .. }
+        );
+        if conn.rbuf.is_empty() && !in_body {
             return if conn.state.is_reading() {
                 Step::NeedInput
             } else {
@@ -740,17 +753,18 @@ impl Engine {
                         });
                         conn.rbuf.consume(head.head_len);
                         self.parser.reset();
-                        let decoder = BodyDecoder::new(framing);
-                        if self.trace {
-                            eprintln!("wirepool: conn#{cid}: awaiting-head => reading-body");
-                        }
-                        conn.state = State::ReadingBody {
-                            req: rid,
-                            decoder,
-                            keep_alive,
-                        };
                         if flow == Flow::Pause {
                             conn.paused = true;
+                        }
+                        self.set_state(
+                            cid,
+                            State::ReadingBody {
+                                req: rid,
+                                decoder: BodyDecoder::new(framing),
+                                keep_alive,
+                            },
+                        );
+                        if flow == Flow::Pause {
                             return Step::Paused;
                         }
                         Step::Progress
@@ -917,10 +931,12 @@ impl Engine {
                 self.outbox.push((rid, Ok(req.info)));
             }
         }
-        if garbage {
-            self.close_conn(cid, CloseCause::Error);
-        } else if !reusable {
+        // Not reusable first: a drain that stopped at the limit leaves the rest of the
+        // body buffered, and that is not garbage.
+        if !reusable {
             self.close_conn(cid, CloseCause::NotReusable);
+        } else if garbage {
+            self.close_conn(cid, CloseCause::Error);
         } else {
             self.release(cid);
         }

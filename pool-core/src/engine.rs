@@ -434,7 +434,8 @@ impl Engine {
             let (cid, slot) = from_token(event.token());
             let readable = event.is_readable() || event.is_read_closed() || event.is_error();
             let writable = event.is_writable() || event.is_write_closed() || event.is_error();
-            self.handle_ready(cid, slot, readable, writable, &mut sink);
+            let read_closed = event.is_read_closed();
+            self.handle_ready(cid, slot, readable, writable, read_closed, &mut sink);
         }
         self.events = events;
         if woken {
@@ -473,16 +474,20 @@ impl Engine {
 
     // ---- settling: giving requests connections ----------------------------------------
 
-    /// Runs queued work until none is left: pending requests, resumed connections, hosts
-    /// with freed capacity.
+    /// Runs queued work until none is left: resumed and draining connections, pending
+    /// requests, hosts with freed capacity.
+    ///
+    /// Connections go first: a body dropped just before the next request was sent is
+    /// often already in the socket, and draining it first lets that request reuse the
+    /// connection instead of dialing a new one.
     fn settle(&mut self, sink: Sink<'_>) {
         loop {
-            if let Some(id) = self.pending.pop_front() {
+            if let Some(cid) = self.ready.pop() {
+                self.drive_read(cid, sink);
+            } else if let Some(id) = self.pending.pop_front() {
                 self.dispatch(id, sink);
             } else if let Some((cid, id)) = self.handoffs.pop() {
                 self.take_handoff(cid, id, sink);
-            } else if let Some(cid) = self.ready.pop() {
-                self.drive_read(cid, sink);
             } else if let Some(host) = self.freed_hosts.pop() {
                 self.serve_waiters(host, sink);
             } else {

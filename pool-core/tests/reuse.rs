@@ -1,11 +1,15 @@
 //! Connection reuse: sequential requests share one connection; concurrent ones open
 //! exactly as many as needed; the stats say so.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
+
+mod common;
 
 use testkit as support;
 
 use std::time::Duration;
 
-use pool_core::{Client, Engine, Event, Flow};
+use common::{gated_server, Driver, Gate, WAIT};
+use pool_core::{Client, Config, Engine, Event, Flow};
 use support::TestServer;
 
 #[test]
@@ -63,4 +67,102 @@ fn engine_mode_delivers_head_data_done() {
     assert_eq!(done, 3);
     assert_eq!(body, b"hello worldhello worldhello world");
     assert_eq!(server.connections(), 1);
+}
+
+/// N requests submitted at once, against a server that holds every answer until all N
+/// arrived: exactly N connections, then N reuses for the next N.
+#[test]
+fn concurrent_requests_open_exactly_as_many_connections_as_needed() {
+    const N: usize = 8;
+    let gate = Gate::new();
+    let server = gated_server(&gate, b"ok");
+    let mut engine = Engine::new(Config::default()).unwrap();
+    let mut driver = Driver::new();
+    let ids: Vec<_> = (0..N)
+        .map(|_| engine.submit(common::get(&server.url("/"))).unwrap())
+        .collect();
+    driver.run_until(&mut engine, "N requests at the server", |_, _| {
+        server.requests() == N
+    });
+    assert_eq!(server.connections(), N);
+    let stats = engine.stats();
+    assert_eq!(stats.total.active, N);
+    assert_eq!(stats.total.dials, N as u64);
+    gate.open_all();
+    driver.run_all(&mut engine, &ids);
+    for id in &ids {
+        let reply = driver.outcome(*id).reply();
+        assert_eq!((reply.status.as_u16(), &reply.body[..]), (200, &b"ok"[..]));
+        assert!(!reply.info.reused);
+    }
+    let stats = engine.stats();
+    assert_eq!((stats.total.idle, stats.total.active), (N, 0));
+
+    // The second burst reuses every one of them and dials none.
+    let again: Vec<_> = (0..N)
+        .map(|_| engine.submit(common::get(&server.url("/"))).unwrap())
+        .collect();
+    driver.run_all(&mut engine, &again);
+    for id in &again {
+        assert!(driver.outcome(*id).reply().info.reused);
+    }
+    let stats = engine.stats();
+    assert_eq!(
+        (stats.total.requests, stats.total.dials, stats.total.reuses),
+        (2 * N as u64, N as u64, N as u64)
+    );
+    assert_eq!(stats.total.idle, N);
+    assert_eq!(server.connections(), N);
+    assert_eq!(stats.total.closes.total(), 0);
+}
+
+/// Requests to a host not yet connected open one connection each, and the pool keeps
+/// per-host numbers apart.
+#[test]
+fn stats_are_kept_per_host() {
+    let a = TestServer::keep_alive(b"a");
+    let b = TestServer::keep_alive(b"b");
+    let client = Client::new().unwrap();
+    for _ in 0..3 {
+        assert_eq!(client.get(&a.url("/")).unwrap().text().unwrap(), "a");
+    }
+    assert_eq!(client.get(&b.url("/")).unwrap().text().unwrap(), "b");
+    let stats = client.stats();
+    let (sa, sb) = (
+        common::host_stats(&stats, &a),
+        common::host_stats(&stats, &b),
+    );
+    assert_eq!((sa.requests, sa.dials, sa.reuses, sa.idle), (3, 1, 2, 1));
+    assert_eq!((sb.requests, sb.dials, sb.reuses, sb.idle), (1, 1, 0, 1));
+    assert_eq!(stats.total.requests, 4);
+    assert_eq!(stats.total.idle, 2);
+    assert_eq!(stats.hosts.len(), 2);
+}
+
+/// Concurrent callers of one Client: every response is right, and the pool never
+/// holds more connections than callers.
+#[test]
+fn client_shared_by_threads_reuses_connections() {
+    const THREADS: usize = 4;
+    const EACH: usize = 25;
+    let server = TestServer::keep_alive(b"pong");
+    let client = Client::new().unwrap();
+    let url = server.url("/");
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let (client, url) = (client.clone(), url.clone());
+            s.spawn(move || {
+                for _ in 0..EACH {
+                    let mut resp = client.get(&url).unwrap();
+                    assert_eq!(resp.text().unwrap(), "pong");
+                }
+            });
+        }
+    });
+    let stats = client.stats();
+    assert_eq!(stats.total.requests, (THREADS * EACH) as u64);
+    assert!(server.connections() <= THREADS, "{}", server.connections());
+    assert_eq!(stats.total.dials as usize, server.connections());
+    assert_eq!(stats.total.dials + stats.total.reuses, stats.total.requests);
+    assert!(server.wait_for_requests(THREADS * EACH, WAIT));
 }

@@ -1,0 +1,236 @@
+//! Helpers shared by the integration tests: driving an [`Engine`] until requests finish,
+//! a gate that holds server responses until the test lets them go, and small waits.
+//!
+//! Every wait here has a deadline, so a bug fails the test instead of hanging it.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use pool_core::http::{Request, StatusCode};
+use pool_core::{Body, Engine, Error, ErrorKind, Event, Flow, HostStats, RequestId, RequestInfo};
+use testkit::{ServerConn, TestServer};
+
+/// The longest any single step of a test may take before it is called a hang.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A `GET url` request with no body.
+pub fn get(url: &str) -> Request<Body> {
+    Request::get(url).body(Body::empty()).unwrap()
+}
+
+/// Polls `cond` every few milliseconds until it holds; false after `timeout`.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The wirepool error inside an `io::Error` returned by `ResponseBody::read`.
+pub fn kind_of(e: &io::Error) -> Option<ErrorKind> {
+    e.get_ref()?
+        .downcast_ref::<Error>()
+        .map(pool_core::Error::kind)
+}
+
+/// The stats of the host `server` runs on.
+pub fn host_stats(stats: &pool_core::Stats, server: &TestServer) -> HostStats {
+    let port = server.addr().port();
+    stats
+        .hosts
+        .iter()
+        .find(|(key, _)| key.port() == port)
+        .map(|(_, s)| s.clone())
+        .unwrap_or_default()
+}
+
+/// A finished request as the engine reported it.
+#[derive(Debug)]
+pub struct Finished {
+    pub id: RequestId,
+    pub result: Result<Reply, Error>,
+}
+
+/// A response that arrived in full.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+    pub info: RequestInfo,
+}
+
+impl Finished {
+    pub fn reply(&self) -> &Reply {
+        match &self.result {
+            Ok(r) => r,
+            Err(e) => panic!("{} failed: {e:?}", self.id),
+        }
+    }
+
+    pub fn error(&self) -> &Error {
+        match &self.result {
+            Ok(r) => panic!("{} succeeded with {}, expected an error", self.id, r.status),
+            Err(e) => e,
+        }
+    }
+}
+
+/// Drives an engine and collects what it reports, in the order it reports it.
+#[derive(Debug, Default)]
+pub struct Driver {
+    heads: HashMap<RequestId, (StatusCode, RequestInfo)>,
+    bodies: HashMap<RequestId, Vec<u8>>,
+    /// Finished requests in completion order.
+    pub finished: Vec<Finished>,
+}
+
+impl Driver {
+    pub fn new() -> Driver {
+        Driver::default()
+    }
+
+    /// One engine turn (waiting at most 20 ms).
+    pub fn turn(&mut self, engine: &mut Engine) {
+        let Driver {
+            heads,
+            bodies,
+            finished,
+        } = self;
+        engine
+            .poll(Some(Duration::from_millis(20)), |ev| {
+                match ev {
+                    Event::Head { id, head, info } => {
+                        heads.insert(id, (head.status(), *info));
+                    }
+                    Event::Data { id, data } => bodies.entry(id).or_default().extend(data),
+                    Event::Done { id, info } => {
+                        let status = heads.remove(&id).map(|h| h.0).unwrap_or_default();
+                        let body = bodies.remove(&id).unwrap_or_default();
+                        finished.push(Finished {
+                            id,
+                            result: Ok(Reply { status, body, info }),
+                        });
+                    }
+                    Event::Failed { id, error } => {
+                        heads.remove(&id);
+                        bodies.remove(&id);
+                        finished.push(Finished {
+                            id,
+                            result: Err(error),
+                        });
+                    }
+                }
+                Flow::Continue
+            })
+            .unwrap();
+    }
+
+    /// Turns the engine until `cond` holds; panics after `timeout` with `what`.
+    pub fn run_until(
+        &mut self,
+        engine: &mut Engine,
+        what: &str,
+        mut cond: impl FnMut(&Driver, &Engine) -> bool,
+    ) {
+        let deadline = Instant::now() + WAIT;
+        while !cond(self, engine) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; finished so far: {:?}",
+                self.finished
+            );
+            self.turn(engine);
+        }
+    }
+
+    /// Turns the engine until every id in `ids` finished.
+    pub fn run_all(&mut self, engine: &mut Engine, ids: &[RequestId]) {
+        self.run_until(engine, "all requests to finish", |d, _| {
+            ids.iter().all(|id| d.get(*id).is_some())
+        });
+    }
+
+    /// The finished request `id`, if it finished.
+    pub fn get(&self, id: RequestId) -> Option<&Finished> {
+        self.finished.iter().find(|f| f.id == id)
+    }
+
+    /// Whether `id` got its head.
+    pub fn has_head(&self, id: RequestId) -> bool {
+        self.heads.contains_key(&id)
+    }
+
+    /// The finished request `id`; panics if it did not finish.
+    pub fn outcome(&self, id: RequestId) -> &Finished {
+        self.get(id)
+            .unwrap_or_else(|| panic!("{id} has not finished"))
+    }
+}
+
+/// Holds server responses until the test lets them through, one permit each.
+///
+/// A server handler calls [`Gate::pass`] before answering; the test calls
+/// [`Gate::open`]. A handler never waits past [`WAIT`] or the server's drop.
+#[derive(Clone, Debug, Default)]
+pub struct Gate(Arc<(Mutex<usize>, Condvar)>);
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Lets `n` more responses through.
+    pub fn open(&self, n: usize) {
+        let (permits, cv) = &*self.0;
+        *permits.lock().unwrap_or_else(PoisonError::into_inner) += n;
+        cv.notify_all();
+    }
+
+    /// Lets every held and future response through.
+    pub fn open_all(&self) {
+        self.open(usize::MAX / 2);
+    }
+
+    /// Waits for a permit; false if none came in time or the server is stopping.
+    pub fn pass(&self, conn: &ServerConn) -> bool {
+        let deadline = Instant::now() + WAIT;
+        let (permits, cv) = &*self.0;
+        let mut left = permits.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if *left > 0 {
+                *left -= 1;
+                return true;
+            }
+            if conn.is_server_stopping() || Instant::now() >= deadline {
+                return false;
+            }
+            left = cv
+                .wait_timeout(left, Duration::from_millis(20))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// A keep-alive server that answers each request with `body` only after
+/// `gate` lets it through.
+pub fn gated_server(gate: &Gate, body: &'static [u8]) -> TestServer {
+    let gate = gate.clone();
+    TestServer::start(move |conn| {
+        while conn.read_request().is_some() {
+            if !gate.pass(conn) {
+                return;
+            }
+            conn.respond(200, &[], body);
+        }
+    })
+}
