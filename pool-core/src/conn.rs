@@ -20,7 +20,8 @@
 //! - A connection goes back to the pool only when the body was read to its framed end,
 //!   the keep-alive verdict allows it, and no byte follows the response. Anything else
 //!   closes it, with the reason counted in the stats.
-//! - Every state change goes through [`Engine::set_state`], which can trace `old => new`.
+//! - Every state change goes through [`Engine::set_state`] (or [`Engine::map_state`] when
+//!   data moves from the old state to the new one), which can trace `old => new`.
 //!
 //! This module holds the per-connection transitions as `impl Engine` blocks, because a
 //! transition may touch the request slab, the pools and the timers. `engine.rs` owns the
@@ -315,6 +316,21 @@ impl Engine {
                 eprintln!("wirepool: conn#{cid}: {} => {new}", conn.state);
             }
             conn.state = new;
+        }
+    }
+
+    /// A state change that moves data out of the old state (the body decoder into
+    /// `Draining`): `f` gets the old state by value. Traced like [`Engine::set_state`].
+    pub(crate) fn map_state(&mut self, cid: usize, f: impl FnOnce(State) -> State) {
+        let trace = self.trace;
+        if let Some(conn) = self.conns.get_mut(cid) {
+            let old_name = trace.then(|| conn.state.to_string());
+            // `Idle` is only a placeholder for the moment `f` runs; it carries no data.
+            let old = std::mem::replace(&mut conn.state, State::Idle);
+            conn.state = f(old);
+            if let Some(old_name) = old_name {
+                eprintln!("wirepool: conn#{cid}: {old_name} => {}", conn.state);
+            }
         }
     }
 
@@ -990,22 +1006,14 @@ impl Engine {
         if !keep_alive || !small {
             return self.close_conn(cid, CloseCause::NotReusable);
         }
-        let State::ReadingBody { decoder, .. } = std::mem::replace(
-            &mut conn.state,
-            State::Closed {
-                cause: CloseCause::Canceled,
-            },
-        ) else {
-            return;
-        };
         conn.paused = false;
-        self.set_state(
-            cid,
-            State::Draining {
+        self.map_state(cid, |old| match old {
+            State::ReadingBody { decoder, .. } => State::Draining {
                 decoder,
                 drained: 0,
             },
-        );
+            other => other,
+        });
         self.set_conn_deadline(cid, Deadline::Drain, now + drain_for);
         self.ready.push(cid);
     }
