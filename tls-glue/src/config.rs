@@ -387,6 +387,10 @@ fn file_error(path: &Path, source: impl std::error::Error + Send + Sync + 'stati
         .with_source(source)
 }
 
+#[cfg_attr(
+    not(any(feature = "native-roots", feature = "webpki-roots")),
+    allow(unused_variables)
+)]
 fn load_builtin_roots(which: TrustRoots, roots: &mut RootCertStore) -> Result<(), Error> {
     match which {
         #[cfg(feature = "native-roots")]
@@ -566,6 +570,16 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
+    }
+
+    #[cfg(feature = "webpki-roots")]
+    #[test]
+    fn bundled_roots_are_compiled_in() {
+        let config = TlsConfig::builder()
+            .trust_roots(TrustRoots::Bundled)
+            .build()
+            .unwrap();
+        assert!(config.root_count() > 100, "{}", config.root_count());
     }
 
     #[test]
