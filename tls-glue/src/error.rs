@@ -14,7 +14,7 @@ use std::error::Error as StdError;
 use std::fmt;
 
 use rustls::pki_types::{ServerName, UnixTime};
-use rustls::{AlertDescription, CertificateError, PeerIncompatible};
+use rustls::{AlertDescription, CertificateError, InvalidMessage, PeerIncompatible};
 
 /// What went wrong, in the terms a caller acts on.
 ///
@@ -176,6 +176,14 @@ impl Error {
                 Some("no application protocol in common (we offer http/1.1)".to_owned()),
             ),
             rustls::Error::InconsistentKeys(_) => (ErrorKind::Config, None),
+            // The first bytes back are not a TLS record at all: typically `https://` to a
+            // plain-HTTP port ("HTTP/1.1 400 ..." starts with 0x48, not a content type).
+            rustls::Error::InvalidMessage(
+                InvalidMessage::InvalidContentType | InvalidMessage::UnknownProtocolVersion,
+            ) if handshaking => (
+                ErrorKind::HandshakeFailure,
+                Some("the server did not answer with TLS (a plain-text port?)".to_owned()),
+            ),
             _ => (generic, None),
         };
         let mut out = Error::new(kind).with_source(err);

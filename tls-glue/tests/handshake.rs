@@ -86,6 +86,7 @@ fn server_that_does_not_speak_tls_fails_the_handshake() {
         .handle_ciphertext(b"HTTP/1.1 400 Bad Request\r\n\r\n")
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::HandshakeFailure, "{err:?}");
+    assert!(err.to_string().contains("did not answer with TLS"), "{err}");
     assert!(!client.wants_read(), "a failed session wants nothing more");
     // The failure is sticky.
     let again = client.handle_ciphertext(b"more").unwrap_err();
