@@ -93,8 +93,12 @@ impl TlsSession {
         config: Arc<ClientConfig>,
         server_name: ServerName<'static>,
     ) -> Result<Self, Error> {
-        let conn = ClientConnection::new(config, server_name.clone())
-            .map_err(|e| Error::from_rustls(e, true))?;
+        // Fails only for a configuration rustls cannot start a handshake with.
+        let conn = ClientConnection::new(config, server_name.clone()).map_err(|e| {
+            Error::new(ErrorKind::Config)
+                .with_detail("cannot start a session")
+                .with_source(e)
+        })?;
         Ok(TlsSession {
             conn,
             server_name,
@@ -175,8 +179,13 @@ impl TlsSession {
     ///
     /// This is the one copy of plaintext the TLS layer makes, and it replaces the copy the
     /// kernel makes into the connection's read buffer for plain HTTP: the HTTP codec then
-    /// parses `out` exactly as it would parse bytes from a plain socket. rustls' own
-    /// internal buffer (at most one record past its 16 KiB limit) is the only other.
+    /// parses `out` exactly as it would parse bytes from a plain socket. The only other
+    /// copy is inside rustls (it decrypts a record in place and keeps its plaintext until
+    /// read, bounded by its 16 KiB limit plus one record).
+    ///
+    /// Why a copy-out rather than lending rustls' buffer (`reader().fill_buf()`): rustls
+    /// hands out one record at a time, and a response head can span records; the codec
+    /// needs it contiguous in the connection's buffer, as it is for plain HTTP.
     ///
     /// See [`PlaintextRead`] for the outcomes. After EOF without `close_notify`, the
     /// buffered plaintext is returned first and then `Err` of kind [`ErrorKind::Truncated`].
