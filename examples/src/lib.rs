@@ -3,3 +3,4 @@ pub mod cpu_time;
 pub mod histogram;
 pub mod json;
 pub mod progress;
+pub mod server;

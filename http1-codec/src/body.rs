@@ -599,12 +599,9 @@ mod tests {
 
     #[test]
     fn length_and_close_table() {
-        let cases: &[(
-            BodyFraming,
-            &[u8],
-            bool,
-            (&[u8], bool, Option<ErrorKind>, usize),
-        )] = &[
+        type Row = (BodyFraming, &'static [u8], bool, Want);
+        type Want = (&'static [u8], bool, Option<ErrorKind>, usize);
+        let cases: &[Row] = &[
             (BodyFraming::None, b"", false, (b"", true, None, 0)),
             (BodyFraming::None, b"extra", false, (b"", true, None, 0)),
             (BodyFraming::Length(0), b"x", false, (b"", true, None, 0)),

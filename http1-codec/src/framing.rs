@@ -337,14 +337,9 @@ mod tests {
         use BodyFraming as F;
         let get = Method::GET;
         let v11 = Version::HTTP_11;
-        let cases: Vec<(
-            Method,
-            Version,
-            u16,
-            TransferEncoding,
-            ContentLength,
-            Result<F, ErrorKind>,
-        )> = vec![
+        type Row = (Method, Version, u16, TransferEncoding, ContentLength, Want);
+        type Want = Result<F, ErrorKind>;
+        let cases: Vec<Row> = vec![
             (
                 Method::HEAD,
                 v11,

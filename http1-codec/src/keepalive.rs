@@ -233,7 +233,14 @@ mod tests {
         let v10 = Version::HTTP_10;
         let v11 = Version::HTTP_11;
         // (request Connection, version, response Connection values, framing, expected first reason)
-        let cases: &[(Option<&str>, Version, &[&str], F, Option<R>)] = &[
+        type Row = (
+            Option<&'static str>,
+            Version,
+            &'static [&'static str],
+            F,
+            Option<R>,
+        );
+        let cases: &[Row] = &[
             (None, v11, &[], F::Length(1), None),
             (
                 None,

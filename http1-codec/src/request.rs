@@ -377,6 +377,33 @@ mod tests {
         assert_eq!(out, b"0 18446744073709551615 0 ffffffffffffffff");
     }
 
+    /// `http` refuses these values and names in safe code, but its unchecked
+    /// constructors do not: the encoder checks again, here at the field level.
+    #[test]
+    fn injection_is_refused_at_field_level() {
+        type Row = (&'static [u8], &'static [u8], Result<(), ErrorKind>);
+        let cases: &[Row] = &[
+            (b"x-a", b"ok value", Ok(())),
+            (
+                b"x-a",
+                b"a\r\nx-injected: 1",
+                Err(ErrorKind::InvalidHeaderValue),
+            ),
+            (b"x-a", b"a\nb", Err(ErrorKind::InvalidHeaderValue)),
+            (b"x-a", b"a\rb", Err(ErrorKind::InvalidHeaderValue)),
+            (b"x-a", b"a\0b", Err(ErrorKind::InvalidHeaderValue)),
+            (b"x a", b"v", Err(ErrorKind::InvalidHeaderName)),
+            (b"x:a", b"v", Err(ErrorKind::InvalidHeaderName)),
+            (b"", b"v", Err(ErrorKind::InvalidHeaderName)),
+            (b"x\r\na", b"v", Err(ErrorKind::InvalidHeaderName)),
+        ];
+        for (name, value, want) in cases {
+            let mut out = Vec::new();
+            let got = write_field(&mut out, name, value).map_err(|e| e.kind());
+            assert_eq!(got, *want, "{name:?} {value:?}");
+        }
+    }
+
     #[test]
     fn chunks_and_last_chunk() {
         let mut out = Vec::new();

@@ -204,10 +204,13 @@ impl ResponseParser {
     /// one that holds `max_head_bytes` bytes without a blank line fails with
     /// [`ErrorKind::HeadTooLarge`]).
     pub fn parse(&mut self, buf: &[u8], request_method: &Method) -> Result<Option<Head>, Error> {
-        if let Some(b'\r' | b'\n') = buf.first() {
+        // Early checks look only inside the head limit, so that the error reported does
+        // not depend on how the bytes were split across reads.
+        let window = &buf[..buf.len().min(self.limits.max_head_bytes)];
+        if let Some(b'\r' | b'\n') = window.first() {
             return Err(ErrorKind::InvalidStatusLine.into());
         }
-        let prefix = &buf[..buf.len().min(5)];
+        let prefix = &window[..window.len().min(5)];
         if !b"HTTP/".starts_with(prefix) {
             return Err(ErrorKind::InvalidVersion.into());
         }
@@ -414,13 +417,15 @@ fn map_httparse_error(e: httparse::Error) -> ErrorKind {
 }
 
 /// Turns an empty vector of headers borrowing one buffer into an empty vector borrowing
-/// another, keeping its allocation: `filter_map` over `IntoIter` with an output of the
-/// same layout is collected in place by std (no unsafe here, no allocation in practice;
-/// `scratch_storage_is_reused` checks it).
+/// another, keeping its allocation: `map` over `IntoIter` with an output of the same
+/// layout is collected in place by std (no unsafe here, no allocation in practice;
+/// `scratch_storage_is_reused` checks it). The vector is empty, so `map` never runs.
 fn recycle<'x, 'y>(
     v: Vec<MaybeUninit<httparse::Header<'x>>>,
 ) -> Vec<MaybeUninit<httparse::Header<'y>>> {
-    v.into_iter().filter_map(|_| None).collect()
+    let mut v = v;
+    v.clear();
+    v.into_iter().map(|_| MaybeUninit::uninit()).collect()
 }
 
 #[cfg(test)]

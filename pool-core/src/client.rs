@@ -31,13 +31,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use http::{HeaderMap, Request, StatusCode, Version};
 use mio::Waker;
 
 use crate::config::{Config, TcpKeepalive};
 use crate::engine::{Engine, Event};
 use crate::error::{Error, ErrorKind};
+use crate::middleware::{Middleware, Next};
 use crate::pool::{ReuseOrder, Stats};
 use crate::request::{Body, Flow, RequestId, RequestInfo, RequestOptions};
 
@@ -89,15 +90,22 @@ impl Handle {
     }
 }
 
-struct Inner {
+/// What sending needs: the command channel and the settings. Middleware reaches the
+/// pool through it.
+pub(crate) struct Core {
     handle: Handle,
-    thread: Mutex<Option<JoinHandle<()>>>,
     config: Config,
+}
+
+struct Inner {
+    core: Core,
+    middleware: Vec<Arc<dyn Middleware>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let _ = self.handle.send(Command::Shutdown);
+        let _ = self.core.handle.send(Command::Shutdown);
         let thread = match self.thread.lock() {
             Ok(mut t) => t.take(),
             Err(poisoned) => poisoned.into_inner().take(),
@@ -127,7 +135,7 @@ pub struct Client {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("config", &self.inner.config)
+            .field("config", &self.inner.core.config)
             .finish()
     }
 }
@@ -145,7 +153,7 @@ impl Client {
 
     /// The client's settings.
     pub fn config(&self) -> &Config {
-        &self.inner.config
+        &self.inner.core.config
     }
 
     /// Sends `request` and blocks until the response head (or an error) arrives.
@@ -153,8 +161,45 @@ impl Client {
         self.send_with(request, RequestOptions::default())
     }
 
-    /// Sends `request` with its own deadline.
+    /// Sends `request` with its own deadline, through the middleware chain.
     pub fn send_with(
+        &self,
+        request: Request<Body>,
+        opts: RequestOptions,
+    ) -> Result<Response, Error> {
+        Next {
+            chain: &self.inner.middleware,
+            core: &self.inner.core,
+        }
+        .run(request, opts)
+    }
+
+    /// `GET url`.
+    pub fn get(&self, url: &str) -> Result<Response, Error> {
+        let request = Request::get(url)
+            .body(Body::empty())
+            .map_err(|e| Error::with_source(ErrorKind::InvalidRequest, e))?;
+        self.send(request)
+    }
+
+    /// Closes every idle connection now.
+    pub fn close_idle(&self) {
+        let _ = self.inner.core.handle.send(Command::CloseIdle);
+    }
+
+    /// A snapshot of the pool's counters.
+    pub fn stats(&self) -> Stats {
+        let (tx, rx) = unbounded();
+        if self.inner.core.handle.send(Command::Stats(tx)).is_err() {
+            return Stats::default();
+        }
+        rx.recv().unwrap_or_default()
+    }
+}
+
+impl Core {
+    /// Sends `request` to the engine and waits for the head: the end of the chain.
+    pub(crate) fn send(
         &self,
         request: Request<Body>,
         opts: RequestOptions,
@@ -162,9 +207,9 @@ impl Client {
         let (reply, rx) = unbounded();
         let budget = Arc::new(Budget {
             buffered: AtomicUsize::new(0),
-            limit: self.inner.config.body_buffer_limit.max(1),
+            limit: self.config.body_buffer_limit.max(1),
         });
-        let handle = self.inner.handle.clone();
+        let handle = self.handle.clone();
         handle.send(Command::Send {
             request: Box::new(request),
             opts,
@@ -196,28 +241,6 @@ impl Client {
                 "the engine thread has stopped",
             )),
         }
-    }
-
-    /// `GET url`.
-    pub fn get(&self, url: &str) -> Result<Response, Error> {
-        let request = Request::get(url)
-            .body(Body::empty())
-            .map_err(|e| Error::with_source(ErrorKind::InvalidRequest, e))?;
-        self.send(request)
-    }
-
-    /// Closes every idle connection now.
-    pub fn close_idle(&self) {
-        let _ = self.inner.handle.send(Command::CloseIdle);
-    }
-
-    /// A snapshot of the pool's counters.
-    pub fn stats(&self) -> Stats {
-        let (tx, rx) = unbounded();
-        if self.inner.handle.send(Command::Stats(tx)).is_err() {
-            return Stats::default();
-        }
-        rx.recv().unwrap_or_default()
     }
 }
 
@@ -392,9 +415,19 @@ impl Drop for ResponseBody {
 }
 
 /// Builds a [`Client`]. Setting names follow Go's `http.Transport` where one exists.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ClientBuilder {
     config: Config,
+    middleware: Vec<Arc<dyn Middleware>>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("middleware", &self.middleware.len())
+            .finish()
+    }
 }
 
 macro_rules! setters {
@@ -413,6 +446,13 @@ impl ClientBuilder {
     /// A builder with the default settings.
     pub fn new() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// Adds a middleware around `send`. The first one added is the outermost: it sees
+    /// the request first and the response last.
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
     }
 
     /// Replaces every setting with `config`.
@@ -462,11 +502,19 @@ impl ClientBuilder {
         dns_ttl: Duration;
         /// Body bytes buffered for a slow reader before the socket is paused. Default 256 KiB.
         body_buffer_limit: usize;
+        /// Delay before racing the next address (RFC 8305). Default 250 ms. Go: `Dialer.FallbackDelay`.
+        happy_eyeballs_delay: Duration;
+        /// Threads running blocking DNS lookups. Default 2.
+        resolver_threads: usize;
+        /// Response head size and header count limits. Default 64 KiB, 100. Go: `MaxResponseHeaderBytes`.
+        head_limits: http1_codec::HeadLimits;
+        /// A connection's read buffer size. Default 16 KiB. Go: `ReadBufferSize`.
+        read_buffer_size: usize;
     }
 
     /// Starts the engine thread.
     pub fn build(self) -> Result<Client, Error> {
-        let config = self.config;
+        let ClientBuilder { config, middleware } = self;
         let mut engine =
             Engine::new(config.clone()).map_err(|e| Error::with_source(ErrorKind::Io, e))?;
         let waker = engine.waker();
@@ -477,9 +525,12 @@ impl ClientBuilder {
             .map_err(|e| Error::with_source(ErrorKind::Io, e))?;
         Ok(Client {
             inner: Arc::new(Inner {
-                handle: Handle { tx, waker },
+                core: Core {
+                    handle: Handle { tx, waker },
+                    config,
+                },
+                middleware,
                 thread: Mutex::new(Some(thread)),
-                config,
             }),
         })
     }
@@ -496,7 +547,17 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
     let mut routes: HashMap<RequestId, Route> = HashMap::new();
     loop {
         let mut shutdown = false;
-        while let Ok(cmd) = rx.try_recv() {
+        loop {
+            let cmd = match rx.try_recv() {
+                Ok(cmd) => cmd,
+                Err(TryRecvError::Empty) => break,
+                // Every handle is gone without a Shutdown (cannot happen while `Inner`
+                // lives, which sends one on drop); stop all the same.
+                Err(TryRecvError::Disconnected) => {
+                    shutdown = true;
+                    break;
+                }
+            };
             match cmd {
                 Command::Send {
                     request,
@@ -523,7 +584,7 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
                 Command::Shutdown => shutdown = true,
             }
         }
-        if shutdown || rx.is_empty() && is_disconnected(rx) {
+        if shutdown {
             engine.shutdown(|ev| route(&mut routes, ev));
             return;
         }
@@ -534,14 +595,6 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
             return;
         }
     }
-}
-
-/// Whether every sender is gone (cannot happen while `Inner` lives; defensive).
-fn is_disconnected(rx: &Receiver<Command>) -> bool {
-    matches!(
-        rx.try_recv(),
-        Err(crossbeam_channel::TryRecvError::Disconnected)
-    )
 }
 
 fn route(routes: &mut HashMap<RequestId, Route>, ev: Event<'_>) -> Flow {

@@ -33,6 +33,7 @@ mod conn;
 mod dns;
 mod engine;
 mod error;
+mod middleware;
 mod pool;
 mod request;
 mod slab;
@@ -44,8 +45,12 @@ pub use config::{Config, TcpKeepalive};
 pub use dns::DnsError;
 pub use engine::{Engine, Event};
 pub use error::{Culprit, Error, ErrorKind};
+pub use middleware::{Middleware, Next};
 pub use pool::{CloseCause, CloseCounts, HostStats, PoolKey, ReuseOrder, Scheme, Stats};
 pub use request::{Body, Flow, HeadView, RequestId, RequestInfo, RequestOptions};
 
 /// Re-export of the `http` crate whose types the API uses.
 pub use http;
+
+/// Response head limits (size, header count), from the codec.
+pub use http1_codec::HeadLimits;

@@ -1,0 +1,97 @@
+//! Middleware: code that runs around every [`Client::send`](crate::Client::send).
+//!
+//! This is the Rust shape of Go's `RoundTripper` decorator: each middleware gets the
+//! request and a [`Next`] that sends it through the rest of the chain (and finally the
+//! pool), and may look at or change the request, the response or the error, time the
+//! call, add headers, or answer without sending at all. Middleware runs on the caller's
+//! thread, outside the engine, so it can block or allocate freely without slowing other
+//! requests.
+//!
+//! ```no_run
+//! use std::time::Instant;
+//! use pool_core::{Body, Client, Next, RequestOptions, Response, Error};
+//! use pool_core::http::Request;
+//!
+//! let client = Client::builder()
+//!     .middleware(|req: Request<Body>, opts: RequestOptions, next: Next<'_>| {
+//!         let (method, uri, started) = (req.method().clone(), req.uri().clone(), Instant::now());
+//!         let result = next.run(req, opts);
+//!         let status = result.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
+//!         eprintln!("{method} {uri} -> {status} in {:?}", started.elapsed());
+//!         result
+//!     })
+//!     .build()?;
+//! # Ok::<(), pool_core::Error>(())
+//! ```
+//!
+//! Middleware sees the response when its head has arrived; the body is still streaming.
+//! Retries of stale connections happen below the chain, inside the engine, so a
+//! middleware sees one call per `send`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::Request;
+
+use crate::client::{Core, Response};
+use crate::error::Error;
+use crate::request::{Body, RequestOptions};
+
+/// One step around [`Client::send`](crate::Client::send).
+pub trait Middleware: Send + Sync + 'static {
+    /// Handles `request`: call `next.run(request, opts)` to send it on.
+    fn handle(
+        &self,
+        request: Request<Body>,
+        opts: RequestOptions,
+        next: Next<'_>,
+    ) -> Result<Response, Error>;
+}
+
+impl<F> Middleware for F
+where
+    F: Fn(Request<Body>, RequestOptions, Next<'_>) -> Result<Response, Error>
+        + Send
+        + Sync
+        + 'static,
+{
+    fn handle(
+        &self,
+        request: Request<Body>,
+        opts: RequestOptions,
+        next: Next<'_>,
+    ) -> Result<Response, Error> {
+        self(request, opts, next)
+    }
+}
+
+/// The rest of the chain after the current middleware.
+pub struct Next<'a> {
+    pub(crate) chain: &'a [Arc<dyn Middleware>],
+    pub(crate) core: &'a Core,
+}
+
+impl Next<'_> {
+    /// Sends `request` through the remaining middleware and then the pool.
+    pub fn run(self, request: Request<Body>, opts: RequestOptions) -> Result<Response, Error> {
+        match self.chain.split_first() {
+            Some((first, rest)) => first.handle(
+                request,
+                opts,
+                Next {
+                    chain: rest,
+                    core: self.core,
+                },
+            ),
+            None => self.core.send(request, opts),
+        }
+    }
+}
+
+impl fmt::Debug for Next<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Next")
+            .field("remaining", &self.chain.len())
+            .finish()
+    }
+}
