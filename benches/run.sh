@@ -2,8 +2,9 @@
 # Engine and Client under load: builds loadgen, bench-server and loadbench in release
 # mode, then runs loadbench (see benches/src/bin/loadbench.rs for what it measures).
 #
-#   benches/run.sh                      # C=1 and C=64, 3 reps x 5 s, nginx if installed
-#   benches/run.sh --reps 5 --secs 10 --strace 3
+#   benches/run.sh                      # C=1 and C=64, 5 reps x 5 s, nginx if installed
+#   benches/run.sh --strace 3           # what docs/benchmarks.md records
+#   benches/run.sh --reps 3 --secs 10 --conns 1,16,64
 #   benches/run.sh --server builtin     # the std-threads bench-server instead of nginx
 #
 # nginx: `apt-get install -y nginx-light` (or nginx). Pinning uses `taskset` (util-linux).

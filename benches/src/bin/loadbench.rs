@@ -18,7 +18,7 @@
 //!    (A B A B ...), `--reps` times each, `--secs` seconds per run (`loadgen -d`), and
 //!    keeps each run's JSON line (all of them go to `--out`, JSON Lines).
 //!    The machine may be shared (our development machines are): before each run it
-//!    waits up to `--idle-wait` (60 s) for a second in which the machine is at least
+//!    waits up to `--idle-wait` (90 s) for a second in which the machine is at least
 //!    95 % idle, and after it computes how much CPU *other* processes used during the
 //!    run (machine busy time from `/proc/stat`, minus loadgen's own CPU time, minus the
 //!    server's). A run where others used more than `--max-others` (0.05) of one CPU is
@@ -78,14 +78,14 @@ enum ServerChoice {
 
 fn parse_options() -> Result<Options, String> {
     let mut o = Options {
-        reps: 3,
+        reps: 5,
         secs: 5.0,
         conns: vec![1, 64],
         server: ServerChoice::Auto,
         pin: true,
         strace_secs: None,
         out: PathBuf::from("target/loadbench/results.jsonl"),
-        idle_wait: Duration::from_secs(60),
+        idle_wait: Duration::from_secs(90),
         max_others: 0.05,
         retries: 3,
     };
