@@ -44,6 +44,9 @@
 //! ```text
 //! demo [--workers N] [--requests N] [--tls-requests N] [--body-bytes N] [--url URL] [--no-tls]
 //! ```
+//!
+//! (`demo --serve plain|tls [--body-bytes N]` is how the demo starts its server child;
+//! see [`serve`].)
 
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
@@ -358,6 +361,7 @@ fn print_intro(opts: &Options, run_plain: bool, run_tls: bool) {
         if opts.url.is_none() {
             counts.push("HTTPS server certificate issued by a CA made at start, the only CA the client trusts".into());
         }
+        counts.push("(e) is Go's defaults over TLS: 2 idle/host and no session resumption (Go's ClientSessionCache is nil); (f) adds resumption".into());
     }
     match (&opts.url, run_plain, run_tls) {
         (Some(_), false, _) => counts.push("plain-HTTP phases skipped: the URL is https".into()),
