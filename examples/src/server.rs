@@ -8,7 +8,7 @@
 //! the story (dials seen from the other end).
 //!
 //! It is not a general server: no chunked request bodies, no pipelining guarantees.
-//! The request loop ([`answer_requests`]) is shared with the TLS server
+//! The request loop (`answer_requests`) is shared with the TLS server
 //! (`crate::tls_server`), which runs it over a rustls stream instead of a `TcpStream`.
 
 use std::io::{self, BufRead, BufReader, Read, Write};

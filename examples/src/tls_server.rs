@@ -5,9 +5,9 @@
 //! a client trusts this server by trusting [`TlsServer::ca_pem`] (and nothing else, in
 //! `demo`). The TLS is rustls over blocking `std::net`, one thread per connection, like
 //! the plain [`DemoServer`](crate::server::DemoServer), and the HTTP spoken inside is the
-//! same code ([`answer_requests`]): keep-alive by default, `Connection: close` honoured
-//! (answered, then `close_notify` and a TCP shutdown), every response `200` with a
-//! fixed body.
+//! same code (`answer_requests` in `crate::server`): keep-alive by default,
+//! `Connection: close` honoured (answered, then `close_notify` and a TCP shutdown), every
+//! response `200` with a fixed body.
 //!
 //! Session resumption is on, as on any production server, so that a client's re-dials
 //! can be cheap: TLS 1.3 tickets (and TLS 1.2 tickets) sealed by a ticket key made at
