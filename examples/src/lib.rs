@@ -8,3 +8,4 @@ pub mod json;
 pub mod progress;
 pub mod report;
 pub mod server;
+pub mod tls_server;

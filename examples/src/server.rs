@@ -8,6 +8,8 @@
 //! the story (dials seen from the other end).
 //!
 //! It is not a general server: no chunked request bodies, no pipelining guarantees.
+//! The request loop (`answer_requests`) is shared with the TLS server
+//! (`crate::tls_server`), which runs it over a rustls stream instead of a `TcpStream`.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -20,7 +22,7 @@ use std::time::Duration;
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// How long a connection may sit without sending a request before the server drops it.
-const IDLE_READ_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const IDLE_READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Counters shared with the connection threads.
 #[derive(Debug, Default)]
@@ -93,7 +95,7 @@ impl Drop for DemoServer {
     }
 }
 
-fn response_bytes(body_len: usize) -> Vec<u8> {
+pub(crate) fn response_bytes(body_len: usize) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\nContent-Type: text/plain\r\n\r\n"
     )
@@ -122,28 +124,63 @@ fn accept_loop(
     }
 }
 
-/// Serves one connection until the client closes it, asks to close, or misbehaves.
+/// Serves one plain TCP connection until the client closes it, asks to close, or
+/// misbehaves.
 fn serve(stream: TcpStream, counters: &Counters, response: &[u8]) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(IDLE_READ_TIMEOUT));
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
+    let (stream, ending) = answer_requests(stream, &counters.requests, response);
+    if ending == Ending::CloseRequested {
+        let _ = stream.shutdown(Shutdown::Write);
+    }
+}
+
+/// Why [`answer_requests`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The client closed the stream (EOF, or a read error such as a timeout or a reset).
+    PeerClosed,
+    /// The client sent `Connection: close`; its response has been written. The caller
+    /// ends the stream its own way (TCP `shutdown`, or TLS `close_notify`).
+    CloseRequested,
+    /// A malformed request (bad `Content-Length`, head over [`MAX_HEAD_BYTES`]) or a
+    /// failed write: the connection is dropped without an answer.
+    Broken,
+}
+
+/// The HTTP/1.1 side of a connection, shared by the plain and the TLS server: reads
+/// request heads line by line, skips `Content-Length` request bodies, counts each request
+/// in `requests` and writes `response` to it, until the stream ends or the client asks
+/// to close. Returns the stream so the caller can close it properly.
+pub(crate) fn answer_requests<S: Read + Write>(
+    stream: S,
+    requests: &AtomicU64,
+    response: &[u8],
+) -> (S, Ending) {
     let mut reader = BufReader::new(stream);
+    let ending = answer_on(&mut reader, requests, response);
+    (reader.into_inner(), ending)
+}
+
+fn answer_on<S: Read + Write>(
+    reader: &mut BufReader<S>,
+    requests: &AtomicU64,
+    response: &[u8],
+) -> Ending {
     let mut line = String::new();
     loop {
-        let mut content_length = 0usize;
+        let mut content_length = 0u64;
         let mut close = false;
         let mut head_bytes = 0usize;
         // Request line, then headers up to the blank line.
         loop {
             line.clear();
             match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => return Ending::PeerClosed,
                 Ok(n) => head_bytes += n,
             }
             if head_bytes > MAX_HEAD_BYTES {
-                return;
+                return Ending::Broken;
             }
             if line == "\r\n" || line == "\n" {
                 break;
@@ -153,7 +190,7 @@ fn serve(stream: TcpStream, counters: &Counters, response: &[u8]) {
                 if name.eq_ignore_ascii_case("content-length") {
                     match value.parse() {
                         Ok(n) => content_length = n,
-                        Err(_) => return,
+                        Err(_) => return Ending::Broken,
                     }
                 } else if name.eq_ignore_ascii_case("connection")
                     && value.eq_ignore_ascii_case("close")
@@ -162,21 +199,17 @@ fn serve(stream: TcpStream, counters: &Counters, response: &[u8]) {
                 }
             }
         }
-        if io::copy(
-            &mut (&mut reader).take(content_length as u64),
-            &mut io::sink(),
-        )
-        .is_err()
-        {
-            return;
+        match io::copy(&mut reader.take(content_length), &mut io::sink()) {
+            Ok(n) if n == content_length => {}
+            _ => return Ending::PeerClosed,
         }
-        counters.requests.fetch_add(1, Ordering::Relaxed);
-        if writer.write_all(response).is_err() {
-            return;
+        requests.fetch_add(1, Ordering::Relaxed);
+        let out = reader.get_mut();
+        if out.write_all(response).and_then(|()| out.flush()).is_err() {
+            return Ending::Broken;
         }
         if close {
-            let _ = writer.shutdown(Shutdown::Write);
-            return;
+            return Ending::CloseRequested;
         }
     }
 }
@@ -231,6 +264,90 @@ mod tests {
             assert!(got.starts_with(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"));
         }
         assert_eq!((server.connections(), server.requests()), (1, 2));
+    }
+
+    /// A stream whose reads come from `input` and whose writes collect in `output`.
+    struct Scripted {
+        input: io::Cursor<Vec<u8>>,
+        output: Vec<u8>,
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.input.read(buf)
+        }
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.output.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn request_loop_cases() {
+        const OK: &[u8] = b"R";
+        let big_head = format!(
+            "GET / HTTP/1.1\r\nX: {}\r\n\r\n",
+            "y".repeat(MAX_HEAD_BYTES)
+        );
+        // (input, responses written, requests counted, ending)
+        let cases: &[(&[u8], &[u8], u64, Ending)] = &[
+            (b"", b"", 0, Ending::PeerClosed),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"R",
+                1,
+                Ending::PeerClosed,
+            ),
+            (
+                b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+                b"RR",
+                2,
+                Ending::PeerClosed,
+            ),
+            (
+                b"POST / HTTP/1.1\r\ncontent-length: 3\r\n\r\nabcGET / HTTP/1.1\n\n",
+                b"RR",
+                2,
+                Ending::PeerClosed,
+            ),
+            // Connection: close ends the loop after the answer; the next request is not answered.
+            (
+                b"GET / HTTP/1.1\r\nConnection: Close\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+                b"R",
+                1,
+                Ending::CloseRequested,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+                b"",
+                0,
+                Ending::Broken,
+            ),
+            // A body cut short is not a request.
+            (
+                b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nabc",
+                b"",
+                0,
+                Ending::PeerClosed,
+            ),
+            (big_head.as_bytes(), b"", 0, Ending::Broken),
+        ];
+        for (i, &(input, responses, count, ending)) in cases.iter().enumerate() {
+            let requests = AtomicU64::new(0);
+            let stream = Scripted {
+                input: io::Cursor::new(input.to_vec()),
+                output: Vec::new(),
+            };
+            let (stream, got) = answer_requests(stream, &requests, OK);
+            assert_eq!(got, ending, "case {i}");
+            assert_eq!(stream.output, responses, "case {i}");
+            assert_eq!(requests.load(Ordering::Relaxed), count, "case {i}");
+        }
     }
 
     #[test]
