@@ -1,6 +1,10 @@
 //! Shared helpers for wirepool's example binaries.
 
 pub mod args;
+pub mod cpu_time;
 pub mod fetch;
+pub mod histogram;
+pub mod json;
+pub mod progress;
 pub mod report;
 pub mod server;

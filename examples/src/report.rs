@@ -69,8 +69,18 @@ fn host_fields(out: &mut String, s: &HostStats) {
     let _ = write!(
         out,
         "\"requests\":{},\"dials\":{},\"reused\":{},\"retries\":{},\"idle\":{},\
-         \"active\":{},\"connecting\":{},\"waiting\":{},\"closes\":",
-        s.requests, s.dials, s.reuses, s.retries, s.idle, s.active, s.connecting, s.waiting
+         \"active\":{},\"connecting\":{},\"waiting\":{},\"tls_full_handshakes\":{},\
+         \"tls_resumed_handshakes\":{},\"closes\":",
+        s.requests,
+        s.dials,
+        s.reuses,
+        s.retries,
+        s.idle,
+        s.active,
+        s.connecting,
+        s.waiting,
+        s.tls_full_handshakes,
+        s.tls_resumed_handshakes
     );
     closes_object(out, &s.closes);
 }

@@ -455,6 +455,13 @@ impl ClientBuilder {
         self
     }
 
+    /// TLS settings for `https`: trust roots, extra CA files, client certificate. Every
+    /// connection shares its session-resumption cache. Default: the system trust store.
+    pub fn tls_config(mut self, tls: tls_glue::TlsConfig) -> Self {
+        self.config.tls = Some(tls);
+        self
+    }
+
     /// Replaces every setting with `config`.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -502,6 +509,8 @@ impl ClientBuilder {
         dns_ttl: Duration;
         /// Body bytes buffered for a slow reader before the socket is paused. Default 256 KiB.
         body_buffer_limit: usize;
+        /// TLS handshake deadline. Default 10 s. Go: `TLSHandshakeTimeout`.
+        tls_handshake_timeout: Duration;
         /// Delay before racing the next address (RFC 8305). Default 250 ms. Go: `Dialer.FallbackDelay`.
         happy_eyeballs_delay: Duration;
         /// Threads running blocking DNS lookups. Default 2.

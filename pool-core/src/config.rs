@@ -91,6 +91,11 @@ pub struct Config {
     pub dns_ttl: Duration,
     /// Threads that run blocking `getaddrinfo`. Default 2.
     pub resolver_threads: usize,
+    /// TLS settings for `https` (roots, client certificate, resumption cache). `None`:
+    /// built on the first `https` request from the system's trust store.
+    pub tls: Option<tls_glue::TlsConfig>,
+    /// Deadline for the TLS handshake of a new connection. Default 10 s (as Go).
+    pub tls_handshake_timeout: Duration,
     /// Delay before racing the next address family (RFC 8305). Default 250 ms.
     pub happy_eyeballs_delay: Duration,
     /// Limits on the response head (size, header count). Default 64 KiB, 100 headers.
@@ -125,6 +130,8 @@ impl Default for Config {
             local_address: None,
             dns_ttl: Duration::from_secs(30),
             resolver_threads: 2,
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
             happy_eyeballs_delay: Duration::from_millis(250),
             head_limits: HeadLimits::default(),
             read_buffer_size: 16 * 1024,

@@ -1,7 +1,7 @@
 //! One connection's state machine: what it does with bytes, readiness and deadlines.
 //!
 //! ```text
-//!   Resolving ──► Connecting ──► Writing ──► AwaitingHead ──► ReadingBody ──┬─► Idle ──┐
+//!   Resolving ──► Connecting ──(https: Handshaking)──► Writing ──► AwaitingHead ──► ReadingBody ──┬─► Idle ──┐
 //!       │             │            │  ▲           ▲  (1xx skipped)          │    │     │
 //!       │             │            ▼  │ 100 or    │                         │    │     │
 //!       │             │       AwaitingContinue ───┘ expect-continue timeout │    │     │
@@ -28,7 +28,7 @@
 //! loop and the decisions *between* connections (which request gets which connection).
 
 use std::fmt;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -38,10 +38,12 @@ use mio::{Interest, Token};
 
 use crate::engine::{Engine, Event, Sink};
 use crate::error::{Error, ErrorKind};
-use crate::pool::{CloseCause, HostId};
+use crate::pool::{CloseCause, HostId, Scheme};
 use crate::request::{Flow, HeadView, RequestId};
 use crate::socket::{self, ConnectCheck};
 use crate::timer::{Deadline, DeadlineTable, Owner};
+use crate::transport::{tls_error, Handshake, Transport};
+use tls_glue::HandshakeKind;
 
 /// Connect attempts raced per connection (RFC 8305): the current one and one more.
 pub(crate) const DIAL_SLOTS: usize = 2;
@@ -76,6 +78,8 @@ pub(crate) enum State {
     Resolving { req: RequestId, started: Instant },
     /// TCP connect attempts in flight.
     Connecting { req: RequestId, dial: Dial },
+    /// `https`: TCP is up, the TLS handshake is running.
+    Handshaking { req: RequestId },
     /// Writing the request head and, when `with_body`, the body.
     Writing { req: RequestId, with_body: bool },
     /// Head sent with `Expect: 100-continue`; the body waits for `100 Continue` or the
@@ -104,6 +108,7 @@ impl State {
         match *self {
             State::Resolving { req, .. }
             | State::Connecting { req, .. }
+            | State::Handshaking { req }
             | State::Writing { req, .. }
             | State::AwaitingContinue { req }
             | State::AwaitingHead { req }
@@ -129,6 +134,7 @@ impl fmt::Display for State {
         match self {
             State::Resolving { .. } => f.write_str("resolving"),
             State::Connecting { .. } => f.write_str("connecting"),
+            State::Handshaking { .. } => f.write_str("tls-handshake"),
             State::Writing { .. } => f.write_str("writing"),
             State::AwaitingContinue { .. } => f.write_str("awaiting-continue"),
             State::AwaitingHead { .. } => f.write_str("awaiting-head"),
@@ -193,7 +199,7 @@ impl ReadBuf {
     /// One `read` into the free space; grows the buffer up to `max` bytes when it is
     /// full of unused bytes (a head or chunk line larger than the buffer).
     /// Returns the byte count and whether the read filled all the space offered.
-    fn read_from(&mut self, stream: &mut TcpStream, max: usize) -> io::Result<(usize, bool)> {
+    fn read_from(&mut self, transport: &mut Transport, max: usize) -> io::Result<(usize, bool)> {
         if self.end == self.buf.len() {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -210,7 +216,7 @@ impl ReadBuf {
             }
         }
         let space = self.buf.len() - self.end;
-        let n = stream.read(&mut self.buf[self.end..])?;
+        let n = transport.read(&mut self.buf[self.end..])?;
         self.end += n;
         Ok((n, n == space))
     }
@@ -221,8 +227,8 @@ pub(crate) struct Conn {
     /// The host pool it belongs to.
     pub(crate) host: HostId,
     pub(crate) state: State,
-    /// The established socket (None while resolving or connecting).
-    pub(crate) stream: Option<TcpStream>,
+    /// The established socket, with TLS for `https` (None while resolving or connecting).
+    pub(crate) transport: Option<Transport>,
     /// Which dial slot's token the established socket is registered under.
     pub(crate) slot: usize,
     /// Edge-triggered readiness not consumed yet: set by events, cleared by `WouldBlock`
@@ -257,7 +263,7 @@ impl Conn {
         Conn {
             host,
             state: State::Resolving { req, started: now },
-            stream: None,
+            transport: None,
             slot: 0,
             readable: false,
             writable: false,
@@ -297,6 +303,15 @@ enum Step {
 
 /// Maps an I/O error on an established connection to our error kind.
 fn io_error(e: io::Error) -> Error {
+    if tls_error(&e).is_some() {
+        if let Some(inner) = e.into_inner() {
+            return match inner.downcast::<tls_glue::Error>() {
+                Ok(tls) => Error::with_source(ErrorKind::Tls, *tls),
+                Err(other) => Error::with_source(ErrorKind::Tls, other),
+            };
+        }
+        return Error::new(ErrorKind::Tls);
+    }
     let kind = match e.kind() {
         io::ErrorKind::ConnectionReset
         | io::ErrorKind::ConnectionAborted
@@ -443,16 +458,91 @@ impl Engine {
                     }
                 }
                 let connect_time = now.saturating_duration_since(dial.started);
-                conn.stream = winner;
+                let Some(stream) = winner else {
+                    return;
+                };
+                conn.transport = Some(Transport::plain(stream));
                 conn.slot = slot;
                 conn.writable = true;
                 conn.deadlines.clear(Deadline::Connect);
                 conn.deadlines.clear(Deadline::HappyEyeballs);
                 self.pools.dial_finished(conn.host);
+                let host = conn.host;
                 if let Some(r) = self.reqs.get_mut(req) {
                     r.info.connect = Some(connect_time);
                 }
+                if self.pools.key(host).scheme() == Scheme::Https {
+                    self.start_handshake(cid, req, sink);
+                } else {
+                    self.start_exchange(cid, req, sink);
+                }
+            }
+        }
+    }
+
+    /// TCP is up for an `https` connection: put a TLS session on it and start the
+    /// handshake under `tls_handshake_timeout`.
+    fn start_handshake(&mut self, cid: usize, req: RequestId, sink: Sink<'_>) {
+        let now = self.now;
+        let session = match self.tls_config() {
+            Ok(tls) => {
+                let host = self.conns.get(cid).map(|c| c.host);
+                match host.map(|h| tls.new_session(self.pools.key(h).host())) {
+                    Some(Ok(session)) => session,
+                    Some(Err(e)) => {
+                        return self.fail_conn(cid, Error::with_source(ErrorKind::Tls, e))
+                    }
+                    None => return,
+                }
+            }
+            Err(e) => return self.fail_conn(cid, e),
+        };
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        let Some(transport) = conn.transport.take() else {
+            return;
+        };
+        conn.transport = Some(transport.into_tls(session));
+        self.set_state(cid, State::Handshaking { req });
+        let timeout = self.config.tls_handshake_timeout;
+        self.set_conn_deadline(cid, Deadline::TlsHandshake, now + timeout);
+        self.drive_handshake(cid, sink);
+    }
+
+    /// Moves the TLS handshake on; when it is done, counts it and starts the request.
+    fn drive_handshake(&mut self, cid: usize, sink: Sink<'_>) {
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        let State::Handshaking { req } = conn.state else {
+            return;
+        };
+        let Some(transport) = conn.transport.as_mut() else {
+            return;
+        };
+        match transport.drive_handshake() {
+            Ok(Handshake::Pending) => {
+                conn.readable = false;
+            }
+            Ok(Handshake::Done(kind)) => {
+                conn.deadlines.clear(Deadline::TlsHandshake);
+                let host = conn.host;
+                let counters = self.pools.stats_mut(host);
+                if kind.is_some_and(HandshakeKind::is_resumed) {
+                    counters.tls_resumed_handshakes += 1;
+                } else {
+                    counters.tls_full_handshakes += 1;
+                }
                 self.start_exchange(cid, req, sink);
+            }
+            Err(e) => {
+                let err = match tls_error(&e) {
+                    Some(_) => io_error(e),
+                    None => Error::with_source(ErrorKind::Tls, e),
+                };
+                // Nothing of the request was sent: safe to try again, for the caller.
+                self.fail_conn(cid, err.retry_safe(true));
             }
         }
     }
@@ -525,7 +615,7 @@ impl Engine {
         let Some(req) = self.reqs.get(rid) else {
             return;
         };
-        let Some(stream) = conn.stream.as_mut() else {
+        let Some(transport) = conn.transport.as_mut() else {
             return;
         };
         let body: &[u8] = if with_body {
@@ -541,9 +631,9 @@ impl Engine {
             }
             let result = if conn.written < head_len {
                 let bufs = [IoSlice::new(&conn.wbuf[conn.written..]), IoSlice::new(body)];
-                stream.write_vectored(&bufs)
+                transport.write_vectored(&bufs)
             } else {
-                stream.write(&body[conn.written - head_len..])
+                transport.write_vectored(&[IoSlice::new(&body[conn.written - head_len..])])
             };
             match result {
                 Ok(0) => {
@@ -623,8 +713,18 @@ impl Engine {
         conn.readable |= readable;
         conn.writable |= writable;
         conn.read_closed |= read_closed;
+        if matches!(conn.state, State::Handshaking { .. }) {
+            return self.drive_handshake(cid, sink);
+        }
         if writable && matches!(conn.state, State::Writing { .. }) {
             self.drive_write(cid, sink);
+        } else if writable {
+            // TLS records that did not fit in the socket buffer earlier.
+            if let Some(Err(e)) = conn.transport.as_mut().map(Transport::flush) {
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    return self.fail_conn(cid, io_error(e));
+                }
+            }
         }
         if readable {
             self.drive_read(cid, sink);
@@ -670,15 +770,21 @@ impl Engine {
             if !conn.readable || !conn.state.is_reading() {
                 return;
             }
-            let Some(stream) = conn.stream.as_mut() else {
+            let Some(transport) = conn.transport.as_mut() else {
                 return;
             };
-            match conn.rbuf.read_from(stream, max) {
-                Ok((0, _)) => return self.handle_eof(cid, sink),
+            match conn.rbuf.read_from(transport, max) {
+                Ok((0, _)) => return self.handle_eof(cid, false),
                 Ok((_, filled)) => {
-                    if !filled && !conn.read_closed {
-                        conn.readable = false; // short read: drained (Linux epoll semantics)
+                    // A short read drained a plain socket (Linux epoll semantics); with
+                    // TLS, plaintext can still wait inside the session: read on until
+                    // `WouldBlock`.
+                    if !filled && !conn.read_closed && !transport.is_tls() {
+                        conn.readable = false;
                     }
+                }
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && tls_error(&e).is_some() => {
+                    return self.handle_eof(cid, true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     conn.readable = false;
@@ -855,16 +961,23 @@ impl Engine {
         }
     }
 
-    /// The socket reached EOF while reading.
-    fn handle_eof(&mut self, cid: usize, sink: Sink<'_>) {
+    /// The socket reached EOF while reading. `tls_truncated`: a TLS peer closed without
+    /// `close_notify`, so a close-delimited body may have been cut short.
+    fn handle_eof(&mut self, cid: usize, tls_truncated: bool) {
         let Some(conn) = self.conns.get_mut(cid) else {
             return;
         };
         match &mut conn.state {
+            State::ReadingBody { decoder, .. } if tls_truncated && decoder.is_close_delimited() => {
+                let err = Error::msg(
+                    ErrorKind::Protocol,
+                    "the TLS connection ended without close_notify: the close-delimited body may be truncated",
+                );
+                self.fail_conn(cid, err);
+            }
             State::ReadingBody { decoder, .. } => match decoder.handle_eof() {
                 Ok(()) => {
-                    // Close-delimited body ended; deliver what is left then finish.
-                    let _ = sink; // nothing buffered: `step` consumed it before reading
+                    // Close-delimited body ended (`step` used every buffered byte first).
                     self.finish_body(cid, false);
                 }
                 Err(e) => {
@@ -900,12 +1013,14 @@ impl Engine {
         if !conn.readable {
             return;
         }
-        let Some(stream) = conn.stream.as_mut() else {
+        let Some(transport) = conn.transport.as_mut() else {
             return;
         };
+        // For TLS this also consumes what may legitimately arrive while idle (TLS 1.3
+        // session tickets); only plaintext, EOF or an error mean the connection must go.
         let mut probe = [0u8; 64];
         let cause = loop {
-            match stream.read(&mut probe) {
+            match transport.read(&mut probe) {
                 Ok(0) => {
                     if self.trace {
                         eprintln!("wirepool: conn#{cid}: idle socket reached EOF");

@@ -43,6 +43,8 @@ use crate::error::{Error, ErrorKind};
 use crate::pool::{CloseCause, HostId, PoolLimits, Pools, Scheme, Stats};
 use crate::request::{is_idempotent, Body, Flow, HeadView, RequestId, RequestInfo, RequestOptions};
 use crate::slab::Slab;
+use tls_glue::TlsConfig;
+
 use crate::timer::{Deadline, DeadlineTable, Owner, Popped, Timers};
 
 /// The token of the engine's waker (resolver answers, cross-thread commands).
@@ -195,6 +197,11 @@ pub struct Engine {
     handoffs: Vec<(usize, RequestId)>,
     /// Finished requests, reported at the end of the turn.
     pub(crate) outbox: Vec<(RequestId, Result<RequestInfo, Error>)>,
+    /// The outbox's twin, swapped in while the outbox is being reported.
+    spare_outbox: Vec<(RequestId, Result<RequestInfo, Error>)>,
+    /// The TLS configuration for `https` (built from the system roots on first use
+    /// when the config has none). Shared by every session: one resumption cache.
+    tls: Option<TlsConfig>,
     /// Closed connections whose slots are freed at the end of the turn.
     to_free: Vec<usize>,
     /// Scratch buffer for validating request heads at submit.
@@ -252,6 +259,8 @@ impl Engine {
             freed_hosts: Vec::new(),
             handoffs: Vec::new(),
             outbox: Vec::new(),
+            spare_outbox: Vec::new(),
+            tls: None,
             to_free: Vec::new(),
             scratch: Vec::new(),
             now,
@@ -290,12 +299,7 @@ impl Engine {
         let now = Instant::now();
         let (scheme, port) = match request.uri().scheme_str() {
             Some("http") => (Scheme::Http, 80),
-            Some("https") => {
-                return Err(Error::msg(
-                    ErrorKind::InvalidRequest,
-                    "https is not supported yet",
-                ));
-            }
+            Some("https") => (Scheme::Https, 443),
             Some(other) => {
                 return Err(Error::msg(
                     ErrorKind::InvalidRequest,
@@ -576,6 +580,24 @@ impl Engine {
         }
     }
 
+    /// The TLS configuration, built on first use from the system trust store when the
+    /// config gives none.
+    pub(crate) fn tls_config(&mut self) -> Result<TlsConfig, Error> {
+        if self.tls.is_none() {
+            let built = match &self.config.tls {
+                Some(tls) => tls.clone(),
+                None => TlsConfig::builder()
+                    .build()
+                    .map_err(|e| Error::with_source(ErrorKind::Tls, e))?,
+            };
+            self.tls = Some(built);
+        }
+        match &self.tls {
+            Some(tls) => Ok(tls.clone()),
+            None => Err(Error::new(ErrorKind::Tls)),
+        }
+    }
+
     /// `life` shortened by up to `lifetime_jitter` of itself, at random.
     fn jittered(&mut self, life: Duration) -> Duration {
         // xorshift64: cheap, and good enough to spread expiries.
@@ -635,7 +657,8 @@ impl Engine {
         if !buf.is_empty() && self.spare_bufs.len() < 64 {
             self.spare_bufs.push(buf);
         }
-        conn.wbuf = Vec::new();
+        // The write buffer keeps its (small) capacity: the next request's head is
+        // encoded into it without allocating.
         let expires_at = conn.expires_at;
         for evicted in self.pools.push_idle(host, cid, now) {
             self.close_idle_conn(evicted, CloseCause::Evicted);
@@ -728,8 +751,9 @@ impl Engine {
         ) {
             self.pools.dial_finished(host);
         }
-        if let Some(mut stream) = conn.stream.take() {
-            let _ = self.poll.registry().deregister(&mut stream);
+        if let Some(mut transport) = conn.transport.take() {
+            transport.close_notify();
+            let _ = self.poll.registry().deregister(transport.stream_mut());
         }
         if let State::Connecting { dial, .. } = &mut conn.state {
             for attempt in dial.attempts.iter_mut() {
@@ -865,6 +889,10 @@ impl Engine {
         match kind {
             Deadline::Connect => self.fail_conn(cid, Error::new(ErrorKind::ConnectTimeout)),
             Deadline::HappyEyeballs => self.next_attempt(cid),
+            Deadline::TlsHandshake => {
+                let err = Error::new(ErrorKind::TlsHandshakeTimeout).retry_safe(true);
+                self.fail_conn(cid, err);
+            }
             Deadline::ResponseHead => {
                 self.fail_conn(cid, Error::new(ErrorKind::ResponseHeaderTimeout))
             }
@@ -885,12 +913,16 @@ impl Engine {
     }
 
     fn flush_outbox(&mut self, sink: Sink<'_>) {
-        for (id, outcome) in std::mem::take(&mut self.outbox) {
+        // Swap in the spare vector so neither is reallocated turn after turn.
+        let mut outbox = std::mem::take(&mut self.spare_outbox);
+        std::mem::swap(&mut outbox, &mut self.outbox);
+        for (id, outcome) in outbox.drain(..) {
             match outcome {
                 Ok(info) => sink(Event::Done { id, info }),
                 Err(error) => sink(Event::Failed { id, error }),
             };
         }
+        self.spare_outbox = outbox;
     }
 
     fn free_closed(&mut self) {

@@ -35,6 +35,13 @@ pub enum ErrorKind {
     InvalidRequest,
     /// The host name did not resolve. The resolver's message is in `source()`.
     Dns,
+    /// The TLS handshake failed or the server's certificate was rejected (unknown
+    /// issuer, expired, wrong host name, ...), or a TLS protocol error occurred later.
+    /// The `tls_glue::Error` in `source()` says which. Not retried: certificate problems
+    /// do not go away by asking again.
+    Tls,
+    /// `tls_handshake_timeout` passed before the TLS handshake finished. Nothing was sent.
+    TlsHandshakeTimeout,
     /// No TCP connection could be made to any address of the host (refused,
     /// unreachable, out of file descriptors, ...). Nothing was sent.
     Connect,
@@ -67,6 +74,8 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => "invalid request",
             ErrorKind::Dns => "dns lookup failed",
             ErrorKind::Connect => "connect failed",
+            ErrorKind::Tls => "tls error",
+            ErrorKind::TlsHandshakeTimeout => "tls handshake timed out",
             ErrorKind::ConnectTimeout => "connect timed out",
             ErrorKind::ResponseHeaderTimeout => "timed out waiting for the response head",
             ErrorKind::Timeout => "request timed out",
@@ -130,7 +139,7 @@ impl Error {
     pub fn culprit(&self) -> Culprit {
         match self.kind {
             ErrorKind::InvalidRequest | ErrorKind::Canceled => Culprit::Caller,
-            ErrorKind::Protocol | ErrorKind::ConnectionClosed => Culprit::Peer,
+            ErrorKind::Protocol | ErrorKind::ConnectionClosed | ErrorKind::Tls => Culprit::Peer,
             _ => Culprit::Environment,
         }
     }
@@ -139,7 +148,10 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         matches!(
             self.kind,
-            ErrorKind::ConnectTimeout | ErrorKind::ResponseHeaderTimeout | ErrorKind::Timeout
+            ErrorKind::ConnectTimeout
+                | ErrorKind::ResponseHeaderTimeout
+                | ErrorKind::Timeout
+                | ErrorKind::TlsHandshakeTimeout
         )
     }
 

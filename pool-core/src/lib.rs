@@ -39,6 +39,7 @@ mod request;
 mod slab;
 mod socket;
 mod timer;
+mod transport;
 
 pub use client::{Client, ClientBuilder, Response, ResponseBody};
 pub use config::{Config, TcpKeepalive};
@@ -48,6 +49,9 @@ pub use error::{Culprit, Error, ErrorKind};
 pub use middleware::{Middleware, Next};
 pub use pool::{CloseCause, CloseCounts, HostStats, PoolKey, ReuseOrder, Scheme, Stats};
 pub use request::{Body, Flow, HeadView, RequestId, RequestInfo, RequestOptions};
+
+/// Re-export of `tls-glue`: TLS configuration (`tls::TlsConfig`) and TLS errors.
+pub use tls_glue as tls;
 
 /// Re-export of the `http` crate whose types the API uses.
 pub use http;

@@ -433,6 +433,10 @@ pub(crate) struct HostCounters {
     pub reuses: u64,
     /// Requests retried on a fresh connection after failing on a reused one.
     pub retries: u64,
+    /// TLS handshakes that verified a certificate chain (no session to resume).
+    pub tls_full_handshakes: u64,
+    /// TLS handshakes that resumed an earlier session (ticket or session id).
+    pub tls_resumed_handshakes: u64,
     /// Connections closed, by cause.
     pub closes: CloseCounts,
 }
@@ -449,6 +453,10 @@ pub struct HostStats {
     pub reuses: u64,
     /// Requests retried on a fresh connection after failing on a reused one.
     pub retries: u64,
+    /// TLS handshakes that verified a certificate chain (no session to resume).
+    pub tls_full_handshakes: u64,
+    /// TLS handshakes that resumed an earlier session.
+    pub tls_resumed_handshakes: u64,
     /// Idle connections now.
     pub idle: usize,
     /// Connections now carrying a request (open, past connecting, not idle).
@@ -468,6 +476,8 @@ impl HostStats {
         self.dials += other.dials;
         self.reuses += other.reuses;
         self.retries += other.retries;
+        self.tls_full_handshakes += other.tls_full_handshakes;
+        self.tls_resumed_handshakes += other.tls_resumed_handshakes;
         self.idle += other.idle;
         self.active += other.active;
         self.connecting += other.connecting;
@@ -994,6 +1004,8 @@ impl Pools {
                 dials: c.dials,
                 reuses: c.reuses,
                 retries: c.retries,
+                tls_full_handshakes: c.tls_full_handshakes,
+                tls_resumed_handshakes: c.tls_resumed_handshakes,
                 idle: pool.idle.len,
                 active: pool
                     .open

@@ -25,6 +25,8 @@ pub(crate) enum Deadline {
     Connect,
     /// Start racing the next address (RFC 8305 connection attempt delay).
     HappyEyeballs,
+    /// TLS handshake not finished (`tls_handshake_timeout`).
+    TlsHandshake,
     /// Request written, response head not yet read (`response_header_timeout`).
     ResponseHead,
     /// Waiting for `100 Continue` before sending the body (`expect_continue_timeout`).
@@ -41,7 +43,7 @@ pub(crate) enum Deadline {
 
 impl Deadline {
     /// Number of deadline names: the size of a [`DeadlineTable`].
-    pub(crate) const COUNT: usize = 8;
+    pub(crate) const COUNT: usize = 9;
 
     fn index(self) -> usize {
         self as usize
@@ -53,6 +55,7 @@ impl fmt::Display for Deadline {
         f.write_str(match self {
             Deadline::Connect => "connect",
             Deadline::HappyEyeballs => "happy-eyeballs",
+            Deadline::TlsHandshake => "tls-handshake",
             Deadline::ResponseHead => "response-head",
             Deadline::ExpectContinue => "expect-continue",
             Deadline::Total => "total",

@@ -45,15 +45,18 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    if let Some(path) = &options.cacert {
-        eprintln!(
-            "error: https/--cacert is not supported yet (--cacert {}): wirepool speaks \
-             plain HTTP until TLS lands; nothing was sent",
-            path.display()
-        );
-        return ExitCode::from(EXIT_USAGE);
-    }
-    let client = match options.client_builder().build() {
+    let builder = match options.client_builder() {
+        Ok(builder) => builder,
+        Err(e) => {
+            let path = options
+                .cacert
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""));
+            eprintln!("error: --cacert {}: {}", path.display(), error_chain(&e));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let client = match builder.build() {
         Ok(client) => client,
         Err(e) => {
             eprintln!("error: cannot start the client: {}", error_chain(&e));

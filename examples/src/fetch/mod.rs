@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use pool_core::http::header::{HeaderName, HeaderValue};
 use pool_core::http::{HeaderMap, Method, Request, Uri};
+use pool_core::tls::{TlsConfig, TrustRoots};
 use pool_core::{Body, ClientBuilder};
 
 use crate::args::{parse_number, parse_positive_secs, parse_secs, Arg, Parser, UsageError};
@@ -44,8 +45,8 @@ options:
       --max-idle-per-host N idle connections kept per host (default 100)
       --idle-timeout SECS   close connections idle longer than this (default 90)
       --sleep SECS          pause between two URLs (not after the last)
-      --cacert PATH         CA certificates for https: not supported yet (there is no
-                            TLS yet); fetch refuses to run rather than ignore it
+      --cacert PATH         trust only the CA certificates in this PEM file for
+                            https (instead of the system trust store)
       --trace               one key=value line per request on stderr:
                             url= method= status= reused= idle_us= dns_us=
                             connect_us= head_us= total_us= bytes=
@@ -54,7 +55,6 @@ options:
   -h, --help                print this help and exit
 
 SECS may be fractional (0.5). A URL without a scheme gets http://.
-Only http:// URLs work for now.
 
 exit status: 0 if every request got a response (any status), 1 if any failed (each
 failure is an 'error:' line on stderr; the other URLs are still fetched), 2 on a
@@ -91,7 +91,7 @@ pub struct Options {
     pub idle_timeout: Option<Duration>,
     /// `--sleep`: pause between two URLs.
     pub sleep: Option<Duration>,
-    /// `--cacert`: accepted so that scripts written for TLS fail loudly, not silently.
+    /// `--cacert`: the only CAs trusted for https (like curl's `--cacert`).
     pub cacert: Option<PathBuf>,
     /// `--trace`: one line per request on stderr.
     pub trace: bool,
@@ -157,8 +157,17 @@ impl Options {
     /// A client builder with the settings given on the command line; the rest keep
     /// wirepool's defaults. `--timeout` bounds the whole request, so it replaces the
     /// separate response-head deadline (10 s by default) instead of racing it.
-    pub fn client_builder(&self) -> ClientBuilder {
+    ///
+    /// Fails when the `--cacert` file cannot be used.
+    pub fn client_builder(&self) -> Result<ClientBuilder, pool_core::tls::Error> {
         let mut b = ClientBuilder::new();
+        if let Some(path) = &self.cacert {
+            let tls = TlsConfig::builder()
+                .trust_roots(TrustRoots::OnlyAdded)
+                .add_ca_pem_file(path)
+                .build()?;
+            b = b.tls_config(tls);
+        }
         if let Some(t) = self.timeout {
             b = b.timeout(Some(t)).response_header_timeout(None);
         }
@@ -171,7 +180,7 @@ impl Options {
         if let Some(t) = self.idle_timeout {
             b = b.idle_timeout(t);
         }
-        b
+        Ok(b)
     }
 
     /// The request for `url`: method, `-H` headers and `-d` body.
@@ -383,11 +392,23 @@ mod tests {
     #[test]
     fn timeout_replaces_head_deadline() {
         let o = run(&["--timeout", "60", "u"]);
-        let config = o.client_builder().build().unwrap().config().clone();
+        let config = o
+            .client_builder()
+            .unwrap()
+            .build()
+            .unwrap()
+            .config()
+            .clone();
         assert_eq!(config.timeout, Some(Duration::from_secs(60)));
         assert_eq!(config.response_header_timeout, None);
         let o = run(&["u"]);
-        let config = o.client_builder().build().unwrap().config().clone();
+        let config = o
+            .client_builder()
+            .unwrap()
+            .build()
+            .unwrap()
+            .config()
+            .clone();
         assert!(config.response_header_timeout.is_some(), "default kept");
     }
 }
