@@ -701,6 +701,9 @@ impl ServerConn {
             Ok(handshake) => s.handshakes.push(handshake.clone()),
             Err(why) => s.handshake_failures.push((index, why.clone())),
         });
+        if matches!(&outcome, Err(why) if !why.starts_with("timed out")) {
+            linger(stream);
+        }
         outcome
     }
 
@@ -742,6 +745,20 @@ impl Drop for ServerConn {
         self.release();
     }
 }
+
+/// After a failed handshake (rustls has written its alert): FIN, then read and drop
+/// what the client still sends until it closes, for at most [`LINGER`]. Closing with
+/// unread bytes would make the kernel send a RST, which can destroy the alert before the
+/// client reads it (with TLS 1.3 the client may already have sent its request).
+fn linger(stream: &mut TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(LINGER));
+    let mut buf = [0u8; 4096];
+    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+/// How long [`linger`] waits for the client to close after a failed handshake.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// Writes out every TLS record `session` holds.
 fn flush_session(session: &mut ServerConnection, stream: &mut TcpStream) -> io::Result<()> {
