@@ -874,3 +874,111 @@ fn no_descriptor_leaks_after_tls_requests_with_faults() {
         open_fds()
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Large bodies both ways
+// ---------------------------------------------------------------------------------------
+
+/// A 1 MiB request body goes out through TLS records and partial socket writes; the
+/// server receives every byte.
+#[test]
+fn a_large_request_body_over_tls() {
+    let _lock = process_lock();
+    let pki = TestPki::new();
+    let server = TlsTestServer::start(ServerSetup::localhost(&pki), |conn| {
+        while let Some(request) = conn.read_request() {
+            conn.respond(200, &[], request.body.len().to_string().as_bytes());
+        }
+    });
+    let client = client(&pki);
+    let body = testkit::pattern(7, 1 << 20);
+    let request = pool_core::http::Request::post(server.url("/upload"))
+        .body(pool_core::Body::from(body.clone()))
+        .unwrap();
+    let mut resp = client.send(request).unwrap();
+    assert_eq!(resp.text().unwrap(), (1 << 20).to_string());
+    assert_eq!(server.recorded()[0].body, body);
+    // And the connection is reusable afterwards.
+    assert!(client.get(&server.url("/")).unwrap().info().reused);
+}
+
+/// A 4 MiB response read slowly through a small body buffer: the engine pauses and
+/// resumes reading while plaintext may be waiting inside the TLS session. Every byte
+/// arrives, in order, within the deadline.
+#[test]
+fn a_large_response_read_slowly_through_backpressure() {
+    let _lock = process_lock();
+    const LEN: u64 = 4 << 20;
+    let pki = TestPki::new();
+    let server = TlsTestServer::http_scripted(
+        ServerSetup::localhost(&pki),
+        testkit::Script::PatternBody { len: LEN },
+    );
+    let client = Client::builder()
+        .tls_config(tls_config(&pki))
+        .body_buffer_limit(16 * 1024)
+        .read_buffer_size(4 * 1024)
+        .timeout(Some(Duration::from_secs(20)))
+        .build()
+        .unwrap();
+    let mut resp = client.get(&server.url("/")).unwrap();
+    let mut offset = 0u64;
+    let mut buf = vec![0u8; 3000];
+    loop {
+        let n = resp.body_mut().read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        assert_eq!(
+            buf[..n],
+            testkit::pattern(offset, n)[..],
+            "at offset {offset}"
+        );
+        offset += n as u64;
+        if offset % (256 * 1024) < 3000 {
+            std::thread::sleep(Duration::from_millis(5)); // fall behind now and then
+        }
+    }
+    assert_eq!(offset, LEN);
+    assert!(client.get(&server.url("/small")).is_ok());
+}
+
+/// A response dropped unread is drained in the background (under `drain_limit`) and its
+/// TLS connection reused; over the limit the connection is closed instead.
+#[test]
+fn dropped_tls_bodies_are_drained_or_closed() {
+    let _lock = process_lock();
+    let pki = TestPki::new();
+    let server = TlsTestServer::start(ServerSetup::localhost(&pki), |conn| {
+        while let Some(request) = conn.read_request() {
+            let len = if request.target == "/big" {
+                1 << 20
+            } else {
+                32 * 1024
+            };
+            if conn.respond_with_pattern(len) < len {
+                return;
+            }
+        }
+    });
+    let client = client(&pki);
+    drop(client.get(&server.url("/small")).unwrap());
+    let mut resp = client.get(&server.url("/small")).unwrap();
+    assert!(resp.info().reused, "drained and reused");
+    assert_eq!(resp.bytes().unwrap(), testkit::pattern(0, 32 * 1024));
+    drop(client.get(&server.url("/big")).unwrap());
+    assert!(wait_until(WAIT, || client.stats().total.active == 0));
+    let s = client.stats().total;
+    assert_eq!(s.dials, 1, "{s:?}");
+    assert_eq!(s.idle, 0, "over the drain limit: closed, {s:?}");
+    assert_eq!(
+        client
+            .get(&server.url("/small"))
+            .unwrap()
+            .bytes()
+            .unwrap()
+            .len(),
+        32 * 1024
+    );
+    assert_eq!(server.connections(), 2);
+}
