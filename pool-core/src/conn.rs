@@ -1037,7 +1037,15 @@ impl Engine {
                     if self.trace {
                         eprintln!("wirepool: conn#{cid}: idle read error: {e}");
                     }
-                    break CloseCause::ServerClose;
+                    // A TLS violation (a bad record, a fatal alert) poisons the connection
+                    // as unsolicited bytes do; EOF without close_notify, a reset and other
+                    // socket errors are the server going away.
+                    let poisoned = tls_error(&e).is_some_and(|t| !t.is_truncated());
+                    break if poisoned {
+                        CloseCause::Error
+                    } else {
+                        CloseCause::ServerClose
+                    };
                 }
             }
         };
