@@ -537,12 +537,10 @@ impl Engine {
                 self.start_exchange(cid, req, sink);
             }
             Err(e) => {
-                let err = match tls_error(&e) {
-                    Some(_) => io_error(e),
-                    None => Error::with_source(ErrorKind::Tls, e),
-                };
+                // A TLS failure is `ErrorKind::Tls` with the `tls_glue::Error` as source;
+                // a socket error (a reset) is what it would be on any connection.
                 // Nothing of the request was sent: safe to try again, for the caller.
-                self.fail_conn(cid, err.retry_safe(true));
+                self.fail_conn(cid, io_error(e).retry_safe(true));
             }
         }
     }
