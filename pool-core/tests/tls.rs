@@ -982,3 +982,244 @@ fn dropped_tls_bodies_are_drained_or_closed() {
     );
     assert_eq!(server.connections(), 2);
 }
+
+// ---------------------------------------------------------------------------------------
+// Post-handshake messages
+// ---------------------------------------------------------------------------------------
+
+/// A TLS 1.3 server may roll its keys (`KeyUpdate`) on a connection about to go idle.
+/// That record arrives while the connection sits in the pool: it is not plaintext, not
+/// an EOF, not an error, so the connection stays pooled and is reused.
+#[test]
+fn a_key_update_while_idle_keeps_the_connection_reusable() {
+    let _lock = process_lock();
+    let pki = TestPki::new();
+    let server = TlsTestServer::start(ServerSetup::localhost(&pki), |conn| {
+        while conn.read_request().is_some() {
+            conn.respond(200, &[], b"rolled");
+            assert!(conn.send_key_update(), "TLS 1.3 key update");
+        }
+    });
+    let client = client(&pki);
+    for i in 0..3 {
+        let mut resp = client.get(&server.url("/")).unwrap();
+        assert_eq!(resp.info().reused, i > 0, "request {i}");
+        assert_eq!(resp.text().unwrap(), "rolled");
+        std::thread::sleep(Duration::from_millis(50)); // the KeyUpdate lands while idle
+        assert_eq!(client.stats().total.idle, 1, "request {i}: still pooled");
+    }
+    assert_eq!(server.connections(), 1);
+}
+
+/// A `KeyUpdate` in the middle of a body is absorbed; the body arrives whole.
+#[test]
+fn a_key_update_in_the_middle_of_a_body() {
+    let _lock = process_lock();
+    let pki = TestPki::new();
+    let server = TlsTestServer::start(ServerSetup::localhost(&pki), |conn| {
+        while conn.read_request().is_some() {
+            conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst");
+            assert!(conn.send_key_update());
+            conn.write(b"-half");
+        }
+    });
+    let client = client(&pki);
+    for _ in 0..2 {
+        assert_eq!(
+            client.get(&server.url("/")).unwrap().text().unwrap(),
+            "first-half"
+        );
+    }
+    assert_eq!(server.connections(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Deadlines around the handshake
+// ---------------------------------------------------------------------------------------
+
+/// The handshake deadline ends with the handshake: a response slower than
+/// `tls_handshake_timeout`, on the same connection, is fine.
+#[test]
+fn the_handshake_deadline_does_not_outlive_the_handshake() {
+    let _lock = process_lock();
+    let pki = TestPki::new();
+    let server = TlsTestServer::start(ServerSetup::localhost(&pki), |conn| {
+        while conn.read_request().is_some() {
+            if !conn.stall(Duration::from_millis(300)) {
+                return;
+            }
+            conn.respond(200, &[], b"slow");
+        }
+    });
+    let client = Client::builder()
+        .tls_config(tls_config(&pki))
+        .tls_handshake_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            client.get(&server.url("/")).unwrap().text().unwrap(),
+            "slow"
+        );
+    }
+    assert_eq!(server.connections(), 1);
+}
+
+/// The request's total deadline bounds the handshake too, when it is the shorter one.
+#[test]
+fn the_total_deadline_bounds_a_hanging_handshake() {
+    let _lock = process_lock();
+    let pki = TestPki::new();
+    let server = TlsTestServer::scripted(ServerSetup::localhost(&pki), TlsScript::NeverHandshake);
+    let client = Client::builder()
+        .tls_config(tls_config(&pki))
+        .timeout(Some(Duration::from_millis(200)))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let err = client.get(&server.url("/")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(
+        server.wait_for_open_connections(0, WAIT),
+        "the connection was closed"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Broken TLS from the server
+// ---------------------------------------------------------------------------------------
+
+/// Bytes that are not a TLS record, written on the raw socket under the TLS layer.
+const NOT_TLS: &[u8] = b"HTTP/1.1 200 OK junk\r\n\r\n";
+
+fn write_raw(conn: &testkit::ServerConn, bytes: &[u8]) {
+    use std::io::Write;
+    if let Some(mut stream) = conn.stream() {
+        let _ = stream.write_all(bytes);
+    }
+}
+
+/// A complete response whose TLS records arrive in the same read as garbage: the
+/// response's bytes were authenticated before the garbage, so the response is delivered
+/// (as over plain HTTP, `faults.rs`: `garbage_after_body_is_not_reused`) and the
+/// connection is closed, never reused.
+#[test]
+fn garbage_under_tls_right_after_a_response_does_not_fail_it() {
+    let _lock = process_lock();
+    let pki = TestPki::new();
+    let server = TlsTestServer::start(ServerSetup::localhost(&pki), |conn| {
+        if conn.read_request().is_some() {
+            let response = testkit::response_bytes(200, &[], b"complete");
+            conn.write_then_raw(&response, NOT_TLS);
+            conn.wait_for_client_close();
+        }
+    });
+    let client = client(&pki);
+    for i in 0..3 {
+        let mut resp = client
+            .get(&server.url("/"))
+            .unwrap_or_else(|e| panic!("request {i}: {}", chain(&e)));
+        assert!(!resp.info().reused, "request {i}");
+        assert_eq!(resp.text().unwrap(), "complete", "request {i}");
+    }
+    let s = client.stats().total;
+    assert_eq!((s.dials, s.reuses, s.idle), (3, 0, 0));
+    assert_eq!(s.closes.error, 3, "{:?}", s.closes);
+    assert!(server.wait_for_open_connections(0, WAIT));
+}
+
+/// Garbage under TLS on an idle connection poisons it: the pool drops it and the next
+/// request dials.
+#[test]
+fn garbage_under_tls_while_idle_drops_the_connection() {
+    let _lock = process_lock();
+    let pki = TestPki::new();
+    let server = TlsTestServer::start(ServerSetup::localhost(&pki), |conn| {
+        if conn.read_request().is_some() {
+            conn.respond(200, &[], b"first");
+            if conn.stall(Duration::from_millis(50)) {
+                write_raw(conn, NOT_TLS);
+                conn.wait_for_client_close();
+            }
+        }
+    });
+    let client = client(&pki);
+    assert_eq!(
+        client.get(&server.url("/")).unwrap().text().unwrap(),
+        "first"
+    );
+    assert!(wait_until(WAIT, || client.stats().total.idle == 0));
+    let mut resp = client.get(&server.url("/")).unwrap();
+    assert!(!resp.info().reused);
+    assert_eq!(resp.text().unwrap(), "first");
+    assert_eq!(server.connections(), 2);
+    assert_eq!(client.stats().total.retries, 0);
+}
+
+/// Garbage under TLS in the middle of a body fails the request with `ErrorKind::Tls`
+/// (`tls_glue` kind `Protocol`: the peer broke TLS after the handshake).
+#[test]
+fn garbage_under_tls_mid_body_is_a_tls_error() {
+    let _lock = process_lock();
+    let pki = TestPki::new();
+    let server = TlsTestServer::start(ServerSetup::localhost(&pki), |conn| {
+        if conn.read_request().is_some() {
+            conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nstart");
+            std::thread::sleep(Duration::from_millis(50));
+            write_raw(conn, NOT_TLS);
+            conn.wait_for_client_close();
+        }
+    });
+    let client = client(&pki);
+    let err = get_error(&client, &server.url("/"));
+    assert_eq!(err.kind(), ErrorKind::Tls, "{}", chain(&err));
+    assert_eq!(tls_source(&err).kind(), pool_core::tls::ErrorKind::Protocol);
+    assert_eq!(client.stats().total.idle, 0);
+}
+
+/// A server that reads the ClientHello record and hangs up, with a FIN or a RST.
+fn hang_up_after_client_hello(pki: &TestPki, reset: bool) -> TlsTestServer {
+    TlsTestServer::start(ServerSetup::localhost(pki), move |conn| {
+        if let Some(mut stream) = conn.stream() {
+            let mut header = [0u8; 5];
+            let _ = stream.read_exact(&mut header);
+            let mut hello = vec![0u8; u16::from_be_bytes([header[3], header[4]]).into()];
+            let _ = stream.read_exact(&mut hello);
+        }
+        if reset {
+            conn.reset();
+        } else {
+            conn.close_without_notify();
+        }
+    })
+}
+
+/// A FIN in the middle of the handshake is a TLS failure: `ErrorKind::Tls`, kind
+/// `HandshakeFailure`, "closed during the handshake". A RST there is what it is on any
+/// connection, `ConnectionClosed`. A fresh connection either way: not retried.
+#[test]
+fn a_server_hanging_up_mid_handshake() {
+    let _lock = process_lock();
+    let pki = TestPki::new();
+
+    let server = hang_up_after_client_hello(&pki, false);
+    let err = client(&pki).get(&server.url("/")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{}", chain(&err));
+    assert_eq!(
+        tls_source(&err).kind(),
+        pool_core::tls::ErrorKind::HandshakeFailure
+    );
+    assert!(
+        chain(&err).contains("closed during the handshake"),
+        "{}",
+        chain(&err)
+    );
+    assert_eq!(server.connections(), 1, "not retried");
+
+    let server = hang_up_after_client_hello(&pki, true);
+    let err = client(&pki).get(&server.url("/")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionClosed, "{}", chain(&err));
+    assert_eq!(err.io_kind(), Some(std::io::ErrorKind::ConnectionReset));
+    assert_eq!(server.connections(), 1, "not retried");
+}

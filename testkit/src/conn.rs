@@ -632,6 +632,47 @@ impl ServerConn {
 
     // ---- TLS -----------------------------------------------------------------------------
 
+    /// Writes `plaintext` (through TLS on a TLS connection) followed by `raw` bytes that
+    /// bypass TLS, in one socket write, so that the client reads both at once: for a
+    /// peer that corrupts the stream right after a valid response.
+    pub fn write_then_raw(&mut self, plaintext: &[u8], raw: &[u8]) {
+        if !self.is_tls_ready() {
+            return;
+        }
+        let mut wire = Vec::new();
+        match self.tls.as_deref_mut() {
+            None => wire.extend_from_slice(plaintext),
+            Some(tls) => {
+                let _ = tls.session.writer().write_all(plaintext);
+                while tls.session.wants_write() {
+                    if tls.session.write_tls(&mut wire).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        wire.extend_from_slice(raw);
+        if let Some(stream) = self.stream.as_mut() {
+            let _ = stream.write_all(&wire);
+        }
+    }
+
+    /// Sends a TLS 1.3 `KeyUpdate` (asking the client to update its keys too) now, as a
+    /// server might before a connection goes idle. False on a plain connection, before
+    /// the handshake, or with TLS 1.2 (which has no key updates).
+    pub fn send_key_update(&mut self) -> bool {
+        if !self.is_tls_ready() {
+            return false;
+        }
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return false;
+        };
+        if tls.session.refresh_traffic_keys().is_err() {
+            return false;
+        }
+        self.flush_tls().is_ok()
+    }
+
     /// Whether this connection speaks TLS (it came from a
     /// [`TlsTestServer`](crate::tls::TlsTestServer)).
     pub fn is_tls(&self) -> bool {
