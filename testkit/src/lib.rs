@@ -47,6 +47,10 @@
 //!   after a body, ambiguous framing, `100 Continue`, a huge body for slow readers).
 //! - [`open_fds`], [`free_port_refused`] and [`process_lock`] help leak and
 //!   connect-refused tests.
+//! - [`tls`]: the same server speaking TLS ([`tls::TlsTestServer`]), certificates made
+//!   at test time ([`tls::TestPki`]), handshake records (full or resumed, client
+//!   certificate, SNI) and TLS-only faults (close with or without `close_notify`, a
+//!   handshake never answered).
 //!
 //! What it guarantees, so that a broken test fails instead of hanging:
 //! - every blocking read and write on a server socket times out after [`IO_TIMEOUT`]

@@ -22,7 +22,7 @@
 //!   certificates for mutual TLS; PEM text, or a [`TempFile`] for `--cacert PATH` tests.
 //! - [`TlsTestServer`]: a [`TestServer`] whose connections speak TLS. The handler gets the
 //!   same [`ServerConn`] (reads and writes go through rustls), so every
-//!   [`Script`](crate::Script) runs over TLS unchanged; [`TlsScript`] adds the behaviours only
+//!   [`Script`] runs over TLS unchanged; [`TlsScript`] adds the behaviours only
 //!   TLS has (close with or without `close_notify`, never answering the handshake). It
 //!   counts what plain servers count and, per connection, the [`Handshake`]: full or
 //!   resumed, version, whether the client presented a certificate, SNI, ALPN.
