@@ -1223,3 +1223,30 @@ fn a_server_hanging_up_mid_handshake() {
     assert_eq!(err.io_kind(), Some(std::io::ErrorKind::ConnectionReset));
     assert_eq!(server.connections(), 1, "not retried");
 }
+
+/// No protocol version in common (a TLS 1.2-only server, a client that requires 1.3):
+/// `ErrorKind::Tls` with `ProtocolVersion`, nothing sent, not retried.
+#[test]
+fn no_protocol_version_in_common() {
+    let _lock = process_lock();
+    let pki = TestPki::new();
+    let setup = ServerSetup::localhost(&pki).versions(TlsVersions::Tls12Only);
+    let server = TlsTestServer::keep_alive(setup, b"never");
+    let tls = TlsConfig::builder()
+        .trust_roots(TrustRoots::OnlyAdded)
+        .add_ca_pem(pki.ca_pem())
+        .min_protocol_version(pool_core::tls::TlsVersion::Tls13)
+        .build()
+        .unwrap();
+    let client = Client::builder().tls_config(tls).build().unwrap();
+    let err = client.get(&server.url("/")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{}", chain(&err));
+    assert_eq!(
+        tls_source(&err).kind(),
+        pool_core::tls::ErrorKind::ProtocolVersion,
+        "{}",
+        chain(&err)
+    );
+    assert!(server.wait_for_handshakes_ended(1, WAIT));
+    assert_eq!((server.connections(), server.requests()), (1, 0));
+}
