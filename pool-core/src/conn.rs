@@ -537,12 +537,10 @@ impl Engine {
                 self.start_exchange(cid, req, sink);
             }
             Err(e) => {
-                let err = match tls_error(&e) {
-                    Some(_) => io_error(e),
-                    None => Error::with_source(ErrorKind::Tls, e),
-                };
+                // A TLS failure is `ErrorKind::Tls` with the `tls_glue::Error` as source;
+                // a socket error (a reset) is what it would be on any connection.
                 // Nothing of the request was sent: safe to try again, for the caller.
-                self.fail_conn(cid, err.retry_safe(true));
+                self.fail_conn(cid, io_error(e).retry_safe(true));
             }
         }
     }
@@ -1037,7 +1035,15 @@ impl Engine {
                     if self.trace {
                         eprintln!("wirepool: conn#{cid}: idle read error: {e}");
                     }
-                    break CloseCause::ServerClose;
+                    // A TLS violation (a bad record, a fatal alert) poisons the connection
+                    // as unsolicited bytes do; EOF without close_notify, a reset and other
+                    // socket errors are the server going away.
+                    let poisoned = tls_error(&e).is_some_and(|t| !t.is_truncated());
+                    break if poisoned {
+                        CloseCause::Error
+                    } else {
+                        CloseCause::ServerClose
+                    };
                 }
             }
         };

@@ -37,6 +37,9 @@ struct TlsLayer {
     cipher_len: usize,
     /// The socket reached EOF and the session was told.
     eof: bool,
+    /// A TLS error met while feeding ciphertext, held back until the plaintext that the
+    /// same read decrypted before it (authentic bytes) has been handed out.
+    failure: Option<io::Error>,
 }
 
 /// Where a TLS handshake stands after [`Transport::drive_handshake`].
@@ -77,6 +80,7 @@ impl Transport {
                 cipher: Vec::new(),
                 cipher_len: 0,
                 eof: false,
+                failure: None,
             })),
         }
     }
@@ -105,11 +109,23 @@ impl Transport {
                 PlaintextRead::Closed => return Ok(0),
                 PlaintextRead::NeedCiphertext => {}
             }
+            if let Some(failure) = tls.failure.take() {
+                return Err(failure);
+            }
             if tls.eof {
                 // The session saw EOF and still has nothing to give: a clean end.
                 return Ok(0);
             }
-            tls.read_ciphertext(&mut self.stream)?;
+            if let Err(e) = tls.read_ciphertext(&mut self.stream) {
+                if tls_error(&e).is_none() {
+                    return Err(e);
+                }
+                // One read can hold valid records followed by a bad one (or an alert):
+                // hand out what the valid ones decrypted first, then the error.
+                tls.failure = Some(e);
+                let _ = flush_tls(tls, &mut self.stream); // the alert rustls queued
+                continue;
+            }
             // Alerts, key updates and the like want to go out at once.
             flush_tls(tls, &mut self.stream)?;
         }

@@ -3,9 +3,16 @@
 //! Reading keeps every byte it received but has not yet handed out in `pending`, so
 //! pipelined requests come out one at a time, and a request that fails to parse stays
 //! there for the error message.
+//!
+//! A connection accepted by a [`TlsTestServer`](crate::tls::TlsTestServer) carries a rustls
+//! `ServerConnection` between the socket and all of this: every read and write goes through
+//! it, the handshake runs on the first one, and [`ServerConn::close`] sends `close_notify`
+//! first. Nothing else changes, so every [`Script`](crate::Script) runs over TLS as it is.
 
 use super::PATTERN_PERIOD;
 use super::{pattern_block, response_bytes, show, Shared, HEAD_LIMIT_BYTES, IO_TIMEOUT};
+use crate::tls::{Handshake, HandshakeKind};
+use rustls::{ServerConfig, ServerConnection};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -114,13 +121,27 @@ enum BodyFraming {
 /// Writes ignore errors (the client under test may be gone; that is often the point),
 /// reads report them. Once [`close`](Self::close) or [`reset`](Self::reset) ran, reads
 /// return [`ReadError::Closed`] and writes do nothing.
+///
+/// On a TLS connection (from a [`TlsTestServer`](crate::tls::TlsTestServer)) the same
+/// methods read and write plaintext through rustls; the handshake runs on the first read
+/// or write (or an explicit [`handshake`](Self::handshake)), so a handler that does
+/// neither leaves the client's `ClientHello` unanswered.
 pub struct ServerConn {
     index: usize,
     /// `None` once this side closed the connection.
     stream: Option<TcpStream>,
+    /// The TLS layer, on connections of a TLS server.
+    tls: Option<Box<TlsLayer>>,
     /// Bytes received and not yet handed out as part of a request.
     pending: Vec<u8>,
     shared: Arc<Shared>,
+}
+
+/// The server side of TLS on one connection, and what became of its handshake.
+struct TlsLayer {
+    session: ServerConnection,
+    /// Set once the handshake finished or failed (and was recorded on the server).
+    outcome: Option<Result<Handshake, String>>,
 }
 
 impl fmt::Debug for ServerConn {
@@ -128,6 +149,7 @@ impl fmt::Debug for ServerConn {
         f.debug_struct("ServerConn")
             .field("index", &self.index)
             .field("open", &self.stream.is_some())
+            .field("tls", &self.tls.as_ref().map(|t| &t.outcome))
             .field("pending", &show(&self.pending))
             .finish_non_exhaustive()
     }
@@ -135,8 +157,20 @@ impl fmt::Debug for ServerConn {
 
 impl ServerConn {
     /// Counts and registers a freshly accepted connection; `None` if the server is
-    /// stopping (the connection is then closed at once).
-    pub(super) fn register(stream: TcpStream, shared: &Arc<Shared>) -> Option<ServerConn> {
+    /// stopping (the connection is then closed at once). With `tls`, the connection
+    /// speaks TLS with that configuration (the handshake runs on first use).
+    pub(super) fn register(
+        stream: TcpStream,
+        shared: &Arc<Shared>,
+        tls: Option<&Arc<ServerConfig>>,
+    ) -> Option<ServerConn> {
+        let tls = match tls {
+            None => None,
+            Some(config) => Some(Box::new(TlsLayer {
+                session: ServerConnection::new(Arc::clone(config)).ok()?,
+                outcome: None,
+            })),
+        };
         let _ = stream.set_nodelay(true);
         let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
         let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
@@ -154,6 +188,7 @@ impl ServerConn {
         Some(ServerConn {
             index,
             stream: Some(stream),
+            tls,
             pending: Vec::new(),
             shared: Arc::clone(shared),
         })
@@ -173,7 +208,8 @@ impl ServerConn {
         self.stream.as_ref()?.peer_addr().ok()
     }
 
-    /// The socket itself, for scripts this type has no method for.
+    /// The socket itself, for scripts this type has no method for. On a TLS connection
+    /// this is the ciphertext side: bytes written here bypass TLS.
     pub fn stream(&self) -> Option<&TcpStream> {
         self.stream.as_ref()
     }
@@ -299,17 +335,23 @@ impl ServerConn {
 
     /// Reads once more from the socket into `pending`; `Ok(0)` is EOF.
     fn fill(&mut self) -> Result<usize, ReadError> {
-        let Some(stream) = self.stream.as_mut() else {
+        if self.stream.is_none() {
             return Err(ReadError::Closed);
-        };
+        }
+        if !self.is_tls_ready() {
+            return Err(self.handshake_read_error());
+        }
         let mut buf = [0u8; 16 * 1024];
         loop {
-            match stream.read(&mut buf) {
+            match self.read_plain(&mut buf) {
                 Ok(n) => {
                     self.pending.extend_from_slice(&buf[..n]);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A TLS client that closes without close_notify: the end of its requests
+                // all the same (clients often skip close_notify when closing idle).
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -320,6 +362,17 @@ impl ServerConn {
                 }
                 Err(e) => return Err(ReadError::Io(e.kind())),
             }
+        }
+    }
+
+    /// One read of plaintext: from the socket, or through TLS.
+    fn read_plain(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(0);
+        };
+        match self.tls.as_deref_mut() {
+            None => stream.read(buf),
+            Some(tls) => rustls::Stream::new(&mut tls.session, stream).read(buf),
         }
     }
 
@@ -399,9 +452,37 @@ impl ServerConn {
 
     /// Writes all of `bytes`, reporting errors.
     pub fn try_write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self.stream.as_mut() {
-            Some(stream) => stream.write_all(bytes),
-            None => Err(io::ErrorKind::NotConnected.into()),
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match self.write_plain(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.flush_tls()
+    }
+
+    /// One write of plaintext: to the socket, or through TLS (handshaking first).
+    fn write_plain(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if !self.is_tls_ready() {
+            return Err(io::Error::other("the TLS handshake failed"));
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        match self.tls.as_deref_mut() {
+            None => stream.write(bytes),
+            Some(tls) => rustls::Stream::new(&mut tls.session, stream).write(bytes),
+        }
+    }
+
+    /// Writes out every TLS record rustls still holds (a no-op without TLS).
+    fn flush_tls(&mut self) -> io::Result<()> {
+        match (self.stream.as_mut(), self.tls.as_deref_mut()) {
+            (Some(stream), Some(tls)) => flush_session(&mut tls.session, stream),
+            _ => Ok(()),
         }
     }
 
@@ -458,18 +539,19 @@ impl ServerConn {
         let block = pattern_block();
         let mut sent = 0u64;
         while sent < len && !self.shared.is_stopping() {
-            let Some(stream) = self.stream.as_mut() else {
+            if self.stream.is_none() {
                 break;
-            };
+            }
             let start = (sent % PATTERN_PERIOD) as usize;
             let n = (len - sent).min((block.len() - start) as u64) as usize;
-            match stream.write(&block[start..start + n]) {
+            match self.write_plain(&block[start..start + n]) {
                 Ok(0) => break,
                 Ok(written) => sent += written as u64,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
         }
+        let _ = self.flush_tls();
         sent
     }
 
@@ -481,14 +563,36 @@ impl ServerConn {
         self.shared.sleep(d)
     }
 
-    /// Closes this side in order: a FIN after everything written so far. (If the client
-    /// sent bytes that were never read, the kernel answers with a RST instead; read
-    /// them first if that matters.)
+    /// Closes this side in order: a FIN after everything written so far (on a TLS
+    /// connection whose handshake finished, `close_notify` first: a clean TLS close).
+    /// (If the client sent bytes that were never read, the kernel answers with a RST
+    /// instead; read them first if that matters.)
     pub fn close(&mut self) {
+        self.send_close_notify();
+        self.close_without_notify();
+    }
+
+    /// Closes with a FIN and, on a TLS connection, *without* `close_notify`: to the
+    /// client the stream may have been cut, which for a close-delimited body is a
+    /// truncation. On a plain connection the same as [`close`](Self::close).
+    pub fn close_without_notify(&mut self) {
         if let Some(stream) = &self.stream {
             let _ = stream.shutdown(Shutdown::Write);
         }
         self.release();
+    }
+
+    /// Sends TLS `close_notify` (after the handshake finished; best effort) without
+    /// closing the socket. Nothing on a plain connection.
+    pub fn send_close_notify(&mut self) {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return;
+        };
+        if self.stream.is_none() || tls.session.is_handshaking() {
+            return;
+        }
+        tls.session.send_close_notify();
+        let _ = self.flush_tls();
     }
 
     /// Aborts the connection: SO_LINGER 0, then close, so the kernel sends a RST and the
@@ -526,6 +630,139 @@ impl ServerConn {
         }
     }
 
+    // ---- TLS -----------------------------------------------------------------------------
+
+    /// Writes `plaintext` (through TLS on a TLS connection) followed by `raw` bytes that
+    /// bypass TLS, in one socket write, so that the client reads both at once: for a
+    /// peer that corrupts the stream right after a valid response.
+    pub fn write_then_raw(&mut self, plaintext: &[u8], raw: &[u8]) {
+        if !self.is_tls_ready() {
+            return;
+        }
+        let mut wire = Vec::new();
+        match self.tls.as_deref_mut() {
+            None => wire.extend_from_slice(plaintext),
+            Some(tls) => {
+                let _ = tls.session.writer().write_all(plaintext);
+                while tls.session.wants_write() {
+                    if tls.session.write_tls(&mut wire).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        wire.extend_from_slice(raw);
+        if let Some(stream) = self.stream.as_mut() {
+            let _ = stream.write_all(&wire);
+        }
+    }
+
+    /// Sends a TLS 1.3 `KeyUpdate` (asking the client to update its keys too) now, as a
+    /// server might before a connection goes idle. False on a plain connection, before
+    /// the handshake, or with TLS 1.2 (which has no key updates).
+    pub fn send_key_update(&mut self) -> bool {
+        if !self.is_tls_ready() {
+            return false;
+        }
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return false;
+        };
+        if tls.session.refresh_traffic_keys().is_err() {
+            return false;
+        }
+        self.flush_tls().is_ok()
+    }
+
+    /// Whether this connection speaks TLS (it came from a
+    /// [`TlsTestServer`](crate::tls::TlsTestServer)).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Runs the TLS handshake now if it has not run yet, and records its outcome on the
+    /// server ([`TlsTestServer::handshakes`](crate::tls::TlsTestServer::handshakes) or
+    /// [`handshake_failures`](crate::tls::TlsTestServer::handshake_failures)). Reads and
+    /// writes call it for you. On a plain connection, `Err("not a TLS connection")`.
+    /// A failed handshake sends rustls' alert to the client; the connection is then
+    /// unusable (reads return an error, writes do nothing).
+    pub fn handshake(&mut self) -> Result<Handshake, String> {
+        let index = self.index;
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return Err("not a TLS connection".to_owned());
+        };
+        if let Some(outcome) = &tls.outcome {
+            return outcome.clone();
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err("connection closed before the handshake".to_owned());
+        };
+        let mut failure = None;
+        while tls.session.is_handshaking() {
+            match tls.session.complete_io(stream) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failure = Some(match e.kind() {
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                            "timed out waiting for the client's handshake".to_owned()
+                        }
+                        io::ErrorKind::UnexpectedEof => {
+                            "the client closed during the handshake".to_owned()
+                        }
+                        _ => e.to_string(),
+                    });
+                    break;
+                }
+            }
+        }
+        let outcome = match failure {
+            Some(why) => Err(why),
+            None => {
+                // The TLS 1.3 session tickets rustls queued at the end of the handshake.
+                let _ = flush_session(&mut tls.session, stream);
+                let session = &tls.session;
+                Ok(Handshake {
+                    conn: index,
+                    kind: match session.handshake_kind() {
+                        Some(rustls::HandshakeKind::Resumed) => HandshakeKind::Resumed,
+                        _ => HandshakeKind::Full,
+                    },
+                    version: session
+                        .protocol_version()
+                        .map(|v| format!("{v:?}"))
+                        .unwrap_or_default(),
+                    client_cert: session.peer_certificates().is_some_and(|c| !c.is_empty()),
+                    sni: session.server_name().map(str::to_owned),
+                    alpn: session.alpn_protocol().map(<[u8]>::to_vec),
+                })
+            }
+        };
+        tls.outcome = Some(outcome.clone());
+        self.shared.update(|s| match &outcome {
+            Ok(handshake) => s.handshakes.push(handshake.clone()),
+            Err(why) => s.handshake_failures.push((index, why.clone())),
+        });
+        if matches!(&outcome, Err(why) if !why.starts_with("timed out")) {
+            linger(stream);
+        }
+        outcome
+    }
+
+    /// True on a plain connection, and on a TLS one whose handshake succeeded (running
+    /// it if it has not run yet).
+    fn is_tls_ready(&mut self) -> bool {
+        self.tls.is_none() || self.handshake().is_ok()
+    }
+
+    /// The read error that stands for a failed handshake.
+    fn handshake_read_error(&self) -> ReadError {
+        match self.tls.as_ref().and_then(|t| t.outcome.as_ref()) {
+            Some(Err(why)) if why.starts_with("timed out") => ReadError::Timeout,
+            Some(Err(why)) if why.contains("closed") => ReadError::Closed,
+            _ => ReadError::Io(io::ErrorKind::InvalidData),
+        }
+    }
+
     /// Closes the socket for good (both descriptors of it) and counts it closed.
     fn release(&mut self) {
         let Some(stream) = self.stream.take() else {
@@ -540,9 +777,36 @@ impl ServerConn {
 }
 
 impl Drop for ServerConn {
+    /// The handler returned: close as [`close`](ServerConn::close) does (with
+    /// `close_notify` on TLS), unless the handler closed already.
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.send_close_notify();
+        }
         self.release();
     }
+}
+
+/// After a failed handshake (rustls has written its alert): FIN, then read and drop
+/// what the client still sends until it closes, for at most [`LINGER`]. Closing with
+/// unread bytes would make the kernel send a RST, which can destroy the alert before the
+/// client reads it (with TLS 1.3 the client may already have sent its request).
+fn linger(stream: &mut TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(LINGER));
+    let mut buf = [0u8; 4096];
+    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+/// How long [`linger`] waits for the client to close after a failed handshake.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Writes out every TLS record `session` holds.
+fn flush_session(session: &mut ServerConnection, stream: &mut TcpStream) -> io::Result<()> {
+    while session.wants_write() {
+        session.write_tls(stream)?;
+    }
+    Ok(())
 }
 
 /// Parses the bytes of a request head (ending in the empty line) read on `conn`.

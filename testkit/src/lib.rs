@@ -47,6 +47,10 @@
 //!   after a body, ambiguous framing, `100 Continue`, a huge body for slow readers).
 //! - [`open_fds`], [`free_port_refused`] and [`process_lock`] help leak and
 //!   connect-refused tests.
+//! - [`tls`]: the same server speaking TLS ([`tls::TlsTestServer`]), certificates made
+//!   at test time ([`tls::TestPki`]), handshake records (full or resumed, client
+//!   certificate, SNI) and TLS-only faults (close with or without `close_notify`, a
+//!   handshake never answered).
 //!
 //! What it guarantees, so that a broken test fails instead of hanging:
 //! - every blocking read and write on a server socket times out after [`IO_TIMEOUT`]
@@ -66,6 +70,7 @@
 
 mod conn;
 mod script;
+pub mod tls;
 
 pub use conn::{ReadError, RecordedRequest, RequestHead, ServerConn};
 pub use script::{Script, ANNOUNCED_LEN, GARBAGE, SCRIPT_BODY, SENT_PREFIX};
@@ -110,6 +115,14 @@ impl TestServer {
     where
         F: Fn(&mut ServerConn) + Send + Sync + 'static,
     {
+        TestServer::start_with(None, handler)
+    }
+
+    /// [`start`](Self::start), speaking TLS with `tls` if given (see [`tls`]).
+    fn start_with<F>(tls: Option<Arc<rustls::ServerConfig>>, handler: F) -> TestServer
+    where
+        F: Fn(&mut ServerConn) + Send + Sync + 'static,
+    {
         let listener = bind_listener();
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared::default());
@@ -118,7 +131,7 @@ impl TestServer {
             .spawn({
                 let shared = Arc::clone(&shared);
                 let handler = Arc::new(handler);
-                move || accept_loop(&listener, &shared, &handler)
+                move || accept_loop(&listener, &shared, tls.as_ref(), &handler)
             })
             .unwrap();
         TestServer {
@@ -350,6 +363,10 @@ struct State {
     live: HashMap<usize, TcpStream>,
     conn_threads: Vec<JoinHandle<()>>,
     handler_panics: Vec<HandlerPanic>,
+    /// TLS servers only: every completed handshake, in order.
+    handshakes: Vec<tls::Handshake>,
+    /// TLS servers only: (connection index, why) of every failed handshake.
+    handshake_failures: Vec<(usize, String)>,
 }
 
 struct HandlerPanic {
@@ -421,8 +438,12 @@ fn bind_listener() -> TcpListener {
     socket.into()
 }
 
-fn accept_loop<F>(listener: &TcpListener, shared: &Arc<Shared>, handler: &Arc<F>)
-where
+fn accept_loop<F>(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+    handler: &Arc<F>,
+) where
     F: Fn(&mut ServerConn) + Send + Sync + 'static,
 {
     while !shared.is_stopping() {
@@ -437,7 +458,7 @@ where
                 continue;
             }
         };
-        let Some(mut conn) = ServerConn::register(stream, shared) else {
+        let Some(mut conn) = ServerConn::register(stream, shared, tls) else {
             continue;
         };
         let index = conn.index();
