@@ -625,7 +625,9 @@ fn route(routes: &mut HashMap<RequestId, Route>, ev: Event<'_>) -> Flow {
             };
             let n = data.len();
             if r.reply.send(Msg::Data(data.to_vec())).is_err() {
-                return Flow::Continue; // reader gone; its Discard is on the way
+                // The reader is gone and its Discard is on the way: stop reading until it
+                // arrives, so the drain rule (not the speed of this loop) decides.
+                return Flow::Pause;
             }
             let before = r.budget.buffered.fetch_add(n, Ordering::AcqRel);
             if before <= r.budget.limit && before + n > r.budget.limit {

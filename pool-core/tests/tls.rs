@@ -963,6 +963,8 @@ fn dropped_tls_bodies_are_drained_or_closed() {
     });
     let client = client(&pki);
     drop(client.get(&server.url("/small")).unwrap());
+    // The drain runs in the background; a request sent before it ends would dial.
+    assert!(wait_until(WAIT, || client.stats().total.idle == 1));
     let mut resp = client.get(&server.url("/small")).unwrap();
     assert!(resp.info().reused, "drained and reused");
     assert_eq!(resp.bytes().unwrap(), testkit::pattern(0, 32 * 1024));
