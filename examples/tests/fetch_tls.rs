@@ -1,102 +1,13 @@
 //! `fetch` over HTTPS end to end: the built executable against `testkit`'s TLS server,
 //! trusting the test CA through `--cacert PATH` (a temporary file, as a user would pass).
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
+
+use common::fetch;
 
 use testkit::tls::{ServerSetup, TestPki, TlsTestServer};
-
-/// A run of `fetch` that takes longer than this is killed and fails the test.
-const RUN_LIMIT: Duration = Duration::from_secs(20);
-
-/// What one run of `fetch` produced.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn error_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect()
-    }
-
-    /// The `--stats` line (the only stderr line that starts with `{`).
-    fn stats_line(&self) -> &str {
-        let stats: Vec<&str> = self.stderr.lines().filter(|l| l.starts_with('{')).collect();
-        assert_eq!(stats.len(), 1, "one stats line expected: {}", self.stderr);
-        stats[0]
-    }
-
-    /// The first `"key":N` of the stats line: the totals come before the hosts.
-    fn stat(&self, key: &str) -> u64 {
-        let line = self.stats_line();
-        let pattern = format!("\"{key}\":");
-        let start = line
-            .find(&pattern)
-            .unwrap_or_else(|| panic!("no {key} in {line}"))
-            + pattern.len();
-        let digits: String = line[start..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits
-            .parse()
-            .unwrap_or_else(|_| panic!("{key} is not a number in {line}"))
-    }
-}
-
-/// Runs `fetch` with `args`, killing it after [`RUN_LIMIT`].
-fn fetch(args: &[&str]) -> Run {
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fetch"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("fetch starts");
-    let mut out = child.stdout.take().expect("stdout is piped");
-    let mut err = child.stderr.take().expect("stderr is piped");
-    let out_reader = thread::spawn(move || {
-        let mut buf = String::new();
-        out.read_to_string(&mut buf).map(|_| buf)
-    });
-    let err_reader = thread::spawn(move || {
-        let mut buf = String::new();
-        err.read_to_string(&mut buf).map(|_| buf)
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for fetch") {
-            break status;
-        }
-        if started.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("fetch {args:?} ran for more than {RUN_LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    Run {
-        code: status
-            .code()
-            .expect("fetch exited (not killed by a signal)"),
-        stdout: out_reader
-            .join()
-            .expect("stdout reader")
-            .expect("stdout is UTF-8"),
-        stderr: err_reader
-            .join()
-            .expect("stderr reader")
-            .expect("stderr is UTF-8"),
-    }
-}
 
 #[test]
 fn cacert_makes_https_work() {
@@ -106,7 +17,7 @@ fn cacert_makes_https_work() {
     let url = server.url("/");
     let run = fetch(&["--cacert", ca.path_str(), &url]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.stdout, "hello over tls\n");
+    assert_eq!(run.stdout_text(), "hello over tls\n");
     assert!(run.error_lines().is_empty(), "{run:?}");
     assert_eq!(server.requests(), 1);
     assert_eq!(server.full_handshakes(), 1);
@@ -120,7 +31,7 @@ fn stats_show_one_dial_one_reuse_and_one_handshake_for_the_same_url_twice() {
     let url = server.url("/");
     let run = fetch(&["--cacert", ca.path_str(), "--stats", &url, &url]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.stdout, "xx");
+    assert_eq!(run.stdout_text(), "xx");
     assert_eq!(run.stat("requests"), 2, "{}", run.stats_line());
     assert_eq!(run.stat("dials"), 1, "{}", run.stats_line());
     assert_eq!(run.stat("reused"), 1, "{}", run.stats_line());

@@ -1,0 +1,119 @@
+//! Running the built `fetch` binary in tests: output, exit status, a deadline.
+// Each test binary uses the part of this it needs.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A run of `fetch` that takes longer than this is killed and fails the test.
+const RUN_LIMIT: Duration = Duration::from_secs(20);
+
+/// What one run of `fetch` produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn error_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect()
+    }
+
+    pub fn trace_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("url="))
+            .collect()
+    }
+
+    /// The `--stats` line (the only stderr line that starts with `{`).
+    pub fn stats_line(&self) -> &str {
+        let stats: Vec<&str> = self.stderr.lines().filter(|l| l.starts_with('{')).collect();
+        assert_eq!(stats.len(), 1, "one stats line expected: {}", self.stderr);
+        stats[0]
+    }
+
+    /// The first `"key":N` of the stats line: the totals come before the hosts.
+    pub fn stat(&self, key: &str) -> u64 {
+        let line = self.stats_line();
+        let pattern = format!("\"{key}\":");
+        let start = line
+            .find(&pattern)
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+            + pattern.len();
+        let digits: String = line[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("{key} is not a number in {line}"))
+    }
+}
+
+/// Runs `fetch` with `args`, killing it after [`RUN_LIMIT`].
+pub fn fetch<S: AsRef<str>>(args: &[S]) -> Run {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fetch"))
+        .args(args.iter().map(AsRef::as_ref))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fetch starts");
+    let mut out = child.stdout.take().expect("stdout is piped");
+    let mut err = child.stderr.take().expect("stderr is piped");
+    let out_reader = thread::spawn(move || {
+        let mut buf = Vec::new();
+        out.read_to_end(&mut buf).map(|_| buf)
+    });
+    let err_reader = thread::spawn(move || {
+        let mut buf = String::new();
+        err.read_to_string(&mut buf).map(|_| buf)
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for fetch") {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "fetch {:?} ran for more than {RUN_LIMIT:?}",
+                args_text(args)
+            );
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = started.elapsed();
+    Run {
+        code: status
+            .code()
+            .expect("fetch exited (not killed by a signal)"),
+        stdout: out_reader
+            .join()
+            .expect("stdout reader")
+            .expect("reading stdout"),
+        stderr: err_reader
+            .join()
+            .expect("stderr reader")
+            .expect("stderr is UTF-8"),
+        elapsed,
+    }
+}
+
+pub fn args_text<S: AsRef<str>>(args: &[S]) -> Vec<String> {
+    args.iter().map(|a| a.as_ref().to_owned()).collect()
+}
