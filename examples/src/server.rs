@@ -31,46 +31,98 @@ struct Counters {
     requests: AtomicU64,
 }
 
+/// The listening half both embedded servers share: a thread that accepts on 127.0.0.1
+/// and hands each connection to `serve` on a thread of its own. Dropping it stops the
+/// accept thread (connection threads end when their clients go).
+#[derive(Debug)]
+pub(crate) struct Acceptor {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Acceptor {
+    /// Binds a free port on 127.0.0.1 and starts accepting. Threads are named `name`
+    /// (accept) and `name-conn` (connections).
+    pub(crate) fn start<F>(name: &str, serve: F) -> io::Result<Acceptor>
+    where
+        F: Fn(TcpStream) + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let serve = Arc::new(serve);
+        let conn_name = format!("{name}-conn");
+        let thread = {
+            let stop = Arc::clone(&stop);
+            thread::Builder::new().name(name.into()).spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let serve = Arc::clone(&serve);
+                    // Detached: each ends when its client closes or goes quiet.
+                    let _ = thread::Builder::new()
+                        .name(conn_name.clone())
+                        .spawn(move || serve(stream));
+                }
+            })?
+        };
+        Ok(Acceptor {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept with a connection of our own.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// A running embedded server; stops when dropped.
 #[derive(Debug)]
 pub struct DemoServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
+    acceptor: Acceptor,
     counters: Arc<Counters>,
-    accept_thread: Option<JoinHandle<()>>,
 }
 
 impl DemoServer {
     /// Starts a server on 127.0.0.1 (a free port) answering every request with
     /// `body_len` bytes.
     pub fn start(body_len: usize) -> io::Result<DemoServer> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
-        let response = Arc::new(response_bytes(body_len));
-        let accept_thread = {
-            let (stop, counters) = (Arc::clone(&stop), Arc::clone(&counters));
-            thread::Builder::new()
-                .name("demo-server".into())
-                .spawn(move || accept_loop(&listener, &stop, &counters, &response))?
+        let response = response_bytes(body_len);
+        let acceptor = {
+            let counters = Arc::clone(&counters);
+            Acceptor::start("demo-server", move |stream| {
+                counters.connections.fetch_add(1, Ordering::Relaxed);
+                serve(stream, &counters, &response);
+            })?
         };
-        Ok(DemoServer {
-            addr,
-            stop,
-            counters,
-            accept_thread: Some(accept_thread),
-        })
+        Ok(DemoServer { acceptor, counters })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.acceptor.addr()
     }
 
     /// `http://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("http://{}{}", self.addr(), path)
     }
 
     /// Connections accepted so far.
@@ -84,17 +136,6 @@ impl DemoServer {
     }
 }
 
-impl Drop for DemoServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept with a connection of our own.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.accept_thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 pub(crate) fn response_bytes(body_len: usize) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\nContent-Type: text/plain\r\n\r\n"
@@ -102,26 +143,6 @@ pub(crate) fn response_bytes(body_len: usize) -> Vec<u8> {
     .into_bytes();
     out.extend((0..body_len).map(|i| b'a' + (i % 26) as u8));
     out
-}
-
-fn accept_loop(
-    listener: &TcpListener,
-    stop: &AtomicBool,
-    counters: &Arc<Counters>,
-    response: &Arc<Vec<u8>>,
-) {
-    for stream in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else { continue };
-        counters.connections.fetch_add(1, Ordering::Relaxed);
-        let (counters, response) = (Arc::clone(counters), Arc::clone(response));
-        // Connection threads are detached: each ends when its client closes or goes quiet.
-        let _ = thread::Builder::new()
-            .name("demo-conn".into())
-            .spawn(move || serve(stream, &counters, &response));
-    }
 }
 
 /// Serves one plain TCP connection until the client closes it, asks to close, or

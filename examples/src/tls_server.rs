@@ -22,11 +22,9 @@
 //! other than `http/1.1`, and the same HTTP limits as the plain server.
 
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
 use pool_core::tls::rustls::crypto::ring::Ticketer;
 use pool_core::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -36,7 +34,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
 
-use crate::server::{answer_requests, response_bytes, Ending, IDLE_READ_TIMEOUT};
+use crate::server::{answer_requests, response_bytes, Acceptor, Ending, IDLE_READ_TIMEOUT};
 
 /// The names the server certificate is valid for: what a demo client may dial.
 pub const SERVER_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
@@ -53,11 +51,9 @@ struct Counters {
 /// A running embedded HTTPS server; stops when dropped.
 #[derive(Debug)]
 pub struct TlsServer {
-    addr: SocketAddr,
+    acceptor: Acceptor,
     ca_pem: String,
-    stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
-    accept_thread: Option<JoinHandle<()>>,
 }
 
 impl TlsServer {
@@ -66,34 +62,30 @@ impl TlsServer {
     pub fn start(body_len: usize) -> io::Result<TlsServer> {
         let pki = DemoPki::generate().map_err(io::Error::other)?;
         let config = Arc::new(server_config(&pki)?);
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
-        let response: Arc<[u8]> = response_bytes(body_len).into();
-        let accept_thread = {
-            let (stop, counters) = (Arc::clone(&stop), Arc::clone(&counters));
-            thread::Builder::new()
-                .name("demo-tls-server".into())
-                .spawn(move || accept_loop(&listener, &stop, &counters, &config, &response))?
+        let response = response_bytes(body_len);
+        let acceptor = {
+            let counters = Arc::clone(&counters);
+            Acceptor::start("demo-tls-server", move |stream| {
+                counters.connections.fetch_add(1, Ordering::Relaxed);
+                serve(stream, Arc::clone(&config), &counters, &response);
+            })?
         };
         Ok(TlsServer {
-            addr,
+            acceptor,
             ca_pem: pki.ca_pem,
-            stop,
             counters,
-            accept_thread: Some(accept_thread),
         })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.acceptor.addr()
     }
 
     /// `https://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
-        format!("https://{}{}", self.addr, path)
+        format!("https://{}{}", self.addr(), path)
     }
 
     /// The PEM of the CA that issued the server's certificate: the one root a client
@@ -120,17 +112,6 @@ impl TlsServer {
     /// Completed handshakes that resumed an earlier session.
     pub fn resumed_handshakes(&self) -> u64 {
         self.counters.resumed_handshakes.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept with a connection of our own.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.accept_thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -187,31 +168,6 @@ fn server_config(pki: &DemoPki) -> io::Result<ServerConfig> {
     Ok(config)
 }
 
-fn accept_loop(
-    listener: &TcpListener,
-    stop: &AtomicBool,
-    counters: &Arc<Counters>,
-    config: &Arc<ServerConfig>,
-    response: &Arc<[u8]>,
-) {
-    for stream in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else { continue };
-        counters.connections.fetch_add(1, Ordering::Relaxed);
-        let (counters, config, response) = (
-            Arc::clone(counters),
-            Arc::clone(config),
-            Arc::clone(response),
-        );
-        // Connection threads are detached: each ends when its client closes or goes quiet.
-        let _ = thread::Builder::new()
-            .name("demo-tls-conn".into())
-            .spawn(move || serve(stream, config, &counters, &response));
-    }
-}
-
 /// Serves one TLS connection: the handshake (counted by kind), then HTTP until the
 /// client closes, asks to close, or misbehaves.
 fn serve(sock: TcpStream, config: Arc<ServerConfig>, counters: &Counters, response: &[u8]) {
@@ -246,6 +202,8 @@ mod tests {
     use super::*;
     use pool_core::tls::{TlsConfig, TrustRoots};
     use pool_core::Client;
+    use std::thread;
+    use std::time::Duration;
 
     fn client_for(server: &TlsServer) -> Client {
         let tls = TlsConfig::builder()
