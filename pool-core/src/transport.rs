@@ -21,20 +21,16 @@ use std::io::{self, IoSlice, Read, Write};
 use mio::net::TcpStream;
 use tls_glue::{HandshakeKind, PlaintextRead, TlsSession};
 
-/// Ciphertext read from the socket per call; a TLS record is at most ~16.7 KiB.
-const CIPHERTEXT_CHUNK: usize = 17 * 1024;
-
 /// A connected socket, with a TLS session on top for `https`.
 pub(crate) struct Transport {
     stream: TcpStream,
     tls: Option<Box<TlsLayer>>,
 }
 
-/// The TLS session and the ciphertext read from the socket but not yet consumed by it.
+/// The TLS session (which buffers the ciphertext it reads from the socket) and what the
+/// transport learned about the stream under it.
 struct TlsLayer {
     session: TlsSession,
-    cipher: Vec<u8>,
-    cipher_len: usize,
     /// The socket reached EOF and the session was told.
     eof: bool,
     /// A TLS error met while feeding ciphertext, held back until the plaintext that the
@@ -77,8 +73,6 @@ impl Transport {
             stream,
             tls: Some(Box::new(TlsLayer {
                 session,
-                cipher: Vec::new(),
-                cipher_len: 0,
                 eof: false,
                 failure: None,
             })),
@@ -205,11 +199,9 @@ impl Transport {
 impl TlsLayer {
     /// One socket read, fed to the session. `WouldBlock` passes through.
     fn read_ciphertext(&mut self, stream: &mut TcpStream) -> io::Result<()> {
-        if self.cipher.len() < CIPHERTEXT_CHUNK {
-            self.cipher.resize(CIPHERTEXT_CHUNK, 0);
-        }
+        // rustls reads from the socket into its own buffer: no staging copy here.
         let n = loop {
-            match stream.read(&mut self.cipher[self.cipher_len..]) {
+            match self.session.read_ciphertext_from(stream) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => break other?,
             }
@@ -218,13 +210,6 @@ impl TlsLayer {
             self.eof = true;
             return self.session.handle_eof().map_err(tls_io);
         }
-        self.cipher_len += n;
-        let used = self
-            .session
-            .handle_ciphertext(&self.cipher[..self.cipher_len])
-            .map_err(tls_io)?;
-        self.cipher.copy_within(used..self.cipher_len, 0);
-        self.cipher_len -= used;
         Ok(())
     }
 }

@@ -150,6 +150,47 @@ impl TlsSession {
         Ok(input.len() - rest.len())
     }
 
+    /// Reads ciphertext straight from `source` (the non-blocking socket) into rustls' own
+    /// buffer and processes it: the same as [`handle_ciphertext`](Self::handle_ciphertext)
+    /// without the caller's staging copy. One `read` call at most.
+    ///
+    /// - `Ok(0)`: the source reached EOF, or the peer's `close_notify` has already been
+    ///   received (nothing after it is read) — either way the stream is over: call
+    ///   [`handle_eof`](Self::handle_eof).
+    /// - `Ok(n)`: `n` bytes were read and processed; decrypted bytes wait for
+    ///   [`read_plaintext`](Self::read_plaintext).
+    /// - `Err` with the source's error (`WouldBlock` included) passed through unchanged.
+    /// - `Err` of kind [`io::ErrorKind::InvalidData`] carrying an [`Error`]: the TLS
+    ///   session failed (fatal, as for `handle_ciphertext`).
+    ///
+    /// Drain plaintext before reading more: rustls refuses to read while its plaintext
+    /// buffer is full, and that refusal comes back as an `Other` I/O error.
+    pub fn read_ciphertext_from(&mut self, source: &mut dyn io::Read) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                self.stored_error(),
+            ));
+        }
+        let n = self.conn.read_tls(source)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        match self.conn.process_new_packets() {
+            Ok(state) => {
+                self.peer_closed = state.peer_has_closed();
+                Ok(n)
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    self.map_error(e),
+                ))
+            }
+        }
+    }
+
     /// Tells the session the transport reached EOF (the socket read returned 0).
     ///
     /// Call it after every byte read before the EOF has been taken by

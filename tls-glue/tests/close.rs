@@ -178,3 +178,62 @@ fn any_split_gives_the_same_exchange() {
         }
     }
 }
+
+/// `read_ciphertext_from` (rustls reading straight from the socket) gives the same
+/// plaintext and the same clean end as `handle_ciphertext` with a staging buffer; a
+/// source that would block passes `WouldBlock` through, and bad records are `InvalidData`
+/// carrying our error.
+#[test]
+fn reading_ciphertext_straight_from_a_source() {
+    let mut ends = link(usize::MAX);
+    ends.server_sends(RESPONSE);
+    ends.server.send_close_notify();
+    let mut flight = Vec::new();
+    while ends.server.wants_write() {
+        ends.server.write_tls(&mut flight).unwrap();
+    }
+    // A source that hands out a few bytes per read, then would block.
+    struct Trickle<'a>(&'a [u8]);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            let n = out.len().min(self.0.len()).min(7);
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let mut source = Trickle(&flight);
+    let mut plaintext = Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        let got = ends.client.read_ciphertext_from(&mut source);
+        while let PlaintextRead::Bytes(n) = ends.client.read_plaintext(&mut buf).unwrap() {
+            plaintext.extend_from_slice(&buf[..n]);
+        }
+        match got {
+            // close_notify arrived: rustls reads nothing after it.
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert!(source.0.is_empty(), "the whole flight was read");
+    assert_eq!(plaintext, RESPONSE);
+    assert!(ends.client.is_peer_closed());
+    ends.client.handle_eof().unwrap();
+
+    // Garbage where a record should be: a fatal TLS error, as InvalidData.
+    let mut broken = link(usize::MAX);
+    let err = broken
+        .client
+        .read_ciphertext_from(&mut &b"\x17\x03\x03\x00\x05junk!"[..])
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert!(
+        err.get_ref().is_some_and(|e| e.is::<tls_glue::Error>()),
+        "{err:?}"
+    );
+}
