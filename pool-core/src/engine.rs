@@ -443,7 +443,7 @@ impl Engine {
         }
         self.events = events;
         if woken {
-            self.handle_dns_answers(&mut sink);
+            self.handle_dns_answers();
         }
         self.fire_deadlines(&mut sink);
         self.settle(&mut sink);
@@ -493,7 +493,7 @@ impl Engine {
             } else if let Some((cid, id)) = self.handoffs.pop() {
                 self.take_handoff(cid, id, sink);
             } else if let Some(host) = self.freed_hosts.pop() {
-                self.serve_waiters(host, sink);
+                self.serve_waiters(host);
             } else {
                 break;
             }
@@ -710,7 +710,7 @@ impl Engine {
     }
 
     /// Dials for waiters of `host` while its connection limit allows.
-    fn serve_waiters(&mut self, host: HostId, _sink: Sink<'_>) {
+    fn serve_waiters(&mut self, host: HostId) {
         let now = self.now;
         while self.pools.can_open(host) {
             let Some(waiter) = self.pools.pop_waiter(host) else {
@@ -810,7 +810,7 @@ impl Engine {
 
     // ---- DNS and deadlines --------------------------------------------------------------
 
-    fn handle_dns_answers(&mut self, sink: Sink<'_>) {
+    fn handle_dns_answers(&mut self) {
         while let Some(answer) = self.resolver.poll_answer(self.now) {
             let waiting: Vec<usize> = self
                 .resolving
@@ -841,7 +841,6 @@ impl Engine {
                 }
             }
         }
-        let _ = sink;
     }
 
     fn fire_deadlines(&mut self, sink: Sink<'_>) {
