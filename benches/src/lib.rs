@@ -14,4 +14,6 @@
 //! Nothing here runs under `cargo test` except the unit tests of the helpers.
 
 pub mod cli;
+pub mod machine;
 pub mod report;
+pub mod server;

@@ -188,8 +188,12 @@ async fn run(args: LoadArgs, name: &str) -> Result<LoadReport, String> {
     builder.pool_max_idle_per_host(if args.no_reuse { 0 } else { args.connections });
     if args.is_https() {
         let tls = args.tls_config()?;
+        let mut rustls_config = tls.as_rustls().as_ref().clone();
+        // hyper-rustls sets ALPN itself (`http/1.1` from `enable_http1`, the same value
+        // tls-glue sets) and refuses a config that already has it.
+        rustls_config.alpn_protocols.clear();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls.as_rustls().as_ref().clone())
+            .with_tls_config(rustls_config)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http_connector());
