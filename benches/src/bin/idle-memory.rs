@@ -12,7 +12,12 @@
 //! - resident memory (`VmRSS`, KiB: includes kernel-side nothing, but also the heap the
 //!   allocator keeps after frees, and page-granular growth),
 //!
-//! each divided by N. "Before" is taken after the engine exists and the URLs are parsed,
+//! each divided by N; then it closes the idle connections (`Engine::close_idle`) and
+//! splits the heap growth into what closing freed (`heap_freed_per_conn_b`: what an
+//! idle connection itself holds — socket wrapper, TLS state, pool entries) and what stays
+//! (`heap_kept_per_conn_b`: capacity sized by the peak — slab slots for connections and
+//! requests, host tables, spare buffers). "Before" is taken after the engine exists and
+//! the URLs are parsed,
 //! so the per-connection figure is what the N connections (slab entries, pool entries,
 //! buffers still held, TLS sessions) cost. Socket buffers live in the kernel and are not
 //! in either figure.
@@ -36,7 +41,8 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn live_heap_bytes() -> i64 {
     let s = GLOBAL.stats();
-    s.bytes_allocated as i64 - s.bytes_deallocated as i64 + s.bytes_reallocated as i64
+    // stats_alloc already books a realloc's growth or shrink in these two counters.
+    s.bytes_allocated as i64 - s.bytes_deallocated as i64
 }
 
 fn main() -> ExitCode {
@@ -136,6 +142,15 @@ fn run() -> Result<String, String> {
             "no idle connection ({failed} failed: {first_error})"
         ));
     }
+    // Close them: what that frees is what an idle connection itself holds; what stays
+    // is capacity the engine keeps for its peak (slab slots, tables, spare buffers).
+    engine.close_idle();
+    for _ in 0..3 {
+        engine
+            .poll(Some(Duration::from_millis(10)), |_| Flow::Continue)
+            .map_err(|e| format!("poll: {e}"))?;
+    }
+    let heap2 = live_heap_bytes();
     let mut o = JsonObject::new();
     o.str("client", "wirepool-engine")
         .str("url", &urls[0])
@@ -152,6 +167,17 @@ fn run() -> Result<String, String> {
         .f64(
             "heap_per_idle_conn_b",
             (heap1 - heap0) as f64 / idle as f64,
+            1,
+        )
+        .f64("heap_after_close_b", heap2 as f64, 0)
+        .f64(
+            "heap_freed_per_conn_b",
+            (heap1 - heap2) as f64 / idle as f64,
+            1,
+        )
+        .f64(
+            "heap_kept_per_conn_b",
+            (heap2 - heap0) as f64 / idle as f64,
             1,
         )
         .u64("rss_before_kb", rss0)
