@@ -5,6 +5,7 @@ pub mod cpu_time;
 pub mod fetch;
 pub mod histogram;
 pub mod json;
+pub mod memory;
 pub mod progress;
 pub mod report;
 pub mod server;

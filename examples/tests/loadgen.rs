@@ -225,8 +225,8 @@ fn bad_usage_exits_2_with_a_message() {
             "-n REQUESTS or -d",
         ),
         (
-            &["--url", "https://127.0.0.1:1/", "-c", "1", "-n", "1"][..],
-            "https",
+            &["--url", "ftp://127.0.0.1:1/", "-c", "1", "-n", "1"][..],
+            "unsupported scheme",
         ),
         (
             &["--url", "http://127.0.0.1:1/", "-c", "lots", "-n", "1"][..],

@@ -1,56 +1,69 @@
-//! `loadbench`: runs `loadgen` against a local server and prints the tables for
-//! `docs/benchmarks.md` ("Engine and Client under load").
+//! `loadbench`: runs wirepool's `loadgen` and the peer load generators against one local
+//! server and prints the tables of `docs/benchmarks.md`.
 //!
 //! ```text
-//! loadbench [--reps N] [--secs S] [--conns 1,64] [--server auto|nginx|builtin]
-//!           [--no-pin] [--strace SECS] [--out FILE]
+//! loadbench [--reps N] [--secs S] [--conns 1,16,64,256] [--server auto|nginx|builtin]
+//!           [--only plain,64k,https,handshake,scale,memory,strace] [--strace SECS]
+//!           [--scale-conns N] [--scale-hosts H] [--no-pin] [--out FILE]
 //!           [--idle-wait SECS] [--max-others FRACTION] [--retries N]
 //! ```
 //!
 //! What it does, in order:
-//! 1. Starts the server: nginx when it is installed (`--server auto`, the default) with
-//!    a config written to a temporary directory (1 worker, `return 200` with a 13-byte
-//!    body, unlimited keep-alive, no access log, 127.0.0.1 and a free port); otherwise
-//!    the built-in `bench-server` next to this binary.
-//! 2. With `taskset` and at least 2 CPUs, pins the server to CPU 0 and every `loadgen`
-//!    run to CPU 1, so client and server do not steal each other's core.
-//! 3. For each concurrency C, runs engine mode and client mode alternately
-//!    (A B A B ...), `--reps` times each, `--secs` seconds per run (`loadgen -d`), and
-//!    keeps each run's JSON line (all of them go to `--out`, JSON Lines).
-//!    The machine may be shared (our development machines are): before each run it
-//!    waits up to `--idle-wait` (90 s) for a second in which the machine is at least
-//!    95 % idle, and after it computes how much CPU *other* processes used during the
-//!    run (machine busy time from `/proc/stat`, minus loadgen's own CPU time, minus the
-//!    server's). A run where others used more than `--max-others` (0.05) of one CPU is
-//!    repeated, up to `--retries` (3) times; the figure is kept in the raw results
-//!    (`others_cpu_s`) and its median is printed, so disturbed numbers are visible.
-//! 4. Prints the median of each figure per (C, mode), the spread of requests/s, the
-//!    machine (`nproc`, CPU model, load average before and after), the date and the
-//!    commands: a Markdown fragment ready for the docs.
-//! 5. With `--strace SECS`: one extra engine-mode run at the largest C under
-//!    `strace -c -f`, and the system calls per request it saw.
+//! 1. Starts one server for the session (see `benches::server`): nginx when installed,
+//!    else `bench-server`; plain HTTP on 127.0.0.1, HTTPS (nginx only) with a CA made
+//!    for the session, and `--scale-hosts` more loopback addresses for the scale runs.
+//! 2. With `taskset` and at least 2 CPUs, pins the server to CPU 0 and every client run
+//!    to CPU 1, so client and server do not steal each other's core.
+//! 3. Runs each section's scenarios. In a scenario every client runs in turn, the whole
+//!    round repeated `--reps` times (A B C A B C …), `--secs` per run, and the median of
+//!    each figure is printed with the ratio to the scenario's first client (wirepool's
+//!    engine). Sections: `plain` (13-byte body at each `--conns`), `64k` (C = 64),
+//!    `https` (C = 64, connections reused), `handshake` (a connection per request: plain
+//!    TCP, TLS resumed, TLS full; ours and hyper-rustls), `scale` (`--scale-conns`
+//!    connections to 1 host vs over `--scale-hosts` hosts), `memory` (`idle-memory`:
+//!    `--scale-conns` idle connections, plain and TLS), `strace` (`strace -c -f`,
+//!    system calls per request for ours, hyper and wrk).
+//! 4. Guards against a shared machine: before each run it waits up to `--idle-wait` for
+//!    a second in which the machine is ≥ 95 % idle, and after it computes the CPU other
+//!    processes used during the run (`benches::machine`); a run where others used more
+//!    than `--max-others` of a CPU is repeated, up to `--retries` times. The median of
+//!    that figure is a column of every table.
+//! 5. Prints Markdown (machine, date, commands, tables, the issue-6 targets marked met or
+//!    missed) on stdout; every raw JSON line goes to `--out` (JSON Lines).
 //!
-//! It needs `loadgen` built in the same profile: `benches/run.sh` builds both and runs
-//! this. Benchmarks are never part of `cargo test`.
+//! A client that cannot run here is skipped with a printed note (wrk not installed; ureq
+//! and HTTPS; HTTPS without nginx), never silently. Needs the binaries built in the same
+//! profile next to it: `benches/run.sh` builds them and runs this. Never part of
+//! `cargo test`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use benches::machine::{
+    find_program, first3, machine_busy_ticks, median, pinned, process_tree_ticks, sh, wait_for_idle,
+};
+use benches::report::{json_number, json_str};
+use benches::server::{self, Server};
 
 const USAGE: &str = "\
-usage: loadbench [--reps N] [--secs S] [--conns 1,64] [--server auto|nginx|builtin]
-                 [--no-pin] [--strace SECS] [--out FILE]
+usage: loadbench [--reps N] [--secs S] [--conns 1,16,64,256] [--server auto|nginx|builtin]
+                 [--only plain,64k,https,handshake,scale,memory,strace] [--strace SECS]
+                 [--scale-conns N] [--scale-hosts H] [--no-pin] [--out FILE]
                  [--idle-wait SECS] [--max-others FRACTION] [--retries N]";
 
-/// The body nginx and bench-server send: 13 bytes.
-const BODY: &str = "hello, world!";
-
-/// How long a server gets to start listening.
-const SERVER_START_TIMEOUT: Duration = Duration::from_secs(10);
+const SECTIONS: [&str; 7] = [
+    "plain",
+    "64k",
+    "https",
+    "handshake",
+    "scale",
+    "memory",
+    "strace",
+];
 
 #[derive(Debug)]
 struct Options {
@@ -58,13 +71,13 @@ struct Options {
     secs: f64,
     conns: Vec<usize>,
     server: ServerChoice,
+    only: Vec<String>,
+    strace_secs: f64,
+    scale_conns: usize,
+    scale_hosts: usize,
     pin: bool,
-    strace_secs: Option<f64>,
     out: PathBuf,
-    /// Longest wait for an idle machine before each run.
     idle_wait: Duration,
-    /// A run during which other processes used more than this share of one CPU is
-    /// repeated (up to `retries` times).
     max_others: f64,
     retries: usize,
 }
@@ -78,35 +91,32 @@ enum ServerChoice {
 
 fn parse_options() -> Result<Options, String> {
     let mut o = Options {
-        reps: 5,
-        secs: 5.0,
-        conns: vec![1, 64],
+        reps: 3,
+        secs: 4.0,
+        conns: vec![1, 16, 64, 256],
         server: ServerChoice::Auto,
+        only: SECTIONS.iter().map(|s| s.to_string()).collect(),
+        strace_secs: 3.0,
+        scale_conns: 10_000,
+        scale_hosts: 1_000,
         pin: true,
-        strace_secs: None,
         out: PathBuf::from("target/loadbench/results.jsonl"),
-        idle_wait: Duration::from_secs(90),
+        idle_wait: Duration::from_secs(15),
         max_others: 0.05,
-        retries: 3,
+        retries: 1,
     };
     let mut args = std::env::args().skip(1);
+    let pos = |v: String, what: &str| -> Result<f64, String> {
+        v.parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .ok_or(format!("{what} wants a number, not {v:?}"))
+    };
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
-            "--reps" => {
-                o.reps = value()?
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or("--reps wants a positive whole number")?
-            }
-            "--secs" => {
-                o.secs = value()?
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
-                    .ok_or("--secs wants a positive number")?
-            }
+            "--reps" => o.reps = (pos(value()?, "--reps")? as usize).max(1),
+            "--secs" => o.secs = pos(value()?, "--secs")?.max(0.5),
             "--conns" => {
                 o.conns = value()?
                     .split(',')
@@ -122,37 +132,22 @@ fn parse_options() -> Result<Options, String> {
                     other => return Err(format!("--server auto|nginx|builtin, not {other:?}")),
                 }
             }
+            "--only" => {
+                o.only = value()?.split(',').map(|s| s.trim().to_string()).collect();
+                if let Some(bad) = o.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+                    return Err(format!("--only: unknown section {bad:?}"));
+                }
+            }
+            "--strace" => o.strace_secs = pos(value()?, "--strace")?.max(0.5),
+            "--scale-conns" => o.scale_conns = (pos(value()?, "--scale-conns")? as usize).max(1),
+            "--scale-hosts" => {
+                o.scale_hosts = (pos(value()?, "--scale-hosts")? as usize).clamp(1, 25_000)
+            }
             "--no-pin" => o.pin = false,
-            "--strace" => {
-                o.strace_secs = Some(
-                    value()?
-                        .parse()
-                        .ok()
-                        .filter(|s: &f64| s.is_finite() && *s > 0.0)
-                        .ok_or("--strace wants seconds")?,
-                )
-            }
             "--out" => o.out = PathBuf::from(value()?),
-            "--idle-wait" => {
-                o.idle_wait = value()?
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                    .map(Duration::from_secs_f64)
-                    .ok_or("--idle-wait wants seconds")?
-            }
-            "--max-others" => {
-                o.max_others = value()?
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                    .ok_or("--max-others wants a fraction of a CPU, e.g. 0.05")?
-            }
-            "--retries" => {
-                o.retries = value()?
-                    .parse()
-                    .map_err(|_| "--retries wants a whole number")?
-            }
+            "--idle-wait" => o.idle_wait = Duration::from_secs_f64(pos(value()?, "--idle-wait")?),
+            "--max-others" => o.max_others = pos(value()?, "--max-others")?,
+            "--retries" => o.retries = pos(value()?, "--retries")? as usize,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -160,342 +155,172 @@ fn parse_options() -> Result<Options, String> {
     Ok(o)
 }
 
-/// A running server process, stopped and reaped on drop (with its temporary directory).
-struct Server {
-    name: String,
-    child: Child,
-    addr: SocketAddr,
-    temp_dir: Option<PathBuf>,
+/// One load generator as a row of a table.
+#[derive(Debug, Clone)]
+struct ClientSpec {
+    /// Row label.
+    label: String,
+    program: PathBuf,
+    /// Arguments before the scenario's common ones.
+    args: Vec<String>,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SIGTERM first: nginx's master then stops its worker. `Child::kill` is SIGKILL,
-        // which would leave the worker running as an orphan.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
+/// Clients measured against the same server, alternating, with the same common arguments.
+#[derive(Debug)]
+struct Scenario {
+    /// Key for the raw results and the targets (`plain-c64`, ...).
+    key: String,
+    title: String,
+    /// `-c`, `-d` and the rest, after each client's own arguments.
+    common: Vec<String>,
+    clients: Vec<ClientSpec>,
+    secs: f64,
+}
+
+/// Everything the runs share.
+struct Bench<'a> {
+    opts: &'a Options,
+    server: &'a Server,
+    client_cpu: Option<usize>,
+    clk_tck: f64,
+    jsonl: String,
+    /// (scenario key, client label) → JSON lines of its runs.
+    results: BTreeMap<(String, String), Vec<String>>,
+    md: String,
+    /// Live heap bytes per idle plain connection (the memory section), for the targets.
+    idle_heap_per_conn: Option<f64>,
+}
+
+impl Bench<'_> {
+    /// One run of `spec`; returns its JSON line with the disturbance figures added.
+    fn run_once(&self, spec: &ClientSpec, sc: &Scenario) -> Result<String, String> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            wait_for_idle(self.opts.idle_wait);
+            let machine0 = machine_busy_ticks();
+            let server0 = process_tree_ticks(self.server.child.id());
+            let out = pinned(&spec.program, self.client_cpu)
+                .args(&spec.args)
+                .args(&sc.common)
+                .arg("--json")
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", spec.program.display()))?;
+            let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if !out.status.success() || !line.starts_with('{') {
+                return Err(format!(
+                    "{} failed ({}): {}",
+                    spec.label,
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
             }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(dir) = &self.temp_dir {
-            let _ = fs::remove_dir_all(dir);
-        }
-    }
-}
-
-/// A free loopback port: bind port 0, read it, close. Another process could take it in
-/// between; the server start then fails loudly.
-fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// `cmd` prefixed with `taskset -c CPU` when pinning.
-fn pinned(program: &Path, cpu: Option<usize>) -> Command {
-    match cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpu.to_string()).arg(program);
-            c
-        }
-        None => Command::new(program),
-    }
-}
-
-fn wait_until_listening(addr: SocketAddr, child: &mut Child) -> Result<(), String> {
-    let deadline = Instant::now() + SERVER_START_TIMEOUT;
-    while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(());
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("the server exited at start: {status}"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err(format!(
-        "nothing listens on {addr} after {SERVER_START_TIMEOUT:?}"
-    ))
-}
-
-/// The nginx config: one worker, a fixed 13-byte answer, keep-alive without limits.
-fn nginx_config(dir: &Path, port: u16) -> String {
-    let d = dir.display();
-    format!(
-        "worker_processes 1;
-daemon off;
-master_process on;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/client_body;
-    keepalive_requests 1000000000;
-    keepalive_timeout 300s;
-    default_type text/plain;
-    server {{
-        listen 127.0.0.1:{port} backlog=4096;
-        location / {{ return 200 \"{BODY}\"; }}
-    }}
-}}
-"
-    )
-}
-
-fn start_nginx(nginx: &Path, cpu: Option<usize>) -> Result<Server, String> {
-    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
-    let dir = std::env::temp_dir().join(format!("wirepool-loadbench-{}", std::process::id()));
-    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let conf = dir.join("nginx.conf");
-    fs::write(&conf, nginx_config(&dir, port)).map_err(|e| format!("{}: {e}", conf.display()))?;
-    let version = Command::new(nginx)
-        .arg("-v")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
-        .unwrap_or_else(|_| "nginx".into());
-    let mut child = pinned(nginx, cpu)
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start nginx: {e}"))?;
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    if let Err(e) = wait_until_listening(addr, &mut child) {
-        let _ = child.kill();
-        let _ = child.wait();
-        let log = fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-        let _ = fs::remove_dir_all(&dir);
-        return Err(format!("nginx: {e}\n{log}"));
-    }
-    Ok(Server {
-        name: format!("{version} (1 worker, `return 200` with a 13-byte body)"),
-        child,
-        addr,
-        temp_dir: Some(dir),
-    })
-}
-
-fn start_builtin(exe_dir: &Path, cpu: Option<usize>) -> Result<Server, String> {
-    let program = exe_dir.join("bench-server");
-    let mut child = pinned(&program, cpu)
-        .arg("127.0.0.1:0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
-    let mut line = String::new();
-    if let Some(out) = child.stdout.take() {
-        let _ = BufReader::new(out).read_line(&mut line);
-    }
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .and_then(|a| a.parse().ok());
-    let Some(addr) = addr else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(format!(
-            "bench-server did not say where it listens: {line:?}"
-        ));
-    };
-    wait_until_listening(addr, &mut child)?;
-    Ok(Server {
-        name: "bench-server (built-in, std threads, 13-byte body)".into(),
-        child,
-        addr,
-        temp_dir: None,
-    })
-}
-
-/// Busy ticks of the whole machine so far (all CPUs; steal included: time the
-/// hypervisor gave to someone else is a disturbance too), from `/proc/stat`.
-fn machine_busy_ticks() -> u64 {
-    let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(cpu) = stat.lines().next().and_then(|l| l.strip_prefix("cpu ")) else {
-        return 0;
-    };
-    // user nice system idle iowait irq softirq steal (guest time is inside user)
-    let v: Vec<u64> = cpu
-        .split_whitespace()
-        .take(8)
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    if v.len() < 8 {
-        return 0;
-    }
-    v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
-}
-
-/// `utime + stime` ticks of process `pid` and of its direct children (nginx's workers).
-fn process_tree_ticks(pid: u32) -> u64 {
-    let ticks = |pid: &str| -> u64 {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            return 0;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // fields 14 and 15 of the line are 11 and 12 after the command name
-        let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        get(11) + get(12)
-    };
-    let children =
-        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    ticks(&pid.to_string()) + children.split_whitespace().map(ticks).sum::<u64>()
-}
-
-/// Waits until one second passes with the machine at least 95 % idle, or `max` passes.
-fn wait_for_idle(max: Duration) {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let deadline = Instant::now() + max;
-    loop {
-        let before = machine_busy_ticks();
-        std::thread::sleep(Duration::from_secs(1));
-        let busy = machine_busy_ticks().saturating_sub(before) as f64 / (100.0 * cpus);
-        if busy <= 0.05 {
-            return;
-        }
-        if Instant::now() >= deadline {
-            eprintln!(
-                "loadbench: machine still {:.0} % busy; running anyway",
-                busy * 100.0
+            let machine = machine_busy_ticks().saturating_sub(machine0);
+            let server_ticks = process_tree_ticks(self.server.child.id()).saturating_sub(server0);
+            let ours = json_number(&line, "cpu_total_s").unwrap_or(0.0);
+            let others =
+                (machine.saturating_sub(server_ticks) as f64 / self.clk_tck - ours).max(0.0);
+            let secs = json_number(&line, "secs").unwrap_or(sc.secs);
+            if json_number(&line, "errors").unwrap_or(0.0) > 0.0 {
+                eprintln!("loadbench: warning: errors in run: {line}");
+            }
+            let line = format!(
+                "{},\"scenario\":\"{}\",\"label\":\"{}\",\"others_cpu_s\":{others:.3},\"server_cpu_s\":{:.3},\"attempt\":{attempt}}}",
+                line.trim_end_matches('}'),
+                sc.key,
+                spec.label,
+                server_ticks as f64 / self.clk_tck
             );
-            return;
+            if others <= self.opts.max_others * secs || attempt > self.opts.retries {
+                return Ok(line);
+            }
+            eprintln!("loadbench: others used {others:.2} CPU-s during the run; again");
         }
     }
-}
 
-/// A number field of loadgen's flat JSON line (`"key":123.4`); `None` if absent or null.
-fn field(line: &str, key: &str) -> Option<f64> {
-    let pat = format!("\"{key}\":");
-    let at = line.find(&pat)? + pat.len();
-    let rest = &line[at..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim().parse().ok()
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
-}
-
-/// Output of a shell command, trimmed; empty when it cannot run.
-fn sh(cmd: &str) -> String {
-    Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
-
-/// One `loadgen --json` run; returns its JSON line.
-fn run_loadgen(
-    loadgen: &Path,
-    cpu: Option<usize>,
-    url: &str,
-    c: usize,
-    secs: f64,
-    mode: &str,
-) -> Result<String, String> {
-    let out = pinned(loadgen, cpu)
-        .args(["--url", url, "-c", &c.to_string(), "-d", &secs.to_string()])
-        .args(["--mode", mode, "--json"])
-        .output()
-        .map_err(|e| format!("cannot run loadgen: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "loadgen failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if field(&line, "errors").unwrap_or(1.0) > 0.0 {
-        eprintln!("loadbench: warning: errors in run: {line}");
-    }
-    Ok(line)
-}
-
-/// Runs loadgen under `strace -c -f` and returns a Markdown table of calls per request.
-fn strace_run(
-    loadgen: &Path,
-    cpu: Option<usize>,
-    url: &str,
-    c: usize,
-    secs: f64,
-) -> Result<String, String> {
-    let summary = std::env::temp_dir().join(format!("wirepool-strace-{}.txt", std::process::id()));
-    let strace = find_program("strace").ok_or("strace is not installed")?;
-    let mut cmd = pinned(&strace, cpu);
-    cmd.args(["-c", "-f", "-o"])
-        .arg(&summary)
-        .arg(loadgen)
-        .args(["--url", url, "-c", &c.to_string(), "-d", &secs.to_string()])
-        .args(["--mode", "engine", "--json"]);
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run strace: {e}"))?;
-    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let n = field(&line, "n")
-        .filter(|&n| n > 0.0)
-        .ok_or("no requests under strace")?;
-    let text = fs::read_to_string(&summary).map_err(|e| format!("strace summary: {e}"))?;
-    let _ = fs::remove_file(&summary);
-    let mut rows = Vec::new();
-    for l in text.lines() {
-        // % time, seconds, usecs/call, calls, [errors], syscall
-        let cols: Vec<&str> = l.split_whitespace().collect();
-        if cols.len() < 5 || cols[0].parse::<f64>().is_err() {
-            continue;
+    /// Runs a scenario (A B C A B C ...) and appends its table.
+    fn scenario(&mut self, sc: &Scenario) -> Result<(), String> {
+        for rep in 1..=self.opts.reps {
+            for spec in &sc.clients {
+                eprintln!(
+                    "loadbench: {} | {} | run {rep}/{}",
+                    sc.title, spec.label, self.opts.reps
+                );
+                let line = self.run_once(spec, sc)?;
+                self.jsonl.push_str(&line);
+                self.jsonl.push('\n');
+                self.results
+                    .entry((sc.key.clone(), spec.label.clone()))
+                    .or_default()
+                    .push(line);
+            }
         }
-        let (Ok(calls), Some(name)) = (cols[3].parse::<f64>(), cols.last()) else {
-            continue;
+        self.table(sc);
+        Ok(())
+    }
+
+    /// Median of `field` over the runs of (scenario, label).
+    fn med(&self, key: &str, label: &str, field: &str) -> f64 {
+        let Some(lines) = self.results.get(&(key.to_string(), label.to_string())) else {
+            return f64::NAN;
         };
-        if *name == "total" {
-            rows.push(("total".to_string(), calls));
-        } else {
-            rows.push((name.to_string(), calls));
+        let mut v: Vec<f64> = lines.iter().filter_map(|l| json_number(l, field)).collect();
+        median(&mut v)
+    }
+
+    fn table(&mut self, sc: &Scenario) {
+        let mut md = String::new();
+        let _ = writeln!(
+            md,
+            "#### {}\n\n`{}`, {} × {} s per client, alternating; medians. Ratios: client ÷ first row.\n",
+            sc.title,
+            sc.common.join(" "),
+            self.opts.reps,
+            sc.secs
+        );
+        let _ = writeln!(
+            md,
+            "| client | requests/s | × | p50 µs | p99 µs | p99.9 µs | CPU µs/req | × | user / sys µs/req | peak RSS MiB | dials | TLS full / resumed | others' CPU % |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        let base = sc
+            .clients
+            .first()
+            .map(|c| c.label.clone())
+            .unwrap_or_default();
+        let (base_rps, base_cpu) = (
+            self.med(&sc.key, &base, "rps"),
+            self.med(&sc.key, &base, "cpu_us_per_req"),
+        );
+        for spec in &sc.clients {
+            let m = |f: &str| self.med(&sc.key, &spec.label, f);
+            let (rps, cpu, n) = (m("rps"), m("cpu_us_per_req"), m("n"));
+            let per_req = |f: &str| m(f) * 1e6 / n;
+            let tls = if m("tls_full").is_nan() {
+                "–".to_string()
+            } else {
+                format!("{:.0} / {:.0}", m("tls_full"), m("tls_resumed"))
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {rps:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {cpu:.2} | {:.2} | {:.2} / {:.2} | {:.1} | {:.0} | {tls} | {:.1} |",
+                spec.label,
+                rps / base_rps,
+                m("p50_us"),
+                m("p99_us"),
+                m("p999_us"),
+                cpu / base_cpu,
+                per_req("cpu_user_s"),
+                per_req("cpu_sys_s"),
+                m("peak_rss_kb") / 1024.0,
+                m("dials"),
+                100.0 * m("others_cpu_s") / m("secs"),
+            );
         }
+        println!("{md}");
+        self.md.push_str(&md);
+        self.md.push('\n');
     }
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "strace -c -f, engine mode, C={c}, {secs} s: {n} requests ({:.0} req/s under strace)\n",
-        field(&line, "rps").unwrap_or(f64::NAN)
-    );
-    let _ = writeln!(s, "| syscall | calls | per request |\n|---|---|---|");
-    for (name, calls) in rows.iter().filter(|(_, c)| c / n >= 0.001) {
-        let _ = writeln!(s, "| `{name}` | {calls:.0} | {:.3} |", calls / n);
-    }
-    Ok(s)
 }
 
 fn main() -> ExitCode {
@@ -519,16 +344,38 @@ fn main() -> ExitCode {
     }
 }
 
+fn spec(label: &str, program: &Path, args: &[&str]) -> ClientSpec {
+    ClientSpec {
+        label: label.to_string(),
+        program: program.to_path_buf(),
+        args: args.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
 fn run(opts: &Options) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     let exe_dir = exe.parent().ok_or("no directory for this binary")?;
-    let loadgen = exe_dir.join("loadgen");
-    if !loadgen.is_file() {
-        return Err(format!(
-            "{} not found: build it first (benches/run.sh does)",
-            loadgen.display()
-        ));
+    let bin = |name: &str| exe_dir.join(name);
+    for name in [
+        "loadgen",
+        "peer-hyper",
+        "peer-ureq",
+        "peer-wrk",
+        "bench-server",
+        "idle-memory",
+    ] {
+        if !bin(name).is_file() {
+            return Err(format!(
+                "{} not found: benches/run.sh builds it",
+                bin(name).display()
+            ));
+        }
     }
+    let has = |s: &str| opts.only.iter().any(|o| o == s);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pin = opts.pin && cpus >= 2 && find_program("taskset").is_some();
     let (server_cpu, client_cpu) = if pin {
@@ -536,71 +383,202 @@ fn run(opts: &Options) -> Result<(), String> {
     } else {
         (None, None)
     };
-    let nginx = find_program("nginx");
-    let server = match (opts.server, nginx) {
-        (ServerChoice::Nginx | ServerChoice::Auto, Some(nginx)) => start_nginx(&nginx, server_cpu)?,
+    let scale = if has("scale") || has("memory") {
+        server::scale_addrs(opts.scale_hosts).map_err(|e| format!("scale addresses: {e}"))?
+    } else {
+        Vec::new()
+    };
+    let server = match (opts.server, find_program("nginx")) {
+        (ServerChoice::Nginx | ServerChoice::Auto, Some(nginx)) => {
+            server::start_nginx(&nginx, server_cpu, &scale)?
+        }
         (ServerChoice::Nginx, None) => return Err("nginx is not installed".into()),
-        (ServerChoice::Builtin | ServerChoice::Auto, _) => start_builtin(exe_dir, server_cpu)?,
+        (ServerChoice::Builtin | ServerChoice::Auto, _) => {
+            server::start_builtin(exe_dir, server_cpu, &scale)?
+        }
     };
     let url = format!("http://{}/", server.addr);
     eprintln!("loadbench: server {} on {url}", server.name);
+    let wrk = find_program("wrk").is_some();
+    if !wrk {
+        eprintln!(
+            "loadbench: note: wrk is not installed (apt-get install -y wrk); its rows are skipped"
+        );
+    }
     if let Some(dir) = opts.out.parent() {
         let _ = fs::create_dir_all(dir);
     }
-    let mut jsonl = String::new();
     let load_before = sh("cat /proc/loadavg");
     let started = sh("date -u '+%Y-%m-%d %H:%M UTC'");
-    let modes = ["engine", "client"];
-    let clk_tck: f64 = sh("getconf CLK_TCK").parse().unwrap_or(100.0);
-    // results[c_index][mode_index] = JSON lines
-    let mut results: Vec<[Vec<String>; 2]> = vec![Default::default(); opts.conns.len()];
-    for (ci, &c) in opts.conns.iter().enumerate() {
-        for rep in 1..=opts.reps {
-            for (mi, mode) in modes.iter().enumerate() {
-                eprintln!("loadbench: C={c} {mode} run {rep}/{}", opts.reps);
-                let mut attempt = 0;
-                let line = loop {
-                    attempt += 1;
-                    wait_for_idle(opts.idle_wait);
-                    let machine0 = machine_busy_ticks();
-                    let server0 = process_tree_ticks(server.child.id());
-                    let line = run_loadgen(&loadgen, client_cpu, &url, c, opts.secs, mode)?;
-                    let machine = machine_busy_ticks().saturating_sub(machine0);
-                    let server_ticks =
-                        process_tree_ticks(server.child.id()).saturating_sub(server0);
-                    let ours = field(&line, "cpu_total_s").unwrap_or(0.0);
-                    let others =
-                        ((machine.saturating_sub(server_ticks)) as f64 / clk_tck - ours).max(0.0);
-                    let secs = field(&line, "secs").unwrap_or(opts.secs);
-                    let line = format!(
-                        "{},\"others_cpu_s\":{others:.3},\"server_cpu_s\":{:.3},\"attempt\":{attempt}}}",
-                        line.trim_end_matches('}'),
-                        server_ticks as f64 / clk_tck
-                    );
-                    if others <= opts.max_others * secs || attempt > opts.retries {
-                        break line;
-                    }
-                    eprintln!(
-                        "loadbench: other processes used {others:.2} CPU-s during the run; again"
-                    );
-                };
-                jsonl.push_str(&line);
-                jsonl.push('\n');
-                results[ci][mi].push(line);
-            }
+    let mut b = Bench {
+        opts,
+        server: &server,
+        client_cpu,
+        clk_tck: sh("getconf CLK_TCK").parse().unwrap_or(100.0),
+        jsonl: String::new(),
+        results: BTreeMap::new(),
+        md: String::new(),
+        idle_heap_per_conn: None,
+    };
+    let (loadgen, hyper, ureq, peer_wrk) = (
+        bin("loadgen"),
+        bin("peer-hyper"),
+        bin("peer-ureq"),
+        bin("peer-wrk"),
+    );
+    let secs = opts.secs.to_string();
+    let all_plain = |with_ureq: bool| {
+        let mut v = vec![
+            spec("wirepool-engine", &loadgen, &["--mode", "engine"]),
+            spec("wirepool-client", &loadgen, &["--mode", "client"]),
+            spec("hyper-cur", &hyper, &["--mode", "cur"]),
+            spec("hyper-mt", &hyper, &["--mode", "mt"]),
+        ];
+        if with_ureq {
+            v.push(spec("ureq", &ureq, &[]));
+        }
+        if wrk {
+            v.push(spec("wrk", &peer_wrk, &[]));
+        }
+        v
+    };
+
+    if has("plain") {
+        b.md.push_str("### 13-byte body\n\n");
+        for &c in &opts.conns {
+            let sc = Scenario {
+                key: format!("plain-c{c}"),
+                title: format!("C = {c}, 13-byte body"),
+                common: strings(&["--url", &url, "-c", &c.to_string(), "-d", &secs]),
+                clients: all_plain(true),
+                secs: opts.secs,
+            };
+            b.scenario(&sc)?;
         }
     }
-    let strace = match opts.strace_secs {
-        Some(secs) => {
-            let c = opts.conns.iter().copied().max().unwrap_or(64);
-            Some(strace_run(&loadgen, client_cpu, &url, c, secs)?)
+    if has("64k") {
+        b.md.push_str("### 64 KiB body\n\n");
+        let sc = Scenario {
+            key: "large-c64".into(),
+            title: "C = 64, 64 KiB body".into(),
+            common: strings(&["--url", &format!("{url}64k"), "-c", "64", "-d", &secs]),
+            clients: all_plain(true),
+            secs: opts.secs,
+        };
+        b.scenario(&sc)?;
+    }
+    let tls = server.tls.clone();
+    if (has("https") || has("handshake")) && tls.is_none() {
+        let msg = "HTTPS sections skipped: no TLS server (needs nginx and openssl).";
+        eprintln!("loadbench: note: {msg}");
+        b.md.push_str(&format!("{msg}\n\n"));
+    }
+    if let (true, Some((taddr, ca))) = (has("https"), &tls) {
+        b.md.push_str("### HTTPS, connections reused\n\n");
+        eprintln!("loadbench: note: ureq is built without TLS; no ureq row over HTTPS");
+        let turl = format!("https://{taddr}/");
+        let ca = ca.display().to_string();
+        let mut clients = all_plain(false);
+        clients.retain(|c| c.label != "wirepool-client");
+        let sc = Scenario {
+            key: "https-c64".into(),
+            title: "HTTPS, C = 64, 13-byte body, connections reused".into(),
+            common: strings(&["--url", &turl, "--cacert", &ca, "-c", "64", "-d", &secs]),
+            clients,
+            secs: opts.secs,
+        };
+        b.scenario(&sc)?;
+    }
+    if let (true, Some((taddr, ca))) = (has("handshake"), &tls) {
+        b.md.push_str("### A connection per request: dial and handshake cost\n\n");
+        let ca = ca.display().to_string();
+        let c = "16";
+        for (key, title, url, extra) in [
+            (
+                "dial-tcp",
+                "new TCP connection per request (http)",
+                url.clone(),
+                vec![],
+            ),
+            (
+                "dial-tls-resumed",
+                "new TLS connection per request, resumed handshake",
+                format!("https://{taddr}/"),
+                vec!["--cacert", ca.as_str()],
+            ),
+            (
+                "dial-tls-full",
+                "new TLS connection per request, full handshake (no session cache)",
+                format!("https://{taddr}/"),
+                vec!["--cacert", ca.as_str(), "--no-resume"],
+            ),
+        ] {
+            let mut common = strings(&["--url", &url, "-c", c, "-d", &secs, "--no-reuse"]);
+            common.extend(strings(&extra));
+            let sc = Scenario {
+                key: key.into(),
+                title: format!("C = {c}, {title}"),
+                common,
+                clients: vec![
+                    spec("wirepool-engine", &loadgen, &["--mode", "engine"]),
+                    spec("hyper-cur", &hyper, &["--mode", "cur"]),
+                ],
+                secs: opts.secs,
+            };
+            b.scenario(&sc)?;
         }
-        None => None,
-    };
+    }
+    if has("scale") && !server.scale.is_empty() {
+        b.md.push_str("### Scale: many connections, many hosts\n\n");
+        let list = opts.out.with_file_name("scale-urls.txt");
+        let urls: String = server
+            .scale
+            .iter()
+            .map(|a| format!("http://{a}/\n"))
+            .collect();
+        fs::write(&list, urls).map_err(|e| format!("{}: {e}", list.display()))?;
+        let n = opts.scale_conns.to_string();
+        let long = (opts.secs * 2.0).to_string();
+        let hosts_label = format!("wirepool-engine, {} hosts", server.scale.len());
+        let list_s = list.display().to_string();
+        let sc = Scenario {
+            key: "scale".into(),
+            title: format!(
+                "C = {n} connections, 1 host vs {} hosts",
+                server.scale.len()
+            ),
+            common: strings(&["-c", &n, "-d", &long]),
+            clients: vec![
+                spec(
+                    "wirepool-engine, 1 host",
+                    &loadgen,
+                    &["--mode", "engine", "--url", &url],
+                ),
+                spec(
+                    &hosts_label,
+                    &loadgen,
+                    &["--mode", "engine", "--url-list", &list_s],
+                ),
+            ],
+            secs: opts.secs * 2.0,
+        };
+        b.scenario(&sc)?;
+    }
+    if has("memory") && !server.scale.is_empty() {
+        let (md, heap) = memory_section(&b, &bin("idle-memory"), opts)?;
+        b.md.push_str(&md);
+        b.idle_heap_per_conn = heap;
+    }
+    if has("strace") {
+        b.md.push_str(&strace_section(&b, &url, wrk)?);
+    }
+    b.md.push_str(&targets(&b, opts));
     let load_after = sh("cat /proc/loadavg");
-    fs::write(&opts.out, &jsonl).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    fs::write(&opts.out, &b.jsonl).map_err(|e| format!("{}: {e}", opts.out.display()))?;
     let server_name = server.name.clone();
-    drop(server); // stops it before the report is printed
+    let body = std::mem::take(&mut b.md);
+    drop(b);
+    drop(server);
 
     let mut md = String::new();
     let _ = writeln!(md, "Date: {started}. Server: {server_name}.");
@@ -613,101 +591,266 @@ fn run(opts: &Options) -> Result<(), String> {
     );
     let _ = writeln!(
         md,
-        "Pinning: {}. Load average (1/5/15 min) before: {}; after: {}.",
+        "Pinning: {}. Load average (1/5/15 min) before: {}; after: {}.\n",
         if pin {
-            "server on CPU 0, loadgen on CPU 1 (`taskset`)"
+            "server on CPU 0, clients on CPU 1 (`taskset`)"
         } else {
             "none"
         },
         first3(&load_before),
         first3(&load_after)
     );
-    let _ = writeln!(
-        md,
-        "Runs: {} × {} s per (C, mode), engine and client alternating (A B A B); medians.\n",
-        opts.reps, opts.secs
-    );
-    let _ = writeln!(
-        md,
-        "| C | client | requests/s | p50 µs | p99 µs | CPU µs/request | user / sys s per run | requests/s range | others' CPU % |\n\
-         |---|---|---|---|---|---|---|---|---|"
-    );
-    for (ci, &c) in opts.conns.iter().enumerate() {
-        for (mi, _) in modes.iter().enumerate() {
-            let lines = &results[ci][mi];
-            let med = |key: &str| {
-                let mut v: Vec<f64> = lines.iter().filter_map(|l| field(l, key)).collect();
-                median(&mut v)
-            };
-            let rps: Vec<f64> = lines.iter().filter_map(|l| field(l, "rps")).collect();
-            let (lo, hi) = rps.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| {
-                (lo.min(r), hi.max(r))
-            });
-            let client = lines
-                .first()
-                .and_then(|l| {
-                    let at = l.find("\"client\":\"")? + 10;
-                    l[at..].split('"').next().map(str::to_string)
-                })
-                .unwrap_or_default();
-            let _ = writeln!(
-                md,
-                "| {c} | {client} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} / {:.2} | {lo:.0}–{hi:.0} | {:.1} |",
-                med("rps"),
-                med("p50_us"),
-                med("p99_us"),
-                med("cpu_us_per_req"),
-                med("cpu_user_s"),
-                med("cpu_sys_s"),
-                100.0 * med("others_cpu_s") / med("secs"),
-            );
-        }
-    }
-    if let Some(s) = strace {
-        let _ = writeln!(md, "\n{s}");
-    }
-    let _ = writeln!(md, "\nRaw runs (JSON Lines): `{}`.", opts.out.display());
-    println!("{md}");
+    md.push_str(&body);
+    let _ = writeln!(md, "Raw runs (JSON Lines): `{}`.", opts.out.display());
+    println!("\n==== Markdown for docs/benchmarks.md ====\n\n{md}");
     Ok(())
 }
 
-/// The three load averages of a `/proc/loadavg` line.
-fn first3(loadavg: &str) -> String {
-    loadavg
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Idle memory per connection, plain (over the scale hosts) and TLS (one host).
+fn memory_section(
+    b: &Bench<'_>,
+    idle_memory: &Path,
+    opts: &Options,
+) -> Result<(String, Option<f64>), String> {
+    let mut plain_heap = None;
+    let mut md = String::from("### Memory per idle connection\n\n");
+    let n = opts.scale_conns.to_string();
+    let list = opts.out.with_file_name("scale-urls.txt");
+    let urls: String = b
+        .server
+        .scale
+        .iter()
+        .map(|a| format!("http://{a}/\n"))
+        .collect();
+    fs::write(&list, urls).map_err(|e| format!("{}: {e}", list.display()))?;
+    let mut runs = vec![(
+        format!("plain, {} hosts", b.server.scale.len()),
+        strings(&["--url-list", &list.display().to_string(), "-c", &n]),
+    )];
+    if let Some((taddr, ca)) = &b.server.tls {
+        runs.push((
+            "TLS 1.3, 1 host".to_string(),
+            strings(&[
+                "--url",
+                &format!("https://{taddr}/"),
+                "--cacert",
+                &ca.display().to_string(),
+                "-c",
+                &n,
+            ]),
+        ));
+    }
+    let _ = writeln!(
+        md,
+        "`idle-memory … -c {n}`: {n} connections opened at once, all idle when measured.\n\n\
+         | connections | idle | live heap per idle connection | of which freed by closing it | RSS per idle connection | TLS full / resumed | time to open |\n|---|---|---|---|---|---|---|"
+    );
+    for (label, args) in runs {
+        eprintln!("loadbench: idle memory, {label}");
+        wait_for_idle(opts.idle_wait);
+        let out = pinned(idle_memory, b.client_cpu)
+            .args(&args)
+            .output()
+            .map_err(|e| format!("idle-memory: {e}"))?;
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() {
+            let _ = writeln!(
+                md,
+                "| {label} | failed: {} | | | | |",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            continue;
+        }
+        let f = |k: &str| json_number(&line, k).unwrap_or(f64::NAN);
+        let _ = writeln!(
+            md,
+            "| {label} | {:.0} | {:.0} B | {:.0} B | {:.1} KiB | {:.0} / {:.0} | {:.2} s |",
+            f("idle"),
+            f("heap_per_idle_conn_b"),
+            f("heap_freed_per_conn_b"),
+            f("rss_per_idle_conn_kb"),
+            f("tls_full"),
+            f("tls_resumed"),
+            f("open_secs"),
+        );
+        if label.starts_with("plain") {
+            plain_heap = Some(f("heap_per_idle_conn_b"));
+        }
+        eprintln!("loadbench: {line}");
+    }
+    md.push('\n');
+    Ok((md, plain_heap))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_fields_and_medians() {
-        let line = r#"{"client":"wirepool-engine","c":64,"rps":80255.9,"p50_us":720.9,"cpu_us_per_req":null}"#;
-        assert_eq!(field(line, "rps"), Some(80255.9));
-        assert_eq!(field(line, "c"), Some(64.0));
-        assert_eq!(field(line, "cpu_us_per_req"), None);
-        assert_eq!(field(line, "absent"), None);
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert!(median(&mut []).is_nan());
+/// `strace -c -f` of ours, hyper-cur and wrk at C = 64: system calls per request.
+fn strace_section(b: &Bench<'_>, url: &str, wrk: bool) -> Result<String, String> {
+    let Some(strace) = find_program("strace") else {
+        eprintln!("loadbench: note: strace is not installed; no system-call table");
+        return Ok("strace is not installed: no system-call table.\n\n".into());
+    };
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let secs = b.opts.strace_secs.to_string();
+    let mut clients = vec![
+        (
+            "wirepool-engine",
+            exe_dir.join("loadgen"),
+            vec!["--mode", "engine"],
+        ),
+        (
+            "hyper-cur",
+            exe_dir.join("peer-hyper"),
+            vec!["--mode", "cur"],
+        ),
+    ];
+    if wrk {
+        clients.push(("wrk", exe_dir.join("peer-wrk"), vec![]));
     }
-
-    #[test]
-    fn nginx_config_has_the_promised_settings() {
-        let conf = nginx_config(Path::new("/tmp/x"), 8080);
-        for needle in [
-            "worker_processes 1;",
-            "access_log off;",
-            "keepalive_requests 1000000000;",
-            "listen 127.0.0.1:8080",
-            "return 200 \"hello, world!\";",
-        ] {
-            assert!(conf.contains(needle), "{needle}");
+    // syscall → per-request count for each client
+    let mut table: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut header = Vec::new();
+    for (i, (label, program, args)) in clients.iter().enumerate() {
+        eprintln!("loadbench: strace {label}");
+        let summary =
+            std::env::temp_dir().join(format!("wirepool-strace-{}-{i}.txt", std::process::id()));
+        let out = pinned(&strace, b.client_cpu)
+            .args(["-c", "-f", "-o"])
+            .arg(&summary)
+            .arg(program)
+            .args(args)
+            .args(["--url", url, "-c", "64", "-d", &secs, "--json"])
+            .output()
+            .map_err(|e| format!("strace: {e}"))?;
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let n = json_number(&line, "n")
+            .filter(|&n| n > 0.0)
+            .unwrap_or(f64::NAN);
+        let text = fs::read_to_string(&summary).unwrap_or_default();
+        let _ = fs::remove_file(&summary);
+        for l in text.lines() {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            if cols.len() < 5 || cols[0].parse::<f64>().is_err() {
+                continue;
+            }
+            let (Ok(calls), Some(name)) = (cols[3].parse::<f64>(), cols.last()) else {
+                continue;
+            };
+            table
+                .entry(name.to_string())
+                .or_insert_with(|| vec![0.0; clients.len()])[i] = calls / n;
         }
-        assert_eq!(BODY.len(), 13);
+        header.push(format!(
+            "{label} ({:.0} req/s under strace)",
+            json_number(&line, "rps").unwrap_or(f64::NAN)
+        ));
+        let _ = json_str(&line, "client");
     }
+    let mut md = format!(
+        "### System calls per request\n\n`strace -c -f`, C = 64, 13-byte body, {secs} s each (strace slows every client; the counts per request are what matter).\n\n| syscall | {} |\n|---|{}\n",
+        header.join(" | "),
+        "---|".repeat(clients.len())
+    );
+    let mut rows: Vec<(String, Vec<f64>)> = table.into_iter().collect();
+    rows.sort_by(|a, b| b.1.iter().sum::<f64>().total_cmp(&a.1.iter().sum::<f64>()));
+    for (name, v) in rows {
+        if v.iter().all(|&x| x < 0.001) && name != "total" {
+            continue;
+        }
+        let cells: Vec<String> = v.iter().map(|x| format!("{x:.3}")).collect();
+        let _ = writeln!(md, "| `{name}` | {} |", cells.join(" | "));
+    }
+    md.push('\n');
+    Ok(md)
+}
+
+/// Issue 6's targets, computed from the medians, each marked met or missed.
+fn targets(b: &Bench<'_>, opts: &Options) -> String {
+    let mut md =
+        String::from("### Targets (issue 6)\n\n| target | measured | verdict |\n|---|---|---|\n");
+    let mut row = |what: &str, measured: f64, limit: f64, less: bool, unit: &str| {
+        if measured.is_nan() || limit.is_nan() {
+            let _ = writeln!(md, "| {what} | not measured | – |");
+            return;
+        }
+        let ok = if less {
+            measured <= limit
+        } else {
+            measured >= limit
+        };
+        let _ = writeln!(
+            md,
+            "| {what} | {measured:.2}{unit} (limit {limit:.2}{unit}) | {} |",
+            if ok { "met" } else { "**missed**" }
+        );
+    };
+    let m = |k: &str, l: &str, f: &str| b.med(k, l, f);
+    let e = "wirepool-engine";
+    row(
+        "C=64 engine CPU/req ≤ 0.75 × hyper-cur",
+        m("plain-c64", e, "cpu_us_per_req"),
+        0.75 * m("plain-c64", "hyper-cur", "cpu_us_per_req"),
+        true,
+        " µs",
+    );
+    row(
+        "C=64 engine CPU/req ≤ 1.15 × wrk",
+        m("plain-c64", e, "cpu_us_per_req"),
+        1.15 * m("plain-c64", "wrk", "cpu_us_per_req"),
+        true,
+        " µs",
+    );
+    row(
+        "C=64 engine req/s ≥ 1.3 × hyper-cur",
+        m("plain-c64", e, "rps"),
+        1.3 * m("plain-c64", "hyper-cur", "rps"),
+        false,
+        "",
+    );
+    row(
+        "C=1 engine p50 ≤ hyper-cur",
+        m("plain-c1", e, "p50_us"),
+        m("plain-c1", "hyper-cur", "p50_us"),
+        true,
+        " µs",
+    );
+    row(
+        "C=1 engine CPU/req ≤ 1.1 × wrk",
+        m("plain-c1", e, "cpu_us_per_req"),
+        1.1 * m("plain-c1", "wrk", "cpu_us_per_req"),
+        true,
+        " µs",
+    );
+    row(
+        "C=64 client mode req/s ≥ 1.3 × ureq",
+        m("plain-c64", "wirepool-client", "rps"),
+        1.3 * m("plain-c64", "ureq", "rps"),
+        false,
+        "",
+    );
+    row(
+        "64 KiB engine CPU/req ≤ hyper-cur",
+        m("large-c64", e, "cpu_us_per_req"),
+        m("large-c64", "hyper-cur", "cpu_us_per_req"),
+        true,
+        " µs",
+    );
+    let hosts = format!("wirepool-engine, {} hosts", opts.scale_hosts);
+    row(
+        &format!("{} hosts CPU/req ≤ 1.15 × 1 host", opts.scale_hosts),
+        m("scale", &hosts, "cpu_us_per_req"),
+        1.15 * m("scale", "wirepool-engine, 1 host", "cpu_us_per_req"),
+        true,
+        " µs",
+    );
+    row(
+        "heap per idle plain connection ≤ 4 KiB",
+        b.idle_heap_per_conn.unwrap_or(f64::NAN),
+        4096.0,
+        true,
+        " B",
+    );
+    md.push('\n');
+    md
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! loadgen --url URL -c CONNECTIONS (-n REQUESTS | -d SECONDS) [--json] [--mode engine|client]
+//!         [--cacert PATH | --insecure] [--no-reuse] [--no-resume] [--url-list FILE]
 //! ```
 //!
 //! Two ways to drive the pool, so their costs can be compared:
@@ -26,6 +27,15 @@
 //! The pool is sized for the run: `max_idle_per_host` and `max_idle_total` are at least
 //! C, so every connection can be reused; other settings are wirepool's defaults.
 //!
+//! Benchmark options (`benches/` uses them; the peers there take the same ones):
+//! `--cacert PATH` trusts only that CA for `https://` (`--insecure`: no verification);
+//! `--no-reuse` keeps no idle connection (`max_idle_per_host = 0`: a dial per request,
+//! so over TLS every handshake after the first resumes); `--no-resume` turns the TLS
+//! session cache off (every handshake full); `--url-list FILE` spreads the load over
+//! the URLs in FILE (one per line): in-flight slot (engine) or thread (client) *i*
+//! always uses URL *i* mod the count, so C slots over H hosts open C/H connections each.
+//! The JSON also has `peak_rss_kb` (`VmHWM` at exit) and `tls_full`/`tls_resumed`.
+//!
 //! Exit status: 0 when the run finished (request errors are part of the report), 1 when
 //! it could not run (engine setup, a request the pool refuses), 2 on bad usage.
 
@@ -45,8 +55,9 @@ use pool_core::{Body, Client, Config, Engine, Event, Flow};
 
 const USAGE: &str = "\
 usage: loadgen --url URL -c CONNECTIONS (-n REQUESTS | -d SECONDS) [--json] [--mode engine|client]
+               [--cacert PATH | --insecure] [--no-reuse] [--no-resume] [--url-list FILE]
 
-  --url URL          http:// URL to GET (https is not supported yet)
+  --url URL          http:// or https:// URL to GET
   -c, --connections  requests kept in flight (engine) or threads (client); one
                      connection each
   -n, --requests N   stop after N completed requests (errors included)
@@ -54,6 +65,11 @@ usage: loadgen --url URL -c CONNECTIONS (-n REQUESTS | -d SECONDS) [--json] [--m
   --json             one JSON object on one line on stdout instead of the table
   --mode MODE        engine (default: one thread driving the Engine, like wrk) or
                      client (C threads sharing one blocking Client)
+  --cacert PATH      https: trust only this CA (PEM file)
+  --insecure         https: do not verify certificates (testing only)
+  --no-reuse         keep no idle connection: a new connection per request
+  --no-resume        no TLS session cache: every handshake is a full one
+  --url-list FILE    URLs to spread the load over, one per line (instead of --url)
   -h, --help         this text";
 
 /// Longest poll wait: how often the loop looks at the clock when nothing happens.
@@ -96,6 +112,18 @@ struct Args {
     stop: Stop,
     json: bool,
     mode: Mode,
+    bench: BenchOptions,
+}
+
+/// The benchmark options (see the module docs).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct BenchOptions {
+    cacert: Option<String>,
+    insecure: bool,
+    no_reuse: bool,
+    no_resume: bool,
+    /// From `--url-list`; empty: only `url`.
+    urls: Vec<Uri>,
 }
 
 /// What the command line asked for.
@@ -112,6 +140,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
     let mut duration = None;
     let mut json = false;
     let mut mode = Mode::Engine;
+    let mut bench = BenchOptions::default();
+    let mut url_list = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         // Accept both `--flag value` and `--flag=value`.
@@ -160,6 +190,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
                 duration = Some(Duration::from_secs_f64(secs));
             }
             "--json" => json = true,
+            "--cacert" => bench.cacert = Some(value("--cacert")?),
+            "--insecure" => bench.insecure = true,
+            "--no-reuse" => bench.no_reuse = true,
+            "--no-resume" => bench.no_resume = true,
+            "--url-list" => url_list = Some(value("--url-list")?),
             "--mode" | "-m" => {
                 mode = match value("--mode")?.as_str() {
                     "engine" => Mode::Engine,
@@ -170,6 +205,17 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             other if other.starts_with('-') => return Err(format!("unknown option {other:?}")),
             other if url.is_none() => url = Some(other.to_string()),
             other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    if let Some(file) = url_list {
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
+        bench.urls = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| parse_url(l.trim()))
+            .collect::<Result<_, _>>()?;
+        if url.is_none() {
+            url = bench.urls.first().map(ToString::to_string);
         }
     }
     let url = url.ok_or("--url is required")?;
@@ -187,6 +233,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         stop,
         json,
         mode,
+        bench,
     }))
 }
 
@@ -197,10 +244,9 @@ fn parse_url(text: &str) -> Result<Uri, String> {
     }
     let uri: Uri = text.parse().map_err(|e| format!("bad URL {text:?}: {e}"))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => return Err("https is not supported yet; use an http:// URL".into()),
+        Some("http" | "https") => {}
         Some(other) => return Err(format!("unsupported scheme {other:?} in {text:?}")),
-        None => return Err(format!("the URL {text:?} needs http://")),
+        None => return Err(format!("the URL {text:?} needs http:// or https://")),
     }
     if uri.host().map_or(true, str::is_empty) {
         return Err(format!("the URL {text:?} has no host"));
@@ -267,6 +313,8 @@ struct Report {
     tally: Tally,
     dials: u64,
     reuses: u64,
+    tls_full: u64,
+    tls_resumed: u64,
     cpu: Option<CpuUsage>,
 }
 
@@ -287,30 +335,58 @@ fn fraction_done(stop: Stop, completed: u64, t0: Instant) -> f64 {
 }
 
 /// Pool settings for a run with `connections` concurrent requests.
-fn config_for(connections: usize) -> Config {
+fn config_for(connections: usize, bench: &BenchOptions) -> Result<Config, String> {
     let mut config = Config::default();
     config.max_idle_per_host = config.max_idle_per_host.max(connections);
     config.max_idle_total = config.max_idle_total.max(connections);
-    config
+    if bench.no_reuse {
+        config.max_idle_per_host = 0;
+    }
+    if bench.cacert.is_some() || bench.insecure || bench.no_resume {
+        use pool_core::tls::{TlsConfig, TrustRoots};
+        let mut tls = TlsConfig::builder();
+        if let Some(ca) = &bench.cacert {
+            tls = tls.trust_roots(TrustRoots::OnlyAdded).add_ca_pem_file(ca);
+        }
+        if bench.insecure {
+            tls = tls.danger_accept_invalid_certs_for_testing_only();
+        }
+        if bench.no_resume {
+            tls = tls.max_cached_sessions(0);
+        }
+        config.tls = Some(tls.build().map_err(|e| format!("TLS configuration: {e}"))?);
+    }
+    Ok(config)
+}
+
+/// The URL in-flight slot or thread `slot` uses.
+fn url_for(args: &Args, slot: usize) -> &Uri {
+    match args.bench.urls.len() {
+        0 => &args.url,
+        n => &args.bench.urls[slot % n],
+    }
 }
 
 /// Engine mode: one thread keeps `C` requests in flight.
 fn run_engine(args: &Args) -> Result<Report, String> {
     let c = args.connections;
-    let mut engine =
-        Engine::new(config_for(c)).map_err(|e| format!("cannot start the engine: {e}"))?;
+    let mut engine = Engine::new(config_for(c, &args.bench)?)
+        .map_err(|e| format!("cannot start the engine: {e}"))?;
     let mut tally = Tally::default();
-    let mut in_flight: HashMap<pool_core::RequestId, Instant> = HashMap::with_capacity(c);
+    // Request → (submitted at, its slot); free slots are handed out again.
+    let mut in_flight: HashMap<pool_core::RequestId, (Instant, usize)> = HashMap::with_capacity(c);
+    let mut free_slots: Vec<usize> = (0..c).rev().collect();
     let mut started = 0u64;
     let mut progress = Progress::new();
     let cpu0 = cpu_time::sample().ok();
     let t0 = Instant::now();
     loop {
         while in_flight.len() < c && may_start(args.stop, started, t0) {
+            let slot = free_slots.pop().unwrap_or(0);
             let id = engine
-                .submit(get(&args.url))
+                .submit(get(url_for(args, slot)))
                 .map_err(|e| format!("the pool refused the request: {e}"))?;
-            in_flight.insert(id, Instant::now());
+            in_flight.insert(id, (Instant::now(), slot));
             started += 1;
         }
         if in_flight.is_empty() {
@@ -322,14 +398,16 @@ fn run_engine(args: &Args) -> Result<Report, String> {
                     Event::Head { head, .. } => tally.status(head.status()),
                     Event::Data { data, .. } => tally.body_bytes += data.len() as u64,
                     Event::Done { id, .. } => {
-                        if let Some(sent) = in_flight.remove(&id) {
+                        if let Some((sent, slot)) = in_flight.remove(&id) {
                             tally.latency.record(sent.elapsed());
                             tally.completed += 1;
+                            free_slots.push(slot);
                         }
                     }
                     Event::Failed { id, error } => {
-                        if in_flight.remove(&id).is_some() {
+                        if let Some((_, slot)) = in_flight.remove(&id) {
                             tally.error(error.kind().as_str());
+                            free_slots.push(slot);
                         }
                     }
                 }
@@ -353,6 +431,8 @@ fn run_engine(args: &Args) -> Result<Report, String> {
         tally,
         dials: stats.total.dials,
         reuses: stats.total.reuses,
+        tls_full: stats.total.tls_full_handshakes,
+        tls_resumed: stats.total.tls_resumed_handshakes,
         cpu: cpu0.zip(cpu1).map(|(a, b)| CpuUsage::between(&a, &b)),
     })
 }
@@ -402,7 +482,7 @@ struct Shared {
 fn run_client(args: &Args) -> Result<Report, String> {
     let c = args.connections;
     let client = Client::builder()
-        .config(config_for(c))
+        .config(config_for(c, &args.bench)?)
         .build()
         .map_err(|e| format!("cannot start the client: {e}"))?;
     let shared = Shared::default();
@@ -412,7 +492,10 @@ fn run_client(args: &Args) -> Result<Report, String> {
         for i in 0..c {
             let spawned = std::thread::Builder::new()
                 .name(format!("loadgen-{i}"))
-                .spawn_scoped(scope, || client_worker(&client, args, &shared));
+                .spawn_scoped(scope, {
+                    let (client, shared) = (&client, &shared);
+                    move || client_worker(client, args, i, shared)
+                });
             match spawned {
                 Ok(w) => workers.push(w),
                 Err(e) => {
@@ -455,6 +538,8 @@ fn run_client(args: &Args) -> Result<Report, String> {
             tally,
             dials: stats.total.dials,
             reuses: stats.total.reuses,
+            tls_full: stats.total.tls_full_handshakes,
+            tls_resumed: stats.total.tls_resumed_handshakes,
             cpu: cpu0.zip(cpu1).map(|(a, b)| CpuUsage::between(&a, &b)),
         })
     })
@@ -462,7 +547,7 @@ fn run_client(args: &Args) -> Result<Report, String> {
 
 /// One client-mode thread: send, read the body to its end, repeat. Returns its tally
 /// and when it finished its last request.
-fn client_worker(client: &Client, args: &Args, shared: &Shared) -> (Tally, Instant) {
+fn client_worker(client: &Client, args: &Args, slot: usize, shared: &Shared) -> (Tally, Instant) {
     let mut tally = Tally::default();
     if !shared.start.wait() {
         return (tally, Instant::now());
@@ -476,7 +561,7 @@ fn client_worker(client: &Client, args: &Args, shared: &Shared) -> (Tally, Insta
             break;
         }
         let sent = Instant::now();
-        match client.send(get(&args.url)) {
+        match client.send(get(url_for(args, slot))) {
             Ok(mut resp) => {
                 tally.status(resp.status());
                 match read_to_end_counting(resp.body_mut(), &mut buf) {
@@ -583,7 +668,14 @@ impl Report {
             .u64("errors", self.tally.error_count())
             .object("errors_by_kind", errors)
             .u64("non_2xx_3xx", self.tally.non_2xx_3xx)
-            .u64("body_bytes", self.tally.body_bytes);
+            .u64("body_bytes", self.tally.body_bytes)
+            .f64(
+                "peak_rss_kb",
+                examples::memory::peak_rss_kb().map_or(nan, |kb| kb as f64),
+                0,
+            )
+            .u64("tls_full", self.tls_full)
+            .u64("tls_resumed", self.tls_resumed);
         o.finish()
     }
 
@@ -745,7 +837,10 @@ mod tests {
             ("--url http://h/ -c 1 -n 1 --mode fast", "engine or client"),
             ("--url http://h/ -c 1 -n 1 --frobnicate", "unknown option"),
             ("--url http://h/ -c", "needs a value"),
-            ("--url https://h/ -c 1 -n 1", "https is not supported"),
+            (
+                "--url http://h/ -c 1 -n 1 --url-list /nonexistent",
+                "/nonexistent",
+            ),
             ("--url ftp://h/ -c 1 -n 1", "unsupported scheme"),
             ("--url 127.0.0.1:80/ -c 1 -n 1", "http://"),
             ("--url http://[::1 -c 1 -n 1", "bad URL"),
@@ -773,6 +868,8 @@ mod tests {
             tally,
             dials: 1,
             reuses: 0,
+            tls_full: 0,
+            tls_resumed: 0,
             cpu: None,
         };
         let json = report.to_json();
