@@ -32,11 +32,11 @@ use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use http1_codec::{BodyDecoder, HeadKind, Remaining, RequestFraming, RequestHead, TargetForm};
+use http1_codec::{BodyDecoder, HeadKind, Remaining};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
-use crate::engine::{Engine, Event, Sink};
+use crate::engine::{encode_request_head, Engine, Event, Sink};
 use crate::error::{Error, ErrorKind};
 use crate::pool::{CloseCause, HostId, Scheme};
 use crate::request::{Flow, HeadView, RequestId};
@@ -44,6 +44,9 @@ use crate::socket::{self, ConnectCheck};
 use crate::timer::{Deadline, DeadlineTable, Owner};
 use crate::transport::{tls_error, Handshake, Transport};
 use tls_glue::HandshakeKind;
+
+/// Encoded-head buffers kept for reuse (each is a few hundred bytes).
+const MAX_SPARE_HEADS: usize = 1024;
 
 /// Connect attempts raced per connection (RFC 8305): the current one and one more.
 pub(crate) const DIAL_SLOTS: usize = 2;
@@ -566,24 +569,20 @@ impl Engine {
         req.info.conn_id = cid;
         req.info.reused = conn.served > 0;
         req.got_response_bytes = false;
-        conn.wbuf.clear();
         conn.written = 0;
-        let (parts, body) = (req.request.method(), req.request.body());
-        let framing = request_framing(parts, body.len());
-        let head = RequestHead {
-            method: req.request.method(),
-            uri: req.request.uri(),
-            headers: req.request.headers(),
-            form: TargetForm::Origin,
-            framing,
-        };
-        if let Err(e) = http1_codec::encode_head(&head, &mut conn.wbuf) {
-            // Validated at submit; only a bug gets here. The connection is untouched.
-            let err = Error::from(e);
-            self.fail_conn(cid, err);
-            return;
+        if req.head.is_empty() {
+            // A retry: the first attempt's connection took the encoded head.
+            if let Err(err) = encode_request_head(&req.request, &mut req.head) {
+                // Encoded once already at submit; only a bug gets here.
+                self.fail_conn(cid, err);
+                return;
+            }
         }
-        let with_body = !req.expect_continue || body.is_empty();
+        // The head moves onto the connection; the request keeps the connection's old
+        // buffer, emptied, to recycle when it finishes.
+        std::mem::swap(&mut conn.wbuf, &mut req.head);
+        req.head.clear();
+        let with_body = !req.expect_continue || req.request.body().is_empty();
         let deadline = req.deadline;
         self.set_state(
             cid,
@@ -1066,6 +1065,9 @@ impl Engine {
             if let Some(mut req) = self.reqs.remove(rid) {
                 req.info.total = now.saturating_duration_since(req.submitted);
                 self.outbox.push((rid, Ok(req.info)));
+                if self.spare_heads.len() < MAX_SPARE_HEADS {
+                    self.spare_heads.push(std::mem::take(&mut req.head));
+                }
             }
         }
         // Not reusable first: a drain that stopped at the limit leaves the rest of the
@@ -1137,19 +1139,5 @@ impl Engine {
         });
         self.set_conn_deadline(cid, Deadline::Drain, now + drain_for);
         self.ready.push(cid);
-    }
-}
-
-/// Request body framing: a length when there is a body or the method expects one.
-fn request_framing(method: &http::Method, len: usize) -> RequestFraming {
-    if len == 0
-        && !matches!(
-            *method,
-            http::Method::POST | http::Method::PUT | http::Method::PATCH
-        )
-    {
-        RequestFraming::None
-    } else {
-        RequestFraming::Length(len as u64)
     }
 }

@@ -111,6 +111,9 @@ pub(crate) struct Req {
     pub(crate) got_response_bytes: bool,
     /// A retry must not take an idle connection.
     pub(crate) fresh_only: bool,
+    /// The encoded request head until a connection takes it (empty after that; encoded
+    /// again only if the request is retried).
+    pub(crate) head: Vec<u8>,
     pub(crate) info: RequestInfo,
 }
 
@@ -204,8 +207,9 @@ pub struct Engine {
     tls: Option<TlsConfig>,
     /// Closed connections whose slots are freed at the end of the turn.
     to_free: Vec<usize>,
-    /// Scratch buffer for validating request heads at submit.
-    scratch: Vec<u8>,
+    /// Buffers for encoded request heads, recycled from finished requests: a head is
+    /// encoded once, at submit, and moved (not copied) onto its connection.
+    pub(crate) spare_heads: Vec<Vec<u8>>,
     pub(crate) now: Instant,
     rng: u64,
     pub(crate) trace: bool,
@@ -262,7 +266,7 @@ impl Engine {
             spare_outbox: Vec::new(),
             tls: None,
             to_free: Vec::new(),
-            scratch: Vec::new(),
+            spare_heads: Vec::new(),
             now,
             rng: seed | 1,
             trace: std::env::var_os("WIREPOOL_TRACE").is_some(),
@@ -317,16 +321,14 @@ impl Engine {
             return Err(Error::msg(ErrorKind::InvalidRequest, "the URL has no host"));
         };
         let port = request.uri().port_u16().unwrap_or(port);
-        // Validate the head now, so a bad request fails here and never on a connection.
-        self.scratch.clear();
-        let head = RequestHead {
-            method: request.method(),
-            uri: request.uri(),
-            headers: request.headers(),
-            form: TargetForm::Origin,
-            framing: RequestFraming::Length(request.body().len() as u64),
-        };
-        http1_codec::encode_head(&head, &mut self.scratch).map_err(Error::from)?;
+        // Encode the head now: a bad request fails here and never on a connection, and
+        // the bytes are ready for whichever connection carries the request.
+        let mut encoded = self.spare_heads.pop().unwrap_or_default();
+        encoded.clear();
+        if let Err(e) = encode_request_head(&request, &mut encoded) {
+            self.spare_heads.push(encoded);
+            return Err(e);
+        }
         let host = self.pools.host_id(scheme, host, port);
         let timeout = opts.timeout.or(self.config.timeout);
         let deadline = match (timeout.map(|t| now + t), opts.deadline) {
@@ -347,6 +349,7 @@ impl Engine {
             expect_continue,
             got_response_bytes: false,
             fresh_only: false,
+            head: encoded,
             info: RequestInfo::default(),
         });
         self.pools.stats_mut(host).requests += 1;
@@ -928,5 +931,31 @@ impl Engine {
         for cid in std::mem::take(&mut self.to_free) {
             self.conns.remove(cid);
         }
+    }
+}
+
+/// Encodes `request`'s head (origin form; body framing from its method and length).
+pub(crate) fn encode_request_head(request: &Request<Body>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let head = RequestHead {
+        method: request.method(),
+        uri: request.uri(),
+        headers: request.headers(),
+        form: TargetForm::Origin,
+        framing: request_framing(request.method(), request.body().len()),
+    };
+    http1_codec::encode_head(&head, out).map_err(Error::from)
+}
+
+/// Request body framing: a length when there is a body or the method expects one.
+fn request_framing(method: &http::Method, len: usize) -> RequestFraming {
+    if len == 0
+        && !matches!(
+            *method,
+            http::Method::POST | http::Method::PUT | http::Method::PATCH
+        )
+    {
+        RequestFraming::None
+    } else {
+        RequestFraming::Length(len as u64)
     }
 }
