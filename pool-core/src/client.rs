@@ -6,7 +6,7 @@
 //!  send(req) ─── Command::Send ──► channel ─► Engine::submit
 //!      │              + Waker::wake              │ poll loop
 //!      ▼                                         ▼
-//!  blocks on its own reply channel ◄── Msg::Head (http::Response<()>, RequestInfo)
+//!  parks on its own mailbox ◄──────── Msg::Head (http::Response<()>, RequestInfo)
 //!  ResponseBody::read  ◄────────────── Msg::Data (one copy of the borrowed slice)
 //!      │ consumed bytes below the budget?  ──► Command::Resume (engine reads again)
 //!      └ dropped unread ─────────────────────► Command::Discard (engine drains)
@@ -23,11 +23,11 @@
 //! (bodies being read) fail with [`ErrorKind::PoolClosed`], sockets are closed and the
 //! thread is joined.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ enum Command {
     Send {
         request: Box<Request<Body>>,
         opts: RequestOptions,
-        reply: Sender<Msg>,
+        reply: Arc<Mailbox>,
         budget: Arc<Budget>,
     },
     Discard(RequestId),
@@ -63,6 +63,100 @@ enum Msg {
     Data(Vec<u8>),
     Done(RequestInfo),
     Failed(Error),
+}
+
+/// One request's messages from the engine thread to its caller.
+///
+/// A `Mutex` + `Condvar` queue rather than a channel: the caller parks as soon as it has
+/// nothing to read (a channel's blocking receive spins and yields first, which costs a
+/// CPU that the engine thread needs), and the engine signals only a caller that is
+/// actually parked. The engine side closes it when it drops the request's route, which
+/// is how a reader learns that nothing more will come.
+struct Mailbox {
+    state: Mutex<MailState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct MailState {
+    queue: VecDeque<Msg>,
+    /// The caller is parked in `recv`.
+    waiting: bool,
+    /// The engine will send nothing more.
+    closed: bool,
+    /// The caller dropped its end: messages would only pile up.
+    reader_gone: bool,
+}
+
+impl Mailbox {
+    fn new() -> Arc<Mailbox> {
+        Arc::new(Mailbox {
+            state: Mutex::new(MailState::default()),
+            ready: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MailState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Engine side: queues `msg` without waking the caller (the engine wakes every
+    /// mailbox it filled once, at the end of its turn, so a head, its body and its end
+    /// usually cost one wake-up). `Err(())` when the caller is gone.
+    fn push(&self, msg: Msg) -> Result<(), ()> {
+        let mut state = self.lock();
+        if state.reader_gone {
+            return Err(());
+        }
+        state.queue.push_back(msg);
+        Ok(())
+    }
+
+    /// Engine side: wakes the caller if it is parked.
+    fn wake(&self) {
+        let wake = self.lock().waiting;
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Engine side: nothing more will come.
+    fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        let wake = state.waiting;
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Caller side: the next message, parking until one comes; `None` once closed and
+    /// empty.
+    fn recv(&self) -> Option<Msg> {
+        let mut state = self.lock();
+        loop {
+            if let Some(msg) = state.queue.pop_front() {
+                return Some(msg);
+            }
+            if state.closed {
+                return None;
+            }
+            state.waiting = true;
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.waiting = false;
+        }
+    }
+
+    /// Caller side: the reader is gone; drop what is queued.
+    fn hang_up(&self) {
+        let mut state = self.lock();
+        state.reader_gone = true;
+        state.queue.clear();
+    }
 }
 
 /// Body bytes sent to a reader and not yet consumed by it.
@@ -204,7 +298,8 @@ impl Core {
         request: Request<Body>,
         opts: RequestOptions,
     ) -> Result<Response, Error> {
-        let (reply, rx) = unbounded();
+        let rx = Mailbox::new();
+        let reply = Arc::clone(&rx);
         let budget = Arc::new(Budget {
             buffered: AtomicUsize::new(0),
             limit: self.config.body_buffer_limit.max(1),
@@ -217,7 +312,7 @@ impl Core {
             budget: Arc::clone(&budget),
         })?;
         match rx.recv() {
-            Ok(Msg::Head(id, head, info)) => Ok(Response {
+            Some(Msg::Head(id, head, info)) => Ok(Response {
                 head,
                 info,
                 body: ResponseBody {
@@ -231,12 +326,12 @@ impl Core {
                     final_info: None,
                 },
             }),
-            Ok(Msg::Failed(e)) => Err(e),
-            Ok(_) => Err(Error::msg(
+            Some(Msg::Failed(e)) => Err(e),
+            Some(_) => Err(Error::msg(
                 ErrorKind::Io,
                 "engine sent body data before the head",
             )),
-            Err(_) => Err(Error::msg(
+            None => Err(Error::msg(
                 ErrorKind::PoolClosed,
                 "the engine thread has stopped",
             )),
@@ -322,7 +417,7 @@ enum BodyState {
 /// end lets the engine drain the rest (up to `drain_limit`) so the connection is reused.
 pub struct ResponseBody {
     id: RequestId,
-    rx: Receiver<Msg>,
+    rx: Arc<Mailbox>,
     budget: Arc<Budget>,
     handle: Handle,
     chunk: Vec<u8>,
@@ -379,15 +474,15 @@ impl Read for ResponseBody {
                 BodyState::Open => {}
             }
             match self.rx.recv() {
-                Ok(Msg::Data(data)) => {
+                Some(Msg::Data(data)) => {
                     self.chunk = data;
                     self.pos = 0;
                 }
-                Ok(Msg::Done(info)) => {
+                Some(Msg::Done(info)) => {
                     self.state = BodyState::Done;
                     self.final_info = Some(info);
                 }
-                Ok(Msg::Failed(e)) => {
+                Some(Msg::Failed(e)) => {
                     self.state = BodyState::Failed;
                     let kind = if e.is_timeout() {
                         io::ErrorKind::TimedOut
@@ -396,8 +491,8 @@ impl Read for ResponseBody {
                     };
                     return Err(io::Error::new(kind, e));
                 }
-                Ok(Msg::Head(..)) => {}
-                Err(_) => {
+                Some(Msg::Head(..)) => {}
+                None => {
                     self.state = BodyState::Failed;
                     return Err(io::Error::other(Error::new(ErrorKind::PoolClosed)));
                 }
@@ -408,6 +503,7 @@ impl Read for ResponseBody {
 
 impl Drop for ResponseBody {
     fn drop(&mut self) {
+        self.rx.hang_up();
         if self.state == BodyState::Open {
             let _ = self.handle.send(Command::Discard(self.id));
         }
@@ -547,13 +643,23 @@ impl ClientBuilder {
 
 /// Where an in-flight request's messages go.
 struct Route {
-    reply: Sender<Msg>,
+    reply: Arc<Mailbox>,
     budget: Arc<Budget>,
+}
+
+impl Drop for Route {
+    /// The engine is done with the request (finished, failed, discarded, or the engine
+    /// is stopping): its caller must not wait for more.
+    fn drop(&mut self) {
+        self.reply.close();
+    }
 }
 
 /// The engine thread: apply commands, run a turn, route events; until shutdown.
 fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
     let mut routes: HashMap<RequestId, Route> = HashMap::new();
+    // Mailboxes filled during the current turn, woken once when it ends.
+    let mut filled: Vec<Arc<Mailbox>> = Vec::new();
     loop {
         let mut shutdown = false;
         loop {
@@ -578,7 +684,8 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
                         routes.insert(id, Route { reply, budget });
                     }
                     Err(e) => {
-                        let _ = reply.send(Msg::Failed(e));
+                        let _ = reply.push(Msg::Failed(e));
+                        reply.close();
                     }
                 },
                 Command::Discard(id) => {
@@ -594,19 +701,35 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
             }
         }
         if shutdown {
-            engine.shutdown(|ev| route(&mut routes, ev));
+            engine.shutdown(|ev| route(&mut routes, &mut filled, ev));
+            wake_all(&mut filled);
             return;
         }
-        if let Err(e) = engine.poll(None, |ev| route(&mut routes, ev)) {
+        let turn = engine.poll(None, |ev| route(&mut routes, &mut filled, ev));
+        wake_all(&mut filled);
+        if turn.is_err() {
             // The poller itself failed: nothing can make progress. Fail everything.
-            let _ = e;
-            engine.shutdown(|ev| route(&mut routes, ev));
+            engine.shutdown(|ev| route(&mut routes, &mut filled, ev));
+            wake_all(&mut filled);
             return;
         }
     }
 }
 
-fn route(routes: &mut HashMap<RequestId, Route>, ev: Event<'_>) -> Flow {
+/// Wakes the callers whose mailboxes got messages this turn.
+fn wake_all(filled: &mut Vec<Arc<Mailbox>>) {
+    for mailbox in filled.drain(..) {
+        mailbox.wake();
+    }
+}
+
+/// Hands an engine event to its request's caller. Mailboxes that got a message are
+/// collected in `filled`, to be woken once after the turn.
+fn route(
+    routes: &mut HashMap<RequestId, Route>,
+    filled: &mut Vec<Arc<Mailbox>>,
+    ev: Event<'_>,
+) -> Flow {
     match ev {
         Event::Head { id, head, info } => {
             let Some(r) = routes.get(&id) else {
@@ -616,7 +739,9 @@ fn route(routes: &mut HashMap<RequestId, Route>, ev: Event<'_>) -> Flow {
             *resp.status_mut() = head.status();
             *resp.version_mut() = head.version();
             *resp.headers_mut() = head.header_map();
-            let _ = r.reply.send(Msg::Head(id, resp, *info));
+            if r.reply.push(Msg::Head(id, resp, *info)).is_ok() {
+                filled.push(Arc::clone(&r.reply));
+            }
             Flow::Continue
         }
         Event::Data { id, data } => {
@@ -624,11 +749,12 @@ fn route(routes: &mut HashMap<RequestId, Route>, ev: Event<'_>) -> Flow {
                 return Flow::Continue;
             };
             let n = data.len();
-            if r.reply.send(Msg::Data(data.to_vec())).is_err() {
+            if r.reply.push(Msg::Data(data.to_vec())).is_err() {
                 // The reader is gone and its Discard is on the way: stop reading until it
                 // arrives, so the drain rule (not the speed of this loop) decides.
                 return Flow::Pause;
             }
+            filled.push(Arc::clone(&r.reply));
             let before = r.budget.buffered.fetch_add(n, Ordering::AcqRel);
             if before <= r.budget.limit && before + n > r.budget.limit {
                 Flow::Pause
@@ -638,13 +764,14 @@ fn route(routes: &mut HashMap<RequestId, Route>, ev: Event<'_>) -> Flow {
         }
         Event::Done { id, info } => {
             if let Some(r) = routes.remove(&id) {
-                let _ = r.reply.send(Msg::Done(info));
+                // Dropping the route closes the mailbox, which wakes the caller.
+                let _ = r.reply.push(Msg::Done(info));
             }
             Flow::Continue
         }
         Event::Failed { id, error } => {
             if let Some(r) = routes.remove(&id) {
-                let _ = r.reply.send(Msg::Failed(error));
+                let _ = r.reply.push(Msg::Failed(error));
             }
             Flow::Continue
         }
