@@ -89,6 +89,22 @@ impl LoadArgs {
     }
 }
 
+/// The start of every peer's `main`: the process's arguments parsed, or the exit code
+/// after `--help` (usage on stdout, 0) or a usage error (message and usage on stderr, 2).
+pub fn args_or_exit(program: &str, usage: &str) -> Result<LoadArgs, std::process::ExitCode> {
+    match parse(std::env::args().skip(1)) {
+        Ok(Some(args)) => Ok(args),
+        Ok(None) => {
+            println!("{usage}");
+            Err(std::process::ExitCode::SUCCESS)
+        }
+        Err(msg) => {
+            eprintln!("{program}: {msg}\n{usage}");
+            Err(std::process::ExitCode::from(2))
+        }
+    }
+}
+
 /// Parses `args` (without the program name). `Ok(None)` means `--help`.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<LoadArgs>, String> {
     let mut url = None;

@@ -127,16 +127,9 @@ fn http_connector() -> HttpConnector {
 }
 
 fn main() -> ExitCode {
-    let args = match cli::parse(std::env::args().skip(1)) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("peer-hyper: {msg}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let args = match cli::args_or_exit("peer-hyper", USAGE) {
+        Ok(args) => args,
+        Err(code) => return code,
     };
     let mut multi_thread = false;
     for (flag, value) in &args.extra {

@@ -49,16 +49,9 @@ impl<In: Transport> Connector<In> for CountDials {
 }
 
 fn main() -> ExitCode {
-    let args = match cli::parse(std::env::args().skip(1)) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("peer-ureq: {msg}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let args = match cli::args_or_exit("peer-ureq", USAGE) {
+        Ok(args) => args,
+        Err(code) => return code,
     };
     if args.is_https() || !args.extra.is_empty() {
         eprintln!("peer-ureq: plain http:// only, and no option beyond --no-reuse\n{USAGE}");

@@ -56,16 +56,9 @@ end
 "#;
 
 fn main() -> ExitCode {
-    let args = match cli::parse(std::env::args().skip(1)) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("peer-wrk: {msg}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let args = match cli::args_or_exit("peer-wrk", USAGE) {
+        Ok(args) => args,
+        Err(code) => return code,
     };
     let Stop::Duration(d) = args.stop else {
         eprintln!("peer-wrk: wrk runs for a duration only: use -d SECS\n{USAGE}");

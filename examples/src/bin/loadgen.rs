@@ -158,26 +158,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "--url" | "-u" => url = Some(value("--url")?),
-            "-c" | "--connections" => {
-                let v = value("-c")?;
-                let c: usize = v
-                    .parse()
-                    .map_err(|_| format!("-c wants a whole number, not {v:?}"))?;
-                if c == 0 {
-                    return Err("-c must be at least 1".into());
-                }
-                connections = Some(c);
-            }
-            "-n" | "--requests" => {
-                let v = value("-n")?;
-                let n: u64 = v
-                    .parse()
-                    .map_err(|_| format!("-n wants a whole number, not {v:?}"))?;
-                if n == 0 {
-                    return Err("-n must be at least 1".into());
-                }
-                requests = Some(n);
-            }
+            "-c" | "--connections" => connections = Some(at_least_one("-c", &value("-c")?)?),
+            "-n" | "--requests" => requests = Some(at_least_one("-n", &value("-n")?)?),
             "-d" | "--duration" => {
                 let v = value("-d")?;
                 let secs: f64 = v
@@ -235,6 +217,20 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         mode,
         bench,
     }))
+}
+
+/// A count option's value: a whole number, at least 1.
+fn at_least_one<T: std::str::FromStr + PartialEq + From<u8>>(
+    flag: &str,
+    v: &str,
+) -> Result<T, String> {
+    let n: T = v
+        .parse()
+        .map_err(|_| format!("{flag} wants a whole number, not {v:?}"))?;
+    if n == T::from(0) {
+        return Err(format!("{flag} must be at least 1"));
+    }
+    Ok(n)
 }
 
 /// Checks the URL up front so a typo is a usage error, not C failed requests.
