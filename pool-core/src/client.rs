@@ -48,7 +48,6 @@ enum Command {
         request: Box<Request<Body>>,
         opts: RequestOptions,
         reply: Arc<Mailbox>,
-        budget: Arc<Budget>,
     },
     Discard(RequestId),
     Resume(RequestId),
@@ -75,6 +74,11 @@ enum Msg {
 struct Mailbox {
     state: Mutex<MailState>,
     ready: Condvar,
+    /// Body bytes pushed and not yet consumed by the reader: the backpressure budget,
+    /// lock-free on both sides (see the module docs).
+    buffered: AtomicUsize,
+    /// The engine pauses the socket when `buffered` crosses this (`body_buffer_limit`).
+    limit: usize,
 }
 
 #[derive(Default)]
@@ -89,10 +93,12 @@ struct MailState {
 }
 
 impl Mailbox {
-    fn new() -> Arc<Mailbox> {
+    fn new(limit: usize) -> Arc<Mailbox> {
         Arc::new(Mailbox {
             state: Mutex::new(MailState::default()),
             ready: Condvar::new(),
+            buffered: AtomicUsize::new(0),
+            limit: limit.max(1),
         })
     }
 
@@ -157,12 +163,6 @@ impl Mailbox {
         state.reader_gone = true;
         state.queue.clear();
     }
-}
-
-/// Body bytes sent to a reader and not yet consumed by it.
-struct Budget {
-    buffered: AtomicUsize,
-    limit: usize,
 }
 
 /// The sending half the caller side keeps: commands plus the waker that interrupts
@@ -298,18 +298,13 @@ impl Core {
         request: Request<Body>,
         opts: RequestOptions,
     ) -> Result<Response, Error> {
-        let rx = Mailbox::new();
+        let rx = Mailbox::new(self.config.body_buffer_limit);
         let reply = Arc::clone(&rx);
-        let budget = Arc::new(Budget {
-            buffered: AtomicUsize::new(0),
-            limit: self.config.body_buffer_limit.max(1),
-        });
         let handle = self.handle.clone();
         handle.send(Command::Send {
             request: Box::new(request),
             opts,
             reply,
-            budget: Arc::clone(&budget),
         })?;
         match rx.recv() {
             Some(Msg::Head(id, head, info)) => Ok(Response {
@@ -318,7 +313,6 @@ impl Core {
                 body: ResponseBody {
                     id,
                     rx,
-                    budget,
                     handle,
                     chunk: Vec::new(),
                     pos: 0,
@@ -418,7 +412,6 @@ enum BodyState {
 pub struct ResponseBody {
     id: RequestId,
     rx: Arc<Mailbox>,
-    budget: Arc<Budget>,
     handle: Handle,
     chunk: Vec<u8>,
     pos: usize,
@@ -446,8 +439,8 @@ impl ResponseBody {
     /// Gives back `n` consumed bytes of budget; resumes the engine when this takes the
     /// buffered amount from above the limit to at or below it.
     fn consumed(&self, n: usize) {
-        let before = self.budget.buffered.fetch_sub(n, Ordering::AcqRel);
-        if before > self.budget.limit && before - n <= self.budget.limit {
+        let before = self.rx.buffered.fetch_sub(n, Ordering::AcqRel);
+        if before > self.rx.limit && before - n <= self.rx.limit {
             let _ = self.handle.send(Command::Resume(self.id));
         }
     }
@@ -644,7 +637,6 @@ impl ClientBuilder {
 /// Where an in-flight request's messages go.
 struct Route {
     reply: Arc<Mailbox>,
-    budget: Arc<Budget>,
 }
 
 impl Drop for Route {
@@ -678,10 +670,9 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
                     request,
                     opts,
                     reply,
-                    budget,
                 } => match engine.submit_with(*request, opts) {
                     Ok(id) => {
-                        routes.insert(id, Route { reply, budget });
+                        routes.insert(id, Route { reply });
                     }
                     Err(e) => {
                         let _ = reply.push(Msg::Failed(e));
@@ -755,8 +746,8 @@ fn route(
                 return Flow::Pause;
             }
             filled.push(Arc::clone(&r.reply));
-            let before = r.budget.buffered.fetch_add(n, Ordering::AcqRel);
-            if before <= r.budget.limit && before + n > r.budget.limit {
+            let before = r.reply.buffered.fetch_add(n, Ordering::AcqRel);
+            if before <= r.reply.limit && before + n > r.reply.limit {
                 Flow::Pause
             } else {
                 Flow::Continue
