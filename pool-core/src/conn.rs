@@ -32,7 +32,7 @@ use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use http1_codec::{BodyDecoder, HeadKind, Remaining};
+use http1_codec::{BodyDecoder, HeadKind, Remaining, ResponseParser};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
@@ -245,6 +245,9 @@ pub(crate) struct Conn {
     /// The engine stopped reading for the caller (backpressure).
     pub(crate) paused: bool,
     pub(crate) rbuf: ReadBuf,
+    /// This connection's response-head parser. It remembers how far it searched an
+    /// unfinished head, so it must never see another connection's bytes.
+    pub(crate) parser: ResponseParser,
     /// The encoded request head being written.
     pub(crate) wbuf: Vec<u8>,
     /// Bytes of head + body written so far.
@@ -262,6 +265,7 @@ impl Conn {
         req: RequestId,
         now: Instant,
         expires_at: Option<Instant>,
+        parser: ResponseParser,
     ) -> Conn {
         Conn {
             host,
@@ -273,6 +277,7 @@ impl Conn {
             read_closed: false,
             paused: false,
             rbuf: ReadBuf::default(),
+            parser,
             wbuf: Vec::new(),
             written: 0,
             served: 0,
@@ -561,7 +566,12 @@ impl Engine {
             return;
         };
         if !conn.rbuf.has_buffer() {
+            // Fresh or idle until now: it has neither a read buffer nor parser storage.
             conn.rbuf.attach(spare, size);
+            if let Some(mut parser) = self.spare_parsers.pop() {
+                parser.reset();
+                conn.parser = parser;
+            }
         } else {
             self.spare_bufs.push(spare);
         }
@@ -824,7 +834,7 @@ impl Engine {
                     return Step::Idle;
                 };
                 req.got_response_bytes = true;
-                let head = match self.parser.parse(conn.rbuf.data(), req.request.method()) {
+                let head = match conn.parser.parse(conn.rbuf.data(), req.request.method()) {
                     Ok(None) => return Step::NeedInput,
                     Ok(Some(head)) => head,
                     Err(e) => return Step::Fail(e.into()),
@@ -832,7 +842,7 @@ impl Engine {
                 match head.kind {
                     HeadKind::Continue => {
                         conn.rbuf.consume(head.head_len);
-                        self.parser.reset();
+                        conn.parser.reset();
                         if awaiting_continue {
                             return Step::SendBody;
                         }
@@ -840,7 +850,7 @@ impl Engine {
                     }
                     HeadKind::Informational => {
                         conn.rbuf.consume(head.head_len);
-                        self.parser.reset();
+                        conn.parser.reset();
                         Step::Progress
                     }
                     HeadKind::SwitchingProtocols => Step::Fail(Error::msg(
@@ -862,7 +872,7 @@ impl Engine {
                         req.info.head = now.saturating_duration_since(req.submitted);
                         let view = HeadView {
                             head: &head,
-                            parser: &self.parser,
+                            parser: &conn.parser,
                             buf: conn.rbuf.data(),
                         };
                         let flow = sink(Event::Head {
@@ -871,7 +881,7 @@ impl Engine {
                             info: &req.info,
                         });
                         conn.rbuf.consume(head.head_len);
-                        self.parser.reset();
+                        conn.parser.reset();
                         if flow == Flow::Pause {
                             conn.paused = true;
                         }

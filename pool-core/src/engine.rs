@@ -50,6 +50,10 @@ use crate::timer::{Deadline, DeadlineTable, Owner, Popped, Timers};
 /// The token of the engine's waker (resolver answers, cross-thread commands).
 const WAKER_TOKEN: Token = Token(usize::MAX);
 
+/// Read buffers and head parsers kept for reuse by the next busy connection; more than
+/// this are freed (a burst of closes should not pin memory for good).
+const MAX_SPARE_BUFFERS: usize = 64;
+
 /// Readiness events taken from the kernel per `poll`.
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -186,10 +190,11 @@ pub struct Engine {
     resolver: Resolver,
     /// Connections waiting for a DNS answer.
     resolving: Vec<usize>,
-    /// One head parser for the whole engine: a head is delivered as soon as it is parsed.
-    pub(crate) parser: ResponseParser,
     /// Read buffers of connections that went idle, for the next busy one.
     pub(crate) spare_bufs: Vec<Vec<u8>>,
+    /// Head parsers (with their header storage) of connections that went idle: an idle
+    /// connection keeps none, and no parser ever carries progress to another one.
+    pub(crate) spare_parsers: Vec<ResponseParser>,
     /// Submitted requests not yet given a connection.
     pending: VecDeque<RequestId>,
     /// Connections with work to do next settle (resumed, draining).
@@ -249,7 +254,6 @@ impl Engine {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
             waker,
-            parser: ResponseParser::new(config.head_limits),
             config,
             conns: Slab::default(),
             reqs: Requests::default(),
@@ -258,6 +262,7 @@ impl Engine {
             resolver,
             resolving: Vec::new(),
             spare_bufs: Vec::new(),
+            spare_parsers: Vec::new(),
             pending: VecDeque::new(),
             ready: Vec::new(),
             freed_hosts: Vec::new(),
@@ -564,7 +569,10 @@ impl Engine {
             .config
             .max_conn_lifetime
             .map(|life| now + self.jittered(life));
-        let cid = self.conns.insert(Conn::new(host, id, now, expires_at));
+        let parser = ResponseParser::new(self.config.head_limits);
+        let cid = self
+            .conns
+            .insert(Conn::new(host, id, now, expires_at, parser));
         self.set_conn_deadline(cid, Deadline::Connect, now + self.config.connect_timeout);
         let deadline = match self.reqs.get_mut(id) {
             Some(req) => {
@@ -657,8 +665,15 @@ impl Engine {
             return;
         };
         let buf = conn.rbuf.detach();
-        if !buf.is_empty() && self.spare_bufs.len() < 64 {
+        if !buf.is_empty() && self.spare_bufs.len() < MAX_SPARE_BUFFERS {
             self.spare_bufs.push(buf);
+        }
+        let parser = std::mem::replace(
+            &mut conn.parser,
+            ResponseParser::new(self.config.head_limits),
+        );
+        if self.spare_parsers.len() < MAX_SPARE_BUFFERS {
+            self.spare_parsers.push(parser);
         }
         // The write buffer keeps its (small) capacity: the next request's head is
         // encoded into it without allocating.
@@ -767,7 +782,7 @@ impl Engine {
         }
         conn.deadlines.clear_all();
         let buf = conn.rbuf.detach();
-        if !buf.is_empty() && self.spare_bufs.len() < 64 {
+        if !buf.is_empty() && self.spare_bufs.len() < MAX_SPARE_BUFFERS {
             self.spare_bufs.push(buf);
         }
         self.set_state(cid, State::Closed { cause });
