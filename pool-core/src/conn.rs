@@ -10,6 +10,10 @@
 //!       ▼             ▼                                                            ▼     │
 //!    Closed ◄──────── any error, deadline, peer close, "not reusable" verdict ◄─────────┘
 //!                                          Idle ──► Writing (reused for the next request)
+//!
+//!   early response (RFC 9112 §9.5): Writing ──(final head before the request is out)──►
+//!       ReadingBody, never reused; Writing ──(write error)──► WriteFailed ──(a complete
+//!       head was already in the socket)──► ReadingBody, never reused; else Closed
 //! ```
 //!
 //! Invariants the code keeps:
@@ -17,8 +21,9 @@
 //! - Only `Idle` connections are in the host's idle pool, and an `Idle` connection has no
 //!   buffered bytes: bytes or EOF on an idle socket mean it was closed or poisoned by the
 //!   server, and it is closed before anyone can reuse it.
-//! - A connection goes back to the pool only when the body was read to its framed end,
-//!   the keep-alive verdict allows it, and no byte follows the response. Anything else
+//! - A connection goes back to the pool only when the whole request was written, the
+//!   body was read to its framed end, the keep-alive verdict allows it, and no byte
+//!   follows the response. Anything else
 //!   closes it, with the reason counted in the stats.
 //! - Every state change goes through [`Engine::set_state`] (or [`Engine::map_state`] when
 //!   data moves from the old state to the new one), which can trace `old => new`.
@@ -83,8 +88,13 @@ pub(crate) enum State {
     Connecting { req: RequestId, dial: Dial },
     /// `https`: TCP is up, the TLS handshake is running.
     Handshaking { req: RequestId },
-    /// Writing the request head and, when `with_body`, the body.
+    /// Writing the request head and, when `with_body`, the body. The socket is read
+    /// too: a server may answer before it has read the whole request (RFC 9112 §9.5).
     Writing { req: RequestId, with_body: bool },
+    /// Writing failed (the server reset or stopped reading). It may have answered
+    /// before it did: what the socket still holds is read, and a complete response is
+    /// delivered; otherwise the request fails with `error`.
+    WriteFailed { req: RequestId, error: Error },
     /// Head sent with `Expect: 100-continue`; the body waits for `100 Continue` or the
     /// expect-continue deadline.
     AwaitingContinue { req: RequestId },
@@ -113,6 +123,7 @@ impl State {
             | State::Connecting { req, .. }
             | State::Handshaking { req }
             | State::Writing { req, .. }
+            | State::WriteFailed { req, .. }
             | State::AwaitingContinue { req }
             | State::AwaitingHead { req }
             | State::ReadingBody { req, .. } => Some(req),
@@ -120,11 +131,14 @@ impl State {
         }
     }
 
-    /// Whether response bytes are expected now (head or body).
+    /// Whether response bytes are expected now (head or body). While the request is
+    /// written they may come early.
     fn is_reading(&self) -> bool {
         matches!(
             self,
-            State::AwaitingContinue { .. }
+            State::Writing { .. }
+                | State::WriteFailed { .. }
+                | State::AwaitingContinue { .. }
                 | State::AwaitingHead { .. }
                 | State::ReadingBody { .. }
                 | State::Draining { .. }
@@ -139,6 +153,7 @@ impl fmt::Display for State {
             State::Connecting { .. } => f.write_str("connecting"),
             State::Handshaking { .. } => f.write_str("tls-handshake"),
             State::Writing { .. } => f.write_str("writing"),
+            State::WriteFailed { .. } => f.write_str("write-failed"),
             State::AwaitingContinue { .. } => f.write_str("awaiting-continue"),
             State::AwaitingHead { .. } => f.write_str("awaiting-head"),
             State::ReadingBody { .. } => f.write_str("reading-body"),
@@ -645,8 +660,7 @@ impl Engine {
             match result {
                 Ok(0) => {
                     let err = io_error(io::Error::from(io::ErrorKind::WriteZero));
-                    self.fail_conn(cid, err);
-                    return;
+                    return self.write_failed(cid, rid, err, sink);
                 }
                 Ok(n) => conn.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -654,10 +668,7 @@ impl Engine {
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.fail_conn(cid, io_error(e));
-                    return;
-                }
+                Err(e) => return self.write_failed(cid, rid, io_error(e), sink),
             }
         }
         let now = self.now;
@@ -672,6 +683,18 @@ impl Engine {
             self.set_conn_deadline(cid, Deadline::ExpectContinue, now + t);
         }
         // The response may already be here (a fast server, or an early answer).
+        self.drive_read(cid, sink);
+    }
+
+    /// Writing the request failed with `error`. A server that stops reading (and then
+    /// resets) has often answered first, `413` being the classic case: read what the
+    /// socket holds and deliver a complete response; fail with `error` otherwise.
+    fn write_failed(&mut self, cid: usize, req: RequestId, error: Error, sink: Sink<'_>) {
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        conn.readable = true;
+        self.set_state(cid, State::WriteFailed { req, error });
         self.drive_read(cid, sink);
     }
 
@@ -725,7 +748,7 @@ impl Engine {
         }
         if writable && matches!(conn.state, State::Writing { .. }) {
             self.drive_write(cid, sink);
-        } else if writable {
+        } else if writable && !matches!(conn.state, State::WriteFailed { .. }) {
             // TLS records that did not fit in the socket buffer earlier.
             if let Some(Err(e)) = conn.transport.as_mut().map(Transport::flush) {
                 if e.kind() != io::ErrorKind::WouldBlock {
@@ -775,7 +798,7 @@ impl Engine {
                 return;
             };
             if !conn.readable || !conn.state.is_reading() {
-                return;
+                return self.if_write_failed_fail(cid);
             }
             let Some(transport) = conn.transport.as_mut() else {
                 return;
@@ -795,7 +818,7 @@ impl Engine {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     conn.readable = false;
-                    return;
+                    return self.if_write_failed_fail(cid);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::OutOfMemory => {
@@ -804,6 +827,19 @@ impl Engine {
                 }
                 Err(e) => return self.fail_conn(cid, io_error(e)),
             }
+        }
+    }
+
+    /// After a failed write, a socket with nothing more to read holds no (complete)
+    /// early response: the request fails with the write error.
+    fn if_write_failed_fail(&mut self, cid: usize) {
+        if self
+            .conns
+            .get(cid)
+            .is_some_and(|c| matches!(c.state, State::WriteFailed { .. }))
+        {
+            // `fail_conn` reports the stored write error.
+            self.fail_conn(cid, Error::new(ErrorKind::Io));
         }
     }
 
@@ -827,9 +863,15 @@ impl Engine {
             };
         }
         match &mut conn.state {
-            State::AwaitingHead { req: rid } | State::AwaitingContinue { req: rid } => {
+            State::AwaitingHead { req: rid }
+            | State::AwaitingContinue { req: rid }
+            | State::Writing { req: rid, .. }
+            | State::WriteFailed { req: rid, .. } => {
                 let rid = *rid;
                 let awaiting_continue = matches!(conn.state, State::AwaitingContinue { .. });
+                // Not all of the request went out: the server cannot know where the rest
+                // would have ended, so the connection must not carry another request.
+                let request_sent = matches!(conn.state, State::AwaitingHead { .. });
                 let Some(req) = self.reqs.get_mut(rid) else {
                     return Step::Idle;
                 };
@@ -863,12 +905,13 @@ impl Engine {
                     } => {
                         conn.deadlines.clear(Deadline::ResponseHead);
                         conn.deadlines.clear(Deadline::ExpectContinue);
-                        // A final answer before we sent the body leaves the server
-                        // unsure whether a body follows: never reuse.
+                        // A final answer before we sent the whole request (an early
+                        // response, or one that came instead of `100 Continue`) leaves
+                        // the server unsure whether a body follows: never reuse.
                         let keep_alive = keep_alive
                             .with_request_headers(req.request.headers())
                             .can_reuse()
-                            && !awaiting_continue;
+                            && request_sent;
                         req.info.head = now.saturating_duration_since(req.submitted);
                         let view = HeadView {
                             head: &head,
@@ -962,8 +1005,6 @@ impl Engine {
                     return Step::NeedInput;
                 }
             },
-            // Bytes while writing: an early response; parse it once the request is out.
-            State::Writing { .. } => Step::Idle,
             _ => Step::Idle,
         }
     }
@@ -993,6 +1034,10 @@ impl Engine {
                 }
             },
             State::Draining { .. } => self.close_conn(cid, CloseCause::ServerClose),
+            State::WriteFailed { .. } => {
+                // `fail_conn` reports the write error: it is why the server went away.
+                self.fail_conn(cid, Error::new(ErrorKind::ConnectionClosed));
+            }
             State::AwaitingHead { .. } | State::AwaitingContinue { .. } | State::Writing { .. } => {
                 let err = if conn.rbuf.is_empty() {
                     Error::msg(
@@ -1094,10 +1139,15 @@ impl Engine {
     /// The exchange on `cid` failed: close the connection, then retry the request on a
     /// fresh connection if that is safe, else report the error.
     pub(crate) fn fail_conn(&mut self, cid: usize, err: Error) {
-        let Some(conn) = self.conns.get(cid) else {
+        let Some(conn) = self.conns.get_mut(cid) else {
             return;
         };
         let rid = conn.state.request();
+        // After a failed write, that failure is the cause of whatever followed.
+        let err = match &mut conn.state {
+            State::WriteFailed { error, .. } => std::mem::replace(error, err),
+            _ => err,
+        };
         let cause = match err.kind() {
             ErrorKind::ConnectionClosed => CloseCause::ServerClose,
             _ => CloseCause::Error,

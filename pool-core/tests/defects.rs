@@ -82,3 +82,78 @@ fn a_trickled_head_on_one_connection_does_not_hide_complete_heads_on_others() {
     assert_eq!(driver.outcome(slow).reply().body, b"slow");
     let _ = (WAIT, ErrorKind::Timeout);
 }
+
+/// A POST body large enough to fill every socket buffer between client and server.
+fn big_post(url: &str) -> pool_core::http::Request<pool_core::Body> {
+    pool_core::http::Request::post(url)
+        .body(pool_core::Body::from(vec![b'u'; 64 << 20]))
+        .unwrap()
+}
+
+/// Defect 5a (RFC 9112 §9.5): the server answers `413` after reading the head and
+/// closes while the body is still being sent (with unread bytes, so the close is a
+/// reset). The complete 413 is in the client's socket buffer: the caller gets it, not
+/// `ConnectionClosed`.
+#[test]
+fn an_early_response_then_close_while_the_body_is_sent_is_delivered() {
+    let server = TestServer::start(|conn| {
+        if conn.read_head().is_ok() {
+            conn.respond(413, &[("Connection", "close")], b"too large");
+            conn.close();
+        }
+    });
+    let client = pool_core::Client::new().unwrap();
+    let mut resp = client
+        .send(big_post(&server.url("/upload")))
+        .expect("the early 413 is delivered");
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(resp.text().unwrap(), "too large");
+}
+
+/// Defect 5b: the same `413`, but the server neither reads the body nor closes. The
+/// client used to wait out its whole timeout; it now reads while it writes, delivers
+/// the response, stops sending and never pools the connection (the server cannot tell
+/// where our unsent body would have ended).
+#[test]
+fn an_early_response_from_a_server_that_stops_reading_is_delivered_at_once() {
+    let server = TestServer::start(|conn| {
+        if conn.read_head().is_ok() {
+            conn.respond(413, &[], b"too large");
+            conn.stall(WAIT);
+        }
+    });
+    let client = pool_core::Client::builder()
+        .timeout(Some(Duration::from_secs(20)))
+        .build()
+        .unwrap();
+    let mut resp = client
+        .send(big_post(&server.url("/upload")))
+        .expect("the early 413 is delivered");
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(resp.text().unwrap(), "too large");
+    assert!(common::wait_until(WAIT, || {
+        let closes = client.stats().total.closes;
+        closes.not_reusable == 1
+    }));
+    assert_eq!(client.stats().total.idle, 0, "never pooled");
+}
+
+/// Defect 5c: the server answers and resets at once. The write fails with a reset, and
+/// the response that arrived before it is still read and delivered.
+#[test]
+fn a_response_that_arrived_before_a_reset_is_delivered_after_the_write_fails() {
+    let server = TestServer::start(|conn| {
+        if conn.read_head().is_ok() {
+            conn.respond(413, &[("Connection", "close")], b"too large");
+            conn.reset();
+        }
+    });
+    let client = pool_core::Client::new().unwrap();
+    for _ in 0..3 {
+        let mut resp = client
+            .send(big_post(&server.url("/upload")))
+            .expect("the 413 sent before the reset is delivered");
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(resp.text().unwrap(), "too large");
+    }
+}
