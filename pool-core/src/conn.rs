@@ -244,6 +244,9 @@ impl ReadBuf {
 pub(crate) struct Conn {
     /// The host pool it belongs to.
     pub(crate) host: HostId,
+    /// Unique within the engine, never reused (the slab index is): what
+    /// `RequestInfo::conn_id` reports.
+    pub(crate) serial: u64,
     pub(crate) state: State,
     /// The established socket, with TLS for `https` (None while resolving or connecting).
     pub(crate) transport: Option<Transport>,
@@ -277,6 +280,7 @@ pub(crate) struct Conn {
 impl Conn {
     pub(crate) fn new(
         host: HostId,
+        serial: u64,
         req: RequestId,
         now: Instant,
         expires_at: Option<Instant>,
@@ -284,6 +288,7 @@ impl Conn {
     ) -> Conn {
         Conn {
             host,
+            serial,
             state: State::Resolving { req, started: now },
             transport: None,
             slot: 0,
@@ -489,14 +494,15 @@ impl Engine {
                 conn.writable = true;
                 conn.deadlines.clear(Deadline::Connect);
                 conn.deadlines.clear(Deadline::HappyEyeballs);
-                self.pools.dial_finished(conn.host);
                 let host = conn.host;
                 if let Some(r) = self.reqs.get_mut(req) {
                     r.info.connect = Some(connect_time);
                 }
                 if self.pools.key(host).scheme() == Scheme::Https {
+                    // Still connecting (in the stats) until the handshake is done.
                     self.start_handshake(cid, req, sink);
                 } else {
+                    self.pools.dial_finished(host);
                     self.start_exchange(cid, req, sink);
                 }
             }
@@ -551,6 +557,7 @@ impl Engine {
             Ok(Handshake::Done(kind)) => {
                 conn.deadlines.clear(Deadline::TlsHandshake);
                 let host = conn.host;
+                self.pools.dial_finished(host);
                 let counters = self.pools.stats_mut(host);
                 if kind.is_some_and(HandshakeKind::is_resumed) {
                     counters.tls_resumed_handshakes += 1;
@@ -591,8 +598,13 @@ impl Engine {
             self.spare_bufs.push(spare);
         }
         req.conn = Some(cid);
-        req.info.conn_id = cid;
+        req.info.conn_id = conn.serial;
         req.info.reused = conn.served > 0;
+        if req.info.reused {
+            // Counted here, where a used connection really takes a request, and nowhere
+            // else: a hand-off that falls through is not a reuse.
+            self.pools.stats_mut(conn.host).reuses += 1;
+        }
         req.got_response_bytes = false;
         conn.written = 0;
         if req.head.is_empty() {

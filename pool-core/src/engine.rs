@@ -216,6 +216,8 @@ pub struct Engine {
     /// encoded once, at submit, and moved (not copied) onto its connection.
     pub(crate) spare_heads: Vec<Vec<u8>>,
     pub(crate) now: Instant,
+    /// The serial number of the last connection opened (see `Conn::serial`).
+    conn_serial: u64,
     rng: u64,
     pub(crate) trace: bool,
 }
@@ -273,6 +275,7 @@ impl Engine {
             to_free: Vec::new(),
             spare_heads: Vec::new(),
             now,
+            conn_serial: 0,
             rng: seed | 1,
             trace: std::env::var_os("WIREPOOL_TRACE").is_some(),
         })
@@ -531,7 +534,6 @@ impl Engine {
                 if let Some(req) = self.reqs.get_mut(id) {
                     req.info.idle_for = Some(now.saturating_duration_since(since));
                 }
-                self.pools.stats_mut(host).reuses += 1;
                 self.reuse(cid, id, sink);
                 return;
             }
@@ -570,9 +572,9 @@ impl Engine {
             .max_conn_lifetime
             .map(|life| now + self.jittered(life));
         let parser = ResponseParser::new(self.config.head_limits);
-        let cid = self
-            .conns
-            .insert(Conn::new(host, id, now, expires_at, parser));
+        self.conn_serial += 1;
+        let conn = Conn::new(host, self.conn_serial, id, now, expires_at, parser);
+        let cid = self.conns.insert(conn);
         self.set_conn_deadline(cid, Deadline::Connect, now + self.config.connect_timeout);
         let deadline = match self.reqs.get_mut(id) {
             Some(req) => {
@@ -650,16 +652,23 @@ impl Engine {
         }
         while let Some(waiter) = self.pools.pop_waiter(host) {
             let id = RequestId(waiter);
-            if let Some(req) = self.reqs.get_mut(id) {
-                req.info.queued = req
-                    .queued_at
-                    .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-                req.info.idle_for = Some(Duration::ZERO);
-                req.timers.clear(Deadline::Total);
-                self.pools.stats_mut(host).reuses += 1;
-                self.pending_handoff(cid, id);
+            let Some(req) = self.reqs.get_mut(id) else {
+                continue;
+            };
+            req.info.queued = req
+                .queued_at
+                .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+            req.timers.clear(Deadline::Total);
+            if req.fresh_only {
+                // A retry after a stale connection must not meet another used one. This
+                // connection makes room for the new one the retry dials.
+                self.close_conn(cid, CloseCause::Evicted);
+                self.open_conn(host, id);
                 return;
             }
+            req.info.idle_for = Some(Duration::ZERO);
+            self.pending_handoff(cid, id);
+            return;
         }
         let Some(conn) = self.conns.get_mut(cid) else {
             return;
@@ -765,7 +774,7 @@ impl Engine {
         }
         if matches!(
             conn.state,
-            State::Resolving { .. } | State::Connecting { .. }
+            State::Resolving { .. } | State::Connecting { .. } | State::Handshaking { .. }
         ) {
             self.pools.dial_finished(host);
         }

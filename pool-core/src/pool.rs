@@ -298,7 +298,9 @@ pub enum CloseCause {
     ServerClose,
     /// An I/O, TLS or protocol error.
     Error,
-    /// The idle pool was full (`max_idle_per_host` or `max_idle_total`).
+    /// Made room: the idle pool was full (`max_idle_per_host` or `max_idle_total`), or
+    /// a request retried after a stale connection was waiting for a fresh one at
+    /// `max_conns_per_host`.
     Evicted,
     /// It carried the most requests allowed (for example the server's `Keep-Alive: max=`).
     MaxRequests,

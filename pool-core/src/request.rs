@@ -144,8 +144,9 @@ pub struct RequestInfo {
     pub total: Duration,
     /// Resends after a failure on a reused connection.
     pub retries: u8,
-    /// Engine-local id of the connection that served the request.
-    pub conn_id: usize,
+    /// The connection that served the request: unique within its engine (connections
+    /// are numbered from 1 as they are opened; a number is never given out twice).
+    pub conn_id: u64,
 }
 
 /// Whether the engine may keep reading a response body.

@@ -157,3 +157,125 @@ fn a_response_that_arrived_before_a_reset_is_delivered_after_the_write_fails() {
         assert_eq!(resp.text().unwrap(), "too large");
     }
 }
+
+/// Defect 7a: a connection whose TLS handshake is running is still connecting; the
+/// gauge counted it as active from the moment TCP was up.
+#[test]
+fn the_connecting_gauge_counts_tls_handshakes() {
+    // A TCP server that never answers the ClientHello: the handshake stays pending.
+    let server = TestServer::start(|conn| {
+        conn.stall(WAIT);
+    });
+    let mut config = Config::default();
+    config.tls = Some(
+        pool_core::tls::TlsConfig::builder()
+            .danger_accept_invalid_certs_for_testing_only()
+            .build()
+            .unwrap(),
+    );
+    let mut engine = Engine::new(config).unwrap();
+    let mut driver = Driver::new();
+    let url = format!("https://127.0.0.1:{}/", server.addr().port());
+    let id = engine.submit(get(&url)).unwrap();
+    driver.run_until(&mut engine, "the TCP connection", |_, _| {
+        server.connections() == 1
+    });
+    // TCP is up and the ClientHello is out; give the engine turns to see it.
+    let settle = Instant::now() + Duration::from_millis(100);
+    while Instant::now() < settle {
+        driver.turn(&mut engine);
+    }
+    let total = engine.stats().total;
+    assert_eq!(
+        (total.connecting, total.active),
+        (1, 0),
+        "handshaking is connecting"
+    );
+    engine.cancel(id);
+    driver.turn(&mut engine);
+    let total = engine.stats().total;
+    assert_eq!((total.connecting, total.active, total.idle), (0, 0, 0));
+}
+
+/// Defect 7b/7c: two idle connections go stale (the server reset them) and three
+/// requests arrive at once with `max_conns_per_host = 2`. The two that met a stale
+/// connection are retried on fresh ones; one of those retries finds the host full and
+/// waits. It was then handed a *used* connection by the waiter hand-off; a retry now
+/// always gets a fresh one. And `reuses` counts exactly the exchanges that went out on
+/// a used connection.
+#[test]
+fn a_retry_waiting_for_a_connection_never_gets_a_used_one() {
+    let reset_now = Gate::new();
+    let server = {
+        let reset_now = reset_now.clone();
+        TestServer::start(move |conn| {
+            let index = conn.index();
+            if index < 2 {
+                // The first two connections serve one request each, then reset.
+                if conn.read_request().is_some() {
+                    conn.respond(200, &[], b"warm");
+                    if reset_now.pass(conn) {
+                        conn.reset();
+                    }
+                }
+            } else {
+                conn.serve_keep_alive(b"fresh");
+            }
+        })
+    };
+    let mut config = Config::default();
+    config.max_conns_per_host = Some(2);
+    let mut engine = Engine::new(config).unwrap();
+    let mut driver = Driver::new();
+    let warm: Vec<_> = (0..2)
+        .map(|_| engine.submit(get(&server.url("/warm"))).unwrap())
+        .collect();
+    driver.run_all(&mut engine, &warm);
+    assert_eq!(engine.stats().total.idle, 2);
+    reset_now.open(2);
+    assert!(server.wait_for_open_connections(0, WAIT));
+    std::thread::sleep(Duration::from_millis(50)); // the resets reach our sockets
+                                                   // No turn in between: the engine has not seen the resets and reuses both.
+    let ids: Vec<_> = (0..3)
+        .map(|_| engine.submit(get(&server.url("/again"))).unwrap())
+        .collect();
+    driver.run_all(&mut engine, &ids);
+    let mut used = 0;
+    for id in &ids {
+        let reply = driver.outcome(*id).reply();
+        assert_eq!(reply.body, b"fresh");
+        used += u64::from(reply.info.reused);
+        if reply.info.retries > 0 {
+            assert!(
+                !reply.info.reused,
+                "{id}: a retry went out on a used connection"
+            );
+        }
+    }
+    let total = engine.stats().total;
+    assert_eq!(total.retries, 2, "both stale reuses were retried");
+    // The two stale attempts were reuses too; nothing else was.
+    assert_eq!(total.reuses, 2 + used);
+}
+
+/// Defect 7d: `RequestInfo::conn_id` was the connection's slab index, given to the next
+/// connection once the first closed. It now identifies a connection uniquely.
+#[test]
+fn conn_ids_are_never_reused() {
+    let server = TestServer::start(|conn| {
+        if conn.read_request().is_some() {
+            conn.respond(200, &[("Connection", "close")], b"once");
+        }
+    });
+    let mut engine = Engine::new(Config::default()).unwrap();
+    let mut driver = Driver::new();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let id = engine.submit(get(&server.url("/"))).unwrap();
+        driver.run_all(&mut engine, &[id]);
+        let info = driver.outcome(id).reply().info;
+        assert!(!info.reused);
+        assert!(!seen.contains(&info.conn_id), "{seen:?} {}", info.conn_id);
+        seen.push(info.conn_id);
+    }
+}

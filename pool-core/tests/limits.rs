@@ -20,7 +20,7 @@ fn burst(
     server: &TestServer,
     gate: &Gate,
     n: usize,
-) -> Vec<usize> {
+) -> Vec<u64> {
     let before = server.requests();
     let ids: Vec<RequestId> = (0..n)
         .map(|_| engine.submit(get(&server.url("/"))).unwrap())
@@ -282,7 +282,7 @@ fn max_requests_per_conn_closes_after_that_many() {
 
 /// Three connections go idle one after the other, then six sequential requests:
 /// returns the idle order and the connections that served the six.
-fn reuse_pattern(order: ReuseOrder) -> (Vec<usize>, Vec<usize>) {
+fn reuse_pattern(order: ReuseOrder) -> (Vec<u64>, Vec<u64>) {
     let gate = Gate::new();
     let server = gated_server(&gate, b"o");
     let mut config = Config::default();
@@ -312,7 +312,7 @@ fn reuse_order_lifo_keeps_using_the_most_recent() {
 #[test]
 fn reuse_order_fifo_rotates_through_all() {
     let (idled, served_by) = reuse_pattern(ReuseOrder::Fifo);
-    let expected: Vec<usize> = idled.iter().chain(&idled).copied().collect();
+    let expected: Vec<u64> = idled.iter().chain(&idled).copied().collect();
     assert_eq!(served_by, expected);
 }
 
