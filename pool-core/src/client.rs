@@ -610,11 +610,12 @@ impl ClientBuilder {
         read_buffer_size: usize;
     }
 
-    /// Starts the engine thread.
+    /// Starts the engine thread. A setting that cannot work is refused here with
+    /// [`ErrorKind::InvalidConfig`] naming it (see [`Config::validate`]).
     pub fn build(self) -> Result<Client, Error> {
         let ClientBuilder { config, middleware } = self;
-        let mut engine =
-            Engine::new(config.clone()).map_err(|e| Error::with_source(ErrorKind::Io, e))?;
+        // Validates every setting (the engine thread must not meet a value it cannot use).
+        let mut engine = Engine::new(config.clone())?;
         let waker = engine.waker();
         let (tx, rx) = unbounded();
         let thread = std::thread::Builder::new()

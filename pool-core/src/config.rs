@@ -6,12 +6,28 @@
 //! drained so their connection can be reused, and TCP keepalive probes find dead peers.
 //! `docs/tuning.md` maps each Go `http.Transport` knob to the setting here.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use http1_codec::HeadLimits;
 
+use crate::error::{Error, ErrorKind};
 use crate::pool::ReuseOrder;
+
+/// The largest read buffer and response head accepted (64 MiB). A connection's read
+/// buffer grows up to the larger of the two, so these bound the memory one connection
+/// can pin; Go's `MaxResponseHeaderBytes` defaults to 10 MiB.
+pub const MAX_BUFFER_BYTES: usize = 64 << 20;
+
+/// The most resolver threads accepted: lookups block a thread each, and more than this
+/// many at once is a resolver outage, not a reason for more threads.
+pub const MAX_RESOLVER_THREADS: usize = 256;
+
+/// Linux's limits for TCP keepalive probes (`MAX_TCP_KEEPIDLE`, `MAX_TCP_KEEPINTVL`:
+/// 32 767 s; `MAX_TCP_KEEPCNT`: 127); the kernel refuses more, and zero.
+const MAX_KEEPALIVE_SECS: u64 = 32_767;
+const MAX_KEEPALIVE_PROBES: u32 = 127;
 
 /// TCP keepalive probe settings (`SO_KEEPALIVE`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`,
 /// `TCP_KEEPCNT`).
@@ -37,6 +53,10 @@ impl Default for TcpKeepalive {
 
 /// Every setting of the pool, with production defaults. Build one with
 /// [`Config::default`] and change fields, or use [`ClientBuilder`](crate::ClientBuilder).
+///
+/// Durations are never too large: `Duration::MAX` (or anything past the clock's range)
+/// means "never". Values that cannot work are refused by [`Config::validate`], which
+/// [`Engine::new`](crate::Engine::new) and the builder call: see there for each rule.
 #[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -136,6 +156,185 @@ impl Default for Config {
             head_limits: HeadLimits::default(),
             read_buffer_size: 16 * 1024,
             body_buffer_limit: 256 * 1024,
+        }
+    }
+}
+
+/// Builds the `InvalidConfig` error for `setting`.
+fn refuse(setting: &str, rule: impl fmt::Display) -> Error {
+    Error::msg(ErrorKind::InvalidConfig, format!("{setting}: {rule}"))
+}
+
+impl Config {
+    /// Checks every setting; the error names the first one refused and what it allows.
+    ///
+    /// Refused: zero where zero cannot work (`connect_timeout`,
+    /// `tls_handshake_timeout`, `Some(0)` for `timeout`, `response_header_timeout`,
+    /// `max_conns_per_host`, `max_requests_per_conn`; zero `read_buffer_size`,
+    /// `body_buffer_limit`, head limits, `resolver_threads`), a `lifetime_jitter` that is
+    /// not a number from 0 to 1, buffers over [`MAX_BUFFER_BYTES`], more than
+    /// [`MAX_RESOLVER_THREADS`] resolver threads, and TCP keepalive values the kernel
+    /// refuses (1 s to 32 767 s, 1 to 127 probes). Everything else is allowed, and a
+    /// duration too large for the clock means "never".
+    pub fn validate(&self) -> Result<(), Error> {
+        let no_limit = "must be more than zero (None means no limit)";
+        if self.timeout == Some(Duration::ZERO) {
+            return Err(refuse("timeout", no_limit));
+        }
+        if self.response_header_timeout == Some(Duration::ZERO) {
+            return Err(refuse("response_header_timeout", no_limit));
+        }
+        let never = "must be more than zero (Duration::MAX means no limit)";
+        if self.connect_timeout.is_zero() {
+            return Err(refuse("connect_timeout", never));
+        }
+        if self.tls_handshake_timeout.is_zero() {
+            return Err(refuse("tls_handshake_timeout", never));
+        }
+        if self.max_conns_per_host == Some(0) {
+            return Err(refuse("max_conns_per_host", no_limit));
+        }
+        if self.max_requests_per_conn == Some(0) {
+            return Err(refuse("max_requests_per_conn", no_limit));
+        }
+        if !(0.0..=1.0).contains(&self.lifetime_jitter) {
+            return Err(refuse(
+                "lifetime_jitter",
+                format_args!("must be from 0.0 to 1.0, got {}", self.lifetime_jitter),
+            ));
+        }
+        let sizes = [
+            ("read_buffer_size", self.read_buffer_size),
+            (
+                "head_limits.max_head_bytes",
+                self.head_limits.max_head_bytes,
+            ),
+        ];
+        for (setting, bytes) in sizes {
+            if bytes == 0 || bytes > MAX_BUFFER_BYTES {
+                return Err(refuse(
+                    setting,
+                    format_args!("must be from 1 to {MAX_BUFFER_BYTES} bytes, got {bytes}"),
+                ));
+            }
+        }
+        if self.head_limits.max_headers == 0 {
+            return Err(refuse("head_limits.max_headers", "must be at least 1"));
+        }
+        if self.body_buffer_limit == 0 {
+            return Err(refuse("body_buffer_limit", "must be at least 1 byte"));
+        }
+        if self.resolver_threads == 0 || self.resolver_threads > MAX_RESOLVER_THREADS {
+            return Err(refuse(
+                "resolver_threads",
+                format_args!(
+                    "must be from 1 to {MAX_RESOLVER_THREADS}, got {}",
+                    self.resolver_threads
+                ),
+            ));
+        }
+        if let Some(ka) = self.tcp_keepalive {
+            let secs = 1..=MAX_KEEPALIVE_SECS;
+            for (setting, d) in [
+                ("tcp_keepalive.idle", ka.idle),
+                ("tcp_keepalive.interval", ka.interval),
+            ] {
+                if !secs.contains(&d.as_secs()) {
+                    return Err(refuse(
+                        setting,
+                        format_args!("must be from 1 s to {MAX_KEEPALIVE_SECS} s, got {d:?}"),
+                    ));
+                }
+            }
+            if !(1..=MAX_KEEPALIVE_PROBES).contains(&ka.retries) {
+                return Err(refuse(
+                    "tcp_keepalive.retries",
+                    format_args!(
+                        "must be from 1 to {MAX_KEEPALIVE_PROBES}, got {}",
+                        ka.retries
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(config: &Config) -> String {
+        match config.validate() {
+            Ok(()) => panic!("accepted: {config:?}"),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+                std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn each_refusal_names_its_setting() {
+        type Case = (&'static str, fn(&mut Config));
+        let cases: Vec<Case> = vec![
+            ("timeout", |c| c.timeout = Some(Duration::ZERO)),
+            ("response_header_timeout", |c| {
+                c.response_header_timeout = Some(Duration::ZERO)
+            }),
+            ("connect_timeout", |c| c.connect_timeout = Duration::ZERO),
+            ("tls_handshake_timeout", |c| {
+                c.tls_handshake_timeout = Duration::ZERO
+            }),
+            ("max_conns_per_host", |c| c.max_conns_per_host = Some(0)),
+            ("max_requests_per_conn", |c| {
+                c.max_requests_per_conn = Some(0)
+            }),
+            ("lifetime_jitter", |c| c.lifetime_jitter = f64::NAN),
+            ("lifetime_jitter", |c| c.lifetime_jitter = -0.1),
+            ("lifetime_jitter", |c| c.lifetime_jitter = 1.5),
+            ("lifetime_jitter", |c| c.lifetime_jitter = f64::INFINITY),
+            ("read_buffer_size", |c| c.read_buffer_size = 0),
+            ("read_buffer_size", |c| c.read_buffer_size = usize::MAX),
+            ("max_head_bytes", |c| c.head_limits.max_head_bytes = 0),
+            ("max_head_bytes", |c| {
+                c.head_limits.max_head_bytes = usize::MAX
+            }),
+            ("max_headers", |c| c.head_limits.max_headers = 0),
+            ("body_buffer_limit", |c| c.body_buffer_limit = 0),
+            ("resolver_threads", |c| c.resolver_threads = 0),
+            ("resolver_threads", |c| c.resolver_threads = usize::MAX),
+            ("tcp_keepalive.idle", |c| {
+                c.tcp_keepalive = Some(TcpKeepalive {
+                    idle: Duration::ZERO,
+                    ..TcpKeepalive::default()
+                })
+            }),
+            ("tcp_keepalive.interval", |c| {
+                c.tcp_keepalive = Some(TcpKeepalive {
+                    interval: Duration::MAX,
+                    ..TcpKeepalive::default()
+                })
+            }),
+            ("tcp_keepalive.retries", |c| {
+                c.tcp_keepalive = Some(TcpKeepalive {
+                    retries: 0,
+                    ..TcpKeepalive::default()
+                })
+            }),
+        ];
+        for (setting, change) in cases {
+            let mut config = Config::default();
+            change(&mut config);
+            let message = refused(&config);
+            assert!(message.contains(setting), "{setting}: {message}");
         }
     }
 }

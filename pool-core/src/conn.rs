@@ -35,7 +35,7 @@
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http1_codec::{BodyDecoder, HeadKind, Remaining, ResponseParser};
 use mio::net::TcpStream;
@@ -386,6 +386,14 @@ impl Engine {
         }
     }
 
+    /// Arms deadline `kind` of connection `cid` to pass `delay` from now; a delay past
+    /// the clock's range arms nothing (it means "never").
+    pub(crate) fn arm_after(&mut self, cid: usize, kind: Deadline, delay: Duration) {
+        if let Some(at) = self.now.checked_add(delay) {
+            self.set_conn_deadline(cid, kind, at);
+        }
+    }
+
     // ---- dialling -------------------------------------------------------------------
 
     /// DNS answered: start connecting to `addrs`.
@@ -410,7 +418,6 @@ impl Engine {
     /// Starts the next connect attempt in a free slot; fails the dial when no attempt is
     /// in flight and no address is left.
     pub(crate) fn next_attempt(&mut self, cid: usize) {
-        let now = self.now;
         let delay = self.config.happy_eyeballs_delay;
         let Some(conn) = self.conns.get_mut(cid) else {
             return;
@@ -452,7 +459,7 @@ impl Engine {
             return;
         }
         if started_more {
-            self.set_conn_deadline(cid, Deadline::HappyEyeballs, now + delay);
+            self.arm_after(cid, Deadline::HappyEyeballs, delay);
         }
     }
 
@@ -512,7 +519,6 @@ impl Engine {
     /// TCP is up for an `https` connection: put a TLS session on it and start the
     /// handshake under `tls_handshake_timeout`.
     fn start_handshake(&mut self, cid: usize, req: RequestId, sink: Sink<'_>) {
-        let now = self.now;
         let session = match self.tls_config() {
             Ok(tls) => {
                 let host = self.conns.get(cid).map(|c| c.host);
@@ -535,7 +541,7 @@ impl Engine {
         conn.transport = Some(transport.into_tls(session));
         self.set_state(cid, State::Handshaking { req });
         let timeout = self.config.tls_handshake_timeout;
-        self.set_conn_deadline(cid, Deadline::TlsHandshake, now + timeout);
+        self.arm_after(cid, Deadline::TlsHandshake, timeout);
         self.drive_handshake(cid, sink);
     }
 
@@ -683,16 +689,15 @@ impl Engine {
                 Err(e) => return self.write_failed(cid, rid, io_error(e), sink),
             }
         }
-        let now = self.now;
         if with_body {
             self.set_state(cid, State::AwaitingHead { req: rid });
             if let Some(t) = self.config.response_header_timeout {
-                self.set_conn_deadline(cid, Deadline::ResponseHead, now + t);
+                self.arm_after(cid, Deadline::ResponseHead, t);
             }
         } else {
             self.set_state(cid, State::AwaitingContinue { req: rid });
             let t = self.config.expect_continue_timeout;
-            self.set_conn_deadline(cid, Deadline::ExpectContinue, now + t);
+            self.arm_after(cid, Deadline::ExpectContinue, t);
         }
         // The response may already be here (a fast server, or an early answer).
         self.drive_read(cid, sink);
@@ -1180,7 +1185,6 @@ impl Engine {
             return self.unqueue(rid, &req);
         };
         let limit = self.config.drain_limit;
-        let now = self.now;
         let drain_for = self.config.drain_timeout;
         let Some(conn) = self.conns.get_mut(cid) else {
             return;
@@ -1209,7 +1213,7 @@ impl Engine {
             },
             other => other,
         });
-        self.set_conn_deadline(cid, Deadline::Drain, now + drain_for);
+        self.arm_after(cid, Deadline::Drain, drain_for);
         self.ready.push(cid);
     }
 }

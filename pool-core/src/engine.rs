@@ -233,10 +233,14 @@ impl fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// A new engine with `config`.
-    pub fn new(config: Config) -> io::Result<Engine> {
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
+    /// A new engine with `config`. Fails with [`ErrorKind::InvalidConfig`] for a setting
+    /// that cannot work (see [`Config::validate`]), or [`ErrorKind::Io`] when the poller
+    /// cannot be created (out of file descriptors).
+    pub fn new(config: Config) -> Result<Engine, Error> {
+        config.validate()?;
+        let io_error = |e| Error::with_source(ErrorKind::Io, e);
+        let poll = Poll::new().map_err(io_error)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN).map_err(io_error)?);
         let resolver = Resolver::new(
             Arc::clone(&waker),
             config.resolver_threads.max(1),
@@ -339,7 +343,8 @@ impl Engine {
         }
         let host = self.pools.host_id(scheme, host, port);
         let timeout = opts.timeout.or(self.config.timeout);
-        let deadline = match (timeout.map(|t| now + t), opts.deadline) {
+        // A timeout past the clock's range is no deadline at all.
+        let deadline = match (timeout.and_then(|t| now.checked_add(t)), opts.deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -570,12 +575,12 @@ impl Engine {
         let expires_at = self
             .config
             .max_conn_lifetime
-            .map(|life| now + self.jittered(life));
+            .and_then(|life| now.checked_add(self.jittered(life)));
         let parser = ResponseParser::new(self.config.head_limits);
         self.conn_serial += 1;
         let conn = Conn::new(host, self.conn_serial, id, now, expires_at, parser);
         let cid = self.conns.insert(conn);
-        self.set_conn_deadline(cid, Deadline::Connect, now + self.config.connect_timeout);
+        self.arm_after(cid, Deadline::Connect, self.config.connect_timeout);
         let deadline = match self.reqs.get_mut(id) {
             Some(req) => {
                 req.conn = Some(cid);
@@ -618,8 +623,10 @@ impl Engine {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         let unit = (self.rng >> 11) as f64 / (1u64 << 53) as f64;
+        // `validate` keeps the jitter in 0..=1; a lifetime too long for f64 seconds is
+        // kept as it is (it means "never" anyway).
         let cut = self.config.lifetime_jitter.clamp(0.0, 1.0) * unit;
-        life.mul_f64(1.0 - cut)
+        Duration::try_from_secs_f64(life.as_secs_f64() * (1.0 - cut)).unwrap_or(life)
     }
 
     /// A connection finished a response and may be reused: give it to the first waiter,
@@ -693,7 +700,7 @@ impl Engine {
         if !self.pools.is_idle(cid) {
             return;
         }
-        self.set_conn_deadline(cid, Deadline::IdleExpiry, now + self.config.idle_timeout);
+        self.arm_after(cid, Deadline::IdleExpiry, self.config.idle_timeout);
         if let Some(at) = expires_at {
             self.set_conn_deadline(cid, Deadline::Lifetime, at);
         }

@@ -65,6 +65,10 @@ pub enum ErrorKind {
     Canceled,
     /// The client or engine shut down while the request was in flight.
     PoolClosed,
+    /// A setting was refused when the client or engine was built (zero where zero
+    /// cannot work, NaN, beyond what the system accepts). The source names the setting
+    /// and says what is allowed. Fix the configuration.
+    InvalidConfig,
 }
 
 impl ErrorKind {
@@ -84,6 +88,7 @@ impl ErrorKind {
             ErrorKind::Io => "i/o error",
             ErrorKind::Canceled => "request canceled",
             ErrorKind::PoolClosed => "pool closed",
+            ErrorKind::InvalidConfig => "invalid setting",
         }
     }
 }
@@ -138,7 +143,9 @@ impl Error {
     /// Who is at fault: the caller, the peer (server) or the environment.
     pub fn culprit(&self) -> Culprit {
         match self.kind {
-            ErrorKind::InvalidRequest | ErrorKind::Canceled => Culprit::Caller,
+            ErrorKind::InvalidRequest | ErrorKind::Canceled | ErrorKind::InvalidConfig => {
+                Culprit::Caller
+            }
             ErrorKind::Protocol | ErrorKind::ConnectionClosed | ErrorKind::Tls => Culprit::Peer,
             _ => Culprit::Environment,
         }
