@@ -34,6 +34,8 @@ seed $d chunked-ext-trailers 48 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r
 seed $d chunked-after-gzip 00 'HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n'
 seed $d te-two-fields 00 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
 seed $d close-delimited-11 00 'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody until the server closes'
+# chunked not last: RFC 9112 §6.3 makes a response close-delimited (not an error)
+seed $d te-chunked-not-final 00 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nbody until close'
 seed $d close-delimited-10 00 'HTTP/1.0 200 OK\r\nServer: old\r\n\r\nbody until close'
 seed $d http10-keep-alive 00 'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5, max=100\r\nContent-Length: 2\r\n\r\nok'
 seed $d connection-tokens 00 'HTTP/1.1 200 OK\r\nConnection: keep-alive, Upgrade, close\r\nContent-Length: 2\r\n\r\nok'
@@ -55,7 +57,6 @@ seed $d bad-cl-and-te 00 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encod
 seed $d bad-cl-differ 00 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!'
 seed $d bad-cl-signed 00 'HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello'
 seed $d bad-cl-overflow 00 'HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551616\r\n\r\n'
-seed $d bad-te-not-final 00 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n'
 seed $d bad-te-chunked-twice 00 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n'
 seed $d bad-obs-fold 00 'HTTP/1.1 200 OK\r\nX-Folded: one\r\n two\r\nContent-Length: 0\r\n\r\n'
 seed $d bad-space-before-colon 00 'HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n'
