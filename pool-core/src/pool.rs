@@ -287,29 +287,46 @@ pub(crate) struct PoolLimits {
 // ---------------------------------------------------------------------------------------
 
 /// Why a connection was closed, for the close counters in [`Stats`] and for logs.
+///
+/// The limits behind these causes are the client's own settings. A server's
+/// `Keep-Alive: timeout=N, max=M` header is not read today: a server that closes idle
+/// connections sooner than `idle_timeout` shows up as [`CloseCause::ServerClose`] (the
+/// idle socket becomes readable at EOF and is dropped before reuse), not as
+/// [`CloseCause::IdleTimeout`] or [`CloseCause::MaxRequests`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseCause {
-    /// It sat idle longer than the idle timeout (or the server's `Keep-Alive: timeout=`).
+    /// It sat idle for `idle_timeout` (found when its idle-expiry deadline fires, or when
+    /// a request finds it expired on checkout).
     IdleTimeout,
-    /// It reached its maximum lifetime, for example so that a DNS change is picked up.
+    /// It reached `max_conn_lifetime` (shortened by `lifetime_jitter`), for example so that
+    /// a DNS change is picked up.
     Lifetime,
-    /// The server closed it (peer EOF, or readable while idle).
+    /// The server closed it: EOF or a reset while idle, EOF before any byte of a response
+    /// arrived, or EOF while an unread body was being drained.
     ServerClose,
-    /// An I/O, TLS or protocol error.
+    /// An I/O, TLS or protocol error (a body cut short included) or a deadline (connect,
+    /// TLS handshake, response head, total) in the middle of an exchange, bytes after the
+    /// end of a response, or unsolicited bytes on an idle connection.
     Error,
-    /// Made room: the idle pool was full (`max_idle_per_host` or `max_idle_total`), or
-    /// a request retried after a stale connection was waiting for a fresh one at
-    /// `max_conns_per_host`.
+    /// Made room: the idle pool was full (`max_idle_per_host` or `max_idle_total`) and
+    /// the oldest idle connection (of the host, or of all hosts) was closed, or with a
+    /// limit of 0 the connection coming back; or a request retried after a stale
+    /// connection was waiting at `max_conns_per_host` and a used connection was closed so
+    /// that it could dial a fresh one.
     Evicted,
-    /// It carried the most requests allowed (for example the server's `Keep-Alive: max=`).
+    /// It served `max_requests_per_conn` requests (a client setting; the server's
+    /// `Keep-Alive: max=` is not read).
     MaxRequests,
-    /// The exchange left it unfit for reuse: `Connection: close`, a close-delimited body, or
-    /// an unread body over the drain limit.
+    /// The exchange left it unfit for reuse: the keep-alive verdict said close (`Connection:
+    /// close` from either side, HTTP/1.0 without `keep-alive`, a close-delimited body, a
+    /// final response that came before the whole request was sent), or a body
+    /// dropped unread was over `drain_limit` or not drained within `drain_timeout`.
     NotReusable,
     /// The pool or the Engine was shut down, or `close_idle()` was called.
     Shutdown,
-    /// The caller canceled the request in the middle of its exchange.
+    /// The caller canceled the request (`Engine::cancel`, or `Engine::discard` before the
+    /// response head arrived) while it was on this connection: its state is unknown.
     Canceled,
 }
 

@@ -3,9 +3,13 @@
 //! `tls-glue` owns two things: the TLS **configuration** of a client ([`TlsConfig`]: trust
 //! roots, extra CAs, client certificate, protocol floor, ALPN `http/1.1`, and the
 //! resumption cache every connection shares), and one **session** per connection
-//! ([`TlsSession`], a `rustls::ClientConnection`). It never sees a socket, a clock or a
-//! thread: the engine moves the bytes, this crate transforms them. That is what lets every
-//! handshake, close and failure be replayed in a test with no network and no sleeping.
+//! ([`TlsSession`], a `rustls::ClientConnection`). It owns no socket, clock or thread: the
+//! engine lends it the socket for one read or one write at a time, as a plain
+//! `io::Read`/`io::Write` ([`read_ciphertext_from`](TlsSession::read_ciphertext_from),
+//! [`write_ciphertext_to`](TlsSession::write_ciphertext_to)), or hands it bytes, and this
+//! crate transforms them. That is what lets every handshake, close and failure be replayed
+//! in a test with no network and no sleeping: a byte slice or a `Vec` stands in for the
+//! socket.
 //!
 //! What it deliberately does not do: time out (the engine owns the `tls_handshake_timeout`
 //! deadline), retry, pool, or judge whether a missing `close_notify` truncated an HTTP body
@@ -13,36 +17,51 @@
 //!
 //! # Data flow
 //!
+//! What `pool-core` (`transport.rs`) does with a session, call by call:
+//!
 //! ```text
-//!                     engine (mio loop)                          tls-glue
+//!              engine (mio loop)                                   tls-glue
 //!
-//!   socket readable ─ read() ─ ciphertext ──► handle_ciphertext(&[u8]) -> consumed
-//!   read() == 0 (EOF) ─────────────────────► handle_eof() -> Ok | Truncated
-//!                                                 │ rustls decrypts records
-//!   codec ◄── conn read buffer ◄──────────────── read_plaintext(&mut [u8])
-//!                                                   -> Bytes(n) | NeedCiphertext | Closed
-//!   codec ── request head/body ─────────────► write_plaintext(&[u8]) -> accepted
-//!                                                 │ rustls encrypts (after the handshake)
-//!   socket writable ◄─ one writev ◄────────── write_ciphertext_to(&mut socket)
-//!
-//!   mio interest / what to do on readiness:  wants_read()  wants_write()  is_handshaking()
+//!  socket readable, or the codec wants more bytes:
+//!    read_plaintext(&mut conn read buffer) ─────────────────► Bytes(n): to the HTTP codec
+//!                                                             Closed: close_notify, clean end
+//!                                                             NeedCiphertext: read the socket
+//!    read_ciphertext_from(&mut socket) ── one read() ───────► rustls' buffer, records decrypted
+//!      Ok(0) (EOF) ─────────────────────────────────────────► handle_eof() -> Ok | Truncated
+//!      WouldBlock: wait for the next readable edge
+//!  request to send:
+//!    write_plaintext(head, body) ───────────────────────────► encrypted (held until handshake)
+//!    while wants_write(): write_ciphertext_to(&mut socket) ─► one writev of pending records
+//!  new connection:  drive both until !is_handshaking(), then handshake_kind() (full/resumed)
+//!  our close:       send_close_notify(), then one flush
 //! ```
 //!
-//! - **Reading** is wanted while [`wants_read`](TlsSession::wants_read) is true. It turns false
-//!   while decrypted plaintext waits to be read (back-pressure: a slow consumer stops the
-//!   socket reads instead of growing buffers), after `close_notify`, and after a fatal error.
+//! - **Plaintext first.** The engine reads the socket only when the session has no
+//!   plaintext left (`NeedCiphertext`), so rustls never holds more than one socket read of
+//!   undelivered bytes. The back-pressure is the connection's bounded read buffer: when
+//!   the codec's consumer falls behind, the engine stops asking for plaintext, and so stops
+//!   reading the socket. rustls reads the socket into its own buffer and decrypts in place:
+//!   no staging copy; the one copy is [`read_plaintext`](TlsSession::read_plaintext) into the
+//!   connection's buffer, the copy the kernel makes for plain HTTP.
 //! - **Writing** is wanted while [`wants_write`](TlsSession::wants_write) is true: a handshake
-//!   flight, encrypted request bytes, an alert or our `close_notify`.
-//! - The engine registers each socket once for both readiness kinds (mio is
-//!   edge-triggered), remembers which edges it has seen, and acts on a readable edge only
-//!   when `wants_read()`, on a writable edge only when `wants_write()`. Nothing else tracks
-//!   TLS interest.
+//!   flight, encrypted request bytes, an alert, a key update or our `close_notify`. The
+//!   engine flushes after queueing plaintext, after each ciphertext read (alerts and key
+//!   updates go out at once), and on a writable edge while records are pending.
+//! - **Interest.** The engine registers each socket once for both readiness kinds (mio is
+//!   edge-triggered) and never changes it; it remembers the edges it has seen and acts on
+//!   them as above. It does not call [`wants_read`](TlsSession::wants_read): asking for
+//!   plaintext first answers the same question.
+//! - **Staging callers.** [`handle_ciphertext`](TlsSession::handle_ciphertext) (ciphertext
+//!   from a slice, returns how much was taken) and
+//!   [`poll_ciphertext`](TlsSession::poll_ciphertext) (ciphertext into a slice) do the same
+//!   for a caller that keeps ciphertext in buffers of its own; such a caller uses
+//!   `wants_read` to know whether to hand in more. Tests use them; the engine does not.
 //!
 //! # Walk-through
 //!
 //! A whole connection in memory: a rustls server (with a certificate made on the spot)
-//! on one side, a [`TlsSession`] on the other, and the bytes moved by hand — exactly what
-//! the engine does with a socket in between.
+//! on one side, a [`TlsSession`] on the other, and the bytes moved by hand with the calls
+//! the engine makes — a byte slice stands in for the socket.
 //!
 //! ```
 //! # use std::io::{Read, Write};
@@ -73,17 +92,19 @@
 //!     .build()?;
 //! let mut tls = config.new_session("api.example")?;
 //!
-//! // The request may be written at once: it is buffered until the handshake completes.
+//! // The request may be written at once: it is encrypted when the handshake completes.
 //! tls.write_plaintext(b"GET / HTTP/1.1\r\nHost: api.example\r\n\r\n")?;
 //!
-//! let mut wire = vec![0u8; 16 * 1024]; // stands in for the socket
 //! let mut plaintext = vec![0u8; 4096]; // stands in for the connection's read buffer
 //! let mut response = Vec::new();
-//! let mut answered = false;
+//! # let mut answered = false;
 //! loop {
-//!     // Socket writable and the session wants to write: send its ciphertext.
-//!     let n = tls.poll_ciphertext(&mut wire);
-//!     # let mut rd = &wire[..n];
+//!     // Socket writable: write out every pending record.
+//!     let mut to_server = Vec::new();
+//!     while tls.wants_write() {
+//!         tls.write_ciphertext_to(&mut to_server)?;
+//!     }
+//!     # let mut rd = &to_server[..];
 //!     # while !rd.is_empty() { server.read_tls(&mut rd).unwrap(); server.process_new_packets().unwrap(); }
 //!     # let mut req = [0u8; 256];
 //!     # if !answered && matches!(server.reader().read(&mut req), Ok(n) if n > 0) {
@@ -93,17 +114,20 @@
 //!     # }
 //!     # let mut from_server = Vec::new();
 //!     # while server.wants_write() { server.write_tls(&mut from_server).unwrap(); }
-//!     // Socket readable: hand the ciphertext in, keep what was not consumed.
-//!     let mut unread = &from_server[..];
-//!     while !unread.is_empty() {
-//!         let consumed = tls.handle_ciphertext(unread)?;
-//!         unread = &unread[consumed..];
-//!         // Decrypted bytes land in our buffer, ready for the HTTP codec.
-//!         while let PlaintextRead::Bytes(n) = tls.read_plaintext(&mut plaintext)? {
-//!             response.extend_from_slice(&plaintext[..n]);
+//!     // Socket readable: plaintext first, the socket only when the session has none.
+//!     let mut socket = &from_server[..];
+//!     loop {
+//!         match tls.read_plaintext(&mut plaintext)? {
+//!             PlaintextRead::Bytes(n) => response.extend_from_slice(&plaintext[..n]),
+//!             PlaintextRead::Closed => break,
+//!             // A real socket says WouldBlock here; an empty slice would say EOF.
+//!             PlaintextRead::NeedCiphertext if socket.is_empty() => break,
+//!             PlaintextRead::NeedCiphertext => {
+//!                 tls.read_ciphertext_from(&mut socket)?;
+//!             }
 //!         }
 //!     }
-//!     if n == 0 && from_server.is_empty() {
+//!     if to_server.is_empty() && from_server.is_empty() {
 //!         break; // both sides are waiting: nothing in flight
 //!     }
 //! }
@@ -112,8 +136,9 @@
 //! assert_eq!(response, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");
 //! // The server ended with close_notify: the socket's EOF is a clean close.
 //! assert_eq!(tls.read_plaintext(&mut plaintext)?, PlaintextRead::Closed);
+//! assert_eq!(tls.read_ciphertext_from(&mut &[][..])?, 0); // the socket's EOF
 //! tls.handle_eof()?;
-//! # Ok::<(), tls_glue::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Features

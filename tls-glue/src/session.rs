@@ -1,14 +1,21 @@
 //! One client TLS session, driven with bytes: [`TlsSession`].
 //!
 //! It owns a `rustls::ClientConnection` and nothing else — no socket, no clock, no buffer
-//! of its own beyond rustls'. The engine hands it the ciphertext it read
-//! ([`handle_ciphertext`](TlsSession::handle_ciphertext)), the fact that the socket reached
-//! EOF ([`handle_eof`](TlsSession::handle_eof)) and the plaintext it wants sent
+//! of its own beyond rustls'. The engine lends it the socket for one read when it needs
+//! ciphertext ([`read_ciphertext_from`](TlsSession::read_ciphertext_from): rustls reads
+//! straight into its own buffer), tells it the socket reached EOF
+//! ([`handle_eof`](TlsSession::handle_eof)) and hands it the plaintext it wants sent
 //! ([`write_plaintext`](TlsSession::write_plaintext)); it takes back decrypted bytes
-//! ([`read_plaintext`](TlsSession::read_plaintext)) and ciphertext to send
-//! ([`write_ciphertext_to`](TlsSession::write_ciphertext_to) or
-//! [`poll_ciphertext`](TlsSession::poll_ciphertext)). [`wants_read`](TlsSession::wants_read)
-//! and [`wants_write`](TlsSession::wants_write) say what it needs next.
+//! ([`read_plaintext`](TlsSession::read_plaintext), always before reading the socket again)
+//! and writes ciphertext out while [`wants_write`](TlsSession::wants_write)
+//! ([`write_ciphertext_to`](TlsSession::write_ciphertext_to)). The crate docs draw this
+//! flow.
+//!
+//! A caller that keeps ciphertext in buffers of its own (tests, a different event loop)
+//! uses the slice calls instead: [`handle_ciphertext`](TlsSession::handle_ciphertext) and
+//! [`poll_ciphertext`](TlsSession::poll_ciphertext), with
+//! [`wants_read`](TlsSession::wants_read) to know whether to hand in more. The engine uses
+//! neither them nor `wants_read`.
 //!
 //! What it deliberately does not do: retry, time out, or decide whether a truncated stream
 //! matters. A missing `close_notify` is reported as [`ErrorKind::Truncated`]; whether that
@@ -195,7 +202,9 @@ impl TlsSession {
     ///
     /// Call it after every byte read before the EOF has been taken by
     /// [`handle_ciphertext`](Self::handle_ciphertext), or a `close_notify` still waiting in
-    /// the caller's buffer would be missed.
+    /// the caller's buffer would be missed. (With
+    /// [`read_ciphertext_from`](Self::read_ciphertext_from) there is no such buffer: call it
+    /// when that returns `Ok(0)`.)
     ///
     /// - `Ok(())`: the server sent `close_notify` first; a clean close.
     /// - `Err` of kind [`ErrorKind::Truncated`]: EOF without `close_notify` after the
