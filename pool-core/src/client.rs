@@ -18,6 +18,9 @@
 //! a bounded amount of memory. The budget is one atomic counter per response: the
 //! engine pauses when its add crosses the limit, the reader resumes it when its subtract
 //! crosses back, and a crossing up is always followed by exactly one crossing down.
+//! The budget counts payload, so what holds the payload must cost about as much: small
+//! pieces (a body of one-byte chunks, say) are appended to the last queued piece instead
+//! of each becoming a message with an allocation of its own.
 //!
 //! Dropping the last `Client` handle shuts the engine down: requests still in flight
 //! (bodies being read) fail with [`ErrorKind::PoolClosed`], sockets are closed and the
@@ -63,6 +66,14 @@ enum Msg {
     Done(RequestInfo),
     Failed(Error),
 }
+
+/// Body pieces up to this size are coalesced in a response's mailbox (see
+/// [`Mailbox::push_data`]). The budget (`body_buffer_limit`) counts payload bytes, so
+/// what a paused reader costs must be close to its payload: with coalescing a queue
+/// holds at most two messages per `COALESCE_BYTES` of payload, whatever the chunk sizes
+/// the server chose. 16 KiB is the default read buffer, so the usual full-buffer piece
+/// is never appended to (no extra copy) and tiny pieces fill buffers of this size.
+const COALESCE_BYTES: usize = 16 * 1024;
 
 /// One request's messages from the engine thread to its caller.
 ///
@@ -115,6 +126,27 @@ impl Mailbox {
             return Err(());
         }
         state.queue.push_back(msg);
+        Ok(())
+    }
+
+    /// Engine side: queues a copy of `data`, a piece of the body, without waking the
+    /// caller (see [`push`](Self::push)). A piece smaller than [`COALESCE_BYTES`] is
+    /// appended to the last queued piece while that stays under the size, so that a
+    /// body of tiny chunks is held as a few large buffers rather than one allocation and
+    /// one queue slot per byte; a larger piece is queued as is (the one copy there is
+    /// anyway, no extra one). `Err(())` when the caller is gone.
+    fn push_data(&self, data: &[u8]) -> Result<(), ()> {
+        let mut state = self.lock();
+        if state.reader_gone {
+            return Err(());
+        }
+        if let Some(Msg::Data(last)) = state.queue.back_mut() {
+            if last.len() + data.len() <= COALESCE_BYTES {
+                last.extend_from_slice(data);
+                return Ok(());
+            }
+        }
+        state.queue.push_back(Msg::Data(data.to_vec()));
         Ok(())
     }
 
@@ -714,6 +746,15 @@ fn wake_all(filled: &mut Vec<Arc<Mailbox>>) {
     }
 }
 
+/// Remembers that `mailbox` got a message this turn. A response's pieces usually come
+/// one after another, so a repeat of the last entry is skipped: a body of many small
+/// chunks costs one wake-up per turn, not one list entry per chunk.
+fn note_filled(filled: &mut Vec<Arc<Mailbox>>, mailbox: &Arc<Mailbox>) {
+    if !filled.last().is_some_and(|last| Arc::ptr_eq(last, mailbox)) {
+        filled.push(Arc::clone(mailbox));
+    }
+}
+
 /// Hands an engine event to its request's caller. Mailboxes that got a message are
 /// collected in `filled`, to be woken once after the turn.
 fn route(
@@ -731,7 +772,7 @@ fn route(
             *resp.version_mut() = head.version();
             *resp.headers_mut() = head.header_map();
             if r.reply.push(Msg::Head(id, resp, *info)).is_ok() {
-                filled.push(Arc::clone(&r.reply));
+                note_filled(filled, &r.reply);
             }
             Flow::Continue
         }
@@ -740,13 +781,15 @@ fn route(
                 return Flow::Continue;
             };
             let n = data.len();
-            if r.reply.push(Msg::Data(data.to_vec())).is_err() {
+            // Counted before the bytes are queued: the reader may take them the moment
+            // they are, and its subtraction must never find the counter below them.
+            let before = r.reply.buffered.fetch_add(n, Ordering::AcqRel);
+            if r.reply.push_data(data).is_err() {
                 // The reader is gone and its Discard is on the way: stop reading until it
                 // arrives, so the drain rule (not the speed of this loop) decides.
                 return Flow::Pause;
             }
-            filled.push(Arc::clone(&r.reply));
-            let before = r.reply.buffered.fetch_add(n, Ordering::AcqRel);
+            note_filled(filled, &r.reply);
             if before <= r.reply.limit && before + n > r.reply.limit {
                 Flow::Pause
             } else {
