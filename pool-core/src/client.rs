@@ -22,9 +22,12 @@
 //! pieces (a body of one-byte chunks, say) are appended to the last queued piece instead
 //! of each becoming a message with an allocation of its own.
 //!
-//! Dropping the last `Client` handle shuts the engine down: requests still in flight
-//! (bodies being read) fail with [`ErrorKind::PoolClosed`], sockets are closed and the
-//! thread is joined.
+//! Lifetime: the engine runs while anyone may still need it. Every `Client` handle and
+//! every unfinished [`ResponseBody`] owns it (an `Arc`), so a response can outlive the
+//! client that sent it, as with reqwest, ureq or Go; when the last of them is gone the
+//! engine shuts down, closes its sockets and its thread is joined. [`Client::shutdown`]
+//! is the hard stop: requests in flight and bodies still arriving fail with
+//! [`ErrorKind::PoolClosed`] at once.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -199,7 +202,6 @@ impl Mailbox {
 
 /// The sending half the caller side keeps: commands plus the waker that interrupts
 /// the engine's poll.
-#[derive(Clone)]
 struct Handle {
     tx: Sender<Command>,
     waker: Arc<Waker>,
@@ -216,30 +218,52 @@ impl Handle {
     }
 }
 
-/// What sending needs: the command channel and the settings. Middleware reaches the
-/// pool through it.
-pub(crate) struct Core {
+/// The engine thread and the way to reach it.
+///
+/// Every `Client` handle and every open [`ResponseBody`] holds it through an `Arc`, so
+/// the engine lives exactly as long as someone may still need it: a response can
+/// outlive the client that sent it (a helper that builds a client, sends and returns
+/// the response works whatever the body's size), and when the last owner goes the
+/// engine is shut down and its thread joined.
+struct EngineThread {
     handle: Handle,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl EngineThread {
+    /// Stops the engine (in-flight requests fail with `PoolClosed`, sockets close) and
+    /// joins its thread. Idempotent; a concurrent caller returns once the thread is
+    /// joined.
+    fn shutdown(&self) {
+        // Refused when the engine has stopped already; the join below is then quick.
+        let _ = self.handle.send(Command::Shutdown);
+        let mut thread = self.thread.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(t) = thread.take() {
+            // The engine thread never owns an `EngineThread`; should that ever change,
+            // joining itself would deadlock, so it lets itself finish instead.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for EngineThread {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// What sending needs: the engine and the settings. Middleware reaches the pool
+/// through it.
+pub(crate) struct Core {
+    engine: Arc<EngineThread>,
     config: Config,
 }
 
 struct Inner {
     core: Core,
     middleware: Vec<Arc<dyn Middleware>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        let _ = self.core.handle.send(Command::Shutdown);
-        let thread = match self.thread.lock() {
-            Ok(mut t) => t.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
-    }
 }
 
 /// A blocking HTTP/1.1 client over a connection pool. Cheap to clone; all clones share
@@ -310,13 +334,32 @@ impl Client {
 
     /// Closes every idle connection now.
     pub fn close_idle(&self) {
-        let _ = self.inner.core.handle.send(Command::CloseIdle);
+        let _ = self.inner.core.engine.handle.send(Command::CloseIdle);
+    }
+
+    /// Stops the engine now, for every handle of this client: requests in flight and
+    /// bodies still arriving fail with [`ErrorKind::PoolClosed`] (bytes that had already
+    /// arrived are still read first), every socket is closed and the engine thread is
+    /// joined before this returns. Later sends from any handle fail with `PoolClosed`.
+    /// Calling it again does nothing.
+    ///
+    /// Without it, the engine stops by itself once the last `Client` handle and the
+    /// last unfinished [`ResponseBody`] are gone.
+    pub fn shutdown(&self) {
+        self.inner.core.engine.shutdown();
     }
 
     /// A snapshot of the pool's counters.
     pub fn stats(&self) -> Stats {
         let (tx, rx) = unbounded();
-        if self.inner.core.handle.send(Command::Stats(tx)).is_err() {
+        if self
+            .inner
+            .core
+            .engine
+            .handle
+            .send(Command::Stats(tx))
+            .is_err()
+        {
             return Stats::default();
         }
         rx.recv().unwrap_or_default()
@@ -332,8 +375,7 @@ impl Core {
     ) -> Result<Response, Error> {
         let rx = Mailbox::new(self.config.body_buffer_limit);
         let reply = Arc::clone(&rx);
-        let handle = self.handle.clone();
-        handle.send(Command::Send {
+        self.engine.handle.send(Command::Send {
             request: Box::new(request),
             opts,
             reply,
@@ -345,7 +387,7 @@ impl Core {
                 body: ResponseBody {
                     id,
                     rx,
-                    handle,
+                    engine: Some(Arc::clone(&self.engine)),
                     chunk: Vec::new(),
                     pos: 0,
                     state: BodyState::Open,
@@ -441,10 +483,16 @@ enum BodyState {
 
 /// A response body being received; implements [`std::io::Read`]. Dropping it before the
 /// end lets the engine drain the rest (up to `drain_limit`) so the connection is reused.
+///
+/// Until it has been read to its end (or failed, or been dropped) it keeps the engine
+/// running, even when every [`Client`] handle is gone; [`Client::shutdown`] stops the
+/// engine regardless, and the body then fails with [`ErrorKind::PoolClosed`].
 pub struct ResponseBody {
     id: RequestId,
     rx: Arc<Mailbox>,
-    handle: Handle,
+    /// The engine delivering this body; released once the body has ended, so that a
+    /// finished response kept around does not keep the engine running.
+    engine: Option<Arc<EngineThread>>,
     chunk: Vec<u8>,
     pos: usize,
     state: BodyState,
@@ -473,8 +521,17 @@ impl ResponseBody {
     fn consumed(&self, n: usize) {
         let before = self.rx.buffered.fetch_sub(n, Ordering::AcqRel);
         if before > self.rx.limit && before - n <= self.rx.limit {
-            let _ = self.handle.send(Command::Resume(self.id));
+            if let Some(engine) = &self.engine {
+                let _ = engine.handle.send(Command::Resume(self.id));
+            }
         }
+    }
+
+    /// The body has ended (done or failed): the engine owes it nothing more. If this
+    /// was the engine's last owner, the engine stops here.
+    fn end(&mut self, state: BodyState) {
+        self.state = state;
+        self.engine = None;
     }
 }
 
@@ -504,11 +561,11 @@ impl Read for ResponseBody {
                     self.pos = 0;
                 }
                 Some(Msg::Done(info)) => {
-                    self.state = BodyState::Done;
                     self.final_info = Some(info);
+                    self.end(BodyState::Done);
                 }
                 Some(Msg::Failed(e)) => {
-                    self.state = BodyState::Failed;
+                    self.end(BodyState::Failed);
                     let kind = if e.is_timeout() {
                         io::ErrorKind::TimedOut
                     } else {
@@ -518,7 +575,7 @@ impl Read for ResponseBody {
                 }
                 Some(Msg::Head(..)) => {}
                 None => {
-                    self.state = BodyState::Failed;
+                    self.end(BodyState::Failed);
                     return Err(io::Error::other(Error::new(ErrorKind::PoolClosed)));
                 }
             }
@@ -529,8 +586,11 @@ impl Read for ResponseBody {
 impl Drop for ResponseBody {
     fn drop(&mut self) {
         self.rx.hang_up();
-        if self.state == BodyState::Open {
-            let _ = self.handle.send(Command::Discard(self.id));
+        if let Some(engine) = self.engine.take() {
+            if self.state == BodyState::Open {
+                let _ = engine.handle.send(Command::Discard(self.id));
+            }
+            // If this body was the engine's last owner, the engine stops here.
         }
     }
 }
@@ -656,11 +716,13 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 core: Core {
-                    handle: Handle { tx, waker },
+                    engine: Arc::new(EngineThread {
+                        handle: Handle { tx, waker },
+                        thread: Mutex::new(Some(thread)),
+                    }),
                     config,
                 },
                 middleware,
-                thread: Mutex::new(Some(thread)),
             }),
         })
     }
@@ -690,8 +752,8 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
             let cmd = match rx.try_recv() {
                 Ok(cmd) => cmd,
                 Err(TryRecvError::Empty) => break,
-                // Every handle is gone without a Shutdown (cannot happen while `Inner`
-                // lives, which sends one on drop); stop all the same.
+                // Every handle is gone without a Shutdown (cannot happen: the
+                // `EngineThread` owning the last one sends it on drop); stop all the same.
                 Err(TryRecvError::Disconnected) => {
                     shutdown = true;
                     break;
