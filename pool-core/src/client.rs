@@ -28,16 +28,27 @@
 //! engine shuts down, closes its sockets and its thread is joined. [`Client::shutdown`]
 //! is the hard stop: requests in flight and bodies still arriving fail with
 //! [`ErrorKind::PoolClosed`] at once.
+//!
+//! Every caller gets an answer in bounded time, whatever happens to the engine thread.
+//! A request's mailbox is closed by its `Route` when dropped, and the route travels
+//! inside the `Command::Send`, so a command dropped unprocessed (queued when the engine
+//! stopped, or refused by a closed channel) still wakes its caller. The engine thread
+//! catches its own panic: routes dropped while unwinding report
+//! [`ErrorKind::EngineFailed`], the shared status makes every later call (`send`,
+//! `stats`, a body read) say so, and commands still queued are failed before the thread
+//! ends. A status flag and a fence on each side make sure no command is enqueued after
+//! that final drain without its sender seeing the stop.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{fence, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
 use http::{HeaderMap, Request, StatusCode, Version};
 use mio::Waker;
 
@@ -53,13 +64,17 @@ enum Command {
     Send {
         request: Box<Request<Body>>,
         opts: RequestOptions,
-        reply: Arc<Mailbox>,
+        /// Closes the caller's mailbox when dropped, wherever that happens: in the
+        /// engine's route table, or with the command itself if it is never processed.
+        reply: Route,
     },
     Discard(RequestId),
     Resume(RequestId),
     CloseIdle,
     Stats(Sender<Stats>),
     Shutdown,
+    /// Test-only (see [`Client::__panic_engine_for_tests`]): sleep, then panic.
+    PanicForTests(Duration),
 }
 
 /// What the engine thread tells one request's caller.
@@ -83,8 +98,9 @@ const COALESCE_BYTES: usize = 16 * 1024;
 /// A `Mutex` + `Condvar` queue rather than a channel: the caller parks as soon as it has
 /// nothing to read (a channel's blocking receive spins and yields first, which costs a
 /// CPU that the engine thread needs), and the engine signals only a caller that is
-/// actually parked. The engine side closes it when it drops the request's route, which
-/// is how a reader learns that nothing more will come.
+/// actually parked. It is closed when the request's [`Route`] is dropped (by the
+/// engine, or with a command that never ran), which is how a reader learns that nothing
+/// more will come.
 struct Mailbox {
     state: Mutex<MailState>,
     ready: Condvar,
@@ -205,16 +221,78 @@ impl Mailbox {
 struct Handle {
     tx: Sender<Command>,
     waker: Arc<Waker>,
+    status: Arc<EngineStatus>,
 }
 
 impl Handle {
+    /// Hands `cmd` to the engine. `Err` when the engine has stopped: the command may
+    /// then never run, so a caller must not wait for its answer; the error says why.
+    /// (A command that raced the stop may have run all the same; at a shutdown, calling
+    /// it failed is the honest answer either way.)
     fn send(&self, cmd: Command) -> Result<(), Error> {
-        self.tx
-            .send(cmd)
-            .map_err(|_| Error::msg(ErrorKind::PoolClosed, "the engine thread has stopped"))?;
+        if let Err(refused) = self.tx.send(cmd) {
+            // The engine thread is gone; dropping the command answers it.
+            drop(refused);
+            return Err(self.status.error());
+        }
+        // Pairs with the fence in `EngineStatus::stop`: either the engine thread, which
+        // drains the channel after it stops, finds this command, or this load sees the
+        // stop. Never neither, so a command cannot sit unanswered in the channel.
+        fence(Ordering::SeqCst);
+        if self.status.is_stopped() {
+            return Err(self.status.error());
+        }
         // A failed wake means the engine is gone; the channel reports that next time.
         let _ = self.waker.wake();
         Ok(())
+    }
+}
+
+/// Whether the engine thread still runs, and if not, how it ended: shared by the engine
+/// thread, which sets it once, and the callers, who read it to say why nothing came.
+#[derive(Debug, Default)]
+struct EngineStatus(AtomicU8);
+
+impl EngineStatus {
+    const RUNNING: u8 = 0;
+    const STOPPED: u8 = 1;
+    const PANICKED: u8 = 2;
+
+    /// Engine side, once, before it drains the channel: the engine will process
+    /// nothing more; `panicked` says whether it died or was shut down.
+    fn stop(&self, panicked: bool) {
+        let code = if panicked {
+            Self::PANICKED
+        } else {
+            Self::STOPPED
+        };
+        self.0.store(code, Ordering::SeqCst);
+        // Pairs with the fence in `Handle::send`: the drain that follows sees every
+        // command a caller enqueued without seeing this store.
+        fence(Ordering::SeqCst);
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst) != Self::RUNNING
+    }
+
+    fn is_panicked(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == Self::PANICKED
+    }
+
+    /// The error for a command or request the engine will never answer.
+    fn error(&self) -> Error {
+        stopped_error(self.is_panicked())
+    }
+}
+
+/// The error for work a stopped engine will never do: [`ErrorKind::EngineFailed`] if it
+/// panicked, [`ErrorKind::PoolClosed`] if it was shut down.
+fn stopped_error(panicked: bool) -> Error {
+    if panicked {
+        Error::msg(ErrorKind::EngineFailed, "the engine thread panicked")
+    } else {
+        Error::msg(ErrorKind::PoolClosed, "the engine thread has stopped")
     }
 }
 
@@ -334,7 +412,7 @@ impl Client {
 
     /// Closes every idle connection now.
     pub fn close_idle(&self) {
-        let _ = self.inner.core.engine.handle.send(Command::CloseIdle);
+        let _ = self.command(Command::CloseIdle);
     }
 
     /// Stops the engine now, for every handle of this client: requests in flight and
@@ -349,20 +427,37 @@ impl Client {
         self.inner.core.engine.shutdown();
     }
 
-    /// A snapshot of the pool's counters.
-    pub fn stats(&self) -> Stats {
-        let (tx, rx) = unbounded();
-        if self
-            .inner
-            .core
-            .engine
-            .handle
-            .send(Command::Stats(tx))
-            .is_err()
-        {
-            return Stats::default();
-        }
-        rx.recv().unwrap_or_default()
+    /// A snapshot of the pool's counters: requests, dials, reuses, retries, closes by
+    /// cause, and the idle/active/connecting/waiting gauges, in total and per host.
+    ///
+    /// # Errors
+    ///
+    /// A stopped engine has no pool to report on: [`ErrorKind::PoolClosed`] after
+    /// [`shutdown`](Self::shutdown), [`ErrorKind::EngineFailed`] if the engine thread
+    /// panicked. (All zeros would read as an idle, healthy pool.)
+    pub fn stats(&self) -> Result<Stats, Error> {
+        let (tx, rx) = bounded(1);
+        self.command(Command::Stats(tx))?;
+        rx.recv().map_err(|_| {
+            // Dropped unanswered: by a stopped engine, or by a panic unwinding the
+            // engine thread before the status says so (a running engine always answers).
+            let status = &self.inner.core.engine.handle.status;
+            stopped_error(!status.is_stopped() || status.is_panicked())
+        })
+    }
+
+    /// **Test-only; not part of the API** (hidden, may change or go at any time): makes
+    /// the engine thread sleep for `after`, then panic, so that tests can check what
+    /// callers see when the engine dies. Commands sent during the sleep queue up behind
+    /// the panic and are never processed, which is how a test reaches that case.
+    #[doc(hidden)]
+    pub fn __panic_engine_for_tests(&self, after: Duration) {
+        let _ = self.command(Command::PanicForTests(after));
+    }
+
+    /// Hands `cmd` to the engine thread.
+    fn command(&self, cmd: Command) -> Result<(), Error> {
+        self.inner.core.engine.handle.send(cmd)
     }
 }
 
@@ -374,11 +469,10 @@ impl Core {
         opts: RequestOptions,
     ) -> Result<Response, Error> {
         let rx = Mailbox::new(self.config.body_buffer_limit);
-        let reply = Arc::clone(&rx);
         self.engine.handle.send(Command::Send {
             request: Box::new(request),
             opts,
-            reply,
+            reply: Route::new(Arc::clone(&rx)),
         })?;
         match rx.recv() {
             Some(Msg::Head(id, head, info)) => Ok(Response {
@@ -399,10 +493,8 @@ impl Core {
                 ErrorKind::Io,
                 "engine sent body data before the head",
             )),
-            None => Err(Error::msg(
-                ErrorKind::PoolClosed,
-                "the engine thread has stopped",
-            )),
+            // Closed without a word: the engine stopped before it got to this request.
+            None => Err(self.engine.handle.status.error()),
         }
     }
 }
@@ -575,8 +667,12 @@ impl Read for ResponseBody {
                 }
                 Some(Msg::Head(..)) => {}
                 None => {
+                    let error = match &self.engine {
+                        Some(engine) => engine.handle.status.error(),
+                        None => stopped_error(false),
+                    };
                     self.end(BodyState::Failed);
-                    return Err(io::Error::other(Error::new(ErrorKind::PoolClosed)));
+                    return Err(io::Error::other(error));
                 }
             }
         }
@@ -705,19 +801,23 @@ impl ClientBuilder {
     /// Starts the engine thread.
     pub fn build(self) -> Result<Client, Error> {
         let ClientBuilder { config, middleware } = self;
-        let mut engine =
+        let engine =
             Engine::new(config.clone()).map_err(|e| Error::with_source(ErrorKind::Io, e))?;
         let waker = engine.waker();
         let (tx, rx) = unbounded();
+        let status = Arc::new(EngineStatus::default());
         let thread = std::thread::Builder::new()
             .name("wirepool-engine".into())
-            .spawn(move || run_engine(&mut engine, &rx))
+            .spawn({
+                let status = Arc::clone(&status);
+                move || engine_thread(engine, rx, &status)
+            })
             .map_err(|e| Error::with_source(ErrorKind::Io, e))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 core: Core {
                     engine: Arc::new(EngineThread {
-                        handle: Handle { tx, waker },
+                        handle: Handle { tx, waker, status },
                         thread: Mutex::new(Some(thread)),
                     }),
                     config,
@@ -728,20 +828,76 @@ impl ClientBuilder {
     }
 }
 
-/// Where an in-flight request's messages go.
+/// Where a request's messages go, from the moment it is sent until the engine is done
+/// with it.
+///
+/// Dropping it closes the caller's mailbox, wherever that happens: the engine finished,
+/// failed or discarded the request; the engine stopped; the `Command::Send` carrying it
+/// was dropped unprocessed (queued when the engine stopped, refused by a closed
+/// channel); or the engine thread is unwinding from a panic. A caller therefore never
+/// waits on a mailbox that nobody will close.
 struct Route {
     reply: Arc<Mailbox>,
+    /// The last message was delivered through [`end`](Self::end).
+    ended: bool,
+}
+
+impl Route {
+    fn new(reply: Arc<Mailbox>) -> Route {
+        Route {
+            reply,
+            ended: false,
+        }
+    }
+
+    /// Delivers the request's last message (its end or its failure); the drop that
+    /// follows closes the mailbox.
+    fn end(mut self, msg: Msg) {
+        let _ = self.reply.push(msg);
+        self.ended = true;
+    }
 }
 
 impl Drop for Route {
-    /// The engine is done with the request (finished, failed, discarded, or the engine
-    /// is stopping): its caller must not wait for more.
     fn drop(&mut self) {
+        // Unwinding from a panic of the engine thread: say so, rather than leave the
+        // caller to guess from a bare close (the status is set only once the unwinding
+        // is over, after the caller may already have looked).
+        if !self.ended && std::thread::panicking() {
+            let _ = self.reply.push(Msg::Failed(stopped_error(true)));
+        }
         self.reply.close();
     }
 }
 
-/// The engine thread: apply commands, run a turn, route events; until shutdown.
+/// The body of the engine thread: runs the engine until it is shut down or panics,
+/// then answers everything it will never process.
+///
+/// A panic is caught rather than left to end the thread silently: the routes of
+/// requests in flight are dropped while unwinding (their callers get
+/// [`ErrorKind::EngineFailed`]), the status tells later callers, and commands still
+/// queued are failed here. A panic is a bug; this makes it an error, not a hang.
+fn engine_thread(mut engine: Engine, rx: Receiver<Command>, status: &EngineStatus) {
+    let run = panic::catch_unwind(AssertUnwindSafe(|| run_engine(&mut engine, &rx)));
+    let panicked = run.is_err();
+    status.stop(panicked);
+    // Whatever is still queued will never run. A `Send` is failed in words; dropping any
+    // other command answers it (a `Stats` caller sees its reply channel close).
+    while let Ok(cmd) = rx.try_recv() {
+        if let Command::Send { reply, .. } = cmd {
+            reply.end(Msg::Failed(stopped_error(panicked)));
+        }
+    }
+    // Sends from now on are refused by the closed channel.
+    drop(rx);
+    if panicked {
+        // The engine stopped halfway through a change; dropping it closes its sockets.
+        // Should that panic as well, nobody is left to tell: end the thread quietly.
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(engine)));
+    }
+}
+
+/// The engine loop: apply commands, run a turn, route events; until shutdown.
 fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
     let mut routes: HashMap<RequestId, Route> = HashMap::new();
     // Mailboxes filled during the current turn, woken once when it ends.
@@ -766,12 +922,9 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
                     reply,
                 } => match engine.submit_with(*request, opts) {
                     Ok(id) => {
-                        routes.insert(id, Route { reply });
+                        routes.insert(id, reply);
                     }
-                    Err(e) => {
-                        let _ = reply.push(Msg::Failed(e));
-                        reply.close();
-                    }
+                    Err(e) => reply.end(Msg::Failed(e)),
                 },
                 Command::Discard(id) => {
                     routes.remove(&id);
@@ -783,6 +936,10 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
                     let _ = reply.send(engine.stats());
                 }
                 Command::Shutdown => shutdown = true,
+                Command::PanicForTests(after) => {
+                    std::thread::sleep(after);
+                    panic!("wirepool: engine thread panic requested by a test");
+                }
             }
         }
         if shutdown {
@@ -860,16 +1017,89 @@ fn route(
         }
         Event::Done { id, info } => {
             if let Some(r) = routes.remove(&id) {
-                // Dropping the route closes the mailbox, which wakes the caller.
-                let _ = r.reply.push(Msg::Done(info));
+                // Ending the route closes the mailbox, which wakes the caller.
+                r.end(Msg::Done(info));
             }
             Flow::Continue
         }
         Event::Failed { id, error } => {
             if let Some(r) = routes.remove(&id) {
-                let _ = r.reply.push(Msg::Failed(error));
+                r.end(Msg::Failed(error));
             }
             Flow::Continue
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_command(reply: Route) -> Command {
+        Command::Send {
+            request: Box::new(Request::new(Body::empty())),
+            opts: RequestOptions::default(),
+            reply,
+        }
+    }
+
+    /// A `Send` that never reaches the engine (dropped in the channel, or refused)
+    /// closes its caller's mailbox: the caller wakes instead of waiting for ever.
+    #[test]
+    fn a_send_dropped_unprocessed_closes_its_mailbox() {
+        let mailbox = Mailbox::new(16);
+        let cmd = send_command(Route::new(Arc::clone(&mailbox)));
+        let (tx, rx) = unbounded();
+        tx.send(cmd).unwrap();
+        drop(rx); // the engine thread is gone with the command still queued
+        drop(tx);
+        assert!(mailbox.recv().is_none());
+    }
+
+    /// A route dropped while the engine thread unwinds tells its caller the engine
+    /// failed, not just that the mailbox closed.
+    #[test]
+    fn a_route_dropped_by_a_panic_reports_engine_failed() {
+        let mailbox = Mailbox::new(16);
+        let route = Route::new(Arc::clone(&mailbox));
+        let outcome = std::thread::spawn(move || {
+            let _route = route;
+            panic!("engine bug");
+        })
+        .join();
+        assert!(outcome.is_err());
+        match mailbox.recv() {
+            Some(Msg::Failed(e)) => assert_eq!(e.kind(), ErrorKind::EngineFailed),
+            _ => panic!("expected Failed(EngineFailed)"),
+        }
+        assert!(mailbox.recv().is_none());
+    }
+
+    /// Tiny pieces are coalesced up to `COALESCE_BYTES`; a full-size piece is queued as
+    /// is; the bytes come out in order.
+    #[test]
+    fn small_pieces_are_coalesced_and_large_ones_kept_whole() {
+        let mailbox = Mailbox::new(1 << 20);
+        for i in 0..COALESCE_BYTES + 10 {
+            mailbox.push_data(&[i as u8]).unwrap();
+        }
+        mailbox.push_data(&[7; COALESCE_BYTES]).unwrap();
+        mailbox.push_data(b"tail").unwrap();
+        let mut sizes = Vec::new();
+        let mut all = Vec::new();
+        mailbox.close();
+        while let Some(msg) = mailbox.recv() {
+            if let Msg::Data(d) = msg {
+                sizes.push(d.len());
+                all.extend_from_slice(&d);
+            }
+        }
+        assert_eq!(sizes, [COALESCE_BYTES, 10, COALESCE_BYTES, 4]);
+        let expected: Vec<u8> = (0..COALESCE_BYTES + 10)
+            .map(|i| i as u8)
+            .chain([7; COALESCE_BYTES])
+            .chain(*b"tail")
+            .collect();
+        assert!(all == expected);
     }
 }

@@ -13,9 +13,10 @@ mod common;
 
 use std::io::Read;
 use std::sync::mpsc;
+use std::time::Duration;
 
-use common::{kind_of, WAIT};
-use pool_core::{Client, ErrorKind, Response};
+use common::{kind_of, Gate, WAIT};
+use pool_core::{Client, Error, ErrorKind, Response};
 use testkit::{pattern_byte, Script, TestServer};
 
 const MIB: usize = 1024 * 1024;
@@ -122,4 +123,115 @@ fn shutdown_fails_an_in_flight_body_and_is_idempotent() {
     assert_eq!(err.kind(), ErrorKind::PoolClosed, "{err:?}");
     drop(resp); // a Discard to a stopped engine is harmless
     assert_eq!(server.connections(), 1);
+}
+
+/// Sends `GET url` on a thread of its own; the receiver gets the body or the error.
+fn spawn_get(client: &Client, url: String) -> mpsc::Receiver<Result<String, Error>> {
+    let client = client.clone();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(client.get(&url).and_then(|mut r| r.text()));
+    });
+    rx
+}
+
+/// A server that sends a head announcing 1000 bytes, 10 of them, then nothing until
+/// the client closes.
+fn stalled_body_server() -> TestServer {
+    TestServer::start(|conn| {
+        if conn.read_request().is_some() {
+            conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
+            conn.wait_for_client_close();
+        }
+    })
+}
+
+/// Requests sent while the engine stops (queued in the channel behind the shutdown, or
+/// sent as it goes) are answered with `PoolClosed`, never left waiting. Many rounds,
+/// each with senders hammering the client while it shuts down.
+#[test]
+fn a_send_racing_a_shutdown_never_hangs() {
+    const ROUNDS: u64 = 40;
+    const SENDERS: usize = 4;
+    let server = TestServer::keep_alive(b"ok");
+    for round in 0..ROUNDS {
+        let client = Client::new().unwrap();
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..SENDERS {
+            let client = client.clone();
+            let url = server.url("/");
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let kind = loop {
+                    if let Err(e) = client.get(&url).and_then(|mut r| r.text()) {
+                        break e.kind();
+                    }
+                };
+                let _ = tx.send(kind);
+            });
+        }
+        drop(tx);
+        std::thread::sleep(Duration::from_millis(1 + round % 7));
+        let stopper = client.clone();
+        within_wait("shutting down", move || stopper.shutdown());
+        for _ in 0..SENDERS {
+            let kind = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
+                panic!("round {round}: a sender racing the shutdown was left waiting")
+            });
+            assert_eq!(kind, ErrorKind::PoolClosed, "round {round}");
+        }
+        assert_eq!(client.stats().unwrap_err().kind(), ErrorKind::PoolClosed);
+    }
+}
+
+/// The engine thread panics with callers waiting for heads, a reader waiting for body
+/// bytes and requests still queued for it: every one of them gets `EngineFailed`
+/// promptly, and so does every later call; the sockets are closed.
+#[test]
+fn an_engine_panic_fails_every_caller_and_reader_promptly() {
+    let gate = Gate::new();
+    let waiting = common::gated_server(&gate, b"never");
+    let stalled = stalled_body_server();
+    let client = Client::builder().timeout(None).build().unwrap();
+    // A body being read: its first bytes arrive, then the reader blocks for the rest.
+    let (_head, mut body) = client.get(&stalled.url("/")).unwrap().into_parts();
+    let (started_tx, started_rx) = mpsc::channel();
+    let (read_tx, read_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = [0u8; 10];
+        let _ = started_tx.send(body.read_exact(&mut first).map(|()| first));
+        let mut rest = Vec::new();
+        let _ = read_tx.send(body.read_to_end(&mut rest).map_err(|e| kind_of(&e)));
+    });
+    let first = started_rx.recv_timeout(WAIT).expect("the first bytes");
+    assert_eq!(&first.unwrap(), b"0123456789");
+    // Callers waiting for a head: their requests are at the server, which holds them.
+    let in_flight: Vec<_> = (0..3)
+        .map(|_| spawn_get(&client, waiting.url("/held")))
+        .collect();
+    assert!(waiting.wait_for_requests(3, WAIT));
+    // The engine sleeps, then panics; requests sent meanwhile queue up behind the panic.
+    client.__panic_engine_for_tests(Duration::from_millis(300));
+    let queued: Vec<_> = (0..3)
+        .map(|_| spawn_get(&client, waiting.url("/queued")))
+        .collect();
+    for (i, rx) in in_flight.iter().chain(&queued).enumerate() {
+        let result = rx
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("caller {i} was left waiting"));
+        let err = result.expect_err("the engine died");
+        assert_eq!(err.kind(), ErrorKind::EngineFailed, "caller {i}: {err:?}");
+    }
+    let read = read_rx.recv_timeout(WAIT).expect("the reader was woken");
+    assert_eq!(read, Err(Some(ErrorKind::EngineFailed)));
+    // Every later call says so too, at once.
+    let err = client.stats().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::EngineFailed, "{err:?}");
+    assert_eq!(err.culprit(), pool_core::Culprit::Internal);
+    let err = client.get(&stalled.url("/")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::EngineFailed, "{err:?}");
+    within_wait("shutting a dead engine down", move || client.shutdown());
+    assert!(stalled.wait_for_open_connections(0, WAIT));
+    assert_eq!(waiting.requests(), 3, "a queued request reached the server");
+    gate.open_all();
 }

@@ -98,7 +98,12 @@ fn a_complete_body_survives_the_client() {
     let server = TestServer::keep_alive(b"complete");
     let client = Client::new().unwrap();
     let mut resp = client.get(&server.url("/")).unwrap();
-    assert!(common::wait_until(WAIT, || client.stats().total.idle == 1));
+    assert!(common::wait_until(WAIT, || client
+        .stats()
+        .unwrap()
+        .total
+        .idle
+        == 1));
     client.shutdown();
     assert_eq!(resp.text().unwrap(), "complete");
     assert!(server.wait_for_open_connections(0, WAIT));
