@@ -223,7 +223,7 @@ mod tests {
             assert_eq!(resp.status(), 200);
             assert_eq!(resp.text().expect("body"), "abcde");
         }
-        let stats = client.stats().total;
+        let stats = client.stats().expect("stats").total;
         assert_eq!((stats.dials, stats.reuses), (1, 2));
         assert_eq!(
             (stats.tls_full_handshakes, stats.tls_resumed_handshakes),
@@ -263,7 +263,7 @@ mod tests {
             let mut resp = client.get(&server.url("/")).expect("get");
             assert_eq!(resp.bytes().expect("body"), b"abc");
         }
-        let stats = client.stats().total;
+        let stats = client.stats().expect("stats").total;
         assert_eq!(stats.dials, 4);
         assert_eq!(stats.tls_full_handshakes, 1, "{stats:?}");
         assert_eq!(stats.tls_resumed_handshakes, 3, "{stats:?}");

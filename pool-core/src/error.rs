@@ -3,8 +3,9 @@
 //! Every failure a request can meet ends up here as an [`Error`] with an [`ErrorKind`]
 //! that says *what* failed (DNS, connect, which timeout, a protocol violation by the
 //! server, ...) and [`Error::culprit`] that says *who* is at fault: the caller (an
-//! invalid request), the peer (a malformed or hostile response) or the environment
-//! (network, resolver, deadlines). [`Error::is_retry_safe`] tells whether sending the
+//! invalid request), the peer (a malformed or hostile response), the environment
+//! (network, resolver, deadlines) or, should the engine thread ever panic, wirepool
+//! itself. [`Error::is_retry_safe`] tells whether sending the
 //! same request again cannot repeat a side effect on the server.
 //!
 //! `Display` text is short and lowercase and does not repeat the source's message; walk
@@ -23,6 +24,10 @@ pub enum Culprit {
     Peer,
     /// Neither: the network, the resolver, a deadline, the machine's limits.
     Environment,
+    /// wirepool itself, or code it ran on the engine thread on the caller's behalf (a
+    /// custom TLS certificate verifier, say): the engine thread panicked. A bug to
+    /// report; see [`ErrorKind::EngineFailed`].
+    Internal,
 }
 
 /// What went wrong with a request.
@@ -63,12 +68,21 @@ pub enum ErrorKind {
     Io,
     /// The request was canceled by the caller.
     Canceled,
-    /// The client or engine shut down while the request was in flight.
+    /// The client or engine shut down while the request was in flight, or the request
+    /// was sent after it had shut down (`Client::shutdown`).
     PoolClosed,
     /// A setting was refused when the client or engine was built (zero where zero
     /// cannot work, NaN, beyond what the system accepts). The source names the setting
     /// and says what is allowed. Fix the configuration.
     InvalidConfig,
+    /// The engine thread panicked: a bug in wirepool, or in code it ran on the engine
+    /// thread for the caller (a custom TLS certificate verifier, say). Every request in
+    /// flight, every body still arriving and every later call on the same `Client`
+    /// (`send`, `stats`) fails with this kind instead of hanging; the pool's sockets
+    /// are closed. The request may or may not have reached the server. Build a new
+    /// `Client` to go on, and please report the panic message (printed by the panic
+    /// hook) as a bug.
+    EngineFailed,
 }
 
 impl ErrorKind {
@@ -89,6 +103,7 @@ impl ErrorKind {
             ErrorKind::Canceled => "request canceled",
             ErrorKind::PoolClosed => "pool closed",
             ErrorKind::InvalidConfig => "invalid setting",
+            ErrorKind::EngineFailed => "engine thread panicked",
         }
     }
 }
@@ -147,6 +162,7 @@ impl Error {
                 Culprit::Caller
             }
             ErrorKind::Protocol | ErrorKind::ConnectionClosed | ErrorKind::Tls => Culprit::Peer,
+            ErrorKind::EngineFailed => Culprit::Internal,
             _ => Culprit::Environment,
         }
     }
@@ -264,5 +280,14 @@ mod tests {
             Error::new(ErrorKind::InvalidRequest).culprit(),
             Culprit::Caller
         );
+    }
+
+    #[test]
+    fn a_panicked_engine_is_an_internal_failure_and_not_retry_safe() {
+        let e = Error::new(ErrorKind::EngineFailed);
+        assert_eq!(e.culprit(), Culprit::Internal);
+        assert!(!e.is_retry_safe());
+        assert!(!e.is_timeout());
+        assert_eq!(e.to_string(), "engine thread panicked");
     }
 }

@@ -27,7 +27,7 @@ fn dropped_small_body_returns_the_connection() {
     assert!(resp.info().reused);
     assert_eq!(resp.bytes().unwrap().len(), SMALL.len());
     assert_eq!(server.connections(), 1);
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!((stats.total.dials, stats.total.reuses), (1, 5));
     assert_eq!(stats.total.closes.total(), 0);
 }
@@ -78,7 +78,12 @@ fn dropped_chunked_body_is_drained() {
     drop(client.get(&server.url("/")).unwrap());
     // The chunks after the first may still be on their way when the response is
     // dropped: the drain finishes when they arrive (a request sent meanwhile dials).
-    assert!(common::wait_until(WAIT, || client.stats().total.idle == 1));
+    assert!(common::wait_until(WAIT, || client
+        .stats()
+        .unwrap()
+        .total
+        .idle
+        == 1));
     let mut resp = client.get(&server.url("/")).unwrap();
     assert!(resp.info().reused);
     assert_eq!(resp.bytes().unwrap().len(), 6003);
@@ -92,16 +97,16 @@ fn dropped_body_over_the_drain_limit_closes_the_connection() {
     let resp = client.get(&server.url("/")).unwrap();
     drop(resp);
     assert!(common::wait_until(WAIT, || {
-        client.stats().total.closes.not_reusable == 1
+        client.stats().unwrap().total.closes.not_reusable == 1
     }));
     let resp = client.get(&server.url("/")).unwrap();
     assert!(!resp.info().reused);
     drop(resp);
     assert_eq!(server.connections(), 2);
     assert!(common::wait_until(WAIT, || {
-        client.stats().total.closes.not_reusable == 2
+        client.stats().unwrap().total.closes.not_reusable == 2
     }));
-    assert_eq!(client.stats().total.idle, 0);
+    assert_eq!(client.stats().unwrap().total.idle, 0);
 }
 
 /// A chunked body has no announced length: the drain stops, and closes, once it has
@@ -126,7 +131,7 @@ fn dropped_chunked_body_over_the_limit_closes() {
     assert!(!resp.info().reused);
     drop(resp);
     assert!(common::wait_until(WAIT, || {
-        client.stats().total.closes.not_reusable == 2
+        client.stats().unwrap().total.closes.not_reusable == 2
     }));
 }
 
@@ -154,7 +159,12 @@ fn dropped_body_already_buffered_for_the_reader_is_reused() {
     let server = TestServer::keep_alive(&SMALL);
     let client = Client::builder().drain_limit(0).build().unwrap();
     let resp = client.get(&server.url("/")).unwrap();
-    assert!(common::wait_until(WAIT, || client.stats().total.idle == 1));
+    assert!(common::wait_until(WAIT, || client
+        .stats()
+        .unwrap()
+        .total
+        .idle
+        == 1));
     drop(resp);
     assert!(client.get(&server.url("/")).unwrap().info().reused);
 }
@@ -174,9 +184,9 @@ fn drain_that_takes_too_long_closes_the_connection() {
         .unwrap();
     drop(client.get(&server.url("/")).unwrap());
     assert!(common::wait_until(WAIT, || {
-        client.stats().total.closes.not_reusable == 1
+        client.stats().unwrap().total.closes.not_reusable == 1
     }));
-    assert_eq!(client.stats().total.idle, 0);
+    assert_eq!(client.stats().unwrap().total.idle, 0);
     assert!(server.wait_for_open_connections(0, WAIT));
 }
 

@@ -33,9 +33,14 @@ fn idle_connection_closed_by_the_server_is_not_reused() {
         assert!(!resp.info().reused, "request {i}");
         assert_eq!(resp.text().unwrap(), "bye");
         assert!(server.wait_for_open_connections(0, WAIT));
-        assert!(common::wait_until(WAIT, || client.stats().total.idle == 0));
+        assert!(common::wait_until(WAIT, || client
+            .stats()
+            .unwrap()
+            .total
+            .idle
+            == 0));
     }
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!((stats.total.dials, stats.total.retries), (5, 0));
     assert_eq!(stats.total.closes.server_close, 5);
 }
@@ -53,7 +58,7 @@ fn stale_idle_race_never_fails_a_get() {
     // A request that went out on a connection the server was closing is never read
     // there (the server answers it with a reset): the server read each GET once.
     assert_eq!(server.requests(), 50);
-    assert_eq!(client.stats().total.requests, 50);
+    assert_eq!(client.stats().unwrap().total.requests, 50);
 }
 
 /// The reused connection takes the request and closes without answering: the GET is
@@ -70,7 +75,7 @@ fn get_on_a_stale_reused_connection_is_retried_once() {
         !resp.info().reused,
         "the retry went out on a fresh connection"
     );
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!((stats.total.requests, stats.total.retries), (2, 1));
     assert_eq!(stats.total.dials, 2);
     // /2 went out twice: on the stale connection 0 and on the fresh connection 1.
@@ -135,7 +140,7 @@ fn post_on_a_stale_reused_connection_is_not_retried() {
         !err.is_retry_safe(),
         "the server may have acted on the POST"
     );
-    assert_eq!(client.stats().total.retries, 0);
+    assert_eq!(client.stats().unwrap().total.retries, 0);
     let posts = server
         .recorded()
         .iter()
@@ -167,7 +172,7 @@ fn post_with_idempotency_key_is_retried() {
         posts.iter().all(|r| r.body == b"buy"),
         "the body is replayed"
     );
-    assert_eq!(client.stats().total.retries, 1);
+    assert_eq!(client.stats().unwrap().total.retries, 1);
 }
 
 #[test]
@@ -178,7 +183,7 @@ fn retries_can_be_disabled() {
     let err = client.get(&server.url("/")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionClosed, "{err:?}");
     assert!(err.is_retry_safe(), "a GET is safe to resend");
-    assert_eq!(client.stats().total.retries, 0);
+    assert_eq!(client.stats().unwrap().total.retries, 0);
 }
 
 /// A failure on a *fresh* connection is reported, never retried.
@@ -189,7 +194,7 @@ fn failure_on_a_fresh_connection_is_not_retried() {
     let err = client.get(&server.url("/")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionClosed, "{err:?}");
     assert_eq!(server.requests(), 1);
-    assert_eq!(client.stats().total.retries, 0);
+    assert_eq!(client.stats().unwrap().total.retries, 0);
 }
 
 /// Every reused connection is stale: each GET retries once and succeeds; a second
@@ -203,7 +208,7 @@ fn every_reuse_stale_each_get_retries_once() {
         assert_eq!(resp.text().unwrap(), "s");
         assert_eq!(resp.info().retries, u8::from(i > 0), "request {i}");
     }
-    assert_eq!(client.stats().total.retries, 9);
+    assert_eq!(client.stats().unwrap().total.retries, 9);
 }
 
 #[test]
@@ -220,14 +225,14 @@ fn reset_mid_body_is_connection_closed() {
             match kind_of(&err) {
                 Some(kind) => {
                     assert_eq!(kind, ErrorKind::ConnectionClosed, "{err:?}");
-                    return assert_eq!(client.stats().total.idle, 0);
+                    return assert_eq!(client.stats().unwrap().total.idle, 0);
                 }
                 None => panic!("not a wirepool error: {err:?}"),
             }
         }
     };
     assert_eq!(err.kind(), ErrorKind::ConnectionClosed, "{err:?}");
-    assert_eq!(client.stats().total.idle, 0);
+    assert_eq!(client.stats().unwrap().total.idle, 0);
 }
 
 #[test]
@@ -240,7 +245,7 @@ fn truncated_body_is_a_protocol_error() {
     let err = resp.body_mut().read_to_end(&mut body).unwrap_err();
     assert_eq!(kind_of(&err), Some(ErrorKind::Protocol), "{err:?}");
     assert_eq!(body, SENT_PREFIX);
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!((stats.total.idle, stats.total.active), (0, 0));
     assert_eq!(stats.total.closes.error, 1);
 }
@@ -257,7 +262,7 @@ fn garbage_after_body_is_not_reused() {
         assert_eq!(resp.bytes().unwrap(), SCRIPT_BODY);
     }
     assert_eq!(conns_of(&server), [0, 1, 2]);
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!((stats.total.dials, stats.total.reuses), (3, 0));
     assert_eq!(stats.total.closes.error, 3);
     assert!(server.wait_for_open_connections(0, WAIT));
@@ -276,12 +281,17 @@ fn garbage_while_idle_closes_the_connection() {
     });
     let client = Client::new().unwrap();
     assert_eq!(client.get(&server.url("/")).unwrap().text().unwrap(), "ok");
-    assert!(common::wait_until(WAIT, || client.stats().total.idle == 0));
+    assert!(common::wait_until(WAIT, || client
+        .stats()
+        .unwrap()
+        .total
+        .idle
+        == 0));
     let mut resp = client.get(&server.url("/")).unwrap();
     assert!(!resp.info().reused);
     assert_eq!(resp.text().unwrap(), "ok");
     assert_eq!(conns_of(&server), [0, 1]);
-    assert_eq!(client.stats().total.closes.error, 1);
+    assert_eq!(client.stats().unwrap().total.closes.error, 1);
 }
 
 fn assert_framing_refused(script: Script) {
@@ -292,7 +302,7 @@ fn assert_framing_refused(script: Script) {
         assert_eq!(err.kind(), ErrorKind::Protocol, "{err:?}");
     }
     assert_eq!(conns_of(&server), [0, 1], "never reused");
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!((stats.total.idle, stats.total.retries), (0, 0));
     assert_eq!(stats.total.closes.error, 2);
     assert!(server.wait_for_open_connections(0, WAIT));
@@ -344,7 +354,7 @@ fn connection_close_responses_are_not_pooled() {
         assert!(!resp.info().reused);
         assert_eq!(resp.text().unwrap(), "once");
     }
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!(
         (stats.total.dials, stats.total.reuses, stats.total.idle),
         (3, 0, 0)
@@ -366,7 +376,7 @@ fn connection_close_requests_are_not_pooled() {
         assert_eq!(client.send(req).unwrap().text().unwrap(), "k");
     }
     assert_eq!(server.connections(), 2);
-    assert_eq!(client.stats().total.idle, 0);
+    assert_eq!(client.stats().unwrap().total.idle, 0);
 }
 
 #[test]
@@ -383,7 +393,7 @@ fn close_delimited_body_is_read_to_the_end_and_not_pooled() {
         assert!(!resp.info().reused);
         assert_eq!(resp.text().unwrap(), "until the end");
     }
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!((stats.total.dials, stats.total.idle), (10, 0));
 }
 
@@ -414,7 +424,7 @@ fn empty_bodies_complete_and_are_reused() {
         assert_eq!(resp.bytes().unwrap(), b"", "{path}");
     }
     assert_eq!(server.connections(), 1);
-    assert_eq!(client.stats().total.reuses, 3);
+    assert_eq!(client.stats().unwrap().total.reuses, 3);
 }
 
 #[test]
@@ -440,7 +450,7 @@ fn connect_refused_is_connect() {
     let err = client.get(&format!("http://{addr}/")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     assert!(err.is_retry_safe());
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!((stats.total.dials, stats.total.connecting), (1, 0));
 }
 
@@ -450,7 +460,7 @@ fn dns_failure_is_dns() {
     let err = client.get("http://nonexistent.invalid/").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Dns, "{err:?}");
     assert!(err.is_retry_safe());
-    assert_eq!(client.stats().total.connecting, 0);
+    assert_eq!(client.stats().unwrap().total.connecting, 0);
 }
 
 #[test]
@@ -460,5 +470,5 @@ fn invalid_requests_fail_before_any_connection() {
         let err = client.get(url).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{url}: {err:?}");
     }
-    assert_eq!(client.stats().total.dials, 0);
+    assert_eq!(client.stats().unwrap().total.dials, 0);
 }

@@ -173,19 +173,20 @@ fn idle_timeout_closes_idle_connections() {
         .unwrap();
     let mut resp = client.get(&server.url("/")).unwrap();
     assert_eq!(resp.text().unwrap(), "i");
-    assert_eq!(client.stats().total.idle, 1);
+    assert_eq!(client.stats().unwrap().total.idle, 1);
     // The engine closes it on its own (a deadline, no request needed).
     assert!(wait_until(WAIT, || client
         .stats()
+        .unwrap()
         .total
         .closes
         .idle_timeout
         == 1));
-    assert_eq!(client.stats().total.idle, 0);
+    assert_eq!(client.stats().unwrap().total.idle, 0);
     assert!(server.wait_for_open_connections(0, WAIT));
     let resp = client.get(&server.url("/")).unwrap();
     assert!(!resp.info().reused);
-    assert_eq!(client.stats().total.dials, 2);
+    assert_eq!(client.stats().unwrap().total.dials, 2);
 }
 
 #[test]
@@ -217,11 +218,17 @@ fn max_conn_lifetime_stops_reuse_of_old_connections() {
     assert!(second.info().reused, "reused while young");
     drop(second);
     // Expired while idle: closed by its deadline, counted as lifetime.
-    assert!(wait_until(WAIT, || client.stats().total.closes.lifetime == 1));
+    assert!(wait_until(WAIT, || client
+        .stats()
+        .unwrap()
+        .total
+        .closes
+        .lifetime
+        == 1));
     assert!(server.wait_for_open_connections(0, WAIT));
     let third = client.get(&server.url("/")).unwrap();
     assert!(!third.info().reused);
-    assert_eq!(client.stats().total.dials, 2);
+    assert_eq!(client.stats().unwrap().total.dials, 2);
 }
 
 /// A connection that expires while carrying a request finishes it, then closes.
@@ -240,7 +247,7 @@ fn connection_expiring_mid_request_finishes_it_then_closes() {
         .unwrap();
     let mut resp = client.get(&server.url("/")).unwrap();
     assert_eq!(resp.text().unwrap(), "late");
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!(stats.total.idle, 0);
     assert_eq!(stats.total.closes.lifetime, 1);
     assert!(server.wait_for_open_connections(0, WAIT));
@@ -256,8 +263,14 @@ fn lifetime_jitter_shortens_but_never_lengthens() {
         .unwrap();
     client.get(&server.url("/")).unwrap().text().unwrap();
     // Whatever the jitter picked, the connection is gone well after 200 ms.
-    assert!(wait_until(WAIT, || client.stats().total.closes.lifetime == 1));
-    assert_eq!(client.stats().total.idle, 0);
+    assert!(wait_until(WAIT, || client
+        .stats()
+        .unwrap()
+        .total
+        .closes
+        .lifetime
+        == 1));
+    assert_eq!(client.stats().unwrap().total.idle, 0);
 }
 
 #[test]
@@ -272,7 +285,7 @@ fn max_requests_per_conn_closes_after_that_many() {
         assert_eq!(resp.info().reused, i % 3 != 0, "request {i}");
         assert_eq!(resp.text().unwrap(), "m");
     }
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!(stats.total.dials, 3);
     assert_eq!(stats.total.closes.max_requests, 2);
     assert_eq!(stats.total.idle, 1);

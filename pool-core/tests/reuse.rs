@@ -24,7 +24,7 @@ fn sequential_gets_reuse_one_connection() {
     }
     assert_eq!(server.connections(), 1);
     assert_eq!(server.requests(), 5);
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!(
         (stats.total.requests, stats.total.dials, stats.total.reuses),
         (5, 1, 4)
@@ -127,7 +127,7 @@ fn stats_are_kept_per_host() {
         assert_eq!(client.get(&a.url("/")).unwrap().text().unwrap(), "a");
     }
     assert_eq!(client.get(&b.url("/")).unwrap().text().unwrap(), "b");
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     let (sa, sb) = (
         common::host_stats(&stats, &a),
         common::host_stats(&stats, &b),
@@ -159,7 +159,7 @@ fn client_shared_by_threads_reuses_connections() {
             });
         }
     });
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!(stats.total.requests, (THREADS * EACH) as u64);
     assert!(server.connections() <= THREADS, "{}", server.connections());
     assert_eq!(stats.total.dials as usize, server.connections());

@@ -1,6 +1,7 @@
-//! Shutdown with requests in flight: dropping the last Client handle fails readers
-//! with `PoolClosed` (never a hang), joins the engine thread and closes every socket;
-//! `Engine::shutdown` does the same for an engine driven by hand.
+//! Shutdown with requests in flight: `Client::shutdown` fails readers with `PoolClosed`
+//! (never a hang), joins the engine thread and closes every socket; `Engine::shutdown`
+//! does the same for an engine driven by hand. (Dropping the last Client handle does not
+//! stop an engine that still has a body to deliver: see `client_lifecycle.rs`.)
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
@@ -35,7 +36,7 @@ fn within_wait<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'st
 }
 
 #[test]
-fn dropping_the_client_fails_a_blocked_reader_with_pool_closed() {
+fn shutdown_fails_a_blocked_reader_with_pool_closed() {
     let server = stalled_body_server();
     let client = Client::builder().timeout(None).build().unwrap();
     let resp = client.get(&server.url("/")).unwrap();
@@ -64,8 +65,8 @@ fn dropping_the_client_fails_a_blocked_reader_with_pool_closed() {
         .recv_timeout(WAIT)
         .expect("reader got the first bytes");
     std::thread::sleep(Duration::from_millis(50));
-    // The last handle goes; its drop joins the engine thread.
-    within_wait("dropping the client", move || drop(client));
+    // The hard stop: it joins the engine thread.
+    within_wait("shutting the client down", move || client.shutdown());
     let (got, err) = done_rx
         .recv_timeout(WAIT)
         .expect("the reader was woken")
@@ -75,16 +76,16 @@ fn dropping_the_client_fails_a_blocked_reader_with_pool_closed() {
     assert!(server.wait_for_open_connections(0, WAIT));
 }
 
-/// The reader is not blocked when the client goes; its next read reports the shutdown
+/// The reader is not blocked when the client stops; its next read reports the shutdown
 /// after the bytes that had already arrived.
 #[test]
-fn reading_after_the_client_dropped_reports_pool_closed() {
+fn reading_after_a_shutdown_reports_pool_closed() {
     let server = TestServer::scripted(Script::PatternBody { len: 1 << 30 });
     let client = Client::new().unwrap();
     let mut resp = client.get(&server.url("/")).unwrap();
     let mut first = vec![0u8; 1000];
     resp.body_mut().read_exact(&mut first).unwrap();
-    within_wait("dropping the client", move || drop(client));
+    within_wait("shutting the client down", move || client.shutdown());
     let err = resp.bytes().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PoolClosed, "{err:?}");
     assert!(server.wait_for_open_connections(0, WAIT));
@@ -97,8 +98,13 @@ fn a_complete_body_survives_the_client() {
     let server = TestServer::keep_alive(b"complete");
     let client = Client::new().unwrap();
     let mut resp = client.get(&server.url("/")).unwrap();
-    assert!(common::wait_until(WAIT, || client.stats().total.idle == 1));
-    drop(client);
+    assert!(common::wait_until(WAIT, || client
+        .stats()
+        .unwrap()
+        .total
+        .idle
+        == 1));
+    client.shutdown();
     assert_eq!(resp.text().unwrap(), "complete");
     assert!(server.wait_for_open_connections(0, WAIT));
 }

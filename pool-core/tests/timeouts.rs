@@ -48,7 +48,7 @@ fn connect_timeout_fires_as_connect_timeout() {
     assert_eq!(err.kind(), ErrorKind::ConnectTimeout, "{err:?}");
     assert!(err.is_timeout());
     assert!(err.is_retry_safe(), "nothing was sent");
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     assert_eq!((stats.total.connecting, stats.total.active), (0, 0));
     assert_eq!(stats.total.dials, 1);
 }
@@ -63,7 +63,7 @@ fn total_timeout_shorter_than_connect_timeout_fires_as_timeout() {
         .unwrap();
     let err = client.get(&format!("http://{addr}/")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
-    assert_eq!(client.stats().total.connecting, 0);
+    assert_eq!(client.stats().unwrap().total.connecting, 0);
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn response_header_timeout_when_the_server_never_answers() {
     // Sent once (a fresh connection is never retried), and the connection is closed.
     assert_eq!(server.requests(), 1);
     assert!(server.wait_for_open_connections(0, WAIT));
-    assert_eq!(client.stats().total.idle, 0);
+    assert_eq!(client.stats().unwrap().total.idle, 0);
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn total_timeout_while_reading_a_slow_body() {
     assert_eq!(kind_of(&err), Some(ErrorKind::Timeout), "{err:?}");
     assert!(got.len() < 200);
     assert!(server.wait_for_open_connections(0, WAIT));
-    assert_eq!(client.stats().total.idle, 0);
+    assert_eq!(client.stats().unwrap().total.idle, 0);
 }
 
 #[test]
@@ -379,7 +379,7 @@ fn expect_continue_rejected_with_417() {
     assert!(!resp.info().reused);
     assert_eq!(resp.text().unwrap(), "fresh");
     assert_eq!(server.connections(), 2);
-    assert_eq!(client.stats().total.closes.not_reusable, 1);
+    assert_eq!(client.stats().unwrap().total.closes.not_reusable, 1);
 }
 
 #[test]
@@ -389,6 +389,6 @@ fn expect_continue_rejected_with_connection_close() {
     let mut resp = client.send(expect_continue_post(&server.url("/"))).unwrap();
     assert_eq!(resp.status(), 417);
     resp.bytes().unwrap();
-    assert_eq!(client.stats().total.idle, 0);
+    assert_eq!(client.stats().unwrap().total.idle, 0);
     assert!(server.wait_for_open_connections(0, WAIT));
 }

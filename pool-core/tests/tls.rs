@@ -129,7 +129,7 @@ fn https_get_returns_status_headers_and_body() {
     assert_eq!(handshake.version, "TLSv1_3");
     assert!(!handshake.client_cert);
 
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     let https = stats_of(&stats, Scheme::Https, server.addr().port());
     assert_eq!((https.requests, https.dials), (1, 1));
     assert_eq!(
@@ -172,7 +172,11 @@ fn sequential_https_requests_reuse_one_connection_and_one_handshake() {
         (server.full_handshakes(), server.resumed_handshakes()),
         (1, 0)
     );
-    let s = stats_of(&client.stats(), Scheme::Https, server.addr().port());
+    let s = stats_of(
+        &client.stats().unwrap(),
+        Scheme::Https,
+        server.addr().port(),
+    );
     assert_eq!((s.requests, s.dials, s.reuses), (N, 1, N - 1));
     assert_eq!((s.tls_full_handshakes, s.tls_resumed_handshakes), (1, 0));
     assert_eq!(s.idle, 1);
@@ -235,7 +239,11 @@ fn redials_resume_the_session() {
             assert_eq!(resp.text().unwrap(), "resume me");
             client.close_idle();
         }
-        let s = stats_of(&client.stats(), Scheme::Https, server.addr().port());
+        let s = stats_of(
+            &client.stats().unwrap(),
+            Scheme::Https,
+            server.addr().port(),
+        );
         assert_eq!(s.dials, N, "{versions:?}");
         assert_eq!(
             (s.tls_full_handshakes, s.tls_resumed_handshakes),
@@ -265,9 +273,9 @@ fn redials_after_idle_expiry_resume() {
         .unwrap();
     for _ in 0..N {
         assert_eq!(client.get(&server.url("/")).unwrap().text().unwrap(), "x");
-        assert!(wait_until(WAIT, || client.stats().total.idle == 0));
+        assert!(wait_until(WAIT, || client.stats().unwrap().total.idle == 0));
     }
-    let s = client.stats().total;
+    let s = client.stats().unwrap().total;
     assert_eq!(s.dials, N);
     assert_eq!(s.closes.idle_timeout, N);
     assert_eq!(
@@ -290,7 +298,7 @@ fn a_server_without_resumption_costs_a_full_handshake_per_dial() {
         client.get(&server.url("/")).unwrap().text().unwrap();
         client.close_idle();
     }
-    let s = client.stats().total;
+    let s = client.stats().unwrap().total;
     assert_eq!((s.tls_full_handshakes, s.tls_resumed_handshakes), (N, 0));
     assert_eq!(server.full_handshakes(), N as usize);
 }
@@ -324,7 +332,7 @@ fn https_never_reuses_an_idle_http_connection_to_the_same_port() {
         client.get(&server.url("/")).unwrap().text().unwrap(),
         "plain"
     );
-    assert_eq!(client.stats().total.idle, 1);
+    assert_eq!(client.stats().unwrap().total.idle, 1);
 
     let https = format!("https://127.0.0.1:{port}/");
     let err = get_error(&client, &https);
@@ -349,7 +357,7 @@ fn https_never_reuses_an_idle_http_connection_to_the_same_port() {
         "the plain connection carried only the http request"
     );
 
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     let http = stats_of(&stats, Scheme::Http, port);
     let tls = stats_of(&stats, Scheme::Https, port);
     assert_eq!((http.requests, http.dials, http.idle), (1, 1, 1));
@@ -391,7 +399,7 @@ fn http_never_reuses_an_idle_https_connection_to_the_same_port() {
         1,
         "the plain request is no handshake"
     );
-    let stats = client.stats();
+    let stats = client.stats().unwrap();
     let tls = stats_of(&stats, Scheme::Https, port);
     assert_eq!((tls.requests, tls.dials, tls.idle), (1, 1, 1));
     assert_eq!(stats_of(&stats, Scheme::Http, port).dials, 1);
@@ -463,7 +471,7 @@ fn mutual_tls_rejections() {
             assert_eq!(server.handshake_failures().len(), 1, "{case}");
             assert_eq!(server.requests(), 0, "{case}");
             assert_eq!(server.connections(), 1, "{case}: not retried");
-            assert_eq!(client.stats().total.retries, 0, "{case}");
+            assert_eq!(client.stats().unwrap().total.retries, 0, "{case}");
         }
     }
 }
@@ -559,7 +567,7 @@ fn certificate_errors_fail_closed_with_their_own_kind() {
         assert_eq!(server.handshake_failures().len(), 1, "{name}");
         assert_eq!(server.requests(), 0, "{name}: nothing sent");
         assert_eq!(server.connections(), 1, "{name}: never retried");
-        let s = client.stats().total;
+        let s = client.stats().unwrap().total;
         assert_eq!((s.dials, s.retries, s.idle), (1, 0, 0), "{name}");
         assert_eq!(
             s.tls_full_handshakes + s.tls_resumed_handshakes,
@@ -628,7 +636,7 @@ fn a_server_that_never_answers_the_handshake_times_out() {
     assert_eq!(server.requests(), 0);
     // The client closed the connection: the server's silent reader saw EOF.
     assert!(server.wait_for_open_connections(0, WAIT));
-    let s = client.stats().total;
+    let s = client.stats().unwrap().total;
     assert_eq!((s.dials, s.retries, s.active, s.idle), (1, 0, 0, 0));
 }
 
@@ -674,11 +682,11 @@ fn a_server_closing_an_idle_tls_connection_is_noticed_before_reuse() {
             assert_eq!(resp.text().unwrap(), "one");
             assert!(server.wait_for_open_connections(0, WAIT), "{script:?}");
             assert!(
-                wait_until(WAIT, || client.stats().total.idle == 0),
+                wait_until(WAIT, || client.stats().unwrap().total.idle == 0),
                 "{script:?}: the pool did not drop the closed connection"
             );
         }
-        let s = client.stats().total;
+        let s = client.stats().unwrap().total;
         assert_eq!((s.requests, s.dials, s.retries), (3, 3, 0), "{script:?}");
         assert_eq!(s.closes.server_close, 3, "{script:?}: {:?}", s.closes);
         assert_eq!(
@@ -728,10 +736,10 @@ fn a_server_keep_alive_timeout_is_harmless() {
     for _ in 0..2 {
         assert_eq!(client.get(&server.url("/")).unwrap().text().unwrap(), "ok");
         assert!(server.wait_for_open_connections(0, WAIT));
-        assert!(wait_until(WAIT, || client.stats().total.idle == 0));
+        assert!(wait_until(WAIT, || client.stats().unwrap().total.idle == 0));
     }
     assert_eq!(server.connections(), 2);
-    assert_eq!(client.stats().total.closes.server_close, 2);
+    assert_eq!(client.stats().unwrap().total.closes.server_close, 2);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -757,7 +765,7 @@ fn close_notify_completes_a_close_delimited_body() {
     let mut resp = client.get(&server.url("/")).unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.bytes().unwrap(), long_body());
-    let s = client.stats().total;
+    let s = client.stats().unwrap().total;
     assert_eq!(
         (s.idle, s.active),
         (0, 0),
@@ -797,7 +805,7 @@ fn a_close_delimited_body_without_close_notify_is_truncated() {
         long_body().starts_with(&got),
         "delivered bytes are a prefix"
     );
-    assert_eq!(client.stats().total.idle, 0);
+    assert_eq!(client.stats().unwrap().total.idle, 0);
 }
 
 /// A Content-Length body followed by a bare FIN: the framing says the body was complete,
@@ -964,13 +972,13 @@ fn dropped_tls_bodies_are_drained_or_closed() {
     let client = client(&pki);
     drop(client.get(&server.url("/small")).unwrap());
     // The drain runs in the background; a request sent before it ends would dial.
-    assert!(wait_until(WAIT, || client.stats().total.idle == 1));
+    assert!(wait_until(WAIT, || client.stats().unwrap().total.idle == 1));
     let mut resp = client.get(&server.url("/small")).unwrap();
     assert!(resp.info().reused, "drained and reused");
     assert_eq!(resp.bytes().unwrap(), testkit::pattern(0, 32 * 1024));
     drop(client.get(&server.url("/big")).unwrap());
-    assert!(wait_until(WAIT, || client.stats().total.active == 0));
-    let s = client.stats().total;
+    assert!(wait_until(WAIT, || client.stats().unwrap().total.active == 0));
+    let s = client.stats().unwrap().total;
     assert_eq!(s.dials, 1, "{s:?}");
     assert_eq!(s.idle, 0, "over the drain limit: closed, {s:?}");
     assert_eq!(
@@ -1008,7 +1016,11 @@ fn a_key_update_while_idle_keeps_the_connection_reusable() {
         assert_eq!(resp.info().reused, i > 0, "request {i}");
         assert_eq!(resp.text().unwrap(), "rolled");
         std::thread::sleep(Duration::from_millis(50)); // the KeyUpdate lands while idle
-        assert_eq!(client.stats().total.idle, 1, "request {i}: still pooled");
+        assert_eq!(
+            client.stats().unwrap().total.idle,
+            1,
+            "request {i}: still pooled"
+        );
     }
     assert_eq!(server.connections(), 1);
 }
@@ -1125,7 +1137,7 @@ fn garbage_under_tls_right_after_a_response_does_not_fail_it() {
         assert!(!resp.info().reused, "request {i}");
         assert_eq!(resp.text().unwrap(), "complete", "request {i}");
     }
-    let s = client.stats().total;
+    let s = client.stats().unwrap().total;
     assert_eq!((s.dials, s.reuses, s.idle), (3, 0, 0));
     assert_eq!(s.closes.error, 3, "{:?}", s.closes);
     assert!(server.wait_for_open_connections(0, WAIT));
@@ -1151,12 +1163,12 @@ fn garbage_under_tls_while_idle_drops_the_connection() {
         client.get(&server.url("/")).unwrap().text().unwrap(),
         "first"
     );
-    assert!(wait_until(WAIT, || client.stats().total.idle == 0));
+    assert!(wait_until(WAIT, || client.stats().unwrap().total.idle == 0));
     let mut resp = client.get(&server.url("/")).unwrap();
     assert!(!resp.info().reused);
     assert_eq!(resp.text().unwrap(), "first");
     assert_eq!(server.connections(), 2);
-    assert_eq!(client.stats().total.retries, 0);
+    assert_eq!(client.stats().unwrap().total.retries, 0);
 }
 
 /// Garbage under TLS in the middle of a body fails the request with `ErrorKind::Tls`
@@ -1177,7 +1189,7 @@ fn garbage_under_tls_mid_body_is_a_tls_error() {
     let err = get_error(&client, &server.url("/"));
     assert_eq!(err.kind(), ErrorKind::Tls, "{}", chain(&err));
     assert_eq!(tls_source(&err).kind(), pool_core::tls::ErrorKind::Protocol);
-    assert_eq!(client.stats().total.idle, 0);
+    assert_eq!(client.stats().unwrap().total.idle, 0);
 }
 
 /// A server that reads the ClientHello record and hangs up, with a FIN or a RST.

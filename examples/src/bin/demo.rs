@@ -562,7 +562,7 @@ fn run_phase(opts: &Options, phase: Phase) -> Result<PhaseResult, String> {
     // Let the last drains and closes finish before counting.
     thread::sleep(Duration::from_millis(200));
     let cpu_end = cpu_time::sample().ok();
-    let stats = client.stats();
+    let stats = client.stats().map_err(|e| format!("pool stats: {e}"))?;
     drop(gate_closed);
     let mut latencies: Vec<u32> = Vec::with_capacity(requests);
     let mut last_end = started;

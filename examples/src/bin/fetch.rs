@@ -65,7 +65,10 @@ fn main() -> ExitCode {
     };
     let ok = run(&client, &options);
     if options.stats {
-        eprintln!("{}", stats_json(&client.stats()));
+        match client.stats() {
+            Ok(stats) => eprintln!("{}", stats_json(&stats)),
+            Err(e) => eprintln!("error: --stats: {}", error_chain(&e)),
+        }
     }
     if ok {
         ExitCode::SUCCESS

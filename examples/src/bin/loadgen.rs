@@ -525,7 +525,7 @@ fn run_client(args: &Args) -> Result<Report, String> {
             tally.merge(t);
             end = end.max(worker_end);
         }
-        let stats = client.stats();
+        let stats = client.stats().map_err(|e| format!("pool stats: {e}"))?;
         Ok(Report {
             mode: Mode::Client,
             url: args.url.clone(),

@@ -186,6 +186,7 @@ mod tests {
             ErrorKind::Io,
             ErrorKind::Canceled,
             ErrorKind::PoolClosed,
+            ErrorKind::EngineFailed,
         ] {
             let name = kind_name(kind);
             assert!(!name.contains(char::is_whitespace), "{name}");
