@@ -764,7 +764,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The pool's counters. The one place that calls `Client::stats`, so that a change of its
 /// signature is one edit.
 fn pool_stats(client: &Client) -> Stats {
-    client.stats()
+    client.stats().expect("the engine is running")
 }
 
 /// This process's thread count (`Threads:` in `/proc/self/status`), where there is one.
