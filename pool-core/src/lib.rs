@@ -33,22 +33,22 @@ mod conn;
 mod dns;
 mod engine;
 mod error;
+mod event;
 mod middleware;
 mod pool;
 mod request;
 mod slab;
-mod socket;
 mod timer;
-mod transport;
 
 pub use client::{Client, ClientBuilder, Response, ResponseBody};
 pub use config::{Config, TcpKeepalive};
 pub use dns::DnsError;
-pub use engine::{Engine, Event};
+pub use engine::Engine;
 pub use error::{Culprit, Error, ErrorKind};
+pub use event::{Event, HeadView};
 pub use middleware::{Middleware, Next};
 pub use pool::{CloseCause, CloseCounts, HostStats, PoolKey, ReuseOrder, Scheme, Stats};
-pub use request::{Body, Flow, HeadView, RequestId, RequestInfo, RequestOptions};
+pub use request::{Body, Flow, RequestId, RequestInfo, RequestOptions};
 
 /// Re-export of `tls-glue`: TLS configuration (`tls::TlsConfig`) and TLS errors.
 pub use tls_glue as tls;
