@@ -33,7 +33,6 @@ mod conn;
 mod dns;
 mod engine;
 mod error;
-mod middleware;
 mod pool;
 mod request;
 mod slab;
@@ -42,11 +41,11 @@ mod timer;
 mod transport;
 
 pub use client::{Client, ClientBuilder, Response, ResponseBody};
+pub use client::{Middleware, Next};
 pub use config::{Config, TcpKeepalive};
 pub use dns::DnsError;
 pub use engine::{Engine, Event};
 pub use error::{Culprit, Error, ErrorKind};
-pub use middleware::{Middleware, Next};
 pub use pool::{CloseCause, CloseCounts, HostStats, PoolKey, ReuseOrder, Scheme, Stats};
 pub use request::{Body, Flow, HeadView, RequestId, RequestInfo, RequestOptions};
 
