@@ -34,19 +34,18 @@ mod dns;
 mod engine;
 mod error;
 mod event;
-mod middleware;
 mod pool;
 mod request;
 mod slab;
 mod timer;
 
 pub use client::{Client, ClientBuilder, Response, ResponseBody};
+pub use client::{Middleware, Next};
 pub use config::{Config, TcpKeepalive};
 pub use dns::DnsError;
 pub use engine::Engine;
 pub use error::{Culprit, Error, ErrorKind};
 pub use event::{Event, HeadView};
-pub use middleware::{Middleware, Next};
 pub use pool::{CloseCause, CloseCounts, HostStats, PoolKey, ReuseOrder, Scheme, Stats};
 pub use request::{Body, Flow, RequestId, RequestInfo, RequestOptions};
 
