@@ -28,7 +28,7 @@
 //!
 //! # Modules
 //! - [`request`]: request line (origin, absolute and authority form), `Host`, header
-//!   injection checks, body framing (none, `Content-Length`, chunked with trailers),
+//!   names in `Title-Case` (or lower-case), default fields, header injection checks, body framing (none, `Content-Length`, chunked with trailers),
 //!   `Expect: 100-continue`.
 //! - [`response`]: response heads via httparse, incremental, with limits (64 KiB, 100
 //!   fields by default); header fields recorded as offsets into the caller's buffer.
@@ -59,7 +59,7 @@
 //!
 //! ```
 //! use http1_codec::body::{BodyDecoder, Decoded};
-//! use http1_codec::request::{encode_head, RequestFraming, RequestHead, TargetForm};
+//! use http1_codec::request::{encode_head, HeaderCase, RequestFraming, RequestHead, TargetForm};
 //! use http1_codec::response::{HeadKind, HeadLimits, ResponseParser};
 //! use http::{HeaderMap, Method, StatusCode, Uri};
 //!
@@ -72,8 +72,10 @@
 //!     headers: &HeaderMap::new(),
 //!     form: TargetForm::Origin,
 //!     framing: RequestFraming::None,
+//!     case: HeaderCase::Title, // canonical names: `Host`, `Content-Length`
+//!     defaults: &[],           // fields sent unless `headers` has them (a User-Agent)
 //! }, &mut out)?;
-//! assert_eq!(out, b"GET /items?page=2 HTTP/1.1\r\nhost: example.com:8080\r\n\r\n");
+//! assert_eq!(out, b"GET /items?page=2 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
 //!
 //! // 2. The response head arrives in two reads; the caller appends to one buffer.
 //! let mut parser = ResponseParser::new(HeadLimits::default());
@@ -119,7 +121,7 @@ pub use error::{Culprit, Error, ErrorKind};
 pub use framing::{body_framing, BodyFraming};
 pub use keepalive::{keep_alive, CloseReason, ConnectionTokens, KeepAlive};
 pub use request::{
-    encode_chunk, encode_head, encode_last_chunk, expects_continue, RequestFraming, RequestHead,
-    TargetForm,
+    encode_chunk, encode_head, encode_last_chunk, expects_continue, HeaderCase, RequestFraming,
+    RequestHead, TargetForm,
 };
 pub use response::{Head, HeadKind, HeadLimits, ResponseParser, Span};

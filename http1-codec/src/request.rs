@@ -11,17 +11,22 @@
 //!   [`TargetForm`] asked for; a URI that does not fit that form is refused.
 //! - `Host` comes first: the caller's value if it set one, else the URI's authority
 //!   (without user info; without the port when it is the scheme's default).
-//! - The encoder owns framing: it writes `content-length` or `transfer-encoding: chunked`
+//! - The encoder owns framing: it writes `Content-Length` or `Transfer-Encoding: chunked`
 //!   from [`RequestFraming`]. A caller `Content-Length` equal to the declared length is
 //!   tolerated (written once); any other, or any caller `Transfer-Encoding`, is
 //!   [`ErrorKind::FramingHeaderSet`]. POST, PUT and PATCH without a body get
-//!   `content-length: 0`, as RFC 9110 §8.6 asks.
+//!   `Content-Length: 0`, as RFC 9110 §8.6 asks.
 //! - Header names are tokens and values contain no CR, LF or NUL — checked here again,
 //!   because `http` has unchecked constructors. A refused request writes nothing.
-//! - Header names are written as `http` stores them (lowercase), in map order.
+//! - Header names are written in canonical `Title-Case` (`Host`, `Content-Length`,
+//!   `X-Token`: the first letter and every letter after a `-` upper-case, as Go and curl
+//!   send them) unless [`HeaderCase::Lower`] asks for them as `http` stores them. Field
+//!   names are case-insensitive (RFC 9110 §5.1), but some servers and middleboxes still
+//!   care. Fields go out in map order, after `Host` and the [`RequestHead::defaults`]
+//!   the caller's map does not override.
 
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use crate::error::{Error, ErrorKind};
 use crate::framing::parse_decimal;
@@ -48,6 +53,17 @@ pub enum RequestFraming {
     Chunked,
 }
 
+/// How header field names are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum HeaderCase {
+    /// Canonical `Title-Case`: `Host`, `Content-Length`, `X-Token` (the default; what Go
+    /// and curl send).
+    #[default]
+    Title,
+    /// As the `http` crate stores them: `host`, `content-length`, `x-token`.
+    Lower,
+}
+
 /// A request head to encode, borrowed from the caller's `http` types.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestHead<'a> {
@@ -61,6 +77,11 @@ pub struct RequestHead<'a> {
     pub form: TargetForm,
     /// The body framing.
     pub framing: RequestFraming,
+    /// How field names are written.
+    pub case: HeaderCase,
+    /// Fields written right after `Host` unless `headers` has a field of the same name
+    /// (a default `User-Agent`, say): borrowed, so a default costs no allocation.
+    pub defaults: &'a [(&'a HeaderName, &'a HeaderValue)],
 }
 
 /// Appends the request head (request line, fields, blank line) to `out`.
@@ -68,7 +89,7 @@ pub struct RequestHead<'a> {
 /// On error `out` is left exactly as it was.
 ///
 /// ```
-/// use http1_codec::request::{encode_head, RequestFraming, RequestHead, TargetForm};
+/// use http1_codec::request::{encode_head, HeaderCase, RequestFraming, RequestHead, TargetForm};
 /// use http::{HeaderMap, Method, Uri};
 ///
 /// let uri: Uri = "http://example.com/search?q=1".parse().unwrap();
@@ -76,8 +97,9 @@ pub struct RequestHead<'a> {
 /// encode_head(&RequestHead {
 ///     method: &Method::POST, uri: &uri, headers: &HeaderMap::new(),
 ///     form: TargetForm::Origin, framing: RequestFraming::Length(5),
+///     case: HeaderCase::Title, defaults: &[],
 /// }, &mut out).unwrap();
-/// assert_eq!(out, b"POST /search?q=1 HTTP/1.1\r\nhost: example.com\r\ncontent-length: 5\r\n\r\n");
+/// assert_eq!(out, b"POST /search?q=1 HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\n");
 /// ```
 pub fn encode_head(head: &RequestHead<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     let start = out.len();
@@ -118,10 +140,11 @@ fn write_head(head: &RequestHead<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     out.extend_from_slice(b" HTTP/1.1\r\n");
 
     // Host first.
+    let case = head.case;
     match head.headers.get(HOST) {
         Some(_) => {
             for value in head.headers.get_all(HOST) {
-                write_field(out, b"host", value.as_bytes())?;
+                write_field(out, case, b"host", value.as_bytes())?;
             }
         }
         None => {
@@ -129,9 +152,20 @@ fn write_head(head: &RequestHead<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
                 .uri
                 .authority()
                 .ok_or(Error::new(ErrorKind::MissingHost))?;
-            out.extend_from_slice(b"host: ");
+            write_name(out, case, b"host");
+            out.extend_from_slice(b": ");
             write_host_value(head.uri, authority, out)?;
             out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    // Defaults the caller did not override.
+    for (name, value) in head.defaults {
+        if *name == HOST || *name == CONTENT_LENGTH || *name == TRANSFER_ENCODING {
+            return Err(ErrorKind::FramingHeaderSet.into());
+        }
+        if !head.headers.contains_key(*name) {
+            write_field(out, case, name.as_str().as_bytes(), value.as_bytes())?;
         }
     }
 
@@ -139,17 +173,20 @@ fn write_head(head: &RequestHead<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
         if name == HOST || name == CONTENT_LENGTH {
             continue;
         }
-        write_field(out, name.as_str().as_bytes(), value.as_bytes())?;
+        write_field(out, case, name.as_str().as_bytes(), value.as_bytes())?;
     }
 
     // Framing.
     let body_method = matches!(*head.method, Method::POST | Method::PUT | Method::PATCH);
     match head.framing {
-        RequestFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        RequestFraming::Length(n) if n > 0 || body_method || caller_length => {
-            write_content_length(n, out)
+        RequestFraming::Chunked => {
+            write_name(out, case, b"transfer-encoding");
+            out.extend_from_slice(b": chunked\r\n");
         }
-        RequestFraming::None if body_method || caller_length => write_content_length(0, out),
+        RequestFraming::Length(n) if n > 0 || body_method || caller_length => {
+            write_content_length(n, case, out)
+        }
+        RequestFraming::None if body_method || caller_length => write_content_length(0, case, out),
         RequestFraming::Length(_) | RequestFraming::None => {}
     }
     out.extend_from_slice(b"\r\n");
@@ -239,16 +276,41 @@ fn default_port(scheme: Option<&str>) -> Option<u16> {
     }
 }
 
-fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) -> Result<(), Error> {
+fn write_field(
+    out: &mut Vec<u8>,
+    case: HeaderCase,
+    name: &[u8],
+    value: &[u8],
+) -> Result<(), Error> {
     if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
         return Err(ErrorKind::InvalidHeaderName.into());
     }
     check_value(value)?;
-    out.extend_from_slice(name);
+    write_name(out, case, name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
     Ok(())
+}
+
+/// Writes a field name (a token, checked by the caller) in `case`: for `Title`, the
+/// first letter and every letter after a `-` upper-case, the rest lower-case.
+fn write_name(out: &mut Vec<u8>, case: HeaderCase, name: &[u8]) {
+    match case {
+        HeaderCase::Lower => out.extend_from_slice(name),
+        HeaderCase::Title => {
+            let mut upper = true;
+            out.extend(name.iter().map(|&b| {
+                let c = if upper {
+                    b.to_ascii_uppercase()
+                } else {
+                    b.to_ascii_lowercase()
+                };
+                upper = b == b'-';
+                c
+            }));
+        }
+    }
 }
 
 fn check_value(value: &[u8]) -> Result<(), Error> {
@@ -258,8 +320,9 @@ fn check_value(value: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-fn write_content_length(n: u64, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"content-length: ");
+fn write_content_length(n: u64, case: HeaderCase, out: &mut Vec<u8>) {
+    write_name(out, case, b"content-length");
+    out.extend_from_slice(b": ");
     write_decimal(n, out);
     out.extend_from_slice(b"\r\n");
 }
@@ -328,10 +391,14 @@ pub fn encode_chunk(data: &[u8], out: &mut Vec<u8>) {
 
 /// Appends the last chunk (`0 CRLF`), the trailer fields if any, and the final CRLF.
 ///
-/// Trailers are checked like header fields; framing fields (`Content-Length`,
-/// `Transfer-Encoding`) and `Host` are refused in trailers (RFC 9110 §6.5.1).
-/// On error `out` is left as it was.
-pub fn encode_last_chunk(trailers: Option<&HeaderMap>, out: &mut Vec<u8>) -> Result<(), Error> {
+/// Trailers are checked like header fields and their names written in `case`; framing
+/// fields (`Content-Length`, `Transfer-Encoding`) and `Host` are refused in trailers
+/// (RFC 9110 §6.5.1). On error `out` is left as it was.
+pub fn encode_last_chunk(
+    trailers: Option<&HeaderMap>,
+    case: HeaderCase,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     let start = out.len();
     out.extend_from_slice(b"0\r\n");
     if let Some(trailers) = trailers {
@@ -340,7 +407,7 @@ pub fn encode_last_chunk(trailers: Option<&HeaderMap>, out: &mut Vec<u8>) -> Res
                 out.truncate(start);
                 return Err(ErrorKind::FramingHeaderSet.into());
             }
-            if let Err(e) = write_field(out, name.as_str().as_bytes(), value.as_bytes()) {
+            if let Err(e) = write_field(out, case, name.as_str().as_bytes(), value.as_bytes()) {
                 out.truncate(start);
                 return Err(e);
             }
@@ -399,9 +466,63 @@ mod tests {
         ];
         for (name, value, want) in cases {
             let mut out = Vec::new();
-            let got = write_field(&mut out, name, value).map_err(|e| e.kind());
+            let got = write_field(&mut out, HeaderCase::Title, name, value).map_err(|e| e.kind());
             assert_eq!(got, *want, "{name:?} {value:?}");
         }
+    }
+
+    fn head<'a>(
+        headers: &'a HeaderMap,
+        uri: &'a Uri,
+        defaults: &'a [(&'a HeaderName, &'a HeaderValue)],
+    ) -> RequestHead<'a> {
+        RequestHead {
+            method: &Method::GET,
+            uri,
+            headers,
+            form: TargetForm::Origin,
+            framing: RequestFraming::None,
+            case: HeaderCase::Title,
+            defaults,
+        }
+    }
+
+    /// A default may not be a framing field or `Host`: the encoder owns those. Refused,
+    /// and nothing written.
+    #[test]
+    fn defaults_cannot_set_framing_or_host() {
+        let uri: Uri = "http://c.test/".parse().unwrap();
+        let headers = HeaderMap::new();
+        let five = HeaderValue::from_static("5");
+        for name in [&CONTENT_LENGTH, &TRANSFER_ENCODING, &HOST] {
+            let defaults = [(name, &five)];
+            let mut out = b"x".to_vec();
+            let got = encode_head(&head(&headers, &uri, &defaults), &mut out);
+            assert_eq!(
+                got.map_err(|e| e.kind()),
+                Err(ErrorKind::FramingHeaderSet),
+                "{name}"
+            );
+            assert_eq!(out, b"x");
+        }
+        // Several defaults, one overridden by the caller: the rest go out in order.
+        let mut headers = HeaderMap::new();
+        headers.insert("accept", HeaderValue::from_static("text/plain"));
+        let (ua, accept) = (
+            HeaderName::from_static("user-agent"),
+            HeaderName::from_static("accept"),
+        );
+        let (v1, v2) = (
+            HeaderValue::from_static("w/1"),
+            HeaderValue::from_static("*/*"),
+        );
+        let defaults = [(&ua, &v1), (&accept, &v2)];
+        let mut out = Vec::new();
+        encode_head(&head(&headers, &uri, &defaults), &mut out).unwrap();
+        assert_eq!(
+            out,
+            b"GET / HTTP/1.1\r\nHost: c.test\r\nUser-Agent: w/1\r\nAccept: text/plain\r\n\r\n"
+        );
     }
 
     #[test]
@@ -413,17 +534,20 @@ mod tests {
         assert!(out.starts_with(b"1a\r\nxxx"));
         assert!(out.ends_with(b"x\r\n"));
         let mut out = Vec::new();
-        encode_last_chunk(None, &mut out).unwrap();
+        encode_last_chunk(None, HeaderCase::Title, &mut out).unwrap();
         assert_eq!(out, b"0\r\n\r\n");
         let mut t = HeaderMap::new();
         t.insert("x-checksum", "abc".parse().unwrap());
         let mut out = b"keep".to_vec();
-        encode_last_chunk(Some(&t), &mut out).unwrap();
-        assert_eq!(out, b"keep0\r\nx-checksum: abc\r\n\r\n");
+        encode_last_chunk(Some(&t), HeaderCase::Title, &mut out).unwrap();
+        assert_eq!(out, b"keep0\r\nX-Checksum: abc\r\n\r\n");
+        let mut out = Vec::new();
+        encode_last_chunk(Some(&t), HeaderCase::Lower, &mut out).unwrap();
+        assert_eq!(out, b"0\r\nx-checksum: abc\r\n\r\n");
         t.insert(CONTENT_LENGTH, "3".parse().unwrap());
         let mut out = b"keep".to_vec();
         assert_eq!(
-            encode_last_chunk(Some(&t), &mut out).map_err(|e| e.kind()),
+            encode_last_chunk(Some(&t), HeaderCase::Title, &mut out).map_err(|e| e.kind()),
             Err(ErrorKind::FramingHeaderSet)
         );
         assert_eq!(out, b"keep");

@@ -217,6 +217,8 @@ pub(crate) fn encode_request_head(request: &Request<Body>, out: &mut Vec<u8>) ->
         headers: request.headers(),
         form: TargetForm::Origin,
         framing: request_framing(request.method(), request.body().len()),
+        case: http1_codec::HeaderCase::Title,
+        defaults: &[],
     };
     http1_codec::encode_head(&head, out).map_err(Error::from)
 }
