@@ -106,7 +106,9 @@ impl ReadBuf {
                 self.end -= self.start;
                 self.start = 0;
             } else if self.buf.len() < max {
-                let grown = (self.buf.len() * 2).clamp(MIN_GROWN_BUFFER_BYTES, max);
+                // Not `clamp`: it panics when `max` (from the settings) is below the
+                // growth step, which small valid buffer and head limits allow.
+                let grown = (self.buf.len() * 2).max(MIN_GROWN_BUFFER_BYTES).min(max);
                 self.buf.resize(grown, 0);
             } else {
                 return Ok(None);

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Method, Request};
-use http1_codec::{BodyDecoder, BodyFraming, ResponseParser};
+use http1_codec::{BodyDecoder, BodyFraming, HeadLimits, ResponseParser};
 
 use super::transport::script::{ScriptRead, ScriptStream};
 use super::{Conn, Ctx, Dial, Next, Readiness, State, Stream, Transport};
@@ -1201,6 +1201,36 @@ fn a_head_longer_than_the_read_buffer_grows_it() {
     h.feed(&response);
     assert_eq!(h.readable(1), finished(Ok(())));
     assert_eq!(h.body(), b"ok");
+}
+
+#[test]
+fn a_small_read_buffer_grows_for_a_long_head() {
+    // Valid settings below the 4 KiB growth step: the buffer may grow to 2048 + 1024.
+    let mut h = Harness::awaiting_head(request(Method::GET, b"", &[]));
+    h.config.read_buffer_size = 512;
+    h.config.head_limits = HeadLimits {
+        max_head_bytes: 2048,
+        max_headers: 100,
+    };
+    assert!(h.config.validate().is_ok());
+    h.conn.rbuf.attach(vec![0; 512], 512);
+    h.conn.parser = ResponseParser::new(h.config.head_limits);
+    let mut response = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+    response.extend(std::iter::repeat(b'a').take(1000));
+    response.extend_from_slice(b"\r\nContent-Length: 2\r\n\r\nok");
+    h.feed(&response);
+    assert_eq!(h.readable(1), finished(Ok(())));
+    assert_eq!(h.body(), b"ok");
+    // A head over the limit is the server's error, not a reason to grow further.
+    let mut h = Harness::awaiting_head(request(Method::GET, b"", &[]));
+    h.config.read_buffer_size = 512;
+    h.config.head_limits.max_head_bytes = 2048;
+    h.conn.rbuf.attach(vec![0; 512], 512);
+    h.conn.parser = ResponseParser::new(h.config.head_limits);
+    let mut response = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+    response.extend(std::iter::repeat(b'a').take(5000));
+    h.feed(&response);
+    assert_eq!(h.readable(1), Out::Fail(ErrorKind::Protocol));
 }
 
 #[test]
