@@ -251,7 +251,13 @@ impl Conn {
                 self.rbuf.consume(head.head_len);
                 self.parser.reset();
                 if awaiting_continue && matches!(head.kind, HeadKind::Continue) {
-                    return Step::Decided(self.send_body(Some(req), ctx));
+                    // When the socket does not take the whole body now, what followed
+                    // the 100 in the buffer (a final response, early) is still read: no
+                    // readable edge will come for bytes already read.
+                    return match self.send_body(Some(req), ctx) {
+                        Next::Wait => Step::Progress,
+                        next => Step::Decided(next),
+                    };
                 }
                 Step::Progress
             }

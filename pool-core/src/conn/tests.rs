@@ -801,6 +801,20 @@ fn continue_and_final_response_in_one_read() {
 }
 
 #[test]
+fn continue_and_final_response_while_the_body_is_blocked() {
+    // The server answers 100 and, in the same breath, a final response (it will not
+    // read the body after all). The body cannot go out: the buffered final response is
+    // delivered anyway, as an early response (RFC 9112 §9.5), not left waiting for a
+    // writable edge that may never come.
+    let mut h = awaiting_continue(&[b'x'; 10_000]);
+    h.script().write_room = 0;
+    h.feed(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 413 Content Too Large\r\nContent-Length: 2\r\n\r\nno");
+    assert_eq!(h.readable(10), finished(Err(CloseCause::NotReusable)));
+    assert_eq!(h.heads(), [413]);
+    assert_eq!(h.body(), b"no");
+}
+
+#[test]
 fn expect_continue_deadline_sends_the_body() {
     let mut h = awaiting_continue(b"payload");
     assert_eq!(h.deadline(1000, Deadline::ExpectContinue), Out::Wait);
