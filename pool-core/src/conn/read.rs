@@ -138,10 +138,12 @@ impl Conn {
     /// or the state decides something.
     pub(crate) fn drive_read(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Next {
         let next = self.read_loop(req, ctx);
-        // After a failed write, that failure is the cause of whatever followed.
+        // After a failed write, that failure is the cause of whatever followed. It is
+        // swapped in once: when `100 Continue` sends the body from inside the read loop,
+        // the `drive_read` under that write has already handed it over.
         match (next, &mut self.state) {
             (Next::Fail(err), State::WriteFailed { error, .. }) => {
-                Next::Fail(std::mem::replace(error, err))
+                Next::Fail(error.take().unwrap_or(err))
             }
             (next, _) => next,
         }

@@ -815,6 +815,26 @@ fn continue_and_final_response_while_the_body_is_blocked() {
 }
 
 #[test]
+fn continue_then_body_write_error_fails_with_the_write_error() {
+    for (io_kind, kind) in [
+        (io::ErrorKind::BrokenPipe, ErrorKind::ConnectionClosed),
+        (io::ErrorKind::PermissionDenied, ErrorKind::Io),
+    ] {
+        let mut h = awaiting_continue(b"payload");
+        h.script().write_error = Some(io_kind);
+        h.feed(b"HTTP/1.1 100 Continue\r\n\r\n");
+        assert_eq!(h.readable(10), Out::Fail(kind), "{io_kind:?}");
+        assert_eq!(h.error_io_kind(), Some(io_kind), "{:?}", h.error());
+    }
+    // A malformed early response after the failed write: still the write error's fault.
+    let mut h = awaiting_continue(b"payload");
+    h.script().write_error = Some(io::ErrorKind::ConnectionReset);
+    h.feed(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2OO OK\r\n\r\n");
+    assert_eq!(h.readable(10), Out::Fail(ErrorKind::ConnectionClosed));
+    assert_eq!(h.error_io_kind(), Some(io::ErrorKind::ConnectionReset));
+}
+
+#[test]
 fn expect_continue_deadline_sends_the_body() {
     let mut h = awaiting_continue(b"payload");
     assert_eq!(h.deadline(1000, Deadline::ExpectContinue), Out::Wait);
