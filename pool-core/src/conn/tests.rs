@@ -33,7 +33,7 @@ use crate::pool::CloseCause;
 use crate::request::{
     encode_request_head, is_idempotent, Body, Flow, Place, Req, RequestId, RequestInfo,
 };
-use crate::timer::{Deadline, Timers};
+use crate::timer::{Deadline, Owner, Timers};
 
 /// The request every test connection carries.
 const RID: RequestId = RequestId(7);
@@ -449,15 +449,6 @@ fn connecting_without_an_address_fails_to_connect() {
 }
 
 #[test]
-fn connecting_connect_deadline_times_out() {
-    let mut h = connecting(None);
-    assert_eq!(
-        h.deadline(10_000, Deadline::Connect),
-        Out::Fail(ErrorKind::ConnectTimeout)
-    );
-}
-
-#[test]
 fn connecting_next_attempt_with_nothing_left_reports_the_last_error() {
     let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
     let mut h = connecting(Some(refused));
@@ -744,6 +735,25 @@ fn early_final_response_while_the_body_is_blocked_is_not_reusable() {
 }
 
 #[test]
+fn early_response_split_at_every_byte_while_writing() {
+    let response: &[u8] = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 2\r\n\r\nno";
+    for at in 1..response.len() {
+        let mut h = posting(&[b'x'; 10_000], &[], 100);
+        assert_eq!(h.start(0), Out::Wait);
+        h.feed(&response[..at]);
+        assert_eq!(h.readable(1), Out::Wait, "split at {at}");
+        h.feed(&response[at..]);
+        let out = h.readable(2);
+        assert_eq!(out, finished(Err(CloseCause::NotReusable)), "split at {at}");
+        assert_eq!(
+            (h.heads(), h.body()),
+            (vec![413], b"no".to_vec()),
+            "split at {at}"
+        );
+    }
+}
+
+#[test]
 fn eof_while_writing_fails_before_any_response_byte() {
     let mut h = posting(&[b'x'; 10_000], &[], 100);
     assert_eq!(h.start(0), Out::Wait);
@@ -832,6 +842,42 @@ fn continue_then_body_write_error_fails_with_the_write_error() {
     h.feed(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2OO OK\r\n\r\n");
     assert_eq!(h.readable(10), Out::Fail(ErrorKind::ConnectionClosed));
     assert_eq!(h.error_io_kind(), Some(io::ErrorKind::ConnectionReset));
+}
+
+#[test]
+fn continue_exchange_split_at_every_byte_sends_the_body_once() {
+    let response: &[u8] =
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    for at in 1..response.len() {
+        let mut h = awaiting_continue(b"payload");
+        let head = h.written();
+        h.feed(&response[..at]);
+        assert_eq!(h.readable(1), Out::Wait, "split at {at}");
+        h.feed(&response[at..]);
+        assert_eq!(h.readable(2), finished(Ok(())), "split at {at}");
+        let sent = [head.as_slice(), b"payload"].concat();
+        assert_eq!(h.written(), sent, "split at {at}");
+        assert_eq!(h.body(), b"ok", "split at {at}");
+    }
+}
+
+#[test]
+fn informational_while_awaiting_continue_keeps_waiting() {
+    let mut h = awaiting_continue(b"payload");
+    let head = h.written();
+    h.feed(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n");
+    assert_eq!(h.readable(10), Out::Wait);
+    assert_eq!(h.state(), "awaiting-continue");
+    assert_eq!(h.written(), head);
+    assert!(h.armed(Deadline::ExpectContinue).is_some());
+}
+
+#[test]
+fn expect_continue_without_a_body_does_not_wait() {
+    let mut h = posting(b"", EXPECT, usize::MAX);
+    assert_eq!(h.start(0), Out::Wait);
+    assert_eq!(h.state(), "awaiting-head");
+    assert_eq!(h.armed(Deadline::ExpectContinue), None);
 }
 
 #[test]
@@ -1328,24 +1374,12 @@ fn pause_on_the_head_holds_the_buffered_body() {
     assert!(h.body().is_empty());
     assert_eq!(h.resume(2), finished(Ok(())));
     assert_eq!(h.body(), b"body");
-}
-
-#[test]
-fn total_deadline_times_out_the_body() {
-    let mut h = Harness::reading_body(BodyFraming::Length(10), Ok(()));
-    h.feed(b"01234");
+    // A response without a body also waits for the caller.
+    let mut h = Harness::awaiting_head(request(Method::GET, b"", &[]));
+    h.flows.push_back(Flow::Pause);
+    h.feed(b"HTTP/1.1 204 No Content\r\n\r\n");
     assert_eq!(h.readable(1), Out::Wait);
-    assert_eq!(
-        h.deadline(30_000, Deadline::Total),
-        Out::Fail(ErrorKind::Timeout)
-    );
-}
-
-#[test]
-fn lifetime_deadline_does_not_interrupt_an_exchange() {
-    let mut h = Harness::reading_body(BodyFraming::Length(10), Ok(()));
-    assert_eq!(h.deadline(1, Deadline::Lifetime), Out::Wait);
-    assert_eq!(h.state(), "reading-body");
+    assert_eq!(h.resume(2), finished(Ok(())));
 }
 
 #[test]
@@ -1365,6 +1399,26 @@ fn close_delimited_body_ends_with_the_read_closed_event() {
         finished(Err(CloseCause::NotReusable))
     );
     assert_eq!(h.body(), b"the rest");
+}
+
+#[test]
+fn response_and_fin_in_one_event_then_the_idle_check_finds_the_eof() {
+    let mut h = Harness::awaiting_head(request(Method::GET, b"", &[]));
+    h.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    h.feed_eof();
+    let readiness = Readiness {
+        readable: true,
+        read_closed: true,
+        ..Readiness::default()
+    };
+    assert_eq!(h.ready(1, readiness), finished(Ok(())));
+    assert!(h.conn.readable, "the FIN is still to be read");
+    // `release` sets `Idle` and checks the connection before pooling it.
+    h.conn.set_state(State::Idle);
+    assert_eq!(
+        h.run(1, |c, _, _| c.check_idle()),
+        Out::Close(CloseCause::ServerClose)
+    );
 }
 
 #[test]
@@ -1553,21 +1607,21 @@ fn discard_decides_drain_or_close_from_what_is_left() {
 }
 
 #[test]
+fn a_broken_body_while_draining_fails_the_connection() {
+    let (_, mut h) = discarded(BodyFraming::Chunked, b"3\r\nabc\r\n");
+    h.feed(b"zz\r\n");
+    assert_eq!(h.readable(3), Out::Fail(ErrorKind::Protocol));
+    let (_, mut h) = discarded(BodyFraming::Length(10), b"0123");
+    h.feed_error(io::ErrorKind::ConnectionReset);
+    assert_eq!(h.readable(3), Out::Fail(ErrorKind::ConnectionClosed));
+}
+
+#[test]
 fn eof_while_draining_closes() {
     let (out, mut h) = discarded(BodyFraming::Length(10), b"0123");
     assert_eq!(out, Out::Wait);
     h.feed_eof();
     assert_eq!(h.readable(3), Out::Close(CloseCause::ServerClose));
-}
-
-#[test]
-fn drain_deadline_closes() {
-    let (out, mut h) = discarded(BodyFraming::Length(10), b"0123");
-    assert_eq!(out, Out::Wait);
-    assert_eq!(
-        h.deadline(2002, Deadline::Drain),
-        Out::Close(CloseCause::NotReusable)
-    );
 }
 
 // ---- idle ----------------------------------------------------------------------------------
@@ -1625,20 +1679,6 @@ fn idle_check_reads_nothing_without_readiness() {
 }
 
 #[test]
-fn idle_deadlines_close() {
-    let mut h = Harness::idle();
-    assert_eq!(
-        h.deadline(90_000, Deadline::IdleExpiry),
-        Out::Close(CloseCause::IdleTimeout)
-    );
-    let mut h = Harness::idle();
-    assert_eq!(
-        h.deadline(60_000, Deadline::Lifetime),
-        Out::Close(CloseCause::Lifetime)
-    );
-}
-
-#[test]
 fn idle_connection_is_reused_for_the_next_request() {
     let mut h = Harness::idle();
     h.conn.rbuf.attach(Vec::new(), BUF_BYTES); // the engine equips it again
@@ -1649,6 +1689,145 @@ fn idle_connection_is_reused_for_the_next_request() {
     h.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     assert_eq!(h.readable(2), finished(Ok(())));
     assert_eq!(h.conn.served, 2);
+}
+
+// ---- deadlines ----------------------------------------------------------------------------
+
+#[test]
+fn deadlines_by_state() {
+    use CloseCause::{IdleTimeout, Lifetime, NotReusable};
+    use ErrorKind::{ConnectTimeout, ResponseHeaderTimeout, Timeout, TlsHandshakeTimeout};
+    type Build = fn() -> Harness;
+    let resolving: Build = Harness::get;
+    let connecting_: Build = || connecting(None);
+    let handshaking: Build = || {
+        Harness::get()
+            .connected()
+            .in_state(State::Handshaking { req: RID })
+    };
+    let writing: Build = || {
+        let mut h = posting(&[b'x'; 1000], &[], 10);
+        assert_eq!(h.start(0), Out::Wait);
+        h
+    };
+    let awaiting_continue_: Build = || awaiting_continue(b"payload");
+    let awaiting_head: Build = || Harness::awaiting_head(request(Method::GET, b"", &[]));
+    let reading_body: Build = || Harness::reading_body(BodyFraming::Length(10), Ok(()));
+    let draining: Build = || discarded(BodyFraming::Length(10), b"0123").1;
+    let idle: Build = Harness::idle;
+    let cases: [(&str, Build, Deadline, Out); 19] = [
+        (
+            "resolving",
+            resolving,
+            Deadline::Connect,
+            Out::Fail(ConnectTimeout),
+        ),
+        ("resolving", resolving, Deadline::Total, Out::Fail(Timeout)),
+        (
+            "connecting",
+            connecting_,
+            Deadline::Connect,
+            Out::Fail(ConnectTimeout),
+        ),
+        (
+            "connecting",
+            connecting_,
+            Deadline::Total,
+            Out::Fail(Timeout),
+        ),
+        (
+            "tls-handshake",
+            handshaking,
+            Deadline::TlsHandshake,
+            Out::Fail(TlsHandshakeTimeout),
+        ),
+        (
+            "tls-handshake",
+            handshaking,
+            Deadline::Total,
+            Out::Fail(Timeout),
+        ),
+        ("writing", writing, Deadline::Total, Out::Fail(Timeout)),
+        // Stale wake-ups: not this state's deadline.
+        ("writing", writing, Deadline::ExpectContinue, Out::Wait),
+        ("writing", writing, Deadline::Lifetime, Out::Wait),
+        (
+            "awaiting-continue",
+            awaiting_continue_,
+            Deadline::Total,
+            Out::Fail(Timeout),
+        ),
+        (
+            "awaiting-head",
+            awaiting_head,
+            Deadline::ResponseHead,
+            Out::Fail(ResponseHeaderTimeout),
+        ),
+        (
+            "awaiting-head",
+            awaiting_head,
+            Deadline::Total,
+            Out::Fail(Timeout),
+        ),
+        (
+            "reading-body",
+            reading_body,
+            Deadline::Total,
+            Out::Fail(Timeout),
+        ),
+        // A connection past its lifetime finishes its exchange; `release` closes it.
+        ("reading-body", reading_body, Deadline::Lifetime, Out::Wait),
+        (
+            "draining",
+            draining,
+            Deadline::Drain,
+            Out::Close(NotReusable),
+        ),
+        ("draining", draining, Deadline::Lifetime, Out::Wait),
+        ("idle", idle, Deadline::IdleExpiry, Out::Close(IdleTimeout)),
+        ("idle", idle, Deadline::Lifetime, Out::Close(Lifetime)),
+        ("idle", idle, Deadline::ExpectContinue, Out::Wait),
+    ];
+    for (state, build, kind, want) in cases {
+        let mut h = build();
+        assert!(h.state().starts_with(state), "{state}: built {}", h.state());
+        assert_eq!(h.deadline(60_000, kind), want, "{state} x {kind}");
+        if want == Out::Wait {
+            assert!(h.state().starts_with(state), "{state} x {kind}");
+        }
+    }
+}
+
+#[test]
+fn armed_deadlines_go_to_the_engine_heap_under_this_connection() {
+    let mut h = Harness::get().connected().in_state(State::Idle);
+    assert_eq!(h.start(0), Out::Wait);
+    let at = h.armed(Deadline::ResponseHead).expect("armed");
+    assert_eq!(h.timers.next_at(), Some(at));
+    assert_eq!(
+        h.timers.pop_due(at),
+        Some((at, Owner::Conn(CID), Deadline::ResponseHead))
+    );
+}
+
+#[test]
+fn a_timeout_past_the_clock_arms_nothing() {
+    let mut h = posting(b"payload", EXPECT, usize::MAX);
+    h.config.expect_continue_timeout = Duration::MAX;
+    h.config.response_header_timeout = Some(Duration::MAX);
+    assert_eq!(h.start(0), Out::Wait);
+    assert_eq!(h.state(), "awaiting-continue");
+    assert_eq!(h.armed(Deadline::ExpectContinue), None);
+    h.feed(b"HTTP/1.1 100 Continue\r\n\r\n");
+    assert_eq!(h.readable(1), Out::Wait);
+    assert_eq!(h.state(), "awaiting-head");
+    assert_eq!(h.armed(Deadline::ResponseHead), None);
+    assert_eq!(h.timers.len(), 0);
+    // No response-header timeout at all: only the total deadline applies.
+    let mut h = Harness::get().connected().in_state(State::Idle);
+    h.config.response_header_timeout = None;
+    assert_eq!(h.start(0), Out::Wait);
+    assert_eq!(h.armed(Deadline::ResponseHead), None);
 }
 
 // ---- closed --------------------------------------------------------------------------------
