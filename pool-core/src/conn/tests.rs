@@ -13,6 +13,32 @@
 //! readable event, as a short read clears `readable`), the request passed to a transition
 //! is the one the state carries, and body data goes to a sink that answers with a
 //! [`Flow`] taken from a queue (`Continue` once it is empty).
+//!
+//! What is covered, state by input (bytes; EOF; errors; deadlines):
+//! - resolving: DNS error, empty answer; -; -; connect, total.
+//! - connecting: event for an empty slot; -; last attempt's error; connect,
+//!   happy-eyeballs, total.
+//! - tls-handshake: a plaintext answer; EOF (handshake failure); reset; tls-handshake,
+//!   total.
+//! - writing: in pieces under `write_room`; early response (split at every byte); EOF;
+//!   write error with a complete, partial or no early response; total, stale ones.
+//! - awaiting-continue: 100, 103, a final head, 100 + final (split, body blocked); EOF;
+//!   body write error after 100; expect-continue, total.
+//! - awaiting-head: the response table, whole and split at every byte (1xx, 101, HEAD,
+//!   204/304, framing errors, garbage); EOF before and in the head; reset, other error,
+//!   `Interrupted`; response-head, total.
+//! - reading-body: length, chunked with trailers, close-delimited, none; pause/resume;
+//!   bytes after the end; close-delimited end and truncation at EOF, with and without
+//!   read-closed; reset, buffer limit; total, lifetime (ignored).
+//! - draining: to the end, over `drain_limit`, stray bytes after it, already buffered;
+//!   EOF; bad chunk, reset; drain, lifetime (ignored).
+//! - idle: stray bytes, spurious wake-up; EOF; reset; idle-expiry, lifetime.
+//! - closed: events ignored; `shut` clears deadlines and transport.
+//!
+//! Not here, for want of a socket or a TLS server: real connect attempts (Happy Eyeballs
+//! across two slots, socket options, `check_connect`) and TLS after the handshake
+//! (truncated close-delimited bodies, session tickets while idle, `close_notify` on
+//! `shut`). The integration tests (`faults.rs`, `tls.rs`) cover those.
 
 use std::collections::VecDeque;
 use std::io;
@@ -818,7 +844,10 @@ fn continue_and_final_response_while_the_body_is_blocked() {
     // writable edge that may never come.
     let mut h = awaiting_continue(&[b'x'; 10_000]);
     h.script().write_room = 0;
-    h.feed(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 413 Content Too Large\r\nContent-Length: 2\r\n\r\nno");
+    h.feed(
+        b"HTTP/1.1 100 Continue\r\n\r\n\
+          HTTP/1.1 413 Content Too Large\r\nContent-Length: 2\r\n\r\nno",
+    );
     assert_eq!(h.readable(10), finished(Err(CloseCause::NotReusable)));
     assert_eq!(h.heads(), [413]);
     assert_eq!(h.body(), b"no");
@@ -1073,7 +1102,8 @@ fn response_cases() -> Vec<Case> {
         .body(b"hi"),
         case(
             "101 is refused",
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+            b"HTTP/1.1 101 Switching Protocols\r\n\
+              Upgrade: websocket\r\nConnection: upgrade\r\n\r\n",
             &[],
             Out::Fail(Protocol),
         ),
