@@ -46,7 +46,10 @@ pub use dns::DnsError;
 pub use engine::Engine;
 pub use error::{Culprit, Error, ErrorKind};
 pub use event::{Event, HeadView};
-pub use pool::{CloseCause, CloseCounts, HostStats, PoolKey, ReuseOrder, Scheme, Stats};
+pub use pool::{
+    CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, PoolKey, ReuseOrder,
+    Scheme, Stats,
+};
 pub use request::{Body, Flow, RequestId, RequestInfo, RequestOptions};
 
 /// Re-export of `tls-glue`: TLS configuration (`tls::TlsConfig`) and TLS errors.

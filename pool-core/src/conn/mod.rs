@@ -66,7 +66,7 @@ use tls_glue::HandshakeKind;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::event::Sink;
-use crate::pool::{CloseCause, HostId};
+use crate::pool::{CloseCause, HostId, NotReusable};
 use crate::request::{Req, RequestId};
 use crate::timer::{Deadline, DeadlineTable, Owner, Timers};
 
@@ -375,7 +375,7 @@ impl Conn {
             Deadline::ExpectContinue => self.send_body(req, ctx),
             // The request's total deadline, armed here while this connection carries it.
             Deadline::Total => Next::Fail(Error::new(ErrorKind::Timeout)),
-            Deadline::Drain => Next::Close(CloseCause::NotReusable),
+            Deadline::Drain => Next::Close(CloseCause::NotReusable(NotReusable::DrainTimeout)),
             Deadline::IdleExpiry => Next::Close(CloseCause::IdleTimeout),
             Deadline::Lifetime if matches!(self.state, State::Idle) => {
                 Next::Close(CloseCause::Lifetime)

@@ -19,7 +19,7 @@ use super::transport::{Transport, TransportError};
 use super::{transport_error, Conn, Ctx, Next, State};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, HeadView};
-use crate::pool::CloseCause;
+use crate::pool::{CloseCause, NotReusable};
 use crate::request::{Flow, Req};
 use crate::timer::Deadline;
 
@@ -276,15 +276,13 @@ impl Conn {
                 // A final answer before we sent the whole request (an early response,
                 // or one that came instead of `100 Continue`) leaves the server unsure
                 // whether a body follows: never reuse.
-                let reusable = keep_alive
-                    .with_request_headers(req.request.headers())
-                    .can_reuse()
-                    && request_sent;
-                let keep_alive = if reusable {
-                    Ok(())
-                } else {
-                    Err(CloseCause::NotReusable)
-                };
+                let verdict = keep_alive.with_request_headers(req.request.headers());
+                let keep_alive = match verdict.reason() {
+                    Some(reason) => Err(NotReusable::from_verdict(reason)),
+                    None if !request_sent => Err(NotReusable::EarlyResponse),
+                    None => Ok(()),
+                }
+                .map_err(CloseCause::NotReusable);
                 req.info.head = ctx.now.saturating_duration_since(req.submitted);
                 let view = HeadView {
                     head: &head,
@@ -354,7 +352,7 @@ impl Conn {
                 self.end_exchange();
                 return Step::Decided(Next::Finished {
                     req: None,
-                    reuse: Err(CloseCause::NotReusable),
+                    reuse: Err(CloseCause::NotReusable(NotReusable::DrainLimit)),
                 });
             }
             if done {
@@ -415,7 +413,7 @@ impl Conn {
                     self.end_exchange();
                     Next::Finished {
                         req,
-                        reuse: Err(CloseCause::NotReusable),
+                        reuse: Err(CloseCause::NotReusable(NotReusable::CloseDelimitedBody)),
                     }
                 }
                 Err(e) => Next::Fail(Error::with_source(ErrorKind::Protocol, e)),
@@ -485,7 +483,7 @@ impl Conn {
             return Next::Close(*cause);
         }
         if !small {
-            return Next::Close(CloseCause::NotReusable);
+            return Next::Close(CloseCause::NotReusable(NotReusable::DrainLimit));
         }
         self.paused = false;
         // The request is gone: its deadline no longer applies, the drain's does.

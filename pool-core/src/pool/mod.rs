@@ -62,7 +62,7 @@ pub(crate) use idle_list::{ConnId, Evicted};
 pub(crate) use key::HostId;
 pub use key::{PoolKey, Scheme};
 pub(crate) use stats::HostCounters;
-pub use stats::{CloseCause, CloseCounts, HostStats, Stats};
+pub use stats::{CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, Stats};
 
 // ---------------------------------------------------------------------------------------
 // Limits

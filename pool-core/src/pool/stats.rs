@@ -49,11 +49,11 @@ pub enum CloseCause {
     /// It served `max_requests_per_conn` requests (a client setting; the server's
     /// `Keep-Alive: max=` is not read).
     MaxRequests,
-    /// The exchange left it unfit for reuse: the keep-alive verdict said close (`Connection:
-    /// close` from either side, HTTP/1.0 without `keep-alive`, a close-delimited body, a
-    /// final response that came before the whole request was sent), or a body
-    /// dropped unread was over `drain_limit` or not drained within `drain_timeout`.
-    NotReusable,
+    /// The exchange left it unfit for reuse; [`NotReusable`] says why (the keep-alive
+    /// verdict's reason, an early response, or a body dropped unread that was over
+    /// `drain_limit` or not drained within `drain_timeout`). Counted in total and per
+    /// reason ([`CloseCounts::not_reusable_by`]).
+    NotReusable(NotReusable),
     /// The pool or the Engine was shut down, or `close_idle()` was called.
     Shutdown,
     /// The caller canceled the request (`Engine::cancel`, or `Engine::discard` before the
@@ -70,7 +70,7 @@ impl CloseCause {
         CloseCause::Error,
         CloseCause::Evicted,
         CloseCause::MaxRequests,
-        CloseCause::NotReusable,
+        CloseCause::NotReusable(NotReusable::Other),
         CloseCause::Shutdown,
         CloseCause::Canceled,
     ];
@@ -84,7 +84,7 @@ impl CloseCause {
             CloseCause::Error => "error",
             CloseCause::Evicted => "evicted",
             CloseCause::MaxRequests => "max requests",
-            CloseCause::NotReusable => "not reusable",
+            CloseCause::NotReusable(_) => "not reusable",
             CloseCause::Shutdown => "shutdown",
             CloseCause::Canceled => "canceled",
         }
@@ -93,7 +93,125 @@ impl CloseCause {
 
 impl fmt::Display for CloseCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseCause::NotReusable(why) => write!(f, "not reusable: {why}"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+/// Why an exchange left its connection unfit for another request: the detail behind
+/// [`CloseCause::NotReusable`], so the stats can say why connections were not reused.
+/// The first four come from the codec's keep-alive verdict (`http1_codec::CloseReason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NotReusable {
+    /// The response carried `Connection: close`.
+    ServerSentClose,
+    /// Our request carried `Connection: close`.
+    RequestSentClose,
+    /// An HTTP/1.0 response without `Connection: keep-alive`.
+    Http10,
+    /// The body was delimited by the connection's close.
+    CloseDelimitedBody,
+    /// A final response arrived before the whole request was sent (an early response,
+    /// or one that came instead of `100 Continue`): the server cannot know where the
+    /// rest of our request would have ended.
+    EarlyResponse,
+    /// A body dropped unread had more left than `drain_limit`.
+    DrainLimit,
+    /// A body dropped unread was not drained within `drain_timeout`.
+    DrainTimeout,
+    /// Another reason of the verdict (an upgrade, a tunnel).
+    Other,
+}
+
+impl NotReusable {
+    /// Every reason, in the order of the fields of [`NotReusableCounts`].
+    pub const ALL: [NotReusable; 8] = [
+        NotReusable::ServerSentClose,
+        NotReusable::RequestSentClose,
+        NotReusable::Http10,
+        NotReusable::CloseDelimitedBody,
+        NotReusable::EarlyResponse,
+        NotReusable::DrainLimit,
+        NotReusable::DrainTimeout,
+        NotReusable::Other,
+    ];
+
+    /// The name used in logs and metrics, e.g. `"server sent close"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotReusable::ServerSentClose => "server sent close",
+            NotReusable::RequestSentClose => "request sent close",
+            NotReusable::Http10 => "http/1.0 without keep-alive",
+            NotReusable::CloseDelimitedBody => "close-delimited body",
+            NotReusable::EarlyResponse => "early response",
+            NotReusable::DrainLimit => "drain limit",
+            NotReusable::DrainTimeout => "drain timeout",
+            NotReusable::Other => "other",
+        }
+    }
+
+    /// The reason for the codec's verdict `reason`.
+    pub(crate) fn from_verdict(reason: http1_codec::CloseReason) -> NotReusable {
+        use http1_codec::CloseReason;
+        match reason {
+            CloseReason::ServerSentClose => NotReusable::ServerSentClose,
+            CloseReason::RequestSentClose => NotReusable::RequestSentClose,
+            CloseReason::Http10WithoutKeepAlive => NotReusable::Http10,
+            CloseReason::CloseDelimitedBody => NotReusable::CloseDelimitedBody,
+            _ => NotReusable::Other,
+        }
+    }
+}
+
+impl fmt::Display for NotReusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Connections closed as [`CloseCause::NotReusable`], per [`NotReusable`] reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NotReusableCounts {
+    /// [`NotReusable::ServerSentClose`].
+    pub server_sent_close: u64,
+    /// [`NotReusable::RequestSentClose`].
+    pub request_sent_close: u64,
+    /// [`NotReusable::Http10`].
+    pub http10: u64,
+    /// [`NotReusable::CloseDelimitedBody`].
+    pub close_delimited_body: u64,
+    /// [`NotReusable::EarlyResponse`].
+    pub early_response: u64,
+    /// [`NotReusable::DrainLimit`].
+    pub drain_limit: u64,
+    /// [`NotReusable::DrainTimeout`].
+    pub drain_timeout: u64,
+    /// [`NotReusable::Other`].
+    pub other: u64,
+}
+
+impl NotReusableCounts {
+    /// The counter for `reason`.
+    pub fn get(&self, reason: NotReusable) -> u64 {
+        let mut copy = *self;
+        *copy.slot_mut(reason)
+    }
+
+    fn slot_mut(&mut self, reason: NotReusable) -> &mut u64 {
+        match reason {
+            NotReusable::ServerSentClose => &mut self.server_sent_close,
+            NotReusable::RequestSentClose => &mut self.request_sent_close,
+            NotReusable::Http10 => &mut self.http10,
+            NotReusable::CloseDelimitedBody => &mut self.close_delimited_body,
+            NotReusable::EarlyResponse => &mut self.early_response,
+            NotReusable::DrainLimit => &mut self.drain_limit,
+            NotReusable::DrainTimeout => &mut self.drain_timeout,
+            NotReusable::Other => &mut self.other,
+        }
     }
 }
 
@@ -113,8 +231,10 @@ pub struct CloseCounts {
     pub evicted: u64,
     /// Closed by [`CloseCause::MaxRequests`].
     pub max_requests: u64,
-    /// Closed by [`CloseCause::NotReusable`].
+    /// Closed by [`CloseCause::NotReusable`], whatever the reason.
     pub not_reusable: u64,
+    /// The same, per reason.
+    pub not_reusable_by: NotReusableCounts,
     /// Closed by [`CloseCause::Shutdown`].
     pub shutdown: u64,
     /// Closed by [`CloseCause::Canceled`].
@@ -131,7 +251,7 @@ impl CloseCounts {
             CloseCause::Error => self.error,
             CloseCause::Evicted => self.evicted,
             CloseCause::MaxRequests => self.max_requests,
-            CloseCause::NotReusable => self.not_reusable,
+            CloseCause::NotReusable(_) => self.not_reusable,
             CloseCause::Shutdown => self.shutdown,
             CloseCause::Canceled => self.canceled,
         }
@@ -140,6 +260,9 @@ impl CloseCounts {
     /// Counts one close for `cause`.
     pub(crate) fn record(&mut self, cause: CloseCause) {
         *self.slot_mut(cause) += 1;
+        if let CloseCause::NotReusable(why) = cause {
+            *self.not_reusable_by.slot_mut(why) += 1;
+        }
     }
 
     /// All closes, whatever the cause.
@@ -156,7 +279,7 @@ impl CloseCounts {
             CloseCause::Error => &mut self.error,
             CloseCause::Evicted => &mut self.evicted,
             CloseCause::MaxRequests => &mut self.max_requests,
-            CloseCause::NotReusable => &mut self.not_reusable,
+            CloseCause::NotReusable(_) => &mut self.not_reusable,
             CloseCause::Shutdown => &mut self.shutdown,
             CloseCause::Canceled => &mut self.canceled,
         }
@@ -166,6 +289,9 @@ impl CloseCounts {
     fn add(&mut self, other: &CloseCounts) {
         for cause in CloseCause::ALL {
             *self.slot_mut(cause) += other.get(cause);
+        }
+        for why in NotReusable::ALL {
+            *self.not_reusable_by.slot_mut(why) += other.not_reusable_by.get(why);
         }
     }
 }
