@@ -55,7 +55,11 @@ use crate::config::Config;
 use crate::dns::DnsError;
 use crate::error::{Error, ErrorKind};
 use crate::event::Event;
-use crate::pool::CloseCause;
+use crate::pool::NotReusable::{
+    CloseDelimitedBody, DrainLimit, DrainTimeout, EarlyResponse, Http10, RequestSentClose,
+    ServerSentClose,
+};
+use crate::pool::{CloseCause, NotReusable};
 use crate::request::{
     encode_request_head, is_idempotent, Body, Flow, Place, Req, RequestId, RequestInfo,
 };
@@ -96,6 +100,11 @@ enum Out {
 /// The response for request `RID` ended; `reuse` is the verdict.
 fn finished(reuse: Result<(), CloseCause>) -> Out {
     Out::Finished(Some(RID), reuse)
+}
+
+/// The verdict "not reusable, because `why`".
+fn not_reusable(why: NotReusable) -> Result<(), CloseCause> {
+    Err(CloseCause::NotReusable(why))
 }
 
 /// A request to `example.test` with `body` and extra `headers`.
@@ -716,7 +725,7 @@ fn write_error_then_complete_early_response_is_delivered_not_reusable() {
     h.feed(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 2\r\n\r\nno");
     assert_eq!(
         h.writable(1),
-        finished(Err(CloseCause::NotReusable)),
+        finished(not_reusable(EarlyResponse)),
         "the server cannot know where our body would have ended"
     );
     assert_eq!(h.heads(), [413]);
@@ -756,7 +765,7 @@ fn early_final_response_while_the_body_is_blocked_is_not_reusable() {
     assert_eq!(h.writable(2), Out::Wait);
     assert_eq!(h.written(), sent);
     h.feed(b"pe");
-    assert_eq!(h.readable(3), finished(Err(CloseCause::NotReusable)));
+    assert_eq!(h.readable(3), finished(not_reusable(EarlyResponse)));
     assert_eq!(h.body(), b"nope");
 }
 
@@ -770,7 +779,7 @@ fn early_response_split_at_every_byte_while_writing() {
         assert_eq!(h.readable(1), Out::Wait, "split at {at}");
         h.feed(&response[at..]);
         let out = h.readable(2);
-        assert_eq!(out, finished(Err(CloseCause::NotReusable)), "split at {at}");
+        assert_eq!(out, finished(not_reusable(EarlyResponse)), "split at {at}");
         assert_eq!(
             (h.heads(), h.body()),
             (vec![413], b"no".to_vec()),
@@ -848,7 +857,7 @@ fn continue_and_final_response_while_the_body_is_blocked() {
         b"HTTP/1.1 100 Continue\r\n\r\n\
           HTTP/1.1 413 Content Too Large\r\nContent-Length: 2\r\n\r\nno",
     );
-    assert_eq!(h.readable(10), finished(Err(CloseCause::NotReusable)));
+    assert_eq!(h.readable(10), finished(not_reusable(EarlyResponse)));
     assert_eq!(h.heads(), [413]);
     assert_eq!(h.body(), b"no");
 }
@@ -926,7 +935,7 @@ fn final_response_instead_of_continue_is_not_reusable() {
     let mut h = awaiting_continue(b"payload");
     let head = h.written();
     h.feed(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
-    assert_eq!(h.readable(10), finished(Err(CloseCause::NotReusable)));
+    assert_eq!(h.readable(10), finished(not_reusable(EarlyResponse)));
     assert_eq!(h.heads(), [401]);
     assert_eq!(h.written(), head, "the body was never sent");
     assert_eq!(h.armed(Deadline::ExpectContinue), None);
@@ -998,7 +1007,7 @@ impl Case {
 }
 
 fn response_cases() -> Vec<Case> {
-    use CloseCause::{Error as Garbage, NotReusable};
+    use CloseCause::Error as Garbage;
     use ErrorKind::{ConnectionClosed, Protocol};
     vec![
         case(
@@ -1032,7 +1041,7 @@ fn response_cases() -> Vec<Case> {
             "close-delimited ends at EOF",
             b"HTTP/1.1 200 OK\r\n\r\nuntil the end",
             &[200],
-            finished(Err(NotReusable)),
+            finished(not_reusable(CloseDelimitedBody)),
         )
         .body(b"until the end")
         .eof(),
@@ -1040,7 +1049,7 @@ fn response_cases() -> Vec<Case> {
             "HTTP/1.0 without keep-alive",
             b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
             &[200],
-            finished(Err(NotReusable)),
+            finished(not_reusable(Http10)),
         )
         .body(b"ok"),
         case(
@@ -1054,14 +1063,14 @@ fn response_cases() -> Vec<Case> {
             "Connection: close",
             b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
             &[200],
-            finished(Err(NotReusable)),
+            finished(not_reusable(ServerSentClose)),
         )
         .body(b"ok"),
         case(
             "request sent Connection: close",
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
             &[200],
-            finished(Err(NotReusable)),
+            finished(not_reusable(RequestSentClose)),
         )
         .body(b"ok")
         .request_headers(&[("connection", "close")]),
@@ -1183,7 +1192,7 @@ fn response_cases() -> Vec<Case> {
             "bytes after a close verdict are no worse",
             b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nokjunk",
             &[200],
-            finished(Err(NotReusable)),
+            finished(not_reusable(ServerSentClose)),
         )
         .body(b"ok"),
     ]
@@ -1416,7 +1425,10 @@ fn pause_on_the_head_holds_the_buffered_body() {
 fn close_delimited_body_ends_with_the_read_closed_event() {
     // The peer's FIN comes with the last data: one event, and the EOF is read after the
     // short read instead of waiting for an edge that never comes.
-    let mut h = Harness::reading_body(BodyFraming::CloseDelimited, Err(CloseCause::NotReusable));
+    let mut h = Harness::reading_body(
+        BodyFraming::CloseDelimited,
+        not_reusable(CloseDelimitedBody),
+    );
     h.feed(b"the rest");
     h.feed_eof();
     let readiness = Readiness {
@@ -1426,7 +1438,7 @@ fn close_delimited_body_ends_with_the_read_closed_event() {
     };
     assert_eq!(
         h.ready(1, readiness),
-        finished(Err(CloseCause::NotReusable))
+        finished(not_reusable(CloseDelimitedBody))
     );
     assert_eq!(h.body(), b"the rest");
 }
@@ -1453,12 +1465,15 @@ fn response_and_fin_in_one_event_then_the_idle_check_finds_the_eof() {
 
 #[test]
 fn a_short_read_waits_for_the_next_edge() {
-    let mut h = Harness::reading_body(BodyFraming::CloseDelimited, Err(CloseCause::NotReusable));
+    let mut h = Harness::reading_body(
+        BodyFraming::CloseDelimited,
+        not_reusable(CloseDelimitedBody),
+    );
     h.feed(b"part");
     h.feed_eof();
     assert_eq!(h.readable(1), Out::Wait);
     assert!(!h.conn.readable);
-    assert_eq!(h.readable(2), finished(Err(CloseCause::NotReusable)));
+    assert_eq!(h.readable(2), finished(not_reusable(CloseDelimitedBody)));
 }
 
 #[test]
@@ -1560,17 +1575,14 @@ fn draining_past_the_drain_limit_is_not_reusable() {
     assert_eq!(h.readable(3), Out::Wait);
     assert_eq!(h.state(), "draining(6 bytes)");
     h.feed(b"6\r\nghijkl\r\n0\r\n\r\n");
-    assert_eq!(
-        h.readable(4),
-        Out::Finished(None, Err(CloseCause::NotReusable))
-    );
+    assert_eq!(h.readable(4), Out::Finished(None, not_reusable(DrainLimit)));
     assert_eq!(h.conn.served, 1);
     assert_eq!(h.armed(Deadline::Drain), None);
 }
 
 #[test]
 fn discard_decides_drain_or_close_from_what_is_left() {
-    use CloseCause::{Canceled, NotReusable};
+    use CloseCause::Canceled;
     let limit = Config::default().drain_limit;
     let cases: [(&str, BodyFraming, Result<(), CloseCause>, Out); 6] = [
         (
@@ -1583,7 +1595,7 @@ fn discard_decides_drain_or_close_from_what_is_left() {
             "length over the limit",
             BodyFraming::Length(limit + 1),
             Ok(()),
-            Out::Close(NotReusable),
+            Out::Close(CloseCause::NotReusable(DrainLimit)),
         ),
         (
             "chunked, between chunks",
@@ -1594,14 +1606,14 @@ fn discard_decides_drain_or_close_from_what_is_left() {
         (
             "close-delimited",
             BodyFraming::CloseDelimited,
-            Err(NotReusable),
-            Out::Close(NotReusable),
+            not_reusable(CloseDelimitedBody),
+            Out::Close(CloseCause::NotReusable(CloseDelimitedBody)),
         ),
         (
             "verdict already says close",
             BodyFraming::Length(1),
-            Err(NotReusable),
-            Out::Close(NotReusable),
+            not_reusable(ServerSentClose),
+            Out::Close(CloseCause::NotReusable(ServerSentClose)),
         ),
         (
             "a protocol error verdict",
@@ -1621,7 +1633,10 @@ fn discard_decides_drain_or_close_from_what_is_left() {
     let mut h = Harness::reading_body(BodyFraming::Chunked, Ok(()));
     h.feed(format!("{:x}\r\nab", limit + 10).as_bytes());
     assert_eq!(h.readable(1), Out::Wait);
-    assert_eq!(h.discard(2), Out::Close(NotReusable));
+    assert_eq!(
+        h.discard(2),
+        Out::Close(CloseCause::NotReusable(DrainLimit))
+    );
     // Before a head there is nothing to drain: the request is canceled.
     for state in [
         State::Writing {
@@ -1725,7 +1740,7 @@ fn idle_connection_is_reused_for_the_next_request() {
 
 #[test]
 fn deadlines_by_state() {
-    use CloseCause::{IdleTimeout, Lifetime, NotReusable};
+    use CloseCause::{IdleTimeout, Lifetime};
     use ErrorKind::{ConnectTimeout, ResponseHeaderTimeout, Timeout, TlsHandshakeTimeout};
     type Build = fn() -> Harness;
     let resolving: Build = Harness::get;
@@ -1811,7 +1826,7 @@ fn deadlines_by_state() {
             "draining",
             draining,
             Deadline::Drain,
-            Out::Close(NotReusable),
+            Out::Close(CloseCause::NotReusable(DrainTimeout)),
         ),
         ("draining", draining, Deadline::Lifetime, Out::Wait),
         ("idle", idle, Deadline::IdleExpiry, Out::Close(IdleTimeout)),
