@@ -219,7 +219,7 @@ mod tests {
         let server = TlsServer::start(5).expect("start");
         let client = client_for(&server);
         for path in ["/a", "/b", "/c"] {
-            let mut resp = client.get(&server.url(path)).expect("get");
+            let resp = client.get(server.url(path)).send().expect("get");
             assert_eq!(resp.status(), 200);
             assert_eq!(resp.text().expect("body"), "abcde");
         }
@@ -240,7 +240,10 @@ mod tests {
         let port = server.addr().port();
         for host in ["localhost", "127.0.0.1"] {
             let url = format!("https://{host}:{port}/");
-            let mut resp = client.get(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            let resp = client
+                .get(&url)
+                .send()
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
             assert_eq!(resp.bytes().expect("body"), b"a");
         }
     }
@@ -260,7 +263,7 @@ mod tests {
             .build()
             .expect("client");
         for _ in 0..4 {
-            let mut resp = client.get(&server.url("/")).expect("get");
+            let resp = client.get(server.url("/")).send().expect("get");
             assert_eq!(resp.bytes().expect("body"), b"abc");
         }
         let stats = client.stats().expect("stats").total;

@@ -10,7 +10,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use http1_codec::HeadLimits;
+use http::HeaderValue;
+use http1_codec::{HeadLimits, HeaderCase};
 
 use crate::error::{Error, ErrorKind};
 use crate::pool::ReuseOrder;
@@ -122,10 +123,32 @@ pub struct Config {
     pub head_limits: HeadLimits,
     /// Size of a connection's read buffer. Default 16 KiB.
     pub read_buffer_size: usize,
-    /// Client only: body bytes the engine may buffer for a reader that has not read
-    /// them yet; beyond it the engine stops reading that socket. Default 256 KiB.
+    /// Client only: body bytes buffered between a caller's thread and the engine, in
+    /// each direction. Response bodies: bytes the engine may buffer for a reader that
+    /// has not read them yet; beyond it the engine stops reading that socket. Streamed
+    /// request bodies: bytes read from the caller's reader and not yet written; beyond
+    /// it the reader waits. Default 256 KiB.
     pub body_buffer_limit: usize,
+    /// How request header names go on the wire: canonical `Title-Case` (`Host`,
+    /// `Content-Length`, `X-Token`; the default, as Go and curl send them) or
+    /// [`HeaderCase::Lower`] (as the `http` crate stores them).
+    pub header_case: HeaderCase,
+    /// The `User-Agent` sent when a request has none; `None` sends none. Default
+    /// `wirepool/<version>`.
+    pub user_agent: Option<HeaderValue>,
+    /// Client only: ask for compressed responses (`Accept-Encoding: gzip, deflate`,
+    /// added only to requests that set no `Accept-Encoding` and no `Range`) and decode
+    /// them transparently. Default on when the `compression` feature is built (it is a
+    /// default feature); without the feature this setting does nothing.
+    pub decompress: bool,
+    /// Client only: the most bytes a compressed response body may decode to; more fails
+    /// the read with [`ErrorKind::BodyTooLarge`] (a decompression bomb). `None` = no
+    /// limit. Default 64 MiB.
+    pub max_decoded_body_bytes: Option<u64>,
 }
+
+/// The `User-Agent` sent by default: `wirepool/<version>`.
+pub const DEFAULT_USER_AGENT: &str = concat!("wirepool/", env!("CARGO_PKG_VERSION"));
 
 impl Default for Config {
     fn default() -> Self {
@@ -156,6 +179,10 @@ impl Default for Config {
             head_limits: HeadLimits::default(),
             read_buffer_size: 16 * 1024,
             body_buffer_limit: 256 * 1024,
+            header_case: HeaderCase::Title,
+            user_agent: Some(HeaderValue::from_static(DEFAULT_USER_AGENT)),
+            decompress: cfg!(feature = "compression"),
+            max_decoded_body_bytes: Some(64 << 20),
         }
     }
 }
@@ -170,7 +197,8 @@ impl Config {
     ///
     /// Refused: zero where zero cannot work (`connect_timeout`,
     /// `tls_handshake_timeout`, `Some(0)` for `timeout`, `response_header_timeout`,
-    /// `max_conns_per_host`, `max_requests_per_conn`; zero `read_buffer_size`,
+    /// `max_conns_per_host`, `max_requests_per_conn`, `max_decoded_body_bytes`; zero
+    /// `read_buffer_size`,
     /// `body_buffer_limit`, head limits, `resolver_threads`), a `lifetime_jitter` that is
     /// not a number from 0 to 1, buffers over 64 MiB (`MAX_BUFFER_BYTES`), more than
     /// 256 resolver threads (`MAX_RESOLVER_THREADS`), and TCP keepalive values the kernel
@@ -196,6 +224,9 @@ impl Config {
         }
         if self.max_requests_per_conn == Some(0) {
             return Err(refuse("max_requests_per_conn", no_limit));
+        }
+        if self.max_decoded_body_bytes == Some(0) {
+            return Err(refuse("max_decoded_body_bytes", no_limit));
         }
         if !(0.0..=1.0).contains(&self.lifetime_jitter) {
             return Err(refuse(
@@ -296,6 +327,9 @@ mod tests {
             ("max_conns_per_host", |c| c.max_conns_per_host = Some(0)),
             ("max_requests_per_conn", |c| {
                 c.max_requests_per_conn = Some(0)
+            }),
+            ("max_decoded_body_bytes", |c| {
+                c.max_decoded_body_bytes = Some(0)
             }),
             ("lifetime_jitter", |c| c.lifetime_jitter = f64::NAN),
             ("lifetime_jitter", |c| c.lifetime_jitter = -0.1),

@@ -66,8 +66,27 @@ pub enum ErrorKind {
     ConnectionClosed,
     /// Another I/O error on an established connection.
     Io,
-    /// The request was canceled by the caller.
+    /// The request was canceled by the caller ([`CancelToken::cancel`](crate::CancelToken::cancel),
+    /// or `Engine::cancel`), whatever state it was in: waiting for a connection,
+    /// dialing, writing, waiting for the head or reading the body. A connection in the
+    /// middle of the exchange was closed.
     Canceled,
+    /// The request body could not be sent: its reader or [`BodySource`](crate::BodySource)
+    /// failed (the I/O error is in `source()`), or gave fewer or more bytes than the
+    /// length it declared. The connection was closed (the server cannot know where the
+    /// request ended). Fix the body; the server may have seen part of it.
+    RequestBody,
+    /// A redirect was not followed: more than the policy allows, a loop, an `https` to
+    /// `http` downgrade the policy does not allow, or a `Location` that is not a usable
+    /// URL. The message in `source()` says which; the redirect response itself is
+    /// dropped.
+    Redirect,
+    /// A response body could not be decoded: corrupt `gzip`/`deflate` data, or (with the
+    /// `json` feature) JSON that does not fit the type asked for.
+    Decode,
+    /// A compressed response body decoded to more than `max_decoded_body_bytes` (a
+    /// decompression bomb, or a limit set too low for this response).
+    BodyTooLarge,
     /// The client or engine shut down while the request was in flight, or the request
     /// was sent after it had shut down (`Client::shutdown`).
     PoolClosed,
@@ -101,6 +120,10 @@ impl ErrorKind {
             ErrorKind::ConnectionClosed => "connection closed by server",
             ErrorKind::Io => "i/o error",
             ErrorKind::Canceled => "request canceled",
+            ErrorKind::RequestBody => "request body failed",
+            ErrorKind::Redirect => "redirect not followed",
+            ErrorKind::Decode => "response body could not be decoded",
+            ErrorKind::BodyTooLarge => "decoded response body too large",
             ErrorKind::PoolClosed => "pool closed",
             ErrorKind::InvalidConfig => "invalid setting",
             ErrorKind::EngineFailed => "engine thread panicked",
@@ -158,10 +181,16 @@ impl Error {
     /// Who is at fault: the caller, the peer (server) or the environment.
     pub fn culprit(&self) -> Culprit {
         match self.kind {
-            ErrorKind::InvalidRequest | ErrorKind::Canceled | ErrorKind::InvalidConfig => {
-                Culprit::Caller
-            }
-            ErrorKind::Protocol | ErrorKind::ConnectionClosed | ErrorKind::Tls => Culprit::Peer,
+            ErrorKind::InvalidRequest
+            | ErrorKind::Canceled
+            | ErrorKind::InvalidConfig
+            | ErrorKind::RequestBody => Culprit::Caller,
+            ErrorKind::Protocol
+            | ErrorKind::ConnectionClosed
+            | ErrorKind::Tls
+            | ErrorKind::Redirect
+            | ErrorKind::Decode
+            | ErrorKind::BodyTooLarge => Culprit::Peer,
             ErrorKind::EngineFailed => Culprit::Internal,
             _ => Culprit::Environment,
         }
@@ -182,6 +211,43 @@ impl Error {
     /// sent (DNS, connect), or the request is idempotent.
     pub fn is_retry_safe(&self) -> bool {
         self.retry_safe
+    }
+
+    /// Our error back from an `io::Error`: the one a response body's
+    /// [`Read`](std::io::Read) returned (which carries this crate's error inside, with its
+    /// kind) comes back as it was; any other `io::Error` becomes [`ErrorKind::Io`] with
+    /// it as the source. So code that reads a body through `Read` never downcasts:
+    ///
+    /// ```no_run
+    /// use std::io::Read;
+    /// # fn f(mut resp: pool_core::Response) {
+    /// let mut buf = Vec::new();
+    /// if let Err(e) = resp.read_to_end(&mut buf) {
+    ///     let e = pool_core::Error::from_io(e);
+    ///     eprintln!("{}: timeout? {}", e.kind(), e.is_timeout());
+    /// }
+    /// # }
+    /// ```
+    pub fn from_io(e: io::Error) -> Error {
+        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            if let Some(Ok(ours)) = e.into_inner().map(|inner| inner.downcast::<Error>()) {
+                return *ours;
+            }
+            return Error::new(ErrorKind::Io);
+        }
+        Error::with_source(ErrorKind::Io, e)
+    }
+
+    /// This error as an `io::Error` (for [`Read`](std::io::Read) implementations): a
+    /// timeout becomes [`io::ErrorKind::TimedOut`], anything else
+    /// [`io::ErrorKind::Other`]; [`Error::from_io`] gets it back whole.
+    pub fn into_io(self) -> io::Error {
+        let kind = if self.is_timeout() {
+            io::ErrorKind::TimedOut
+        } else {
+            io::ErrorKind::Other
+        };
+        io::Error::new(kind, self)
     }
 
     /// The underlying I/O error kind, when the source is an I/O error.
@@ -280,6 +346,21 @@ mod tests {
             Error::new(ErrorKind::InvalidRequest).culprit(),
             Culprit::Caller
         );
+    }
+
+    #[test]
+    fn from_io_gives_back_our_error_and_wraps_others() {
+        let ours = Error::msg(ErrorKind::BodyTooLarge, "over 10 bytes").into_io();
+        assert_eq!(ours.kind(), io::ErrorKind::Other);
+        let back = Error::from_io(ours);
+        assert_eq!(back.kind(), ErrorKind::BodyTooLarge);
+        assert_eq!(back.source().unwrap().to_string(), "over 10 bytes");
+        let timeout = Error::new(ErrorKind::Timeout).into_io();
+        assert_eq!(timeout.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(Error::from_io(timeout).kind(), ErrorKind::Timeout);
+        let theirs = Error::from_io(io::Error::from(io::ErrorKind::BrokenPipe));
+        assert_eq!(theirs.kind(), ErrorKind::Io);
+        assert_eq!(theirs.io_kind(), Some(io::ErrorKind::BrokenPipe));
     }
 
     #[test]

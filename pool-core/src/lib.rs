@@ -27,6 +27,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
+mod auth;
+mod body;
 mod client;
 mod config;
 mod conn;
@@ -39,9 +41,14 @@ mod request;
 mod slab;
 mod timer;
 
-pub use client::{Client, ClientBuilder, Response, ResponseBody};
+pub use auth::basic_auth;
+pub use body::{Body, BodySource, Pull};
+pub use client::{
+    Action, Attempt, CancelToken, Client, ClientBuilder, RedirectHop, RedirectPolicy,
+    RequestBuilder, Response, ResponseBody, DEFAULT_MAX_REDIRECTS,
+};
 pub use client::{Middleware, Next};
-pub use config::{Config, TcpKeepalive};
+pub use config::{Config, TcpKeepalive, DEFAULT_USER_AGENT};
 pub use dns::DnsError;
 pub use engine::Engine;
 pub use error::{Culprit, Error, ErrorKind};
@@ -50,7 +57,11 @@ pub use pool::{
     CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, PoolKey, ReuseOrder,
     Scheme, Stats,
 };
-pub use request::{Body, Flow, RequestId, RequestInfo, RequestOptions};
+pub use request::{Flow, RequestId, RequestInfo, RequestOptions};
+
+/// Re-export of the `bytes` crate's [`Bytes`](bytes::Bytes): an in-memory body, and the
+/// pieces a [`BodySource`] hands the engine, without copies.
+pub use bytes::Bytes;
 
 /// Re-export of `tls-glue`: TLS configuration (`tls::TlsConfig`) and TLS errors.
 pub use tls_glue as tls;
@@ -60,3 +71,6 @@ pub use http;
 
 /// Response head limits (size, header count), from the codec.
 pub use http1_codec::HeadLimits;
+
+/// How request header names are written (`Title-Case` by default), from the codec.
+pub use http1_codec::HeaderCase;

@@ -1,87 +1,24 @@
 //! What a caller hands the pool, and what it gets back besides the body.
 //!
 //! Requests are `http::Request<Body>`: the types the Rust ecosystem already shares. The
-//! body is held in memory ([`Body`]) so that the one safe retry (an idempotent request
-//! that failed on a reused connection before any response byte) can send it again.
-//! Per-request settings that override the pool's go in [`RequestOptions`]; the timings
-//! and reuse facts of a finished exchange come back as [`RequestInfo`].
+//! body ([`Body`](crate::Body), in `body.rs`) is bytes in memory or a stream; the
+//! engine keeps its write-side state in the request's bookkeeping ([`Req`]), so the one
+//! safe retry (an idempotent request that failed on a reused connection before any
+//! response byte) can send it again when it can start again. Per-request settings that
+//! override the pool's go in [`RequestOptions`]; the timings and reuse facts of a
+//! finished exchange come back as [`RequestInfo`].
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use http::header::{HeaderName, HeaderValue, USER_AGENT};
 use http::{HeaderMap, Method, Request};
-use http1_codec::{RequestFraming, RequestHead, TargetForm};
+use http1_codec::{RequestHead, TargetForm};
 
+use crate::body::Outgoing;
+use crate::config::Config;
 use crate::error::Error;
 use crate::pool::HostId;
-
-/// A request body held in memory (replayable for a retry).
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Body {
-    bytes: Vec<u8>,
-}
-
-impl Body {
-    /// No body.
-    pub fn empty() -> Body {
-        Body::default()
-    }
-
-    /// The body's bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    /// Length in bytes.
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// Whether the body is empty.
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-}
-
-impl fmt::Debug for Body {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Body({} bytes)", self.bytes.len())
-    }
-}
-
-impl From<Vec<u8>> for Body {
-    fn from(bytes: Vec<u8>) -> Body {
-        Body { bytes }
-    }
-}
-
-impl From<&[u8]> for Body {
-    fn from(bytes: &[u8]) -> Body {
-        Body {
-            bytes: bytes.to_vec(),
-        }
-    }
-}
-
-impl From<String> for Body {
-    fn from(s: String) -> Body {
-        Body {
-            bytes: s.into_bytes(),
-        }
-    }
-}
-
-impl From<&str> for Body {
-    fn from(s: &str) -> Body {
-        Body::from(s.as_bytes())
-    }
-}
-
-impl From<()> for Body {
-    fn from(_: ()) -> Body {
-        Body::empty()
-    }
-}
 
 /// Per-request settings that override the pool's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -179,7 +116,10 @@ pub(crate) enum Place {
 /// A submitted request's bookkeeping: what the engine and the connection carrying it
 /// know about it. Its total deadline lives here and only here.
 pub(crate) struct Req {
-    pub(crate) request: Request<Body>,
+    /// Method, URI and headers (the body moved into `body`).
+    pub(crate) request: Request<()>,
+    /// The body and how much of it went out on this attempt.
+    pub(crate) body: Outgoing,
     pub(crate) host: HostId,
     pub(crate) place: Place,
     /// The total deadline (`timeout`, the request's own timeout, or its deadline).
@@ -209,27 +149,32 @@ impl Req {
     }
 }
 
-/// Encodes `request`'s head (origin form; body framing from its method and length).
-pub(crate) fn encode_request_head(request: &Request<Body>, out: &mut Vec<u8>) -> Result<(), Error> {
+/// Encodes `request`'s head (origin form; body framing from its method and `body`),
+/// with the configured header-name case and default fields (a `User-Agent`).
+pub(crate) fn encode_request_head(
+    request: &Request<()>,
+    body: &Outgoing,
+    config: &Config,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let ua: [(&HeaderName, &HeaderValue); 1];
+    let defaults: &[(&HeaderName, &HeaderValue)] = match &config.user_agent {
+        Some(value) => {
+            ua = [(&USER_AGENT, value)];
+            &ua
+        }
+        None => &[],
+    };
     let head = RequestHead {
         method: request.method(),
         uri: request.uri(),
         headers: request.headers(),
         form: TargetForm::Origin,
-        framing: request_framing(request.method(), request.body().len()),
-        case: http1_codec::HeaderCase::Title,
-        defaults: &[],
+        framing: body.framing(request.method()),
+        case: config.header_case,
+        defaults,
     };
     http1_codec::encode_head(&head, out).map_err(Error::from)
-}
-
-/// Request body framing: a length when there is a body or the method expects one.
-fn request_framing(method: &Method, len: usize) -> RequestFraming {
-    if len == 0 && !matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
-        RequestFraming::None
-    } else {
-        RequestFraming::Length(len as u64)
-    }
 }
 
 /// Whether a request may be sent twice without changing its effect: the idempotent

@@ -61,7 +61,7 @@ fn slow_reader_of_a_huge_body_keeps_memory_flat() {
         .timeout(Some(Duration::from_secs(60)))
         .build()
         .unwrap();
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let mut resp = client.get(server.url("/")).send().unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.headers()["content-length"].to_str().unwrap(),
@@ -108,7 +108,7 @@ fn tiny_budget_delivers_every_byte_in_order() {
     let server = TestServer::scripted(Script::PatternBody { len: LEN as u64 });
     let client = Client::builder().body_buffer_limit(1).build().unwrap();
     for i in 0..2 {
-        let mut resp = client.get(&server.url("/")).unwrap();
+        let mut resp = client.get(server.url("/")).send().unwrap();
         assert_eq!(resp.info().reused, i > 0);
         // Odd-sized reads so chunk and read boundaries never line up.
         let mut body = Vec::with_capacity(LEN);
@@ -137,12 +137,12 @@ fn reader_stalls_then_reads_everything() {
         .body_buffer_limit(64 * 1024)
         .build()
         .unwrap();
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let body = resp.bytes().unwrap();
     assert_eq!(body.len(), LEN);
     assert!(body == pattern(0, LEN));
-    assert!(client.get(&server.url("/")).unwrap().info().reused);
+    assert!(client.get(server.url("/")).send().unwrap().info().reused);
 }
 
 /// Engine mode: after `Flow::Pause` no more data comes until `resume`.

@@ -52,7 +52,7 @@ fn read_checking_pattern(body: &mut impl Read, offset: usize) -> std::io::Result
 /// back. The client is gone when it returns.
 fn fetch(url: &str) -> Response {
     let client = Client::new().unwrap();
-    client.get(url).unwrap()
+    client.get(url).send().unwrap()
 }
 
 /// A response outlives its client: the 8 MiB body (far more than the buffer budget, so
@@ -91,7 +91,7 @@ fn the_last_body_dropped_stops_the_engine() {
 fn a_finished_body_releases_the_engine() {
     let server = TestServer::keep_alive(b"done");
     let mut resp = fetch(&server.url("/"));
-    assert_eq!(resp.text().unwrap(), "done");
+    assert_eq!(resp.body_mut().read_all().unwrap(), b"done");
     assert!(server.wait_for_open_connections(0, WAIT));
     assert!(resp.body_mut().final_info().is_some());
     drop(resp);
@@ -105,7 +105,7 @@ fn shutdown_fails_an_in_flight_body_and_is_idempotent() {
     let server = TestServer::scripted(Script::PatternBody { len: 1 << 30 });
     let client = Client::new().unwrap();
     let other = client.clone();
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let mut resp = client.get(server.url("/")).send().unwrap();
     let mut first = vec![0u8; 1000];
     resp.body_mut().read_exact(&mut first).unwrap();
     let stopper = client.clone();
@@ -119,7 +119,7 @@ fn shutdown_fails_an_in_flight_body_and_is_idempotent() {
         other.shutdown();
     });
     client.shutdown();
-    let err = client.get(&server.url("/")).unwrap_err();
+    let err = client.get(server.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PoolClosed, "{err:?}");
     drop(resp); // a Discard to a stopped engine is harmless
     assert_eq!(server.connections(), 1);
@@ -130,7 +130,7 @@ fn spawn_get(client: &Client, url: String) -> mpsc::Receiver<Result<String, Erro
     let client = client.clone();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(client.get(&url).and_then(|mut r| r.text()));
+        let _ = tx.send(client.get(&url).send().and_then(|r| r.text()));
     });
     rx
 }
@@ -163,7 +163,7 @@ fn a_send_racing_a_shutdown_never_hangs() {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 let kind = loop {
-                    if let Err(e) = client.get(&url).and_then(|mut r| r.text()) {
+                    if let Err(e) = client.get(&url).send().and_then(|r| r.text()) {
                         break e.kind();
                     }
                 };
@@ -194,7 +194,7 @@ fn an_engine_panic_fails_every_caller_and_reader_promptly() {
     let stalled = stalled_body_server();
     let client = Client::builder().timeout(None).build().unwrap();
     // A body being read: its first bytes arrive, then the reader blocks for the rest.
-    let (_head, mut body) = client.get(&stalled.url("/")).unwrap().into_parts();
+    let (_head, mut body) = client.get(stalled.url("/")).send().unwrap().into_parts();
     let (started_tx, started_rx) = mpsc::channel();
     let (read_tx, read_rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -228,7 +228,7 @@ fn an_engine_panic_fails_every_caller_and_reader_promptly() {
     let err = client.stats().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::EngineFailed, "{err:?}");
     assert_eq!(err.culprit(), pool_core::Culprit::Internal);
-    let err = client.get(&stalled.url("/")).unwrap_err();
+    let err = client.get(stalled.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::EngineFailed, "{err:?}");
     within_wait("shutting a dead engine down", move || client.shutdown());
     assert!(stalled.wait_for_open_connections(0, WAIT));

@@ -108,11 +108,16 @@ fn tiny_chunks_for_a_paused_reader_hold_bounded_memory() {
         .unwrap();
     // Warm up: the engine thread's allocator arena, the connection's buffers.
     assert_eq!(
-        client.get(&server.url("/warm")).unwrap().text().unwrap(),
+        client
+            .get(server.url("/warm"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
         "warm"
     );
     let before = rss_bytes();
-    let mut resp = client.get(&server.url("/tiny")).unwrap();
+    let mut resp = client.get(server.url("/tiny")).send().unwrap();
     assert_eq!(resp.status(), 200);
     // The reader pauses: the engine fills the budget, then stops reading the socket,
     // and the server stalls once the socket buffers are full (or finishes).
@@ -142,7 +147,7 @@ fn tiny_chunks_for_a_paused_reader_hold_bounded_memory() {
     }
     assert_eq!(at, CHUNKS);
     // The connection went back to the pool: the next request reuses it.
-    let mut again = client.get(&server.url("/warm")).unwrap();
+    let again = client.get(server.url("/warm")).send().unwrap();
     assert!(again.info().reused);
     assert_eq!(again.text().unwrap(), "warm");
 }

@@ -103,7 +103,7 @@ fn an_early_response_then_close_while_the_body_is_sent_is_delivered() {
         }
     });
     let client = pool_core::Client::new().unwrap();
-    let mut resp = client
+    let resp = client
         .send(big_post(&server.url("/upload")))
         .expect("the early 413 is delivered");
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -126,7 +126,7 @@ fn an_early_response_from_a_server_that_stops_reading_is_delivered_at_once() {
         .timeout(Some(Duration::from_secs(20)))
         .build()
         .unwrap();
-    let mut resp = client
+    let resp = client
         .send(big_post(&server.url("/upload")))
         .expect("the early 413 is delivered");
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -150,7 +150,7 @@ fn a_response_that_arrived_before_a_reset_is_delivered_after_the_write_fails() {
     });
     let client = pool_core::Client::new().unwrap();
     for _ in 0..3 {
-        let mut resp = client
+        let resp = client
             .send(big_post(&server.url("/upload")))
             .expect("the 413 sent before the reset is delivered");
         assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);

@@ -19,11 +19,11 @@ fn dropped_small_body_returns_the_connection() {
     let server = TestServer::keep_alive(&SMALL);
     let client = Client::new().unwrap();
     for i in 0..5 {
-        let resp = client.get(&server.url("/")).unwrap();
+        let resp = client.get(server.url("/")).send().unwrap();
         assert_eq!(resp.info().reused, i > 0, "request {i}");
         drop(resp); // not a byte read
     }
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(resp.info().reused);
     assert_eq!(resp.bytes().unwrap().len(), SMALL.len());
     assert_eq!(server.connections(), 1);
@@ -44,7 +44,7 @@ fn drop_then_send_at_once_reuses_a_drainable_connection() {
         .build()
         .unwrap();
     for i in 0..20 {
-        let mut resp = client.get(&server.url("/")).unwrap();
+        let mut resp = client.get(server.url("/")).send().unwrap();
         assert_eq!(resp.info().reused, i > 0, "request {i}");
         let mut first = [0u8; 10];
         resp.body_mut().read_exact(&mut first).unwrap();
@@ -57,12 +57,12 @@ fn drop_then_send_at_once_reuses_a_drainable_connection() {
 fn partly_read_body_is_drained_too() {
     let server = TestServer::keep_alive(&SMALL);
     let client = Client::new().unwrap();
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let mut resp = client.get(server.url("/")).send().unwrap();
     let mut first = [0u8; 100];
     resp.body_mut().read_exact(&mut first).unwrap();
     assert_eq!(first, [b's'; 100]);
     drop(resp);
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(resp.info().reused);
     assert_eq!(resp.bytes().unwrap().len(), SMALL.len());
 }
@@ -75,7 +75,7 @@ fn dropped_chunked_body_is_drained() {
         }
     });
     let client = Client::new().unwrap();
-    drop(client.get(&server.url("/")).unwrap());
+    drop(client.get(server.url("/")).send().unwrap());
     // The chunks after the first may still be on their way when the response is
     // dropped: the drain finishes when they arrive (a request sent meanwhile dials).
     assert!(common::wait_until(WAIT, || client
@@ -84,7 +84,7 @@ fn dropped_chunked_body_is_drained() {
         .total
         .idle
         == 1));
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(resp.info().reused);
     assert_eq!(resp.bytes().unwrap().len(), 6003);
     assert_eq!(server.connections(), 1);
@@ -94,12 +94,12 @@ fn dropped_chunked_body_is_drained() {
 fn dropped_body_over_the_drain_limit_closes_the_connection() {
     let server = TestServer::scripted(Script::PatternBody { len: 1 << 20 });
     let client = Client::new().unwrap(); // drain_limit: 64 KiB
-    let resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     drop(resp);
     assert!(common::wait_until(WAIT, || {
         client.stats().unwrap().total.closes.not_reusable == 1
     }));
-    let resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(!resp.info().reused);
     drop(resp);
     assert_eq!(server.connections(), 2);
@@ -126,8 +126,8 @@ fn dropped_chunked_body_over_the_limit_closes() {
         .body_buffer_limit(8 * 1024)
         .build()
         .unwrap();
-    drop(client.get(&server.url("/")).unwrap());
-    let resp = client.get(&server.url("/")).unwrap();
+    drop(client.get(server.url("/")).send().unwrap());
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(!resp.info().reused);
     drop(resp);
     assert!(common::wait_until(WAIT, || {
@@ -146,8 +146,8 @@ fn drain_limit_zero_closes_every_unread_body() {
         .body_buffer_limit(4 * 1024)
         .build()
         .unwrap();
-    drop(client.get(&server.url("/")).unwrap());
-    let resp = client.get(&server.url("/")).unwrap();
+    drop(client.get(server.url("/")).send().unwrap());
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(!resp.info().reused);
     assert_eq!(server.connections(), 2);
 }
@@ -158,7 +158,7 @@ fn drain_limit_zero_closes_every_unread_body() {
 fn dropped_body_already_buffered_for_the_reader_is_reused() {
     let server = TestServer::keep_alive(&SMALL);
     let client = Client::builder().drain_limit(0).build().unwrap();
-    let resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(common::wait_until(WAIT, || client
         .stats()
         .unwrap()
@@ -166,7 +166,7 @@ fn dropped_body_already_buffered_for_the_reader_is_reused() {
         .idle
         == 1));
     drop(resp);
-    assert!(client.get(&server.url("/")).unwrap().info().reused);
+    assert!(client.get(server.url("/")).send().unwrap().info().reused);
 }
 
 /// A body that trickles in slower than `drain_timeout` allows: closed, not waited for.
@@ -182,7 +182,7 @@ fn drain_that_takes_too_long_closes_the_connection() {
         .drain_timeout(Duration::from_millis(150))
         .build()
         .unwrap();
-    drop(client.get(&server.url("/")).unwrap());
+    drop(client.get(server.url("/")).send().unwrap());
     assert!(common::wait_until(WAIT, || {
         client.stats().unwrap().total.closes.not_reusable == 1
     }));
@@ -195,12 +195,12 @@ fn drain_that_takes_too_long_closes_the_connection() {
 fn body_read_to_the_end_then_dropped_is_reused() {
     let server = TestServer::keep_alive(&SMALL);
     let client = Client::new().unwrap();
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let mut resp = client.get(server.url("/")).send().unwrap();
     let mut body = Vec::new();
     resp.body_mut().read_to_end(&mut body).unwrap();
     assert!(resp.body_mut().final_info().is_some());
     drop(resp);
-    assert!(client.get(&server.url("/")).unwrap().info().reused);
+    assert!(client.get(server.url("/")).send().unwrap().info().reused);
 }
 
 /// Engine mode: `discard` after the head drains in the background.

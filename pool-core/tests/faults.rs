@@ -18,7 +18,7 @@ fn conns_of(server: &TestServer) -> Vec<usize> {
     server.recorded().iter().map(|r| r.conn).collect()
 }
 
-fn post(url: &str, body: &str) -> Request<Body> {
+fn post(url: &str, body: &'static str) -> Request<Body> {
     Request::post(url).body(body.into()).unwrap()
 }
 
@@ -29,7 +29,7 @@ fn idle_connection_closed_by_the_server_is_not_reused() {
     let server = TestServer::scripted(Script::CloseAfterResponse(b"bye"));
     let client = Client::new().unwrap();
     for i in 0..5 {
-        let mut resp = client.get(&server.url("/")).unwrap();
+        let resp = client.get(server.url("/")).send().unwrap();
         assert!(!resp.info().reused, "request {i}");
         assert_eq!(resp.text().unwrap(), "bye");
         assert!(server.wait_for_open_connections(0, WAIT));
@@ -52,7 +52,7 @@ fn stale_idle_race_never_fails_a_get() {
     let server = TestServer::scripted(Script::CloseAfterResponse(b"bye"));
     let client = Client::new().unwrap();
     for _ in 0..50 {
-        let mut resp = client.get(&server.url("/")).unwrap();
+        let resp = client.get(server.url("/")).send().unwrap();
         assert_eq!(resp.text().unwrap(), "bye");
     }
     // A request that went out on a connection the server was closing is never read
@@ -67,14 +67,15 @@ fn stale_idle_race_never_fails_a_get() {
 fn get_on_a_stale_reused_connection_is_retried_once() {
     let server = TestServer::scripted(Script::StaleOnReuse(b"ok"));
     let client = Client::new().unwrap();
-    assert_eq!(client.get(&server.url("/1")).unwrap().text().unwrap(), "ok");
-    let mut resp = client.get(&server.url("/2")).unwrap();
-    assert_eq!(resp.text().unwrap(), "ok");
-    assert_eq!(resp.info().retries, 1);
-    assert!(
-        !resp.info().reused,
-        "the retry went out on a fresh connection"
+    assert_eq!(
+        client.get(server.url("/1")).send().unwrap().text().unwrap(),
+        "ok"
     );
+    let resp = client.get(server.url("/2")).send().unwrap();
+    let info = *resp.info();
+    assert_eq!(resp.text().unwrap(), "ok");
+    assert_eq!(info.retries, 1);
+    assert!(!info.reused, "the retry went out on a fresh connection");
     let stats = client.stats().unwrap();
     assert_eq!((stats.total.requests, stats.total.retries), (2, 1));
     assert_eq!(stats.total.dials, 2);
@@ -103,12 +104,13 @@ fn reset_before_response_on_reuse_is_retried() {
     });
     let client = Client::new().unwrap();
     assert_eq!(
-        client.get(&server.url("/")).unwrap().text().unwrap(),
+        client.get(server.url("/")).send().unwrap().text().unwrap(),
         "first"
     );
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
+    let info = *resp.info();
     assert_eq!(resp.text().unwrap(), "fresh");
-    assert_eq!(resp.info().retries, 1);
+    assert_eq!(info.retries, 1);
 }
 
 /// PUT and DELETE are idempotent: retried too.
@@ -117,15 +119,16 @@ fn idempotent_methods_are_retried() {
     for method in ["PUT", "DELETE", "HEAD", "OPTIONS"] {
         let server = TestServer::scripted(Script::StaleOnReuse(b""));
         let client = Client::new().unwrap();
-        client.get(&server.url("/")).unwrap().bytes().unwrap();
+        client.get(server.url("/")).send().unwrap().bytes().unwrap();
         let req = Request::builder()
             .method(method)
             .uri(server.url("/"))
             .body(Body::empty())
             .unwrap();
-        let mut resp = client.send(req).unwrap();
+        let resp = client.send(req).unwrap();
+        let info = *resp.info();
         resp.bytes().unwrap();
-        assert_eq!(resp.info().retries, 1, "{method}");
+        assert_eq!(info.retries, 1, "{method}");
     }
 }
 
@@ -133,7 +136,7 @@ fn idempotent_methods_are_retried() {
 fn post_on_a_stale_reused_connection_is_not_retried() {
     let server = TestServer::scripted(Script::StaleOnReuse(b"ok"));
     let client = Client::new().unwrap();
-    client.get(&server.url("/")).unwrap().bytes().unwrap();
+    client.get(server.url("/")).send().unwrap().bytes().unwrap();
     let err = client.send(post(&server.url("/order"), "buy")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionClosed, "{err:?}");
     assert!(
@@ -154,14 +157,15 @@ fn post_on_a_stale_reused_connection_is_not_retried() {
 fn post_with_idempotency_key_is_retried() {
     let server = TestServer::scripted(Script::StaleOnReuse(b"ok"));
     let client = Client::new().unwrap();
-    client.get(&server.url("/")).unwrap().bytes().unwrap();
+    client.get(server.url("/")).send().unwrap().bytes().unwrap();
     let req = Request::post(server.url("/order"))
         .header("Idempotency-Key", "k-1")
         .body(Body::from("buy"))
         .unwrap();
-    let mut resp = client.send(req).unwrap();
+    let resp = client.send(req).unwrap();
+    let info = *resp.info();
     assert_eq!(resp.text().unwrap(), "ok");
-    assert_eq!(resp.info().retries, 1);
+    assert_eq!(info.retries, 1);
     let posts: Vec<_> = server
         .recorded()
         .into_iter()
@@ -179,8 +183,8 @@ fn post_with_idempotency_key_is_retried() {
 fn retries_can_be_disabled() {
     let server = TestServer::scripted(Script::StaleOnReuse(b"ok"));
     let client = Client::builder().max_retries(0).build().unwrap();
-    client.get(&server.url("/")).unwrap().bytes().unwrap();
-    let err = client.get(&server.url("/")).unwrap_err();
+    client.get(server.url("/")).send().unwrap().bytes().unwrap();
+    let err = client.get(server.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionClosed, "{err:?}");
     assert!(err.is_retry_safe(), "a GET is safe to resend");
     assert_eq!(client.stats().unwrap().total.retries, 0);
@@ -191,7 +195,7 @@ fn retries_can_be_disabled() {
 fn failure_on_a_fresh_connection_is_not_retried() {
     let server = TestServer::scripted(Script::ResetBeforeResponse);
     let client = Client::new().unwrap();
-    let err = client.get(&server.url("/")).unwrap_err();
+    let err = client.get(server.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionClosed, "{err:?}");
     assert_eq!(server.requests(), 1);
     assert_eq!(client.stats().unwrap().total.retries, 0);
@@ -204,9 +208,10 @@ fn every_reuse_stale_each_get_retries_once() {
     let server = TestServer::scripted(Script::StaleOnReuse(b"s"));
     let client = Client::new().unwrap();
     for i in 0..10 {
-        let mut resp = client.get(&server.url("/")).unwrap();
+        let resp = client.get(server.url("/")).send().unwrap();
+        let info = *resp.info();
         assert_eq!(resp.text().unwrap(), "s");
-        assert_eq!(resp.info().retries, u8::from(i > 0), "request {i}");
+        assert_eq!(info.retries, u8::from(i > 0), "request {i}");
     }
     assert_eq!(client.stats().unwrap().total.retries, 9);
 }
@@ -216,7 +221,7 @@ fn reset_mid_body_is_connection_closed() {
     let server = TestServer::scripted(Script::ResetMidBody);
     let client = Client::new().unwrap();
     // The reset may overtake the head (then `send` fails) or come during the body.
-    let err = match client.get(&server.url("/")) {
+    let err = match client.get(server.url("/")).send() {
         Err(e) => e,
         Ok(mut resp) => {
             let mut body = Vec::new();
@@ -239,7 +244,7 @@ fn reset_mid_body_is_connection_closed() {
 fn truncated_body_is_a_protocol_error() {
     let server = TestServer::scripted(Script::TruncatedBody);
     let client = Client::new().unwrap();
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let mut resp = client.get(server.url("/")).send().unwrap();
     assert_eq!(resp.status(), 200);
     let mut body = Vec::new();
     let err = resp.body_mut().read_to_end(&mut body).unwrap_err();
@@ -257,7 +262,7 @@ fn garbage_after_body_is_not_reused() {
     let server = TestServer::scripted(Script::GarbageAfterBody);
     let client = Client::new().unwrap();
     for _ in 0..3 {
-        let mut resp = client.get(&server.url("/")).unwrap();
+        let resp = client.get(server.url("/")).send().unwrap();
         assert!(!resp.info().reused);
         assert_eq!(resp.bytes().unwrap(), SCRIPT_BODY);
     }
@@ -280,14 +285,17 @@ fn garbage_while_idle_closes_the_connection() {
         }
     });
     let client = Client::new().unwrap();
-    assert_eq!(client.get(&server.url("/")).unwrap().text().unwrap(), "ok");
+    assert_eq!(
+        client.get(server.url("/")).send().unwrap().text().unwrap(),
+        "ok"
+    );
     assert!(common::wait_until(WAIT, || client
         .stats()
         .unwrap()
         .total
         .idle
         == 0));
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(!resp.info().reused);
     assert_eq!(resp.text().unwrap(), "ok");
     assert_eq!(conns_of(&server), [0, 1]);
@@ -298,7 +306,7 @@ fn assert_framing_refused(script: Script) {
     let server = TestServer::scripted(script);
     let client = Client::new().unwrap();
     for _ in 0..2 {
-        let err = client.get(&server.url("/")).unwrap_err();
+        let err = client.get(server.url("/")).send().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Protocol, "{err:?}");
     }
     assert_eq!(conns_of(&server), [0, 1], "never reused");
@@ -327,7 +335,7 @@ fn malformed_head_is_a_protocol_error() {
         }
     });
     let client = Client::new().unwrap();
-    let err = client.get(&server.url("/")).unwrap_err();
+    let err = client.get(server.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Protocol, "{err:?}");
     assert!(server.wait_for_open_connections(0, WAIT));
 }
@@ -341,7 +349,7 @@ fn closed_in_the_middle_of_the_head_is_a_protocol_error() {
         }
     });
     let client = Client::new().unwrap();
-    let err = client.get(&server.url("/")).unwrap_err();
+    let err = client.get(server.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Protocol, "{err:?}");
 }
 
@@ -350,7 +358,7 @@ fn connection_close_responses_are_not_pooled() {
     let server = TestServer::scripted(Script::ConnectionClose(b"once"));
     let client = Client::new().unwrap();
     for _ in 0..3 {
-        let mut resp = client.get(&server.url("/")).unwrap();
+        let resp = client.get(server.url("/")).send().unwrap();
         assert!(!resp.info().reused);
         assert_eq!(resp.text().unwrap(), "once");
     }
@@ -389,7 +397,7 @@ fn close_delimited_body_is_read_to_the_end_and_not_pooled() {
     });
     let client = Client::builder().timeout(Some(WAIT)).build().unwrap();
     for _ in 0..10 {
-        let mut resp = client.get(&server.url("/")).unwrap();
+        let resp = client.get(server.url("/")).send().unwrap();
         assert!(!resp.info().reused);
         assert_eq!(resp.text().unwrap(), "until the end");
     }
@@ -420,7 +428,7 @@ fn empty_bodies_complete_and_are_reused() {
             .uri(server.url(path))
             .body(Body::empty())
             .unwrap();
-        let mut resp = client.send(req).unwrap();
+        let resp = client.send(req).unwrap();
         assert_eq!(resp.bytes().unwrap(), b"", "{path}");
     }
     assert_eq!(server.connections(), 1);
@@ -436,7 +444,7 @@ fn chunked_bodies_are_read_and_reused() {
     });
     let client = Client::new().unwrap();
     for i in 0..3 {
-        let mut resp = client.get(&server.url("/")).unwrap();
+        let resp = client.get(server.url("/")).send().unwrap();
         assert_eq!(resp.info().reused, i > 0);
         assert_eq!(resp.text().unwrap(), "hello chunks");
     }
@@ -447,7 +455,7 @@ fn chunked_bodies_are_read_and_reused() {
 fn connect_refused_is_connect() {
     let addr = testkit::free_port_refused();
     let client = Client::new().unwrap();
-    let err = client.get(&format!("http://{addr}/")).unwrap_err();
+    let err = client.get(format!("http://{addr}/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     assert!(err.is_retry_safe());
     let stats = client.stats().unwrap();
@@ -457,7 +465,10 @@ fn connect_refused_is_connect() {
 #[test]
 fn dns_failure_is_dns() {
     let client = Client::new().unwrap();
-    let err = client.get("http://nonexistent.invalid/").unwrap_err();
+    let err = client
+        .get("http://nonexistent.invalid/")
+        .send()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Dns, "{err:?}");
     assert!(err.is_retry_safe());
     assert_eq!(client.stats().unwrap().total.connecting, 0);
@@ -467,7 +478,7 @@ fn dns_failure_is_dns() {
 fn invalid_requests_fail_before_any_connection() {
     let client = Client::new().unwrap();
     for url in ["ftp://127.0.0.1/", "/relative", "http:///nohost"] {
-        let err = client.get(url).unwrap_err();
+        let err = client.get(url).send().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{url}: {err:?}");
     }
     assert_eq!(client.stats().unwrap().total.dials, 0);

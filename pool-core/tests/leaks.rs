@@ -230,7 +230,7 @@ fn dropping_the_client_closes_idle_connections() {
                 let url = server.url("/");
                 s.spawn(move || {
                     for _ in 0..10 {
-                        client.get(&url).unwrap().bytes().unwrap();
+                        client.get(&url).send().unwrap().bytes().unwrap();
                     }
                 });
             }

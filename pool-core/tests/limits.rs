@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{gated_server, get, host_stats, wait_until, Driver, Gate, WAIT};
-use pool_core::{Client, Config, Engine, RequestId, ReuseOrder};
+use pool_core::{Client, Config, Engine, ErrorKind, RequestId, ReuseOrder};
 use testkit::TestServer;
 
 /// Submits `n` GETs at once to a gated server and waits until all `n` are at the server
@@ -153,10 +153,15 @@ fn single_connection_serves_waiters_in_order_and_skips_canceled() {
     let ids: Vec<RequestId> = (0..5)
         .map(|i| engine.submit(get(&server.url(&format!("/{i}")))).unwrap())
         .collect();
-    engine.cancel(ids[2]);
+    assert!(engine.cancel(ids[2]), "it was waiting");
+    assert!(!engine.cancel(ids[2]), "a second cancel finds nothing");
     let live: Vec<RequestId> = ids.iter().copied().filter(|id| *id != ids[2]).collect();
-    driver.run_all(&mut engine, &live);
-    let order: Vec<RequestId> = driver.finished.iter().map(|f| f.id).collect();
+    driver.run_all(&mut engine, &ids);
+    // The canceled waiter is reported (once, Canceled) at the next turn; the others
+    // complete in submission order.
+    assert_eq!(driver.finished[0].id, ids[2]);
+    assert_eq!(driver.outcome(ids[2]).error().kind(), ErrorKind::Canceled);
+    let order: Vec<RequestId> = driver.finished[1..].iter().map(|f| f.id).collect();
     assert_eq!(order, live);
     let targets: Vec<String> = server.recorded().into_iter().map(|r| r.target).collect();
     assert_eq!(targets, ["/0", "/1", "/3", "/4"]);
@@ -171,7 +176,7 @@ fn idle_timeout_closes_idle_connections() {
         .idle_timeout(Duration::from_millis(150))
         .build()
         .unwrap();
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert_eq!(resp.text().unwrap(), "i");
     assert_eq!(client.stats().unwrap().total.idle, 1);
     // The engine closes it on its own (a deadline, no request needed).
@@ -184,7 +189,7 @@ fn idle_timeout_closes_idle_connections() {
         == 1));
     assert_eq!(client.stats().unwrap().total.idle, 0);
     assert!(server.wait_for_open_connections(0, WAIT));
-    let resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(!resp.info().reused);
     assert_eq!(client.stats().unwrap().total.dials, 2);
 }
@@ -196,9 +201,9 @@ fn idle_connection_is_reused_before_its_timeout() {
         .idle_timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    client.get(&server.url("/")).unwrap().text().unwrap();
+    client.get(server.url("/")).send().unwrap().text().unwrap();
     std::thread::sleep(Duration::from_millis(50));
-    let resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(resp.info().reused);
     assert!(resp.info().idle_for.unwrap() >= Duration::from_millis(50));
 }
@@ -211,10 +216,10 @@ fn max_conn_lifetime_stops_reuse_of_old_connections() {
         .lifetime_jitter(0.0)
         .build()
         .unwrap();
-    let first = client.get(&server.url("/")).unwrap();
+    let first = client.get(server.url("/")).send().unwrap();
     assert!(!first.info().reused);
     drop(first);
-    let second = client.get(&server.url("/")).unwrap();
+    let second = client.get(server.url("/")).send().unwrap();
     assert!(second.info().reused, "reused while young");
     drop(second);
     // Expired while idle: closed by its deadline, counted as lifetime.
@@ -226,7 +231,7 @@ fn max_conn_lifetime_stops_reuse_of_old_connections() {
         .lifetime
         == 1));
     assert!(server.wait_for_open_connections(0, WAIT));
-    let third = client.get(&server.url("/")).unwrap();
+    let third = client.get(server.url("/")).send().unwrap();
     assert!(!third.info().reused);
     assert_eq!(client.stats().unwrap().total.dials, 2);
 }
@@ -245,7 +250,7 @@ fn connection_expiring_mid_request_finishes_it_then_closes() {
         .lifetime_jitter(0.0)
         .build()
         .unwrap();
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert_eq!(resp.text().unwrap(), "late");
     let stats = client.stats().unwrap();
     assert_eq!(stats.total.idle, 0);
@@ -261,7 +266,7 @@ fn lifetime_jitter_shortens_but_never_lengthens() {
         .lifetime_jitter(1.0)
         .build()
         .unwrap();
-    client.get(&server.url("/")).unwrap().text().unwrap();
+    client.get(server.url("/")).send().unwrap().text().unwrap();
     // Whatever the jitter picked, the connection is gone well after 200 ms.
     assert!(wait_until(WAIT, || client
         .stats()
@@ -281,7 +286,7 @@ fn max_requests_per_conn_closes_after_that_many() {
         .build()
         .unwrap();
     for i in 0..7 {
-        let mut resp = client.get(&server.url("/")).unwrap();
+        let resp = client.get(server.url("/")).send().unwrap();
         assert_eq!(resp.info().reused, i % 3 != 0, "request {i}");
         assert_eq!(resp.text().unwrap(), "m");
     }

@@ -32,7 +32,7 @@ fn chain_runs_outermost_first_and_can_rewrite_requests() {
         )
         .build()
         .unwrap();
-    let mut resp = client.get(&server.url("/m")).unwrap();
+    let resp = client.get(server.url("/m")).send().unwrap();
     assert_eq!(resp.text().unwrap(), "ok");
     assert_eq!(
         *log.lock().unwrap(),
@@ -56,7 +56,7 @@ fn middleware_can_answer_without_sending() {
         )
         .build()
         .unwrap();
-    let err = client.get(&server.url("/blocked")).unwrap_err();
+    let err = client.get(server.url("/blocked")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Canceled);
     assert_eq!(server.connections(), 0, "nothing reached the server");
 }

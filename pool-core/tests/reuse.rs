@@ -17,7 +17,7 @@ fn sequential_gets_reuse_one_connection() {
     let server = TestServer::keep_alive(b"hello");
     let client = Client::new().unwrap();
     for i in 0..5 {
-        let mut resp = client.get(&server.url("/x")).unwrap();
+        let resp = client.get(server.url("/x")).send().unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.info().reused, i > 0, "request {i}");
         assert_eq!(resp.text().unwrap(), "hello");
@@ -124,9 +124,9 @@ fn stats_are_kept_per_host() {
     let b = TestServer::keep_alive(b"b");
     let client = Client::new().unwrap();
     for _ in 0..3 {
-        assert_eq!(client.get(&a.url("/")).unwrap().text().unwrap(), "a");
+        assert_eq!(client.get(a.url("/")).send().unwrap().text().unwrap(), "a");
     }
-    assert_eq!(client.get(&b.url("/")).unwrap().text().unwrap(), "b");
+    assert_eq!(client.get(b.url("/")).send().unwrap().text().unwrap(), "b");
     let stats = client.stats().unwrap();
     let (sa, sb) = (
         common::host_stats(&stats, &a),
@@ -153,7 +153,7 @@ fn client_shared_by_threads_reuses_connections() {
             let (client, url) = (client.clone(), url.clone());
             s.spawn(move || {
                 for _ in 0..EACH {
-                    let mut resp = client.get(&url).unwrap();
+                    let resp = client.get(&url).send().unwrap();
                     assert_eq!(resp.text().unwrap(), "pong");
                 }
             });
@@ -194,7 +194,7 @@ fn stats_say_why_connections_were_not_reused() {
     });
     let client = Client::builder().drain_limit(1024).build().unwrap();
     for path in ["/close", "/http10", "/until-close"] {
-        let mut resp = client.get(&server.url(path)).unwrap();
+        let resp = client.get(server.url(path)).send().unwrap();
         resp.bytes().unwrap();
     }
     let mut closing = Request::get(server.url("/")).body(Body::empty()).unwrap();
@@ -202,7 +202,7 @@ fn stats_say_why_connections_were_not_reused() {
         .headers_mut()
         .insert("connection", "close".parse().unwrap());
     client.send(closing).unwrap().bytes().unwrap();
-    drop(client.get(&server.url("/big")).unwrap()); // dropped unread: 1 MiB > 1 KiB
+    drop(client.get(server.url("/big")).send().unwrap()); // dropped unread: 1 MiB > 1 KiB
     assert!(common::wait_until(WAIT, || {
         client.stats().unwrap().total.closes.not_reusable == 5
     }));

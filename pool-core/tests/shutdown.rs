@@ -39,7 +39,7 @@ fn within_wait<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'st
 fn shutdown_fails_a_blocked_reader_with_pool_closed() {
     let server = stalled_body_server();
     let client = Client::builder().timeout(None).build().unwrap();
-    let resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     let (_head, mut body) = resp.into_parts();
     let (started_tx, started_rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel();
@@ -82,11 +82,11 @@ fn shutdown_fails_a_blocked_reader_with_pool_closed() {
 fn reading_after_a_shutdown_reports_pool_closed() {
     let server = TestServer::scripted(Script::PatternBody { len: 1 << 30 });
     let client = Client::new().unwrap();
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let mut resp = client.get(server.url("/")).send().unwrap();
     let mut first = vec![0u8; 1000];
     resp.body_mut().read_exact(&mut first).unwrap();
     within_wait("shutting the client down", move || client.shutdown());
-    let err = resp.bytes().unwrap_err();
+    let err = resp.body_mut().read_all().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PoolClosed, "{err:?}");
     assert!(server.wait_for_open_connections(0, WAIT));
     drop(resp); // a Discard to a stopped engine is harmless
@@ -97,7 +97,7 @@ fn reading_after_a_shutdown_reports_pool_closed() {
 fn a_complete_body_survives_the_client() {
     let server = TestServer::keep_alive(b"complete");
     let client = Client::new().unwrap();
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(common::wait_until(WAIT, || client
         .stats()
         .unwrap()
@@ -120,7 +120,7 @@ fn a_blocked_caller_keeps_the_engine_alive() {
     let url = server.url("/");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(other.get(&url).and_then(|mut r| r.text()));
+        let _ = tx.send(other.get(&url).send().and_then(|r| r.text()));
     });
     assert!(server.wait_for_requests(1, WAIT));
     within_wait("dropping a non-last handle", move || drop(client));
@@ -136,11 +136,11 @@ fn dropping_a_clone_keeps_the_engine() {
     let client = Client::new().unwrap();
     let clone = client.clone();
     assert_eq!(
-        clone.get(&server.url("/")).unwrap().text().unwrap(),
+        clone.get(server.url("/")).send().unwrap().text().unwrap(),
         "alive"
     );
     drop(clone);
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(resp.info().reused);
     assert_eq!(resp.text().unwrap(), "alive");
 }

@@ -44,7 +44,7 @@ fn connect_timeout_fires_as_connect_timeout() {
         .connect_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let err = client.get(&format!("http://{addr}/")).unwrap_err();
+    let err = client.get(format!("http://{addr}/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectTimeout, "{err:?}");
     assert!(err.is_timeout());
     assert!(err.is_retry_safe(), "nothing was sent");
@@ -61,7 +61,7 @@ fn total_timeout_shorter_than_connect_timeout_fires_as_timeout() {
         .timeout(Some(Duration::from_millis(200)))
         .build()
         .unwrap();
-    let err = client.get(&format!("http://{addr}/")).unwrap_err();
+    let err = client.get(format!("http://{addr}/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     assert_eq!(client.stats().unwrap().total.connecting, 0);
 }
@@ -73,7 +73,7 @@ fn response_header_timeout_when_the_server_never_answers() {
         .response_header_timeout(Some(Duration::from_millis(200)))
         .build()
         .unwrap();
-    let err = client.get(&server.url("/")).unwrap_err();
+    let err = client.get(server.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ResponseHeaderTimeout, "{err:?}");
     assert!(err.is_timeout());
     // Sent once (a fresh connection is never retried), and the connection is closed.
@@ -91,7 +91,7 @@ fn response_header_timeout_covers_a_trickled_head() {
         .response_header_timeout(Some(Duration::from_millis(250)))
         .build()
         .unwrap();
-    let err = client.get(&server.url("/")).unwrap_err();
+    let err = client.get(server.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ResponseHeaderTimeout, "{err:?}");
 }
 
@@ -101,9 +101,9 @@ fn trickled_head_within_the_timeout_is_parsed() {
         per_byte: Duration::from_millis(1),
     });
     let client = Client::new().unwrap();
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert_eq!(resp.text().unwrap(), "hello");
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(resp.info().reused);
     assert_eq!(resp.text().unwrap(), "hello");
 }
@@ -116,7 +116,7 @@ fn total_timeout_before_the_head() {
         .response_header_timeout(Some(Duration::from_secs(20)))
         .build()
         .unwrap();
-    let err = client.get(&server.url("/")).unwrap_err();
+    let err = client.get(server.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
 }
 
@@ -137,7 +137,7 @@ fn total_timeout_while_reading_a_slow_body() {
         .timeout(Some(Duration::from_millis(400)))
         .build()
         .unwrap();
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let mut resp = client.get(server.url("/")).send().unwrap();
     assert_eq!(resp.status(), 200);
     let mut got = Vec::new();
     let err = resp.body_mut().read_to_end(&mut got).unwrap_err();
@@ -155,7 +155,12 @@ fn total_timeout_through_response_bytes() {
         .timeout(Some(Duration::from_millis(300)))
         .build()
         .unwrap();
-    let err = client.get(&server.url("/")).unwrap().bytes().unwrap_err();
+    let err = client
+        .get(server.url("/"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
 }
 
@@ -179,12 +184,12 @@ fn request_timeout_overrides_the_client_timeout_both_ways() {
         .timeout(Some(Duration::from_millis(200)))
         .build()
         .unwrap();
-    let mut resp = client
+    let resp = client
         .send_with(get(&server.url("/")), RequestOptions::timeout(WAIT))
         .unwrap();
     assert_eq!(resp.text().unwrap(), "late");
     assert_eq!(
-        client.get(&server.url("/")).unwrap_err().kind(),
+        client.get(server.url("/")).send().unwrap_err().kind(),
         ErrorKind::Timeout
     );
     // The other way: a generous client timeout, a short request timeout.
@@ -197,7 +202,7 @@ fn request_timeout_overrides_the_client_timeout_both_ways() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     assert_eq!(
-        client.get(&server.url("/")).unwrap().text().unwrap(),
+        client.get(server.url("/")).send().unwrap().text().unwrap(),
         "late"
     );
 }
@@ -224,7 +229,7 @@ fn request_deadline_applies_and_the_earlier_one_wins() {
     let err = client.send_with(get(&server.url("/")), opts).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     // A deadline far enough away lets it through.
-    let mut resp = client
+    let resp = client
         .send_with(
             get(&server.url("/")),
             RequestOptions::deadline(Instant::now() + WAIT),
@@ -325,11 +330,11 @@ fn expect_continue_sends_the_body_after_the_timeout() {
         .expect_continue_timeout(Duration::from_millis(400))
         .build()
         .unwrap();
-    let mut resp = client.send(expect_continue_post(&server.url("/"))).unwrap();
+    let resp = client.send(expect_continue_post(&server.url("/"))).unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().unwrap(), "payload");
     assert_eq!(server.recorded()[0].body, b"payload");
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(resp.info().reused);
     assert_eq!(resp.text().unwrap(), "next");
 }
@@ -345,7 +350,7 @@ fn expect_continue_sends_the_body_on_100() {
         .build()
         .unwrap();
     for i in 0..3 {
-        let mut resp = client.send(expect_continue_post(&server.url("/"))).unwrap();
+        let resp = client.send(expect_continue_post(&server.url("/"))).unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.info().reused, i > 0);
         assert_eq!(resp.text().unwrap(), "payload");
@@ -372,10 +377,10 @@ fn expect_continue_rejected_with_417() {
         .expect_continue_timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    let mut resp = client.send(expect_continue_post(&server.url("/"))).unwrap();
+    let resp = client.send(expect_continue_post(&server.url("/"))).unwrap();
     assert_eq!(resp.status(), 417);
     assert_eq!(resp.text().unwrap(), "no");
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(!resp.info().reused);
     assert_eq!(resp.text().unwrap(), "fresh");
     assert_eq!(server.connections(), 2);
@@ -386,7 +391,7 @@ fn expect_continue_rejected_with_417() {
 fn expect_continue_rejected_with_connection_close() {
     let server = TestServer::scripted(Script::RejectExpectation);
     let client = Client::new().unwrap();
-    let mut resp = client.send(expect_continue_post(&server.url("/"))).unwrap();
+    let resp = client.send(expect_continue_post(&server.url("/"))).unwrap();
     assert_eq!(resp.status(), 417);
     resp.bytes().unwrap();
     assert_eq!(client.stats().unwrap().total.idle, 0);

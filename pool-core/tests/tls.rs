@@ -80,7 +80,7 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 /// The error of a GET whose failure may surface with the head or, after a head, while
 /// reading the body: returns it either way.
 fn get_error(client: &Client, url: &str) -> Error {
-    match client.get(url) {
+    match client.get(url).send() {
         Err(e) => e,
         Ok(resp) => body_error(resp),
     }
@@ -113,7 +113,7 @@ fn https_get_returns_status_headers_and_body() {
         }
     });
     let client = client(&pki);
-    let mut resp = client.get(&server.url("/a?b=c")).unwrap();
+    let resp = client.get(server.url("/a?b=c")).send().unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-over"], "tls");
     assert!(!resp.info().reused);
@@ -146,7 +146,7 @@ fn a_dns_name_is_verified_and_sent_as_sni() {
     let server = TlsTestServer::keep_alive(ServerSetup::localhost(&pki), b"named");
     let client = client(&pki);
     let url = server.url_with_host("localhost", "/");
-    assert_eq!(client.get(&url).unwrap().text().unwrap(), "named");
+    assert_eq!(client.get(&url).send().unwrap().text().unwrap(), "named");
     assert_eq!(server.handshakes()[0].sni.as_deref(), Some("localhost"));
     assert_eq!(
         server.recorded()[0].header("host"),
@@ -162,7 +162,7 @@ fn sequential_https_requests_reuse_one_connection_and_one_handshake() {
     let server = TlsTestServer::keep_alive(ServerSetup::localhost(&pki), b"again");
     let client = client(&pki);
     for i in 0..N {
-        let mut resp = client.get(&server.url("/")).unwrap();
+        let resp = client.get(server.url("/")).send().unwrap();
         assert_eq!(resp.info().reused, i > 0, "request {i}");
         assert_eq!(resp.text().unwrap(), "again");
     }
@@ -234,7 +234,7 @@ fn redials_resume_the_session() {
         let server = TlsTestServer::keep_alive(setup, b"resume me");
         let client = client(&pki);
         for i in 0..N {
-            let mut resp = client.get(&server.url("/")).unwrap();
+            let resp = client.get(server.url("/")).send().unwrap();
             assert!(!resp.info().reused, "{versions:?} request {i}");
             assert_eq!(resp.text().unwrap(), "resume me");
             client.close_idle();
@@ -272,7 +272,10 @@ fn redials_after_idle_expiry_resume() {
         .build()
         .unwrap();
     for _ in 0..N {
-        assert_eq!(client.get(&server.url("/")).unwrap().text().unwrap(), "x");
+        assert_eq!(
+            client.get(server.url("/")).send().unwrap().text().unwrap(),
+            "x"
+        );
         assert!(wait_until(WAIT, || client.stats().unwrap().total.idle == 0));
     }
     let s = client.stats().unwrap().total;
@@ -295,7 +298,7 @@ fn a_server_without_resumption_costs_a_full_handshake_per_dial() {
     let server = TlsTestServer::keep_alive(setup, b"x");
     let client = client(&pki);
     for _ in 0..N {
-        client.get(&server.url("/")).unwrap().text().unwrap();
+        client.get(server.url("/")).send().unwrap().text().unwrap();
         client.close_idle();
     }
     let s = client.stats().unwrap().total;
@@ -329,7 +332,7 @@ fn https_never_reuses_an_idle_http_connection_to_the_same_port() {
     let port = server.addr().port();
     let client = client(&pki);
     assert_eq!(
-        client.get(&server.url("/")).unwrap().text().unwrap(),
+        client.get(server.url("/")).send().unwrap().text().unwrap(),
         "plain"
     );
     assert_eq!(client.stats().unwrap().total.idle, 1);
@@ -363,7 +366,7 @@ fn https_never_reuses_an_idle_http_connection_to_the_same_port() {
     assert_eq!((http.requests, http.dials, http.idle), (1, 1, 1));
     assert_eq!((tls.requests, tls.dials, tls.reuses), (1, 1, 0));
     // And the plain connection is still there for plain requests.
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(resp.info().reused);
     assert_eq!(resp.text().unwrap(), "plain");
 }
@@ -378,12 +381,12 @@ fn http_never_reuses_an_idle_https_connection_to_the_same_port() {
     let port = server.addr().port();
     let client = client(&pki);
     assert_eq!(
-        client.get(&server.url("/")).unwrap().text().unwrap(),
+        client.get(server.url("/")).send().unwrap().text().unwrap(),
         "secret"
     );
 
     let plain = format!("http://127.0.0.1:{port}/");
-    let outcome = client.get(&plain).and_then(|mut r| r.bytes());
+    let outcome = client.get(&plain).send().and_then(|r| r.bytes());
     let err = outcome.expect_err("plain HTTP to a TLS port must fail");
     assert!(
         matches!(
@@ -425,7 +428,7 @@ fn mutual_tls_with_a_client_certificate() {
             .unwrap();
         for _ in 0..2 {
             assert_eq!(
-                client.get(&server.url("/")).unwrap().text().unwrap(),
+                client.get(server.url("/")).send().unwrap().text().unwrap(),
                 "welcome"
             );
         }
@@ -543,7 +546,8 @@ fn certificate_errors_fail_closed_with_their_own_kind() {
         let server = TlsTestServer::keep_alive(ServerSetup::new(case.identity), b"never");
         let client = client(&pki);
         let err = client
-            .get(&server.url_with_host(case.host, "/"))
+            .get(server.url_with_host(case.host, "/"))
+            .send()
             .expect_err(name);
         let shown = chain(&err);
         assert_eq!(err.kind(), ErrorKind::Tls, "{name}: {shown}");
@@ -626,7 +630,10 @@ fn a_server_that_never_answers_the_handshake_times_out() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let err = client.get(&server.url("/")).expect_err("no handshake");
+    let err = client
+        .get(server.url("/"))
+        .send()
+        .expect_err("no handshake");
     let elapsed = started.elapsed();
     assert_eq!(err.kind(), ErrorKind::TlsHandshakeTimeout, "{err:?}");
     assert!(err.is_timeout());
@@ -677,7 +684,7 @@ fn a_server_closing_an_idle_tls_connection_is_noticed_before_reuse() {
         let server = TlsTestServer::scripted(ServerSetup::localhost(&pki), script.clone());
         let client = client(&pki);
         for i in 0..3 {
-            let mut resp = client.get(&server.url("/")).unwrap();
+            let resp = client.get(server.url("/")).send().unwrap();
             assert!(!resp.info().reused, "{script:?} request {i}");
             assert_eq!(resp.text().unwrap(), "one");
             assert!(server.wait_for_open_connections(0, WAIT), "{script:?}");
@@ -711,8 +718,9 @@ fn gets_never_fail_against_a_server_that_closes_after_each_response() {
     );
     let client = client(&pki);
     for i in 0..N {
-        let mut resp = client
-            .get(&server.url("/"))
+        let resp = client
+            .get(server.url("/"))
+            .send()
             .unwrap_or_else(|e| panic!("request {i}: {}", chain(&e)));
         assert_eq!(resp.text().unwrap(), "one");
     }
@@ -734,7 +742,10 @@ fn a_server_keep_alive_timeout_is_harmless() {
     );
     let client = client(&pki);
     for _ in 0..2 {
-        assert_eq!(client.get(&server.url("/")).unwrap().text().unwrap(), "ok");
+        assert_eq!(
+            client.get(server.url("/")).send().unwrap().text().unwrap(),
+            "ok"
+        );
         assert!(server.wait_for_open_connections(0, WAIT));
         assert!(wait_until(WAIT, || client.stats().unwrap().total.idle == 0));
     }
@@ -762,7 +773,7 @@ fn close_notify_completes_a_close_delimited_body() {
         TlsScript::CloseDelimitedClean(long_body()),
     );
     let client = client(&pki);
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.bytes().unwrap(), long_body());
     let s = client.stats().unwrap().total;
@@ -788,7 +799,7 @@ fn a_close_delimited_body_without_close_notify_is_truncated() {
         TlsScript::CloseDelimitedTruncated(long_body()),
     );
     let client = client(&pki);
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let mut resp = client.get(server.url("/")).send().unwrap();
     assert_eq!(resp.status(), 200);
     let mut got = Vec::new();
     let mut buf = [0u8; 8192];
@@ -820,7 +831,7 @@ fn a_length_framed_body_without_close_notify_is_fine() {
     );
     let client = client(&pki);
     assert_eq!(
-        client.get(&server.url("/")).unwrap().text().unwrap(),
+        client.get(server.url("/")).send().unwrap().text().unwrap(),
         "complete"
     );
 }
@@ -858,16 +869,22 @@ fn no_descriptor_leaks_after_tls_requests_with_faults() {
             .build()
             .unwrap();
         for round in 0..10 {
-            assert_eq!(client.get(&healthy.url("/")).unwrap().text().unwrap(), "ok");
-            assert_eq!(client.get(&closing.url("/")).unwrap().text().unwrap(), "ok");
+            assert_eq!(
+                client.get(healthy.url("/")).send().unwrap().text().unwrap(),
+                "ok"
+            );
+            assert_eq!(
+                client.get(closing.url("/")).send().unwrap().text().unwrap(),
+                "ok"
+            );
             let err = get_error(&client, &truncating.url("/"));
             assert_eq!(err.kind(), ErrorKind::Protocol, "round {round}");
-            let err = client.get(&expired.url("/")).unwrap_err();
+            let err = client.get(expired.url("/")).send().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Tls, "round {round}");
-            let err = client.get(&silent.url("/")).unwrap_err();
+            let err = client.get(silent.url("/")).send().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::TlsHandshakeTimeout, "round {round}");
             // A response dropped unread: drained in the background, connection reused.
-            drop(client.get(&healthy.url("/")).unwrap());
+            drop(client.get(healthy.url("/")).send().unwrap());
         }
         assert_eq!(healthy.connections(), 1);
         drop(client);
@@ -903,11 +920,11 @@ fn a_large_request_body_over_tls() {
     let request = pool_core::http::Request::post(server.url("/upload"))
         .body(pool_core::Body::from(body.clone()))
         .unwrap();
-    let mut resp = client.send(request).unwrap();
+    let resp = client.send(request).unwrap();
     assert_eq!(resp.text().unwrap(), (1 << 20).to_string());
     assert_eq!(server.recorded()[0].body, body);
     // And the connection is reusable afterwards.
-    assert!(client.get(&server.url("/")).unwrap().info().reused);
+    assert!(client.get(server.url("/")).send().unwrap().info().reused);
 }
 
 /// A 4 MiB response read slowly through a small body buffer: the engine pauses and
@@ -929,7 +946,7 @@ fn a_large_response_read_slowly_through_backpressure() {
         .timeout(Some(Duration::from_secs(20)))
         .build()
         .unwrap();
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let mut resp = client.get(server.url("/")).send().unwrap();
     let mut offset = 0u64;
     let mut buf = vec![0u8; 3000];
     loop {
@@ -948,7 +965,7 @@ fn a_large_response_read_slowly_through_backpressure() {
         }
     }
     assert_eq!(offset, LEN);
-    assert!(client.get(&server.url("/small")).is_ok());
+    assert!(client.get(server.url("/small")).send().is_ok());
 }
 
 /// A response dropped unread is drained in the background (under `drain_limit`) and its
@@ -970,20 +987,21 @@ fn dropped_tls_bodies_are_drained_or_closed() {
         }
     });
     let client = client(&pki);
-    drop(client.get(&server.url("/small")).unwrap());
+    drop(client.get(server.url("/small")).send().unwrap());
     // The drain runs in the background; a request sent before it ends would dial.
     assert!(wait_until(WAIT, || client.stats().unwrap().total.idle == 1));
-    let mut resp = client.get(&server.url("/small")).unwrap();
+    let resp = client.get(server.url("/small")).send().unwrap();
     assert!(resp.info().reused, "drained and reused");
     assert_eq!(resp.bytes().unwrap(), testkit::pattern(0, 32 * 1024));
-    drop(client.get(&server.url("/big")).unwrap());
+    drop(client.get(server.url("/big")).send().unwrap());
     assert!(wait_until(WAIT, || client.stats().unwrap().total.active == 0));
     let s = client.stats().unwrap().total;
     assert_eq!(s.dials, 1, "{s:?}");
     assert_eq!(s.idle, 0, "over the drain limit: closed, {s:?}");
     assert_eq!(
         client
-            .get(&server.url("/small"))
+            .get(server.url("/small"))
+            .send()
             .unwrap()
             .bytes()
             .unwrap()
@@ -1012,7 +1030,7 @@ fn a_key_update_while_idle_keeps_the_connection_reusable() {
     });
     let client = client(&pki);
     for i in 0..3 {
-        let mut resp = client.get(&server.url("/")).unwrap();
+        let resp = client.get(server.url("/")).send().unwrap();
         assert_eq!(resp.info().reused, i > 0, "request {i}");
         assert_eq!(resp.text().unwrap(), "rolled");
         std::thread::sleep(Duration::from_millis(50)); // the KeyUpdate lands while idle
@@ -1040,7 +1058,7 @@ fn a_key_update_in_the_middle_of_a_body() {
     let client = client(&pki);
     for _ in 0..2 {
         assert_eq!(
-            client.get(&server.url("/")).unwrap().text().unwrap(),
+            client.get(server.url("/")).send().unwrap().text().unwrap(),
             "first-half"
         );
     }
@@ -1072,7 +1090,7 @@ fn the_handshake_deadline_does_not_outlive_the_handshake() {
         .unwrap();
     for _ in 0..2 {
         assert_eq!(
-            client.get(&server.url("/")).unwrap().text().unwrap(),
+            client.get(server.url("/")).send().unwrap().text().unwrap(),
             "slow"
         );
     }
@@ -1091,7 +1109,7 @@ fn the_total_deadline_bounds_a_hanging_handshake() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let err = client.get(&server.url("/")).unwrap_err();
+    let err = client.get(server.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(
@@ -1131,8 +1149,9 @@ fn garbage_under_tls_right_after_a_response_does_not_fail_it() {
     });
     let client = client(&pki);
     for i in 0..3 {
-        let mut resp = client
-            .get(&server.url("/"))
+        let resp = client
+            .get(server.url("/"))
+            .send()
             .unwrap_or_else(|e| panic!("request {i}: {}", chain(&e)));
         assert!(!resp.info().reused, "request {i}");
         assert_eq!(resp.text().unwrap(), "complete", "request {i}");
@@ -1160,11 +1179,11 @@ fn garbage_under_tls_while_idle_drops_the_connection() {
     });
     let client = client(&pki);
     assert_eq!(
-        client.get(&server.url("/")).unwrap().text().unwrap(),
+        client.get(server.url("/")).send().unwrap().text().unwrap(),
         "first"
     );
     assert!(wait_until(WAIT, || client.stats().unwrap().total.idle == 0));
-    let mut resp = client.get(&server.url("/")).unwrap();
+    let resp = client.get(server.url("/")).send().unwrap();
     assert!(!resp.info().reused);
     assert_eq!(resp.text().unwrap(), "first");
     assert_eq!(server.connections(), 2);
@@ -1218,7 +1237,7 @@ fn a_server_hanging_up_mid_handshake() {
     let pki = TestPki::new();
 
     let server = hang_up_after_client_hello(&pki, false);
-    let err = client(&pki).get(&server.url("/")).unwrap_err();
+    let err = client(&pki).get(server.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Tls, "{}", chain(&err));
     assert_eq!(
         tls_source(&err).kind(),
@@ -1232,7 +1251,7 @@ fn a_server_hanging_up_mid_handshake() {
     assert_eq!(server.connections(), 1, "not retried");
 
     let server = hang_up_after_client_hello(&pki, true);
-    let err = client(&pki).get(&server.url("/")).unwrap_err();
+    let err = client(&pki).get(server.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionClosed, "{}", chain(&err));
     assert_eq!(err.io_kind(), Some(std::io::ErrorKind::ConnectionReset));
     assert_eq!(server.connections(), 1, "not retried");
@@ -1253,7 +1272,7 @@ fn no_protocol_version_in_common() {
         .build()
         .unwrap();
     let client = Client::builder().tls_config(tls).build().unwrap();
-    let err = client.get(&server.url("/")).unwrap_err();
+    let err = client.get(server.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Tls, "{}", chain(&err));
     assert_eq!(
         tls_source(&err).kind(),

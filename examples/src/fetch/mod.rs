@@ -21,7 +21,7 @@ use std::time::Duration;
 use pool_core::http::header::{HeaderName, HeaderValue};
 use pool_core::http::{HeaderMap, Method, Request, Uri};
 use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::{Body, ClientBuilder};
+use pool_core::{Body, ClientBuilder, RedirectPolicy};
 
 use crate::args::{parse_number, parse_positive_secs, parse_secs, Arg, Parser, UsageError};
 
@@ -160,7 +160,10 @@ impl Options {
     ///
     /// Fails when the `--cacert` file cannot be used.
     pub fn client_builder(&self) -> Result<ClientBuilder, pool_core::tls::Error> {
-        let mut b = ClientBuilder::new();
+        // As curl: no redirects followed and no compression asked for unless told.
+        let mut b = ClientBuilder::new()
+            .redirect(RedirectPolicy::none())
+            .decompress(false);
         if let Some(path) = &self.cacert {
             let tls = TlsConfig::builder()
                 .trust_roots(TrustRoots::OnlyAdded)
@@ -190,7 +193,7 @@ impl Options {
             headers.extend(self.headers.clone());
         }
         let body = match &self.data {
-            Some(data) => Body::from(data.as_str()),
+            Some(data) => Body::from(data.clone()),
             None => Body::empty(),
         };
         builder.body(body)
@@ -328,7 +331,7 @@ mod tests {
         assert_eq!(req.method(), Method::POST);
         assert_eq!(req.uri(), "http://h/p?q");
         assert_eq!(req.headers()["x-a"], "1");
-        assert_eq!(req.body().as_bytes(), b"hello");
+        assert_eq!(req.body().as_bytes(), Some(&b"hello"[..]));
     }
 
     #[test]

@@ -34,17 +34,20 @@
 //! without an engine (see the tests).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{fence, AtomicU8, AtomicUsize, Ordering};
+use std::io;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use crossbeam_channel::Sender;
 use http::Request;
 use mio::Waker;
 
+use crate::body::Body;
 use crate::error::{Error, ErrorKind};
 use crate::pool::Stats;
-use crate::request::{Body, RequestId, RequestInfo, RequestOptions};
+use crate::request::{RequestId, RequestInfo, RequestOptions};
 
 /// Work for the engine thread.
 pub(super) enum Command {
@@ -57,6 +60,10 @@ pub(super) enum Command {
     },
     Discard(RequestId),
     Resume(RequestId),
+    /// The caller canceled the request (its `CancelToken`).
+    Cancel(RequestId),
+    /// More of the request's streamed body is queued (see `upload`).
+    BodyReady(RequestId),
     CloseIdle,
     Stats(Sender<Stats>),
     Shutdown,
@@ -91,6 +98,12 @@ pub(super) const COALESCE_BYTES: usize = 16 * 1024;
 pub(super) struct Mailbox {
     state: Mutex<MailState>,
     ready: Condvar,
+    /// The engine's id for the request (0 until the engine thread submitted it): what
+    /// `BodyReady` and `Cancel` commands name.
+    id: AtomicU64,
+    /// The caller canceled the request; read by the engine thread right after it
+    /// submits it (see [`Mailbox::cancel`]).
+    canceled: AtomicBool,
     /// Body bytes pushed and not yet consumed by the reader: the backpressure budget,
     /// lock-free on both sides (see the module docs).
     pub(super) buffered: AtomicUsize,
@@ -99,14 +112,40 @@ pub(super) struct Mailbox {
 }
 
 #[derive(Default)]
-struct MailState {
+pub(super) struct MailState {
     queue: VecDeque<Msg>,
-    /// The caller is parked in `recv`.
-    waiting: bool,
+    /// The caller is parked (in `recv`, or feeding a streamed body in `upload`).
+    pub(super) waiting: bool,
     /// The engine will send nothing more.
     closed: bool,
-    /// The caller dropped its end: messages would only pile up.
+    /// The caller dropped its end (or canceled): messages would only pile up.
     reader_gone: bool,
+    /// A streamed request body on its way from the caller's reader to the engine.
+    pub(super) upload: Option<Upload>,
+}
+
+/// The queue of a streamed request body between the caller's thread (which reads the
+/// caller's reader and pushes pieces) and the engine (whose `BodySource` pulls them):
+/// plain data, kept under the mailbox's lock so that one condition variable wakes the
+/// caller for either reason it may be parked (room in this queue, or a message). The
+/// logic on both sides is in `upload`.
+#[derive(Debug, Default)]
+pub(super) struct Upload {
+    /// Pieces read and not yet pulled.
+    pub(super) pieces: VecDeque<Bytes>,
+    /// Their total size, held under `Mailbox::limit`.
+    pub(super) queued: usize,
+    /// The reader ended (after the pieces queued).
+    pub(super) ended: bool,
+    /// The reader failed (after the pieces queued).
+    pub(super) error: Option<io::Error>,
+    /// Bumped when the engine rewinds the body for a resend: the caller starts reading
+    /// again from the first byte, and pieces of an older generation are dropped.
+    pub(super) generation: u32,
+    /// The engine found the queue empty and waits for a `BodyReady`.
+    pub(super) engine_waiting: bool,
+    /// The engine dropped its side (the request ended): stop reading.
+    pub(super) engine_gone: bool,
 }
 
 impl Mailbox {
@@ -114,13 +153,90 @@ impl Mailbox {
         Arc::new(Mailbox {
             state: Mutex::new(MailState::default()),
             ready: Condvar::new(),
+            id: AtomicU64::new(0),
+            canceled: AtomicBool::new(false),
             buffered: AtomicUsize::new(0),
             limit: limit.max(1),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, MailState> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, MailState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Parks the caller until the engine signals (`state.waiting` tells the engine side
+    /// to notify); returns the lock again.
+    pub(super) fn park<'a>(
+        &self,
+        mut state: MutexGuard<'a, MailState>,
+    ) -> MutexGuard<'a, MailState> {
+        state.waiting = true;
+        let mut state = self
+            .ready
+            .wait(state)
+            .unwrap_or_else(PoisonError::into_inner);
+        state.waiting = false;
+        state
+    }
+
+    /// Wakes the caller if `state` says it is parked (the lock is released first).
+    pub(super) fn notify(&self, state: MutexGuard<'_, MailState>) {
+        let wake = state.waiting;
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Takes the next message, if one is queued (under the caller's lock).
+    pub(super) fn take_msg(state: &mut MailState) -> Option<Msg> {
+        state.queue.pop_front()
+    }
+
+    /// Whether the engine closed the mailbox (under the caller's lock).
+    pub(super) fn is_closed(state: &MailState) -> bool {
+        state.closed
+    }
+
+    /// Engine thread: the request was submitted as `id`.
+    pub(super) fn set_id(&self, id: RequestId) {
+        self.id.store(id.0, Ordering::SeqCst);
+    }
+
+    /// The request's id, once the engine thread submitted it.
+    pub(super) fn id(&self) -> Option<RequestId> {
+        match self.id.load(Ordering::SeqCst) {
+            0 => None,
+            raw => Some(RequestId(raw)),
+        }
+    }
+
+    /// Whether the caller canceled the request.
+    pub(super) fn is_canceled(&self) -> bool {
+        self.canceled.load(Ordering::SeqCst)
+    }
+
+    /// Caller side (any thread): cancels the request at once. The caller's next (or
+    /// current) wait returns [`ErrorKind::Canceled`], whatever was queued before it, and
+    /// nothing more is queued; the engine is told to cancel through `handle` when it
+    /// has submitted the request, or sees the flag when it does (one of the two always
+    /// happens: both sides write, then read the other's write, in `SeqCst` order).
+    pub(super) fn cancel(&self, handle: &Handle) {
+        let mut state = self.lock();
+        if state.reader_gone {
+            return; // the response is gone already: nothing to wake
+        }
+        state.queue.clear();
+        state.queue.push_back(Msg::Failed(Error::msg(
+            ErrorKind::Canceled,
+            "canceled by its CancelToken",
+        )));
+        state.reader_gone = true;
+        self.notify(state);
+        self.canceled.store(true, Ordering::SeqCst);
+        if let Some(id) = self.id() {
+            let _ = handle.send(Command::Cancel(id));
+        }
     }
 
     /// Engine side: queues `msg` without waking the caller (the engine wakes every
@@ -186,12 +302,7 @@ impl Mailbox {
             if state.closed {
                 return None;
             }
-            state.waiting = true;
-            state = self
-                .ready
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-            state.waiting = false;
+            state = self.park(state);
         }
     }
 
@@ -205,6 +316,7 @@ impl Mailbox {
 
 /// The sending half the caller side keeps: commands plus the waker that interrupts
 /// the engine's poll.
+#[derive(Clone)]
 pub(super) struct Handle {
     pub(super) tx: Sender<Command>,
     pub(super) waker: Arc<Waker>,

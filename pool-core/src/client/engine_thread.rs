@@ -147,7 +147,14 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
                     reply,
                 } => match engine.submit_with(*request, opts) {
                     Ok(id) => {
+                        reply.reply.set_id(id);
+                        // Canceled before the id was known: the canceler could not name
+                        // it, so it is canceled here (see `Mailbox::cancel`).
+                        let canceled = reply.reply.is_canceled();
                         routes.insert(id, reply);
+                        if canceled {
+                            engine.cancel(id);
+                        }
                     }
                     Err(e) => reply.end(Msg::Failed(e)),
                 },
@@ -156,6 +163,10 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
                     engine.discard(id);
                 }
                 Command::Resume(id) => engine.resume(id),
+                Command::Cancel(id) => {
+                    engine.cancel(id);
+                }
+                Command::BodyReady(id) => engine.body_ready(id),
                 Command::CloseIdle => engine.close_idle(),
                 Command::Stats(reply) => {
                     let _ = reply.send(engine.stats());

@@ -47,12 +47,15 @@ use std::sync::Arc;
 
 use http::Request;
 
+use super::cancel::CancelToken;
 use super::channel::{Command, Mailbox, Msg, Route};
 use super::engine_thread::EngineThread;
 use super::response::Response;
+use super::upload;
+use crate::body::Body;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
-use crate::request::{Body, RequestOptions};
+use crate::request::RequestOptions;
 
 /// One step around [`Client::send`](crate::Client::send).
 pub trait Middleware: Send + Sync + 'static {
@@ -125,21 +128,54 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// Sends `request` to the engine and waits for the head: the end of the chain.
+    /// Sends `request` to the engine and waits for the head: the end of the chain. A
+    /// body read from a blocking reader is fed to the engine from this thread while it
+    /// waits (see `upload`); a [`CancelToken`] in the request's extensions covers it.
     pub(crate) fn send(
         &self,
         request: Request<Body>,
         opts: RequestOptions,
     ) -> Result<Response, Error> {
         let rx = Mailbox::new(self.config.body_buffer_limit);
+        #[cfg_attr(not(feature = "compression"), allow(unused_mut))]
+        let (mut parts, body) = request.into_parts();
+        #[cfg(feature = "compression")]
+        let asked = self.config.decompress && super::decode::ask(&mut parts.headers);
+        #[cfg(feature = "compression")]
+        let method = parts.method.clone();
+        let (body, feeder) = match body.into_reader() {
+            Ok(reader) => {
+                let (source, feeder) = upload::pipe(&rx, reader);
+                (Body::from_source(source), Some(feeder))
+            }
+            Err(body) => (body, None),
+        };
+        if let Some(token) = parts.extensions.get::<CancelToken>() {
+            token.register(&rx, &self.engine.handle)?;
+        }
+        let url = parts.uri.clone();
         self.engine.handle.send(Command::Send {
-            request: Box::new(request),
+            request: Box::new(Request::from_parts(parts, body)),
             opts,
             reply: Route::new(Arc::clone(&rx)),
         })?;
-        match rx.recv() {
+        let first = match feeder {
+            Some(feeder) => feeder.run(&rx, &self.engine.handle),
+            None => rx.recv(),
+        };
+        match first {
             Some(Msg::Head(id, head, info)) => {
-                Ok(Response::new(id, head, info, rx, Arc::clone(&self.engine)))
+                #[cfg(feature = "compression")]
+                let coding = asked
+                    .then(|| super::decode::coding_of(&method, head.status(), head.headers()))
+                    .flatten();
+                #[allow(unused_mut)]
+                let mut response = Response::new(id, head, info, url, rx, Arc::clone(&self.engine));
+                #[cfg(feature = "compression")]
+                if let Some(coding) = coding {
+                    response.decode(coding, self.config.max_decoded_body_bytes);
+                }
+                Ok(response)
             }
             Some(Msg::Failed(e)) => Err(e),
             Some(_) => Err(Error::msg(

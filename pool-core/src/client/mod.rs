@@ -16,13 +16,20 @@
 //! ones above it, so there is no import cycle.
 //!
 //! ```text
-//!   channel        Command, Msg, Mailbox, Route, Handle, EngineStatus: the wire
+//!   channel        Command, Msg, Mailbox (+ the Upload queue), Route, Handle, EngineStatus: the wire
 //!      ▲
+//!   upload         streamed request bodies: the caller's Feeder, the engine's PipeSource
+//!   cancel         CancelToken: ends requests from another thread
 //!   engine_thread  EngineThread (spawn, lifetime, shutdown), run_engine, route
 //!      ▲
-//!   response       Response, ResponseBody (io::Read over a mailbox)
+//!   decode         gzip/deflate response bodies (feature `compression`)
+//!   response       Response, ResponseBody (io::Read over a mailbox), RedirectHop
 //!      ▲
 //!   middleware     Middleware, Next, and Core: the end of the chain, which sends
+//!      ▲
+//!   redirect       RedirectPolicy, Attempt, Action, and the redirect loop around the chain
+//!   stack          Stack: redirects ─► middleware ─► Core, shared by clients and builders
+//!   builder        RequestBuilder: client.get(url).header(..).body(..).send()
 //!      ▲
 //!   mod            Client, ClientBuilder: settings, build, the public calls
 //! ```
@@ -53,49 +60,61 @@
 //! a stopped or panicked engine is reported as [`ErrorKind::PoolClosed`] or
 //! [`ErrorKind::EngineFailed`], never as a hang.
 
+mod cancel;
 mod channel;
+#[cfg(feature = "compression")]
+mod decode;
 mod engine_thread;
 mod middleware;
 mod response;
+mod upload;
+
+mod builder;
+mod redirect;
+mod stack;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::bounded;
-use http::Request;
+use http::{HeaderValue, Method, Request, Uri};
 
+use crate::body::Body;
 use crate::config::{Config, TcpKeepalive};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::pool::{ReuseOrder, Stats};
-use crate::request::{Body, RequestOptions};
+use crate::request::RequestOptions;
 use channel::{stopped_error, Command};
 use engine_thread::EngineThread;
 use middleware::Core;
+use stack::Stack;
 
+pub use builder::RequestBuilder;
+pub use cancel::CancelToken;
 pub use middleware::{Middleware, Next};
-pub use response::{Response, ResponseBody};
-
-struct Inner {
-    core: Core,
-    middleware: Vec<Arc<dyn Middleware>>,
-}
+pub use redirect::{Action, Attempt, RedirectPolicy, DEFAULT_MAX_REDIRECTS};
+pub use response::{RedirectHop, Response, ResponseBody};
 
 /// A blocking HTTP/1.1 client over a connection pool. Cheap to clone; all clones share
 /// one engine thread and its pools.
 ///
 /// ```no_run
-/// use std::io::Read;
 /// let client = pool_core::Client::new()?;
-/// let mut resp = client.get("http://127.0.0.1:8080/")?;
+/// let mut resp = client.get("http://127.0.0.1:8080/").send()?;
 /// println!("{} (reused: {})", resp.status(), resp.info().reused);
 /// let body = resp.text()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// `get`, `post` and the other verbs return a [`RequestBuilder`], as in ureq and
+/// reqwest (`client.get(url).send()`): headers, query, timeout, body and cancel token
+/// chain on it before the one call that can fail. [`send`](Client::send) takes a
+/// ready `http::Request` instead.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    inner: Arc<Stack>,
 }
 
 impl fmt::Debug for Client {
@@ -122,30 +141,87 @@ impl Client {
         &self.inner.core.config
     }
 
-    /// Sends `request` and blocks until the response head (or an error) arrives.
-    pub fn send(&self, request: Request<Body>) -> Result<Response, Error> {
+    /// Sends `request` and blocks until the response head (or an error) arrives,
+    /// following redirects as the client's [`RedirectPolicy`] says, each hop through
+    /// the middleware chain. The body may be anything [`Body`] is made from (`Vec<u8>`,
+    /// `String`, `&'static str`, a [`Body`] from a reader, ...): a streamed body is fed
+    /// to the engine from this thread while it waits.
+    pub fn send<B: Into<Body>>(&self, request: Request<B>) -> Result<Response, Error> {
         self.send_with(request, RequestOptions::default())
     }
 
-    /// Sends `request` with its own deadline, through the middleware chain.
-    pub fn send_with(
+    /// Sends `request` with its own timeout or deadline (see [`send`](Self::send)).
+    pub fn send_with<B: Into<Body>>(
         &self,
-        request: Request<Body>,
+        request: Request<B>,
         opts: RequestOptions,
     ) -> Result<Response, Error> {
-        Next {
-            chain: &self.inner.middleware,
-            core: &self.inner.core,
-        }
-        .run(request, opts)
+        self.inner.send(request.map(Into::into), opts)
     }
 
-    /// `GET url`.
-    pub fn get(&self, url: &str) -> Result<Response, Error> {
-        let request = Request::get(url)
-            .body(Body::empty())
-            .map_err(|e| Error::with_source(ErrorKind::InvalidRequest, e))?;
-        self.send(request)
+    /// A request with `method` to `url`, to build and [`send`](RequestBuilder::send).
+    /// `url` is anything `http::Uri` converts from (`&str`, `String`, `Uri`); one that
+    /// does not parse fails at `send` with `InvalidRequest`.
+    pub fn request<U>(&self, method: Method, url: U) -> RequestBuilder
+    where
+        U: TryInto<Uri>,
+        U::Error: Into<http::Error>,
+    {
+        RequestBuilder::new(Arc::clone(&self.inner), method, url)
+    }
+
+    /// A `GET url` request to build and send: `client.get(url).send()?`.
+    pub fn get<U>(&self, url: U) -> RequestBuilder
+    where
+        U: TryInto<Uri>,
+        U::Error: Into<http::Error>,
+    {
+        self.request(Method::GET, url)
+    }
+
+    /// A `POST url` request to build (`.body(..)`, `.json(..)`) and send.
+    pub fn post<U>(&self, url: U) -> RequestBuilder
+    where
+        U: TryInto<Uri>,
+        U::Error: Into<http::Error>,
+    {
+        self.request(Method::POST, url)
+    }
+
+    /// A `PUT url` request to build and send.
+    pub fn put<U>(&self, url: U) -> RequestBuilder
+    where
+        U: TryInto<Uri>,
+        U::Error: Into<http::Error>,
+    {
+        self.request(Method::PUT, url)
+    }
+
+    /// A `PATCH url` request to build and send.
+    pub fn patch<U>(&self, url: U) -> RequestBuilder
+    where
+        U: TryInto<Uri>,
+        U::Error: Into<http::Error>,
+    {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A `DELETE url` request to build and send.
+    pub fn delete<U>(&self, url: U) -> RequestBuilder
+    where
+        U: TryInto<Uri>,
+        U::Error: Into<http::Error>,
+    {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A `HEAD url` request to build and send.
+    pub fn head<U>(&self, url: U) -> RequestBuilder
+    where
+        U: TryInto<Uri>,
+        U::Error: Into<http::Error>,
+    {
+        self.request(Method::HEAD, url)
     }
 
     /// Closes every idle connection now.
@@ -200,10 +276,27 @@ impl Client {
 }
 
 /// Builds a [`Client`]. Setting names follow Go's `http.Transport` where one exists.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct ClientBuilder {
     config: Config,
     middleware: Vec<Arc<dyn Middleware>>,
+    redirect: RedirectPolicy,
+    /// A setting refused when it was given (reported by `build`).
+    invalid: Option<Error>,
+}
+
+impl Clone for ClientBuilder {
+    fn clone(&self) -> Self {
+        ClientBuilder {
+            config: self.config.clone(),
+            middleware: self.middleware.clone(),
+            redirect: self.redirect.clone(),
+            invalid: self
+                .invalid
+                .as_ref()
+                .map(|e| Error::msg(e.kind(), e.to_string())),
+        }
+    }
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -211,6 +304,7 @@ impl fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("config", &self.config)
             .field("middleware", &self.middleware.len())
+            .field("redirect", &self.redirect)
             .finish()
     }
 }
@@ -237,6 +331,26 @@ impl ClientBuilder {
     /// the request first and the response last.
     pub fn middleware(mut self, middleware: impl Middleware) -> Self {
         self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// Which redirects to follow. Default: [`RedirectPolicy::limited`]`(10)`, never
+    /// from `https` to `http`. Go: `Client.CheckRedirect`.
+    pub fn redirect(mut self, policy: RedirectPolicy) -> Self {
+        self.redirect = policy;
+        self
+    }
+
+    /// The `User-Agent` sent when a request has none; `None` sends none. Default
+    /// `wirepool/<version>`. An invalid value (CR, LF, NUL) is refused by `build`.
+    pub fn user_agent(mut self, user_agent: Option<&str>) -> Self {
+        self.config.user_agent = match user_agent.map(HeaderValue::from_str).transpose() {
+            Ok(value) => value,
+            Err(e) => {
+                self.invalid = Some(Error::with_source(ErrorKind::InvalidConfig, e));
+                None
+            }
+        };
         self
     }
 
@@ -304,19 +418,34 @@ impl ClientBuilder {
         head_limits: http1_codec::HeadLimits;
         /// A connection's read buffer size. Default 16 KiB. Go: `ReadBufferSize`.
         read_buffer_size: usize;
+        /// Request header names in `Title-Case` (default) or lower case.
+        header_case: http1_codec::HeaderCase;
+        /// Ask for gzip/deflate and decode responses (feature `compression`). Default on. Go: `DisableCompression` (inverted).
+        decompress: bool;
+        /// The most bytes a compressed body may decode to. Default 64 MiB.
+        max_decoded_body_bytes: Option<u64>;
     }
 
     /// Starts the engine thread. A setting that cannot work is refused here with
     /// [`ErrorKind::InvalidConfig`] naming it (see [`Config::validate`]).
     pub fn build(self) -> Result<Client, Error> {
-        let ClientBuilder { config, middleware } = self;
+        let ClientBuilder {
+            config,
+            middleware,
+            redirect,
+            invalid,
+        } = self;
+        if let Some(e) = invalid {
+            return Err(e);
+        }
         // Validates every setting (the engine thread must not meet a value it cannot use).
         let engine = Engine::new(config.clone())?;
         let engine = Arc::new(EngineThread::spawn(engine)?);
         Ok(Client {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Stack {
                 core: Core { engine, config },
                 middleware,
+                redirect,
             }),
         })
     }

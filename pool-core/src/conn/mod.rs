@@ -243,7 +243,7 @@ pub(crate) struct Conn {
     pub(crate) parser: ResponseParser,
     /// The encoded request head being written.
     pub(crate) wbuf: Vec<u8>,
-    /// Bytes of head + body written so far.
+    /// Bytes of the head written so far (the body's progress is the request's).
     pub(crate) written: usize,
     /// Requests completed on this connection.
     pub(crate) served: u32,

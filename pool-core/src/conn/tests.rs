@@ -51,6 +51,7 @@ use http1_codec::{BodyDecoder, BodyFraming, HeadLimits, ResponseParser};
 
 use super::transport::script::{ScriptRead, ScriptStream};
 use super::{Conn, Ctx, Dial, Next, Readiness, State, Stream, Transport};
+use crate::body::{Body, Outgoing};
 use crate::config::Config;
 use crate::dns::DnsError;
 use crate::error::{Error, ErrorKind};
@@ -61,7 +62,7 @@ use crate::pool::NotReusable::{
 };
 use crate::pool::{CloseCause, NotReusable};
 use crate::request::{
-    encode_request_head, is_idempotent, Body, Flow, Place, Req, RequestId, RequestInfo,
+    encode_request_head, is_idempotent, Flow, Place, Req, RequestId, RequestInfo,
 };
 use crate::timer::{Deadline, Owner, Timers};
 
@@ -115,17 +116,24 @@ fn request(method: Method, body: &[u8], headers: &[(&str, &str)]) -> Request<Bod
     for &(name, value) in headers {
         builder = builder.header(name, value);
     }
-    builder.body(Body::from(body)).expect("a valid request")
+    builder
+        .body(Body::copy_from_slice(body))
+        .expect("a valid request")
 }
 
 /// The engine's bookkeeping for `request`, submitted at `t0`, head encoded.
 fn new_req(request: Request<Body>, t0: Instant) -> Req {
+    let (parts, body) = request.into_parts();
+    let request = Request::from_parts(parts, ());
+    let body = Outgoing::new(body).expect("an in-memory body");
     let mut head = Vec::new();
-    encode_request_head(&request, &mut head).expect("the request encodes");
+    encode_request_head(&request, &body, &Config::default(), &mut head)
+        .expect("the request encodes");
     Req {
         idempotent: is_idempotent(request.method(), request.headers()),
         expect_continue: http1_codec::expects_continue(request.headers()),
         request,
+        body,
         host: 0,
         place: Place::OnConn(CID),
         deadline: Some(t0 + Duration::from_secs(30)),

@@ -5,6 +5,11 @@
 //! the socket takes them. With `Expect: 100-continue` only the head goes first and the
 //! body waits in `AwaitingContinue` for `100 Continue` or `expect_continue_timeout`.
 //!
+//! A streamed body is pulled piece by piece from its source (`body.rs`), and only when
+//! the socket took everything queued before: a slow server slows the pulls, which is
+//! the backpressure. A source with nothing yet leaves the connection in `Writing`
+//! (still reading, for an early response) until the engine is told the body is ready.
+//!
 //! While writing, the connection keeps reading (see `read.rs`): a server may answer
 //! before it has read the whole request (RFC 9112 §9.5, `413` being the classic case).
 //! When a write fails, what the socket already holds is still read: a complete response
@@ -16,6 +21,7 @@ use std::io::{self, IoSlice};
 
 use super::transport::TransportError;
 use super::{transport_error, Conn, Ctx, Next, State};
+use crate::body::Refill;
 use crate::error::Error;
 use crate::request::{encode_request_head, Place, Req, RequestId};
 use crate::timer::Deadline;
@@ -37,7 +43,9 @@ impl Conn {
         self.written = 0;
         if req.head.is_empty() {
             // A retry: the first attempt's connection took the encoded head.
-            if let Err(err) = encode_request_head(&req.request, &mut req.head) {
+            if let Err(err) =
+                encode_request_head(&req.request, &req.body, ctx.config, &mut req.head)
+            {
                 // Encoded once already at submit; only a bug gets here.
                 return Next::Fail(err);
             }
@@ -46,7 +54,7 @@ impl Conn {
         // buffer, emptied, to recycle when it finishes.
         std::mem::swap(&mut self.wbuf, &mut req.head);
         req.head.clear();
-        let with_body = !req.expect_continue || req.request.body().is_empty();
+        let with_body = !req.expect_continue || req.body.is_empty();
         self.set_state(State::Writing {
             req: rid,
             with_body,
@@ -54,7 +62,8 @@ impl Conn {
         self.drive_write(Some(req), ctx)
     }
 
-    /// Writes as much of the request as the socket takes; when it is all out, waits for
+    /// Writes as much of the request as the socket takes, pulling the next piece of a
+    /// streamed body whenever everything queued is out; when it is all out, waits for
     /// the response (or for `100 Continue`).
     pub(crate) fn drive_write(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Next {
         let State::Writing {
@@ -67,32 +76,44 @@ impl Conn {
         let Some(req) = req else {
             return Next::Wait;
         };
-        let Some(transport) = self.transport.as_mut() else {
-            return Next::Wait;
-        };
-        let body: &[u8] = if with_body {
-            req.request.body().as_bytes()
-        } else {
-            &[]
-        };
-        let head_len = self.wbuf.len();
-        let total = head_len + body.len();
-        while self.written < total {
+        loop {
+            let head = &self.wbuf[self.written.min(self.wbuf.len())..];
+            let (frame, piece) = if with_body {
+                req.body.queued()
+            } else {
+                (&[][..], &[][..])
+            };
+            if head.is_empty() && frame.is_empty() && piece.is_empty() {
+                if !with_body {
+                    break;
+                }
+                match req.body.refill() {
+                    Refill::Ready => continue,
+                    // Waits for `Engine::body_ready`; the socket is still read.
+                    Refill::Pending => return Next::Wait,
+                    Refill::Done => break,
+                    Refill::Failed(err) => return Next::Fail(err),
+                }
+            }
             if !self.writable {
                 return Next::Wait;
             }
-            let result = if self.written < head_len {
-                let bufs = [IoSlice::new(&self.wbuf[self.written..]), IoSlice::new(body)];
-                transport.write_vectored(&bufs)
-            } else {
-                transport.write_vectored(&[IoSlice::new(&body[self.written - head_len..])])
+            let Some(transport) = self.transport.as_mut() else {
+                return Next::Wait;
             };
-            match result {
+            let bufs = [IoSlice::new(head), IoSlice::new(frame), IoSlice::new(piece)];
+            match transport.write_vectored(&bufs) {
                 Ok(0) => {
                     let err = TransportError::Io(io::ErrorKind::WriteZero.into());
                     return self.write_failed(rid, transport_error(err), req, ctx);
                 }
-                Ok(n) => self.written += n,
+                Ok(n) => {
+                    let from_head = n.min(head.len());
+                    self.written += from_head;
+                    if with_body {
+                        req.body.advance(n - from_head);
+                    }
+                }
                 Err(TransportError::WouldBlock) => {
                     self.writable = false;
                     return Next::Wait;

@@ -43,6 +43,7 @@ use http::Request;
 use mio::{Events, Poll, Token, Waker};
 use tls_glue::{HandshakeKind, TlsConfig, TlsSession};
 
+use crate::body::{Body, Outgoing};
 use crate::config::Config;
 use crate::conn::{from_token, Conn, Ctx, Next, Readiness};
 use crate::dns::Resolver;
@@ -50,8 +51,7 @@ use crate::error::{Error, ErrorKind};
 use crate::event::Sink;
 use crate::pool::{CloseCause, PoolLimits, Pools, Scheme, Stats};
 use crate::request::{
-    encode_request_head, is_idempotent, Body, Flow, Place, Req, RequestId, RequestInfo,
-    RequestOptions,
+    encode_request_head, is_idempotent, Flow, Place, Req, RequestId, RequestInfo, RequestOptions,
 };
 use crate::slab::Slab;
 use crate::timer::{Deadline, Owner, Popped, Timers};
@@ -162,7 +162,13 @@ impl Engine {
     }
 
     /// Submits a request with the configured timeouts. It is sent during the next
-    /// [`poll`](Engine::poll). Fails at once if the request cannot be sent as given.
+    /// [`poll`](Engine::poll). Fails at once if the request cannot be sent as given
+    /// (among others: a body from a blocking reader, which only the
+    /// [`Client`](crate::Client) sends; give the engine a [`BodySource`](crate::BodySource)).
+    ///
+    /// Credentials in the URL (`http://user:pass@host/`) are sent as
+    /// `Authorization: Basic …` unless the request sets an `Authorization` of its own;
+    /// they go only to that URL's origin.
     pub fn submit(&mut self, request: Request<Body>) -> Result<RequestId, Error> {
         self.submit_with(request, RequestOptions::default())
     }
@@ -174,6 +180,8 @@ impl Engine {
         opts: RequestOptions,
     ) -> Result<RequestId, Error> {
         let now = Instant::now();
+        let (parts, body) = request.into_parts();
+        let mut request = http::Request::from_parts(parts, ());
         let scheme = match request.uri().scheme_str() {
             Some("http") => Scheme::Http,
             Some("https") => Scheme::Https,
@@ -190,21 +198,23 @@ impl Engine {
                 ))
             }
         };
-        let Some(host) = request.uri().host().filter(|h| !h.is_empty()) else {
+        if request.uri().host().filter(|h| !h.is_empty()).is_none() {
             return Err(Error::msg(ErrorKind::InvalidRequest, "the URL has no host"));
-        };
-        let port = request
-            .uri()
-            .port_u16()
-            .unwrap_or_else(|| scheme.default_port());
+        }
+        let body = Outgoing::new(body)?;
+        crate::auth::credentials_from_url(&mut request)?;
         // Encode the head now: a bad request fails here and never on a connection, and
         // the bytes are ready for whichever connection carries the request.
         let mut encoded = self.spares.head();
-        if let Err(e) = encode_request_head(&request, &mut encoded) {
+        if let Err(e) = encode_request_head(&request, &body, &self.config, &mut encoded) {
             self.spares.give_head(encoded);
             return Err(e);
         }
-        let host = self.pools.host_id(scheme, host, port);
+        let uri = request.uri();
+        let port = uri.port_u16().unwrap_or_else(|| scheme.default_port());
+        let host = self
+            .pools
+            .host_id(scheme, uri.host().unwrap_or_default(), port);
         let timeout = opts.timeout.or(self.config.timeout);
         // A timeout past the clock's range is no deadline at all.
         let deadline = match (timeout.and_then(|t| now.checked_add(t)), opts.deadline) {
@@ -215,6 +225,7 @@ impl Engine {
         let expect_continue = http1_codec::expects_continue(request.headers());
         let id = self.reqs.insert(Req {
             request,
+            body,
             host,
             place: Place::Pending,
             deadline,
@@ -231,11 +242,18 @@ impl Engine {
         Ok(id)
     }
 
-    /// Abandons a request: no further event comes for it. A connection in the middle of
-    /// its exchange is closed (its state is unknown); a waiting request leaves the queue.
-    pub fn cancel(&mut self, id: RequestId) {
+    /// Cancels a request, wherever it is: waiting in the queue, dialing, writing,
+    /// waiting for its head or reading its body. A connection in the middle of its
+    /// exchange is closed (its state is unknown); a waiting request leaves the queue.
+    ///
+    /// The outcome is reported like any other: the request ends with one
+    /// [`Event::Failed`] of kind [`ErrorKind::Canceled`], in the next
+    /// [`poll`](Engine::poll), and nothing else comes for it. Returns whether the
+    /// request was still in flight; `false` (it had finished, failed, or been canceled
+    /// or discarded before) means no event comes.
+    pub fn cancel(&mut self, id: RequestId) -> bool {
         let Some(req) = self.reqs.remove(id) else {
-            return;
+            return false;
         };
         match req.place {
             Place::OnConn(cid) if self.carries(cid, id) => {
@@ -245,6 +263,24 @@ impl Engine {
             // the connection again.
             Place::OnConn(_) => {}
             Place::Pending | Place::Queued { .. } => self.unqueue(id, &req),
+        }
+        log::debug!(target: "wirepool::pool", "{id}: canceled");
+        self.work
+            .outbox
+            .push((id, Err(Error::new(ErrorKind::Canceled))));
+        true
+    }
+
+    /// More of request `id`'s streamed body is ready: its [`BodySource`](crate::BodySource)
+    /// answered [`Pull::Pending`](crate::Pull::Pending) and now has data (or its end).
+    /// The connection writes on during the next [`poll`](Engine::poll). Calling it when
+    /// nothing waits does nothing.
+    pub fn body_ready(&mut self, id: RequestId) {
+        let Some(cid) = self.reqs.get(id).and_then(Req::conn) else {
+            return;
+        };
+        if self.carries(cid, id) {
+            self.work.writers.push(cid);
         }
     }
 
@@ -572,11 +608,17 @@ impl Engine {
         let Some(req) = self.reqs.get_mut(id) else {
             return;
         };
-        let retry = req.info.reused
+        let stale = req.info.reused
             && !req.got_response_bytes
             && req.idempotent
             && req.info.retries < max
             && matches!(err.kind(), ErrorKind::ConnectionClosed | ErrorKind::Io);
+        // Only a body that can start again is ever resent; a streamed one that cannot
+        // gets the stale connection's error instead.
+        let retry = stale && req.body.rewind();
+        if stale && !retry {
+            log::debug!(target: "wirepool::pool", "{id}: not resent after {err}: its streamed body cannot start again");
+        }
         if retry {
             log::debug!(target: "wirepool::pool", "{id}: retried on a fresh connection after: {err}");
             req.info.retries += 1;

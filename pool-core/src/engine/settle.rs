@@ -36,6 +36,9 @@ pub(super) struct Work {
     /// driven by the next settle, before pending requests, so a drained connection can
     /// carry the next request instead of a new dial.
     pub(super) ready: Vec<usize>,
+    /// Connections whose streamed request body has more to write (`Engine::body_ready`):
+    /// written by the next settle.
+    pub(super) writers: Vec<usize>,
     /// Released connections promised to a waiting request: started by the next settle.
     pub(super) handoffs: Vec<(usize, RequestId)>,
     /// Hosts whose open-connection count dropped: their waiters may dial (next settle).
@@ -54,7 +57,7 @@ pub(super) struct Work {
 impl Work {
     /// Whether the next poll must not sleep.
     pub(super) fn has_work(&self) -> bool {
-        !self.pending.is_empty() || !self.ready.is_empty()
+        !self.pending.is_empty() || !self.ready.is_empty() || !self.writers.is_empty()
     }
 
     /// Connection `cid` of `host` closed.
@@ -68,6 +71,7 @@ impl Work {
     pub(super) fn clear(&mut self) {
         self.pending.clear();
         self.ready.clear();
+        self.writers.clear();
         self.handoffs.clear();
         self.freed_hosts.clear();
         self.resolving.clear();
@@ -85,6 +89,8 @@ impl Engine {
         loop {
             if let Some(cid) = self.work.ready.pop() {
                 self.drive(cid, sink, |conn, req, ctx| conn.drive_read(req, ctx));
+            } else if let Some(cid) = self.work.writers.pop() {
+                self.drive(cid, sink, |conn, req, ctx| conn.drive_write(req, ctx));
             } else if let Some(id) = self.work.pending.pop_front() {
                 self.dispatch(id, sink);
             } else if let Some((cid, id)) = self.work.handoffs.pop() {

@@ -648,7 +648,7 @@ mod tests {
         assert!(!pools.remove_idle(5), "already gone");
         assert!(!pools.remove_idle(999), "never seen");
         assert!(pools.remove_idle(4) && pools.remove_idle(2));
-        assert_eq!(pools.check_invariants(), vec![vec![], vec![]]);
+        assert_eq!(pools.check_invariants(), vec![Vec::<usize>::new(), vec![]]);
         assert_eq!(pools.idle_total(), 0);
         assert_eq!(pools.pop_idle(a), None);
     }
@@ -709,7 +709,7 @@ mod tests {
         assert_eq!(pools.idle_total(), 0);
         assert_eq!((pools.idle_count(a), pools.idle_count(b)), (0, 0));
         assert!(!pools.is_idle(4));
-        assert_eq!(pools.check_invariants(), vec![vec![], vec![]]);
+        assert_eq!(pools.check_invariants(), vec![Vec::<usize>::new(), vec![]]);
         // Usable again afterwards.
         let _ = pools.push_idle(a, 4, at(t0, 3));
         assert_eq!(pools.pop_idle(a), Some((4, at(t0, 3))));
