@@ -12,7 +12,7 @@
 //!
 //! // Every accepted connection runs this script on its own thread.
 //! let server = TestServer::start(|conn| {
-//!     conn.expect_request_bytes(b"GET /a HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n");
+//!     conn.expect_request_bytes(b"GET /a HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 //!     conn.respond(200, &[], b"hello"); // Content-Length is added for us
 //!     conn.reset();                      // the client's next read sees ECONNRESET
 //! });
