@@ -7,6 +7,7 @@
 //! No timing is asserted: every server here would hold the request far past the test's
 //! deadline, and the client's own timeouts are longer still, so a request that ends with
 //! `Canceled` was ended by the cancel.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
 

@@ -5,6 +5,7 @@
 //! own kinds, and the raw connection drained and pooled whether the decoded body is
 //! read to the end or dropped.
 #![cfg(feature = "compression")]
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
 

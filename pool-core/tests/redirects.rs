@@ -4,6 +4,7 @@
 //! keep both when the body can be sent again), credentials stripped when the origin
 //! changes (URL credentials included), loops, limits, `https` → `http`, and the
 //! policies (none, limited, custom). Each hop goes through the middleware.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! slow server, early responses and `Expect: 100-continue`, the resend rule (only a body
 //! that can start again is resent), readers that fail or end early, a reader that
 //! blocks without blocking anyone else, and the Engine's pull-based `BodySource`.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
 
@@ -125,7 +126,7 @@ fn a_sized_reader_goes_out_with_content_length() {
     assert_eq!(req.header("transfer-encoding"), None);
     // The connection is reusable after a streamed request.
     let again = client.get(server.url("/")).send().unwrap();
-    assert_eq!(again.info().reused, true);
+    assert!(again.info().reused);
 }
 
 /// A server that reads nothing of the body holds the caller's reader back: what it read

@@ -3,6 +3,7 @@
 //! `Authorization: Basic`, the request builder (verbs, headers, query, timeout, bodies of
 //! every kind, auth helpers, JSON with the `json` feature), and what comes back
 //! (`Response` as `Read`, `read_chunk`, errors that keep their kind).
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 mod common;
 
