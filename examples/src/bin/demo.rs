@@ -33,10 +33,9 @@
 //!
 //! The servers run in a child process (this binary with `--serve plain|tls`), so this
 //! process holds only the client side: the workers, the client's engine thread and the
-//! main thread. The CPU time is this process's, from per-thread `schedstat` (ns; see
-//! `examples::cpu_time`), between the moment the client is built and the moment every
-//! worker is done and the pool has settled; workers stay alive until the second sample
-//! so that none of their time is lost. Loopback TCP is kernel work done on behalf of
+//! main thread. The CPU time is this process's, from `getrusage` (see `examples::cpu`),
+//! between the moment the client is built and the moment every worker is done and the
+//! pool has settled. Loopback TCP is kernel work done on behalf of
 //! both ends; the share charged to the client's threads is counted, the server's is not.
 //!
 //! Runs in well under a minute with the defaults on a 2-core machine.
@@ -55,7 +54,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use examples::cpu_time::{self, CpuSource, CpuUsage};
+use examples::cpu::{self, CpuUsage};
 use examples::server::{time_wait_count, DemoServer};
 use examples::tls_server::TlsServer;
 use pool_core::http::{Request, Uri};
@@ -464,12 +463,6 @@ fn print_summary(results: &[(&str, PhaseResult)]) {
             "  (reported for Go's net/http on a similar machine: 13-21x over TLS at 64+ concurrent requests, 1-4x plain.)"
         );
     }
-    let ticks = results
-        .iter()
-        .any(|(_, r)| r.cpu.is_some_and(|c| c.source == CpuSource::Ticks));
-    if ticks {
-        println!("note: some CPU figures come from 10 ms clock ticks (a thread exited mid-phase), not schedstat.");
-    }
 }
 
 /// `http://` or `https://`, from a URL given with `--url`.
@@ -523,7 +516,7 @@ fn run_phase(opts: &Options, phase: Phase) -> Result<PhaseResult, String> {
     // (the time of a thread that has exited cannot be read per thread any more).
     let gate = Arc::new(RwLock::new(()));
     let gate_closed = gate.write().unwrap_or_else(PoisonError::into_inner);
-    let cpu_start = cpu_time::sample().ok();
+    let cpu_start = cpu::sample().ok();
     let started = Instant::now();
     let per_worker = requests.div_ceil(opts.workers);
     let workers: Vec<_> = (0..opts.workers)
@@ -561,7 +554,7 @@ fn run_phase(opts: &Options, phase: Phase) -> Result<PhaseResult, String> {
     }
     // Let the last drains and closes finish before counting.
     thread::sleep(Duration::from_millis(200));
-    let cpu_end = cpu_time::sample().ok();
+    let cpu_end = cpu::sample().ok();
     let stats = client.stats().map_err(|e| format!("pool stats: {e}"))?;
     drop(gate_closed);
     let mut latencies: Vec<u32> = Vec::with_capacity(requests);

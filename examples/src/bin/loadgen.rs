@@ -524,6 +524,7 @@ fn run(plan: &Plan, mode: Mode, interrupted: Arc<AtomicBool>) -> Result<LoadRepo
             peak_rss_kb: cpu::peak_rss_kb(),
             rate: plan.rate,
             interrupted: stopped_at.is_some(),
+            ..LoadReport::default()
         })
     })
 }

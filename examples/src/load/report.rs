@@ -195,6 +195,10 @@ pub struct LoadReport {
     pub tls_handshakes: Option<(u64, u64)>,
     /// CPU time of the whole process over the run.
     pub cpu: Option<CpuUsage>,
+    /// Where `cpu` came from when not from `getrusage` (wrk's tick counts).
+    pub cpu_source: Option<String>,
+    /// Clock ticks behind `cpu`, when it comes from tick counts.
+    pub cpu_ticks: Option<u64>,
     /// Peak resident set size at the end, KiB.
     pub peak_rss_kb: Option<u64>,
     /// `-R`: the requests per second asked for.
@@ -360,8 +364,12 @@ impl LoadReport {
             cpu_sys_s: cpu.map(|c| round(c.sys.as_secs_f64(), 6)),
             cpu_total_s: cpu.map(|c| round(c.total.as_secs_f64(), 6)),
             cpu_us_per_req: self.cpu_us_per_req().map(|v| round(v, 3)),
-            cpu_source: if cpu.is_some() { cpu::SOURCE } else { "none" }.to_owned(),
-            cpu_ticks: None,
+            cpu_source: match (&self.cpu_source, cpu) {
+                (Some(source), _) => source.clone(),
+                (None, Some(_)) => cpu::SOURCE.to_owned(),
+                (None, None) => "none".to_owned(),
+            },
+            cpu_ticks: self.cpu_ticks,
             dials: self.dials,
             reuses: self.reuses,
             errors: self.tally.error_count(),
