@@ -1,6 +1,5 @@
 //! Shared helpers for wirepool's example binaries.
 
-pub mod args;
 pub mod cpu;
 pub mod fetch;
 pub mod load;
