@@ -1,9 +1,8 @@
 //! Shared helpers for wirepool's example binaries.
 
+pub mod chart;
 pub mod cpu;
 pub mod fetch;
 pub mod load;
 pub mod progress;
 pub mod report;
-pub mod server;
-pub mod tls_server;
