@@ -172,8 +172,8 @@ impl Config {
     /// `tls_handshake_timeout`, `Some(0)` for `timeout`, `response_header_timeout`,
     /// `max_conns_per_host`, `max_requests_per_conn`; zero `read_buffer_size`,
     /// `body_buffer_limit`, head limits, `resolver_threads`), a `lifetime_jitter` that is
-    /// not a number from 0 to 1, buffers over [`MAX_BUFFER_BYTES`], more than
-    /// [`MAX_RESOLVER_THREADS`] resolver threads, and TCP keepalive values the kernel
+    /// not a number from 0 to 1, buffers over 64 MiB (`MAX_BUFFER_BYTES`), more than
+    /// 256 resolver threads (`MAX_RESOLVER_THREADS`), and TCP keepalive values the kernel
     /// refuses (1 s to 32 767 s, 1 to 127 probes). Everything else is allowed, and a
     /// duration too large for the clock means "never".
     pub fn validate(&self) -> Result<(), Error> {

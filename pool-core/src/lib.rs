@@ -33,22 +33,24 @@ mod conn;
 mod dns;
 mod engine;
 mod error;
-mod middleware;
+mod event;
 mod pool;
 mod request;
 mod slab;
-mod socket;
 mod timer;
-mod transport;
 
 pub use client::{Client, ClientBuilder, Response, ResponseBody};
+pub use client::{Middleware, Next};
 pub use config::{Config, TcpKeepalive};
 pub use dns::DnsError;
-pub use engine::{Engine, Event};
+pub use engine::Engine;
 pub use error::{Culprit, Error, ErrorKind};
-pub use middleware::{Middleware, Next};
-pub use pool::{CloseCause, CloseCounts, HostStats, PoolKey, ReuseOrder, Scheme, Stats};
-pub use request::{Body, Flow, HeadView, RequestId, RequestInfo, RequestOptions};
+pub use event::{Event, HeadView};
+pub use pool::{
+    CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, PoolKey, ReuseOrder,
+    Scheme, Stats,
+};
+pub use request::{Body, Flow, RequestId, RequestInfo, RequestOptions};
 
 /// Re-export of `tls-glue`: TLS configuration (`tls::TlsConfig`) and TLS errors.
 pub use tls_glue as tls;

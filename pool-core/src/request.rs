@@ -9,7 +9,11 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, Method, StatusCode, Version};
+use http::{HeaderMap, Method, Request};
+use http1_codec::{RequestFraming, RequestHead, TargetForm};
+
+use crate::error::Error;
+use crate::pool::HostId;
 
 /// A request body held in memory (replayable for a retry).
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -159,48 +163,70 @@ pub enum Flow {
     Pause,
 }
 
-/// A response head as the engine delivers it: borrowed, nothing copied.
-pub struct HeadView<'a> {
-    pub(crate) head: &'a http1_codec::Head,
-    pub(crate) parser: &'a http1_codec::ResponseParser,
-    pub(crate) buf: &'a [u8],
+/// Where a submitted request is. It moves Pending → (Queued →) OnConn, back to
+/// Pending for a retry, and leaves the engine's table when it finishes or fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// Submitted (or to be retried); the next settle gives it a connection.
+    Pending,
+    /// In its host's FIFO wait queue (`max_conns_per_host` reached) since this instant.
+    Queued { since: Instant },
+    /// Carried by this connection (dialing it, or in its exchange), or promised it by a
+    /// hand-off at the next settle.
+    OnConn(usize),
 }
 
-impl<'a> HeadView<'a> {
-    /// Status code.
-    pub fn status(&self) -> StatusCode {
-        self.head.status
-    }
+/// A submitted request's bookkeeping: what the engine and the connection carrying it
+/// know about it. Its total deadline lives here and only here.
+pub(crate) struct Req {
+    pub(crate) request: Request<Body>,
+    pub(crate) host: HostId,
+    pub(crate) place: Place,
+    /// The total deadline (`timeout`, the request's own timeout, or its deadline).
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) submitted: Instant,
+    /// Safe to send twice (see [`is_idempotent`]).
+    pub(crate) idempotent: bool,
+    /// The request asks for `100 Continue` before its body.
+    pub(crate) expect_continue: bool,
+    /// A response byte arrived on the current attempt: resending is no longer safe.
+    pub(crate) got_response_bytes: bool,
+    /// A retry after a stale connection: it must go out on a fresh one.
+    pub(crate) fresh_only: bool,
+    /// The encoded head until a connection takes it (then the connection's old write
+    /// buffer, emptied, to recycle); encoded again only for a retry.
+    pub(crate) head: Vec<u8>,
+    pub(crate) info: RequestInfo,
+}
 
-    /// HTTP version of the response.
-    pub fn version(&self) -> Version {
-        self.head.version
-    }
-
-    /// Header fields in the order received (names as sent, values as raw bytes).
-    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
-        self.parser.headers(self.buf)
-    }
-
-    /// The first value of the header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-
-    /// Copies the headers into an `http::HeaderMap` (allocates).
-    pub fn header_map(&self) -> HeaderMap {
-        self.parser.header_map(self.buf)
+impl Req {
+    /// The connection carrying the request, if any.
+    pub(crate) fn conn(&self) -> Option<usize> {
+        match self.place {
+            Place::OnConn(cid) => Some(cid),
+            Place::Pending | Place::Queued { .. } => None,
+        }
     }
 }
 
-impl fmt::Debug for HeadView<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HeadView")
-            .field("status", &self.status())
-            .field("version", &self.version())
-            .finish_non_exhaustive()
+/// Encodes `request`'s head (origin form; body framing from its method and length).
+pub(crate) fn encode_request_head(request: &Request<Body>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let head = RequestHead {
+        method: request.method(),
+        uri: request.uri(),
+        headers: request.headers(),
+        form: TargetForm::Origin,
+        framing: request_framing(request.method(), request.body().len()),
+    };
+    http1_codec::encode_head(&head, out).map_err(Error::from)
+}
+
+/// Request body framing: a length when there is a body or the method expects one.
+fn request_framing(method: &Method, len: usize) -> RequestFraming {
+    if len == 0 && !matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+        RequestFraming::None
+    } else {
+        RequestFraming::Length(len as u64)
     }
 }
 

@@ -133,7 +133,7 @@ fn an_early_response_from_a_server_that_stops_reading_is_delivered_at_once() {
     assert_eq!(resp.text().unwrap(), "too large");
     assert!(common::wait_until(WAIT, || {
         let closes = client.stats().unwrap().total.closes;
-        closes.not_reusable == 1
+        closes.not_reusable == 1 && closes.not_reusable_by.early_response == 1
     }));
     assert_eq!(client.stats().unwrap().total.idle, 0, "never pooled");
 }

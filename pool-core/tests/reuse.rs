@@ -166,3 +166,55 @@ fn client_shared_by_threads_reuses_connections() {
     assert_eq!(stats.total.dials + stats.total.reuses, stats.total.requests);
     assert!(server.wait_for_requests(THREADS * EACH, WAIT));
 }
+
+/// The stats say why a connection was not reused: the keep-alive verdict's reason, an
+/// early response, a dropped body over the drain limit.
+#[test]
+fn stats_say_why_connections_were_not_reused() {
+    use pool_core::http::Request;
+    use pool_core::{Body, NotReusable};
+    let server = TestServer::start(|conn| {
+        while let Some(req) = conn.read_request() {
+            match req.target.as_str() {
+                "/close" => return conn.respond(200, &[("Connection", "close")], b"bye"),
+                "/http10" => {
+                    conn.write(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                    return conn.close();
+                }
+                "/until-close" => {
+                    conn.write(b"HTTP/1.1 200 OK\r\n\r\nall of it");
+                    return conn.close();
+                }
+                "/big" => {
+                    conn.respond_with_pattern(1 << 20);
+                }
+                _ => conn.respond(200, &[], b"ok"),
+            }
+        }
+    });
+    let client = Client::builder().drain_limit(1024).build().unwrap();
+    for path in ["/close", "/http10", "/until-close"] {
+        let mut resp = client.get(&server.url(path)).unwrap();
+        resp.bytes().unwrap();
+    }
+    let mut closing = Request::get(server.url("/")).body(Body::empty()).unwrap();
+    closing
+        .headers_mut()
+        .insert("connection", "close".parse().unwrap());
+    client.send(closing).unwrap().bytes().unwrap();
+    drop(client.get(&server.url("/big")).unwrap()); // dropped unread: 1 MiB > 1 KiB
+    assert!(common::wait_until(WAIT, || {
+        client.stats().unwrap().total.closes.not_reusable == 5
+    }));
+    let by = client.stats().unwrap().total.closes.not_reusable_by;
+    for (why, n) in [
+        (NotReusable::ServerSentClose, 1),
+        (NotReusable::Http10, 1),
+        (NotReusable::CloseDelimitedBody, 1),
+        (NotReusable::RequestSentClose, 1),
+        (NotReusable::DrainLimit, 1),
+        (NotReusable::EarlyResponse, 0),
+    ] {
+        assert_eq!(by.get(why), n, "{why}");
+    }
+}

@@ -27,14 +27,31 @@
 //! Middleware sees the response when its head has arrived; the body is still streaming.
 //! Retries of stale connections happen below the chain, inside the engine, so a
 //! middleware sees one call per `send`.
+//!
+//! # What this module owns
+//!
+//! The chain: the [`Middleware`] trait, [`Next`], and `Core`, the end of the chain that
+//! every `send` reaches last. `Core::send` hands the request to the engine thread (a
+//! `Command::Send` carrying the request's route) and parks on the request's mailbox until
+//! the head or an error arrives.
+//!
+//! # What it deliberately does not do
+//!
+//! Nothing here retries, redirects or times out on its own: those are middleware a user
+//! adds, or the engine's own small stale-connection retry below the chain. And nothing
+//! here needs the [`Client`](crate::Client) type: the chain sees only `Core`, which is
+//! what keeps `client/mod.rs` above this module and not beside it in a cycle.
 
 use std::fmt;
 use std::sync::Arc;
 
 use http::Request;
 
-use crate::client::{Core, Response};
-use crate::error::Error;
+use super::channel::{Command, Mailbox, Msg, Route};
+use super::engine_thread::EngineThread;
+use super::response::Response;
+use crate::config::Config;
+use crate::error::{Error, ErrorKind};
 use crate::request::{Body, RequestOptions};
 
 /// One step around [`Client::send`](crate::Client::send).
@@ -93,5 +110,44 @@ impl fmt::Debug for Next<'_> {
         f.debug_struct("Next")
             .field("remaining", &self.chain.len())
             .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The end of the chain
+// ---------------------------------------------------------------------------------------
+
+/// What sending needs: the engine and the settings. Middleware reaches the pool
+/// through it.
+pub(crate) struct Core {
+    pub(super) engine: Arc<EngineThread>,
+    pub(super) config: Config,
+}
+
+impl Core {
+    /// Sends `request` to the engine and waits for the head: the end of the chain.
+    pub(crate) fn send(
+        &self,
+        request: Request<Body>,
+        opts: RequestOptions,
+    ) -> Result<Response, Error> {
+        let rx = Mailbox::new(self.config.body_buffer_limit);
+        self.engine.handle.send(Command::Send {
+            request: Box::new(request),
+            opts,
+            reply: Route::new(Arc::clone(&rx)),
+        })?;
+        match rx.recv() {
+            Some(Msg::Head(id, head, info)) => {
+                Ok(Response::new(id, head, info, rx, Arc::clone(&self.engine)))
+            }
+            Some(Msg::Failed(e)) => Err(e),
+            Some(_) => Err(Error::msg(
+                ErrorKind::Io,
+                "engine sent body data before the head",
+            )),
+            // Closed without a word: the engine stopped before it got to this request.
+            None => Err(self.engine.handle.status.error()),
+        }
     }
 }

@@ -1,5 +1,16 @@
 //! Per-host connection pools: idle lists, open-connection accounting, wait queues and
-//! counters, all behind O(1) operations on plain indices.
+//! counters, all behind O(1) operations on plain indices. [`Pools`] is what the Engine
+//! calls; the pieces it is built from live in the submodules.
+//!
+//! ```text
+//!   mod.rs        Pools: host lookup, open counts, idle push/pop, waiters, snapshot
+//!     ├─ key.rs        Scheme, PoolKey, HostId, the Fx hasher and host hashing
+//!     ├─ idle_list.rs  the intrusive host and LRU lists, ConnId, Evicted
+//!     └─ stats.rs      CloseCause, CloseCounts, HostCounters, HostStats, Stats
+//! ```
+//!
+//! The submodules depend only on `key` (a list node names its host; a snapshot names its
+//! key), never on this module, so the order is `key` ← `idle_list`, `stats` ← `mod`.
 //!
 //! # What this module owns
 //!
@@ -22,233 +33,36 @@
 //!
 //! # Data layout and invariants
 //!
-//! Idle connections live in a `Vec<Option<IdleNode>>` indexed by [`ConnId`]: slot `c` is
-//! `Some` exactly when connection `c` is idle. Each idle node is linked into two intrusive
-//! doubly linked lists at once:
-//!
-//! ```text
-//!   host list (one per host)      oldest ⇄ … ⇄ newest      pop: newest (LIFO) or oldest (FIFO)
-//!   LRU list  (one for all hosts) oldest ⇄ … ⇄ newest      evict: oldest
-//! ```
-//!
-//! Invariants, checked after every step of the model test by `check_invariants`:
+//! Each idle connection is linked into two intrusive lists at once, its host's and the
+//! global LRU (see [`idle_list`] for the lists and their own invariants). Across the lists,
+//! checked after every step of the model test by `check_invariants`:
 //!
 //! 1. A node is in its host's list and in the LRU list, or in neither (then its slot is
 //!    `None`). There are no other states.
-//! 2. In each list, `a.next == Some(b)` if and only if `b.prev == Some(a)`; the `oldest` end
-//!    has no `prev`, the `newest` end has no `next`; the stored `len` is the number of nodes
-//!    reachable from `oldest`.
-//! 3. Both lists are ordered by the instant the connection went idle: a push always links
-//!    at the `newest` end, so no sort is ever needed.
-//! 4. The sum of all host list lengths equals the LRU length (`idle_total`).
-//!
-//! Because a node knows its neighbours, removing any idle connection (it became readable,
-//! its idle deadline fired, it was picked for reuse) is O(1), which is the reason for the
-//! intrusive lists instead of a `VecDeque` per host.
+//! 2. The sum of all host list lengths equals the LRU length (`idle_total`).
 //!
 //! Waiters are a `VecDeque` of `(request id, ticket)` plus a map from live request ids to
 //! their ticket. Removing a waiter only drops it from the map (a tombstone is left in the
 //! queue and skipped by `pop_waiter`); the queue is compacted when tombstones outnumber live
-//! entries, so removal is amortized O(1) and [`Pools::waiting`] is always exact.
+//! entries, so removal is amortized O(1) and the waiting count ([`HostStats::waiting`]) is always
+//! exact.
+
+mod idle_list;
+mod key;
+mod stats;
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
-/// Index of a connection in the Engine's slab. The Engine reuses the ids of closed
-/// connections, so an id names a connection only while that connection exists.
-pub(crate) type ConnId = usize;
+use idle_list::{link_newest, unlink, Chain, IdleNode, Links, ListEnds, CHAINS};
+use key::{host_hash, FxBuild};
+use stats::HostGauges;
 
-/// Index of a host pool inside [`Pools`]. Never reused while the `Pools` lives, so an id may
-/// be kept in a connection or a request for as long as the Engine runs.
-pub(crate) type HostId = usize;
-
-// ---------------------------------------------------------------------------------------
-// Keys
-// ---------------------------------------------------------------------------------------
-
-/// The URI scheme of a pooled connection: it decides whether the connection runs TLS, so two
-/// connections to the same host and port but different schemes never share a pool.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub enum Scheme {
-    /// Plain-text HTTP/1.1 over TCP.
-    Http,
-    /// HTTP/1.1 over TLS.
-    Https,
-}
-
-impl Scheme {
-    /// The scheme as written in a URI: `"http"` or `"https"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        }
-    }
-
-    /// The port used when a URI names none: 80 for `http`, 443 for `https`.
-    pub fn default_port(self) -> u16 {
-        match self {
-            Scheme::Http => 80,
-            Scheme::Https => 443,
-        }
-    }
-}
-
-impl fmt::Display for Scheme {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What makes two connections interchangeable: scheme, lower-cased host and port.
-///
-/// A request may reuse any idle connection with an equal key. (A proxy will become part of
-/// the key when proxies arrive: a connection through a proxy is not a connection to the
-/// origin.) Host names compare ASCII case-insensitively, as DNS names do; the stored host is
-/// lower-cased once at construction so `Eq` and `Hash` can stay derived.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct PoolKey {
-    /// Plain or TLS: connections of different schemes are never interchangeable.
-    scheme: Scheme,
-    /// Lower-cased host name or IP literal, exactly as it will be resolved and used for SNI.
-    host: Box<str>,
-    /// TCP port; always explicit (the scheme's default filled in by the caller).
-    port: u16,
-}
-
-impl PoolKey {
-    /// Builds a key, lower-casing ASCII letters of `host`.
-    pub fn new(scheme: Scheme, host: &str, port: u16) -> Self {
-        PoolKey {
-            scheme,
-            host: host.to_ascii_lowercase().into_boxed_str(),
-            port,
-        }
-    }
-
-    /// The scheme.
-    pub fn scheme(&self) -> Scheme {
-        self.scheme
-    }
-
-    /// The lower-cased host (an IPv6 literal keeps the form it was given in, bracketed or not).
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// The port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// True if this key names `scheme://host:port`, comparing `host` ASCII case-insensitively.
-    fn matches(&self, scheme: Scheme, host: &str, port: u16) -> bool {
-        self.scheme == scheme && self.port == port && self.host.eq_ignore_ascii_case(host)
-    }
-}
-
-impl fmt::Display for PoolKey {
-    /// `http://example.com:80`; an unbracketed IPv6 literal is bracketed: `http://[::1]:80`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') && !self.host.starts_with('[') {
-            write!(f, "{}://[{}]:{}", self.scheme, self.host, self.port)
-        } else {
-            write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Hashing
-// ---------------------------------------------------------------------------------------
-
-/// A small, fast, non-cryptographic hasher in the style of rustc's FxHash.
-///
-/// Used where keys are either trusted (engine-assigned request ids) or already reduced to a
-/// `u64` by [`host_hash`]. Host names come from the caller's own requests, not from peers, so
-/// hash-flooding resistance (what std's SipHash buys) is not needed on this path, and the
-/// per-request lookup stays a few multiplications.
-#[derive(Clone, Copy, Default, Debug)]
-pub(crate) struct FxHasher {
-    /// Running state; every word is folded in with a rotate, xor and multiply.
-    hash: u64,
-}
-
-/// Odd multiplier from rustc-hash: spreads each input word over the high bits.
-const FX_SEED: u64 = 0xf135_7aea_2e62_a9c5;
-
-impl FxHasher {
-    /// Folds one 64-bit word into the state.
-    #[inline]
-    fn add_word(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add_word(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add_word(u64::from_le_bytes(word));
-        }
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.add_word(n);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.add_word(n as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        // The multiply leaves the best-mixed bits at the top; hash tables index with the low
-        // bits, so rotate the top down (what rustc-hash 2 does).
-        self.hash.rotate_left(26)
-    }
-}
-
-/// `BuildHasher` for [`FxHasher`], for `HashMap`s with trusted or pre-hashed keys.
-pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
-
-/// Hashes scheme, ASCII-lower-cased `host` and port without allocating, so that
-/// [`Pools::host_id`] can find a known host from the request's own bytes.
-fn host_hash(scheme: Scheme, host: &str, port: u16) -> u64 {
-    let mut h = FxHasher::default();
-    h.add_word(scheme as u64);
-    h.add_word(u64::from(port));
-    let bytes = host.as_bytes();
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        for (dst, src) in word.iter_mut().zip(chunk) {
-            *dst = src.to_ascii_lowercase();
-        }
-        h.add_word(u64::from_le_bytes(word));
-    }
-    let rest = chunks.remainder();
-    // The length goes into the last word so that "a" and "a\0" cannot collide by padding.
-    let mut word = [0u8; 8];
-    for (dst, src) in word.iter_mut().zip(rest) {
-        *dst = src.to_ascii_lowercase();
-    }
-    h.add_word(u64::from_le_bytes(word) ^ ((bytes.len() as u64) << 56));
-    h.finish()
-}
+pub(crate) use idle_list::{ConnId, Evicted};
+pub(crate) use key::HostId;
+pub use key::{PoolKey, Scheme};
+pub(crate) use stats::HostCounters;
+pub use stats::{CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, Stats};
 
 // ---------------------------------------------------------------------------------------
 // Limits
@@ -281,378 +95,18 @@ pub(crate) struct PoolLimits {
     /// Which idle connection a request reuses.
     pub order: ReuseOrder,
 }
-
-// ---------------------------------------------------------------------------------------
-// Counters and the stats snapshot
-// ---------------------------------------------------------------------------------------
-
-/// Why a connection was closed, for the close counters in [`Stats`] and for logs.
-///
-/// The limits behind these causes are the client's own settings. A server's
-/// `Keep-Alive: timeout=N, max=M` header is not read today: a server that closes idle
-/// connections sooner than `idle_timeout` shows up as [`CloseCause::ServerClose`] (the
-/// idle socket becomes readable at EOF and is dropped before reuse), not as
-/// [`CloseCause::IdleTimeout`] or [`CloseCause::MaxRequests`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CloseCause {
-    /// It sat idle for `idle_timeout` (found when its idle-expiry deadline fires, or when
-    /// a request finds it expired on checkout).
-    IdleTimeout,
-    /// It reached `max_conn_lifetime` (shortened by `lifetime_jitter`), for example so that
-    /// a DNS change is picked up.
-    Lifetime,
-    /// The server closed it: EOF or a reset while idle, EOF before any byte of a response
-    /// arrived, or EOF while an unread body was being drained.
-    ServerClose,
-    /// An I/O, TLS or protocol error (a body cut short included) or a deadline (connect,
-    /// TLS handshake, response head, total) in the middle of an exchange, bytes after the
-    /// end of a response, or unsolicited bytes on an idle connection.
-    Error,
-    /// Made room: the idle pool was full (`max_idle_per_host` or `max_idle_total`) and
-    /// the oldest idle connection (of the host, or of all hosts) was closed, or with a
-    /// limit of 0 the connection coming back; or a request retried after a stale
-    /// connection was waiting at `max_conns_per_host` and a used connection was closed so
-    /// that it could dial a fresh one.
-    Evicted,
-    /// It served `max_requests_per_conn` requests (a client setting; the server's
-    /// `Keep-Alive: max=` is not read).
-    MaxRequests,
-    /// The exchange left it unfit for reuse: the keep-alive verdict said close (`Connection:
-    /// close` from either side, HTTP/1.0 without `keep-alive`, a close-delimited body, a
-    /// final response that came before the whole request was sent), or a body
-    /// dropped unread was over `drain_limit` or not drained within `drain_timeout`.
-    NotReusable,
-    /// The pool or the Engine was shut down, or `close_idle()` was called.
-    Shutdown,
-    /// The caller canceled the request (`Engine::cancel`, or `Engine::discard` before the
-    /// response head arrived) while it was on this connection: its state is unknown.
-    Canceled,
-}
-
-impl CloseCause {
-    /// Every cause, in the order of the fields of [`CloseCounts`].
-    pub const ALL: [CloseCause; 9] = [
-        CloseCause::IdleTimeout,
-        CloseCause::Lifetime,
-        CloseCause::ServerClose,
-        CloseCause::Error,
-        CloseCause::Evicted,
-        CloseCause::MaxRequests,
-        CloseCause::NotReusable,
-        CloseCause::Shutdown,
-        CloseCause::Canceled,
-    ];
-
-    /// The name used in logs and metrics, e.g. `"idle timeout"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloseCause::IdleTimeout => "idle timeout",
-            CloseCause::Lifetime => "lifetime",
-            CloseCause::ServerClose => "server close",
-            CloseCause::Error => "error",
-            CloseCause::Evicted => "evicted",
-            CloseCause::MaxRequests => "max requests",
-            CloseCause::NotReusable => "not reusable",
-            CloseCause::Shutdown => "shutdown",
-            CloseCause::Canceled => "canceled",
-        }
-    }
-}
-
-impl fmt::Display for CloseCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Number of closed connections per [`CloseCause`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CloseCounts {
-    /// Closed by [`CloseCause::IdleTimeout`].
-    pub idle_timeout: u64,
-    /// Closed by [`CloseCause::Lifetime`].
-    pub lifetime: u64,
-    /// Closed by [`CloseCause::ServerClose`].
-    pub server_close: u64,
-    /// Closed by [`CloseCause::Error`].
-    pub error: u64,
-    /// Closed by [`CloseCause::Evicted`].
-    pub evicted: u64,
-    /// Closed by [`CloseCause::MaxRequests`].
-    pub max_requests: u64,
-    /// Closed by [`CloseCause::NotReusable`].
-    pub not_reusable: u64,
-    /// Closed by [`CloseCause::Shutdown`].
-    pub shutdown: u64,
-    /// Closed by [`CloseCause::Canceled`].
-    pub canceled: u64,
-}
-
-impl CloseCounts {
-    /// The counter for `cause`.
-    pub fn get(&self, cause: CloseCause) -> u64 {
-        match cause {
-            CloseCause::IdleTimeout => self.idle_timeout,
-            CloseCause::Lifetime => self.lifetime,
-            CloseCause::ServerClose => self.server_close,
-            CloseCause::Error => self.error,
-            CloseCause::Evicted => self.evicted,
-            CloseCause::MaxRequests => self.max_requests,
-            CloseCause::NotReusable => self.not_reusable,
-            CloseCause::Shutdown => self.shutdown,
-            CloseCause::Canceled => self.canceled,
-        }
-    }
-
-    /// Counts one close for `cause`.
-    pub(crate) fn record(&mut self, cause: CloseCause) {
-        *self.slot_mut(cause) += 1;
-    }
-
-    /// All closes, whatever the cause.
-    pub fn total(&self) -> u64 {
-        CloseCause::ALL.iter().map(|&c| self.get(c)).sum()
-    }
-
-    /// The counter for `cause`, writable.
-    fn slot_mut(&mut self, cause: CloseCause) -> &mut u64 {
-        match cause {
-            CloseCause::IdleTimeout => &mut self.idle_timeout,
-            CloseCause::Lifetime => &mut self.lifetime,
-            CloseCause::ServerClose => &mut self.server_close,
-            CloseCause::Error => &mut self.error,
-            CloseCause::Evicted => &mut self.evicted,
-            CloseCause::MaxRequests => &mut self.max_requests,
-            CloseCause::NotReusable => &mut self.not_reusable,
-            CloseCause::Shutdown => &mut self.shutdown,
-            CloseCause::Canceled => &mut self.canceled,
-        }
-    }
-
-    /// Adds `other` into `self` (for totals across hosts).
-    fn add(&mut self, other: &CloseCounts) {
-        for cause in CloseCause::ALL {
-            *self.slot_mut(cause) += other.get(cause);
-        }
-    }
-}
-
-/// Event counters of one host, incremented by the Engine where the event happens
-/// (through [`Pools::stats_mut`]). Gauges (idle, active, connecting, waiting) are not here:
-/// [`Pools`] derives them from its own structure, so they cannot drift.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct HostCounters {
-    /// Requests submitted for this host (each counted once, retries included in `retries`).
-    pub requests: u64,
-    /// Connections dialed (TCP connects started).
-    pub dials: u64,
-    /// Requests served on a connection taken from the idle pool.
-    pub reuses: u64,
-    /// Requests retried on a fresh connection after failing on a reused one.
-    pub retries: u64,
-    /// TLS handshakes that verified a certificate chain (no session to resume).
-    pub tls_full_handshakes: u64,
-    /// TLS handshakes that resumed an earlier session (ticket or session id).
-    pub tls_resumed_handshakes: u64,
-    /// Connections closed, by cause.
-    pub closes: CloseCounts,
-}
-
-/// Counters and gauges of one host (or the sum over all hosts), as seen at one instant.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct HostStats {
-    /// Requests submitted.
-    pub requests: u64,
-    /// Connections dialed.
-    pub dials: u64,
-    /// Requests served on a reused idle connection.
-    pub reuses: u64,
-    /// Requests retried on a fresh connection after failing on a reused one.
-    pub retries: u64,
-    /// TLS handshakes that verified a certificate chain (no session to resume).
-    pub tls_full_handshakes: u64,
-    /// TLS handshakes that resumed an earlier session.
-    pub tls_resumed_handshakes: u64,
-    /// Idle connections now.
-    pub idle: usize,
-    /// Connections now carrying a request (open, past connecting, not idle).
-    pub active: usize,
-    /// Connections now being set up (DNS, TCP connect, TLS handshake).
-    pub connecting: usize,
-    /// Requests now waiting for a connection because of `max_conns_per_host`.
-    pub waiting: usize,
-    /// Connections closed so far, by cause.
-    pub closes: CloseCounts,
-}
-
-impl HostStats {
-    /// Adds `other` into `self`.
-    fn add(&mut self, other: &HostStats) {
-        self.requests += other.requests;
-        self.dials += other.dials;
-        self.reuses += other.reuses;
-        self.retries += other.retries;
-        self.tls_full_handshakes += other.tls_full_handshakes;
-        self.tls_resumed_handshakes += other.tls_resumed_handshakes;
-        self.idle += other.idle;
-        self.active += other.active;
-        self.connecting += other.connecting;
-        self.waiting += other.waiting;
-        self.closes.add(&other.closes);
-    }
-}
-
-/// A snapshot of the pool: every host's counters and gauges, and their sum.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Sum over all hosts.
-    pub total: HostStats,
-    /// One entry per host the pool has seen, sorted by key.
-    pub hosts: Vec<(PoolKey, HostStats)>,
-}
-
-// ---------------------------------------------------------------------------------------
-// Intrusive lists
-// ---------------------------------------------------------------------------------------
-
-/// Which of the two lists an idle node is linked into; indexes [`IdleNode::links`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Chain {
-    /// The idle list of the node's own host.
-    Host = 0,
-    /// The global LRU list across hosts.
-    Lru = 1,
-}
-
-/// A node's neighbours in one list.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Links {
-    /// The neighbour that went idle just before this one (towards `oldest`).
-    prev: Option<ConnId>,
-    /// The neighbour that went idle just after this one (towards `newest`).
-    next: Option<ConnId>,
-}
-
-/// The two ends and the length of one list.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct ListEnds {
-    /// The node idle longest: evicted first, reused first under FIFO.
-    oldest: Option<ConnId>,
-    /// The node returned most recently: reused first under LIFO.
-    newest: Option<ConnId>,
-    /// Number of nodes in the list, kept so counts are O(1).
-    len: usize,
-}
-
-/// What the pool knows about an idle connection.
-#[derive(Clone, Copy, Debug)]
-struct IdleNode {
-    /// The host whose list holds this node, so `remove_idle(conn)` needs nothing else.
-    host: HostId,
-    /// When the connection went idle: returned on reuse (for the "idle time" trace) and the
-    /// reason the lists are ordered.
-    since: Instant,
-    /// Neighbours in the host list (`[Chain::Host]`) and in the LRU list (`[Chain::Lru]`).
-    links: [Links; 2],
-}
-
-/// The idle node of `conn`, which the list invariants say must exist.
-fn node_mut(nodes: &mut [Option<IdleNode>], conn: ConnId) -> &mut IdleNode {
-    nodes[conn]
-        .as_mut()
-        .expect("invariant: every id linked in an idle list has an idle node")
-}
-
-/// Links the (already stored) node `conn` at the `newest` end of a list.
-fn link_newest(nodes: &mut [Option<IdleNode>], ends: &mut ListEnds, chain: Chain, conn: ConnId) {
-    let old_newest = ends.newest;
-    node_mut(nodes, conn).links[chain as usize] = Links {
-        prev: old_newest,
-        next: None,
-    };
-    match old_newest {
-        Some(prev) => node_mut(nodes, prev).links[chain as usize].next = Some(conn),
-        None => ends.oldest = Some(conn),
-    }
-    ends.newest = Some(conn);
-    ends.len += 1;
-}
-
-/// Unlinks node `conn` from a list in O(1). The node stays stored; its links are cleared.
-fn unlink(nodes: &mut [Option<IdleNode>], ends: &mut ListEnds, chain: Chain, conn: ConnId) {
-    let Links { prev, next } = std::mem::take(&mut node_mut(nodes, conn).links[chain as usize]);
-    match prev {
-        Some(p) => node_mut(nodes, p).links[chain as usize].next = next,
-        None => ends.oldest = next,
-    }
-    match next {
-        Some(n) => node_mut(nodes, n).links[chain as usize].prev = prev,
-        None => ends.newest = prev,
-    }
-    ends.len -= 1;
-}
-
-// ---------------------------------------------------------------------------------------
-// Evicted
-// ---------------------------------------------------------------------------------------
-
-/// Connections that [`Pools::push_idle`] pushed out of the pool; the caller must close them.
-///
-/// An iterator over at most two ids, stored inline so that returning a connection never
-/// allocates. (Today at most one id comes back per push: evicting a host's oldest keeps the
-/// total unchanged, so the total limit can only be exceeded when the host limit was not.)
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Evicted {
-    /// The ids; only `ids[next..len]` are still to be yielded.
-    ids: [ConnId; 2],
-    /// How many of `ids` are filled.
-    len: u8,
-    /// Index of the next id to yield.
-    next: u8,
-}
-
-impl Evicted {
-    /// Adds one id.
-    fn push(&mut self, conn: ConnId) {
-        self.ids[usize::from(self.len)] = conn;
-        self.len += 1;
-    }
-
-    #[cfg(test)]
-    /// The ids not yet yielded.
-    pub fn as_slice(&self) -> &[ConnId] {
-        &self.ids[usize::from(self.next)..usize::from(self.len)]
-    }
-}
-
-impl Iterator for Evicted {
-    type Item = ConnId;
-
-    fn next(&mut self) -> Option<ConnId> {
-        if self.next < self.len {
-            let conn = self.ids[usize::from(self.next)];
-            self.next += 1;
-            Some(conn)
-        } else {
-            None
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = usize::from(self.len - self.next);
-        (n, Some(n))
-    }
-}
-
-impl ExactSizeIterator for Evicted {}
-
 // ---------------------------------------------------------------------------------------
 // Host pools
 // ---------------------------------------------------------------------------------------
+
+/// A waiter queue is compacted once it is longer than this many times the live waiters
+/// (plus [`TOMBSTONE_SLACK`]): each compaction then removes at least as many tombstones as
+/// there are live entries to copy, which is what keeps `remove_waiter` amortized O(1).
+const TOMBSTONE_RATIO: usize = 2;
+
+/// Entries a waiter queue may hold beyond [`TOMBSTONE_RATIO`] × live before it is
+/// compacted, so that a short queue is not rebuilt on every removal.
+const TOMBSTONE_SLACK: usize = 16;
 
 /// Everything the pool keeps for one scheme + host + port.
 #[derive(Debug)]
@@ -700,7 +154,8 @@ impl HostPool {
     /// Drops tombstones once they outnumber live waiters, keeping removal amortized O(1) and
     /// the queue's memory proportional to the live count.
     fn compact_waiters(&mut self) {
-        if self.waiter_queue.len() > 2 * self.waiting.len() + 16 {
+        let bound = TOMBSTONE_RATIO * self.waiting.len() + TOMBSTONE_SLACK;
+        if self.waiter_queue.len() > bound {
             let waiting = &self.waiting;
             self.waiter_queue
                 .retain(|(req, ticket)| waiting.get(req) == Some(ticket));
@@ -867,7 +322,7 @@ impl Pools {
         self.idle[conn] = Some(IdleNode {
             host,
             since: now,
-            links: [Links::default(); 2],
+            links: [Links::default(); CHAINS],
         });
         link_newest(
             &mut self.idle,
@@ -1012,33 +467,15 @@ impl Pools {
     /// `idle`, `waiting` and `connecting` come from the structure; `active` is
     /// `open − idle − connecting`.
     pub fn snapshot(&self) -> Stats {
-        let mut stats = Stats {
-            total: HostStats::default(),
-            hosts: Vec::with_capacity(self.hosts.len()),
-        };
-        for pool in &self.hosts {
-            let c = &pool.counters;
-            let host = HostStats {
-                requests: c.requests,
-                dials: c.dials,
-                reuses: c.reuses,
-                retries: c.retries,
-                tls_full_handshakes: c.tls_full_handshakes,
-                tls_resumed_handshakes: c.tls_resumed_handshakes,
+        Stats::from_hosts(self.hosts.iter().map(|pool| {
+            let gauges = HostGauges {
+                open: pool.open,
                 idle: pool.idle.len,
-                active: pool
-                    .open
-                    .saturating_sub(pool.idle.len)
-                    .saturating_sub(pool.connecting),
                 connecting: pool.connecting,
                 waiting: pool.waiting.len(),
-                closes: c.closes,
             };
-            stats.total.add(&host);
-            stats.hosts.push((pool.key.clone(), host));
-        }
-        stats.hosts.sort_by(|a, b| a.0.cmp(&b.0));
-        stats
+            (pool.key.clone(), HostStats::new(&pool.counters, gauges))
+        }))
     }
 }
 
@@ -1072,7 +509,7 @@ mod tests {
 
     impl Pools {
         /// Walks every list forwards and backwards and checks the invariants of the module
-        /// docs; returns each host's idle list, oldest first.
+        /// docs and of `idle_list`'s; returns each host's idle list, oldest first.
         fn check_invariants(&self) -> Vec<Vec<ConnId>> {
             let walk = |ends: &ListEnds, chain: Chain| -> Vec<ConnId> {
                 let mut forward = Vec::new();
@@ -1351,8 +788,8 @@ mod tests {
             assert!(pools.remove_waiter(a, req));
         }
         assert_eq!(pools.waiting(a), 1);
-        // Compaction keeps at most 2 × live + 16 entries (+1 just pushed).
-        assert!(pools.hosts[a].waiter_queue.len() <= 2 + 16 + 1);
+        // Compaction keeps at most ratio × live + slack entries (+1 just pushed); 1 live.
+        assert!(pools.hosts[a].waiter_queue.len() <= TOMBSTONE_RATIO + TOMBSTONE_SLACK + 1);
         assert_eq!(pools.pop_waiter(a), Some(u64::MAX));
     }
 
@@ -1396,42 +833,6 @@ mod tests {
         assert_eq!(pools.host_id(Scheme::Http, "b.example", 80), 1);
         assert_eq!(pools.host_id(Scheme::Http, "c.example", 81), 3);
         assert_eq!(pools.index.len(), 1);
-    }
-
-    #[test]
-    fn host_hash_ignores_case_only() {
-        assert_eq!(
-            host_hash(Scheme::Http, "WWW.Example.Com", 80),
-            host_hash(Scheme::Http, "www.example.com", 80)
-        );
-        assert_ne!(
-            host_hash(Scheme::Http, "a", 80),
-            host_hash(Scheme::Http, "a\0", 80)
-        );
-        assert_ne!(
-            host_hash(Scheme::Http, "a", 80),
-            host_hash(Scheme::Https, "a", 80)
-        );
-        assert_ne!(
-            host_hash(Scheme::Http, "a", 80),
-            host_hash(Scheme::Http, "a", 81)
-        );
-    }
-
-    #[test]
-    fn pool_key_display() {
-        assert_eq!(
-            PoolKey::new(Scheme::Https, "Example.com", 443).to_string(),
-            "https://example.com:443"
-        );
-        assert_eq!(
-            PoolKey::new(Scheme::Http, "::1", 8080).to_string(),
-            "http://[::1]:8080"
-        );
-        assert_eq!(
-            PoolKey::new(Scheme::Http, "[::1]", 80).to_string(),
-            "http://[::1]:80"
-        );
     }
 
     #[test]
@@ -1488,22 +889,6 @@ mod tests {
             (1, 1, 2)
         );
         assert_eq!((t.idle, t.active, t.connecting, t.waiting), (1, 1, 1, 2));
-    }
-
-    #[test]
-    fn close_cause_names_and_counters_line_up() {
-        let mut counts = CloseCounts::default();
-        for (i, cause) in CloseCause::ALL.into_iter().enumerate() {
-            for _ in 0..=i {
-                counts.record(cause);
-            }
-        }
-        for (i, cause) in CloseCause::ALL.into_iter().enumerate() {
-            assert_eq!(counts.get(cause), i as u64 + 1, "{cause}");
-        }
-        assert_eq!(counts.total(), 45); // 1 + 2 + ... + 9
-        assert_eq!(CloseCause::IdleTimeout.to_string(), "idle timeout");
-        assert_eq!(CloseCause::NotReusable.to_string(), "not reusable");
     }
 
     // --- randomized model test ----------------------------------------------------------

@@ -1,0 +1,400 @@
+//! The wire between caller threads and the engine thread: the [`Command`]s callers send,
+//! the [`Msg`]s the engine answers with, one request's [`Mailbox`], the [`Route`] that
+//! closes it, the [`Handle`] that sends a command and wakes the engine, and the
+//! [`EngineStatus`] that says why an engine no longer answers.
+//!
+//! # What this module owns
+//!
+//! The protocol and its guarantees, each kept by one type here:
+//!
+//! * **Bounded memory.** Body bytes cross threads with one deliberate copy, and those
+//!   copies count against `body_buffer_limit`: when a reader falls behind by more than
+//!   that, the engine stops reading the socket (TCP flow control then slows the server),
+//!   so a slow reader costs a bounded amount of memory. The budget is one atomic counter
+//!   per response ([`Mailbox::buffered`]): the engine pauses when its add crosses the
+//!   limit, the reader resumes it when its subtract crosses back, and a crossing up is
+//!   always followed by exactly one crossing down. The budget counts payload, so what
+//!   holds the payload must cost about as much: small pieces (a body of one-byte chunks,
+//!   say) are appended to the last queued piece instead of each becoming a message with
+//!   an allocation of its own.
+//! * **An answer in bounded time**, whatever happens to the engine thread. A request's
+//!   mailbox is closed by its [`Route`] when dropped, and the route travels inside the
+//!   [`Command::Send`], so a command dropped unprocessed (queued when the engine stopped,
+//!   or refused by a closed channel) still wakes its caller. A route dropped while the
+//!   engine thread unwinds from a panic reports [`ErrorKind::EngineFailed`]. A status
+//!   flag and a fence on each side ([`Handle::send`], [`EngineStatus::stop`]) make sure
+//!   no command is enqueued after the engine's final drain without its sender seeing the
+//!   stop.
+//!
+//! # What it deliberately does not do
+//!
+//! It runs nothing: it neither owns the engine thread nor decides what a command does
+//! (that is `engine_thread`), and it does not read bodies (that is `response`). It
+//! depends on no other module of `client/`, so both ends of the wire can be checked here,
+//! without an engine (see the tests).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{fence, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use http::Request;
+use mio::Waker;
+
+use crate::error::{Error, ErrorKind};
+use crate::pool::Stats;
+use crate::request::{Body, RequestId, RequestInfo, RequestOptions};
+
+/// Work for the engine thread.
+pub(super) enum Command {
+    Send {
+        request: Box<Request<Body>>,
+        opts: RequestOptions,
+        /// Closes the caller's mailbox when dropped, wherever that happens: in the
+        /// engine's route table, or with the command itself if it is never processed.
+        reply: Route,
+    },
+    Discard(RequestId),
+    Resume(RequestId),
+    CloseIdle,
+    Stats(Sender<Stats>),
+    Shutdown,
+    /// Test-only (see [`Client::__panic_engine_for_tests`](crate::Client::__panic_engine_for_tests)): sleep, then panic.
+    PanicForTests(Duration),
+}
+
+/// What the engine thread tells one request's caller.
+pub(super) enum Msg {
+    Head(RequestId, http::Response<()>, RequestInfo),
+    Data(Vec<u8>),
+    Done(RequestInfo),
+    Failed(Error),
+}
+
+/// Body pieces up to this size are coalesced in a response's mailbox (see
+/// [`Mailbox::push_data`]). The budget (`body_buffer_limit`) counts payload bytes, so
+/// what a paused reader costs must be close to its payload: with coalescing a queue
+/// holds at most two messages per `COALESCE_BYTES` of payload, whatever the chunk sizes
+/// the server chose. 16 KiB is the default read buffer, so the usual full-buffer piece
+/// is never appended to (no extra copy) and tiny pieces fill buffers of this size.
+pub(super) const COALESCE_BYTES: usize = 16 * 1024;
+
+/// One request's messages from the engine thread to its caller.
+///
+/// A `Mutex` + `Condvar` queue rather than a channel: the caller parks as soon as it has
+/// nothing to read (a channel's blocking receive spins and yields first, which costs a
+/// CPU that the engine thread needs), and the engine signals only a caller that is
+/// actually parked. It is closed when the request's [`Route`] is dropped (by the
+/// engine, or with a command that never ran), which is how a reader learns that nothing
+/// more will come.
+pub(super) struct Mailbox {
+    state: Mutex<MailState>,
+    ready: Condvar,
+    /// Body bytes pushed and not yet consumed by the reader: the backpressure budget,
+    /// lock-free on both sides (see the module docs).
+    pub(super) buffered: AtomicUsize,
+    /// The engine pauses the socket when `buffered` crosses this (`body_buffer_limit`).
+    pub(super) limit: usize,
+}
+
+#[derive(Default)]
+struct MailState {
+    queue: VecDeque<Msg>,
+    /// The caller is parked in `recv`.
+    waiting: bool,
+    /// The engine will send nothing more.
+    closed: bool,
+    /// The caller dropped its end: messages would only pile up.
+    reader_gone: bool,
+}
+
+impl Mailbox {
+    pub(super) fn new(limit: usize) -> Arc<Mailbox> {
+        Arc::new(Mailbox {
+            state: Mutex::new(MailState::default()),
+            ready: Condvar::new(),
+            buffered: AtomicUsize::new(0),
+            limit: limit.max(1),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MailState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Engine side: queues `msg` without waking the caller (the engine wakes every
+    /// mailbox it filled once, at the end of its turn, so a head, its body and its end
+    /// usually cost one wake-up). `Err(())` when the caller is gone.
+    pub(super) fn push(&self, msg: Msg) -> Result<(), ()> {
+        let mut state = self.lock();
+        if state.reader_gone {
+            return Err(());
+        }
+        state.queue.push_back(msg);
+        Ok(())
+    }
+
+    /// Engine side: queues a copy of `data`, a piece of the body, without waking the
+    /// caller (see [`push`](Self::push)). A piece smaller than [`COALESCE_BYTES`] is
+    /// appended to the last queued piece while that stays under the size, so that a
+    /// body of tiny chunks is held as a few large buffers rather than one allocation and
+    /// one queue slot per byte; a larger piece is queued as is (the one copy there is
+    /// anyway, no extra one). `Err(())` when the caller is gone.
+    pub(super) fn push_data(&self, data: &[u8]) -> Result<(), ()> {
+        let mut state = self.lock();
+        if state.reader_gone {
+            return Err(());
+        }
+        if let Some(Msg::Data(last)) = state.queue.back_mut() {
+            if last.len() + data.len() <= COALESCE_BYTES {
+                last.extend_from_slice(data);
+                return Ok(());
+            }
+        }
+        state.queue.push_back(Msg::Data(data.to_vec()));
+        Ok(())
+    }
+
+    /// Engine side: wakes the caller if it is parked.
+    pub(super) fn wake(&self) {
+        let wake = self.lock().waiting;
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Engine side: nothing more will come.
+    pub(super) fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        let wake = state.waiting;
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Caller side: the next message, parking until one comes; `None` once closed and
+    /// empty.
+    pub(super) fn recv(&self) -> Option<Msg> {
+        let mut state = self.lock();
+        loop {
+            if let Some(msg) = state.queue.pop_front() {
+                return Some(msg);
+            }
+            if state.closed {
+                return None;
+            }
+            state.waiting = true;
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.waiting = false;
+        }
+    }
+
+    /// Caller side: the reader is gone; drop what is queued.
+    pub(super) fn hang_up(&self) {
+        let mut state = self.lock();
+        state.reader_gone = true;
+        state.queue.clear();
+    }
+}
+
+/// The sending half the caller side keeps: commands plus the waker that interrupts
+/// the engine's poll.
+pub(super) struct Handle {
+    pub(super) tx: Sender<Command>,
+    pub(super) waker: Arc<Waker>,
+    pub(super) status: Arc<EngineStatus>,
+}
+
+impl Handle {
+    /// Hands `cmd` to the engine. `Err` when the engine has stopped: the command may
+    /// then never run, so a caller must not wait for its answer; the error says why.
+    /// (A command that raced the stop may have run all the same; at a shutdown, calling
+    /// it failed is the honest answer either way.)
+    pub(super) fn send(&self, cmd: Command) -> Result<(), Error> {
+        if let Err(refused) = self.tx.send(cmd) {
+            // The engine thread is gone; dropping the command answers it.
+            drop(refused);
+            return Err(self.status.error());
+        }
+        // Pairs with the fence in `EngineStatus::stop`: either the engine thread, which
+        // drains the channel after it stops, finds this command, or this load sees the
+        // stop. Never neither, so a command cannot sit unanswered in the channel.
+        fence(Ordering::SeqCst);
+        if self.status.is_stopped() {
+            return Err(self.status.error());
+        }
+        // A failed wake means the engine is gone; the channel reports that next time.
+        let _ = self.waker.wake();
+        Ok(())
+    }
+}
+
+/// Whether the engine thread still runs, and if not, how it ended: shared by the engine
+/// thread, which sets it once, and the callers, who read it to say why nothing came.
+#[derive(Debug, Default)]
+pub(super) struct EngineStatus(AtomicU8);
+
+impl EngineStatus {
+    const RUNNING: u8 = 0;
+    const STOPPED: u8 = 1;
+    const PANICKED: u8 = 2;
+
+    /// Engine side, once, before it drains the channel: the engine will process
+    /// nothing more; `panicked` says whether it died or was shut down.
+    pub(super) fn stop(&self, panicked: bool) {
+        let code = if panicked {
+            Self::PANICKED
+        } else {
+            Self::STOPPED
+        };
+        self.0.store(code, Ordering::SeqCst);
+        // Pairs with the fence in `Handle::send`: the drain that follows sees every
+        // command a caller enqueued without seeing this store.
+        fence(Ordering::SeqCst);
+    }
+
+    pub(super) fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst) != Self::RUNNING
+    }
+
+    pub(super) fn is_panicked(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == Self::PANICKED
+    }
+
+    /// The error for a command or request the engine will never answer.
+    pub(super) fn error(&self) -> Error {
+        stopped_error(self.is_panicked())
+    }
+}
+
+/// The error for work a stopped engine will never do: [`ErrorKind::EngineFailed`] if it
+/// panicked, [`ErrorKind::PoolClosed`] if it was shut down.
+pub(super) fn stopped_error(panicked: bool) -> Error {
+    if panicked {
+        Error::msg(ErrorKind::EngineFailed, "the engine thread panicked")
+    } else {
+        Error::msg(ErrorKind::PoolClosed, "the engine thread has stopped")
+    }
+}
+
+/// Where a request's messages go, from the moment it is sent until the engine is done
+/// with it.
+///
+/// Dropping it closes the caller's mailbox, wherever that happens: the engine finished,
+/// failed or discarded the request; the engine stopped; the `Command::Send` carrying it
+/// was dropped unprocessed (queued when the engine stopped, refused by a closed
+/// channel); or the engine thread is unwinding from a panic. A caller therefore never
+/// waits on a mailbox that nobody will close.
+pub(super) struct Route {
+    pub(super) reply: Arc<Mailbox>,
+    /// The last message was delivered through [`end`](Self::end).
+    ended: bool,
+}
+
+impl Route {
+    pub(super) fn new(reply: Arc<Mailbox>) -> Route {
+        Route {
+            reply,
+            ended: false,
+        }
+    }
+
+    /// Delivers the request's last message (its end or its failure); the drop that
+    /// follows closes the mailbox.
+    pub(super) fn end(mut self, msg: Msg) {
+        let _ = self.reply.push(msg);
+        self.ended = true;
+    }
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        // Unwinding from a panic of the engine thread: say so, rather than leave the
+        // caller to guess from a bare close (the status is set only once the unwinding
+        // is over, after the caller may already have looked).
+        if !self.ended && std::thread::panicking() {
+            let _ = self.reply.push(Msg::Failed(stopped_error(true)));
+        }
+        self.reply.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::unbounded;
+
+    fn send_command(reply: Route) -> Command {
+        Command::Send {
+            request: Box::new(Request::new(Body::empty())),
+            opts: RequestOptions::default(),
+            reply,
+        }
+    }
+
+    /// A `Send` that never reaches the engine (dropped in the channel, or refused)
+    /// closes its caller's mailbox: the caller wakes instead of waiting for ever.
+    #[test]
+    fn a_send_dropped_unprocessed_closes_its_mailbox() {
+        let mailbox = Mailbox::new(16);
+        let cmd = send_command(Route::new(Arc::clone(&mailbox)));
+        let (tx, rx) = unbounded();
+        tx.send(cmd).unwrap();
+        drop(rx); // the engine thread is gone with the command still queued
+        drop(tx);
+        assert!(mailbox.recv().is_none());
+    }
+
+    /// A route dropped while the engine thread unwinds tells its caller the engine
+    /// failed, not just that the mailbox closed.
+    #[test]
+    fn a_route_dropped_by_a_panic_reports_engine_failed() {
+        let mailbox = Mailbox::new(16);
+        let route = Route::new(Arc::clone(&mailbox));
+        let outcome = std::thread::spawn(move || {
+            let _route = route;
+            panic!("engine bug");
+        })
+        .join();
+        assert!(outcome.is_err());
+        match mailbox.recv() {
+            Some(Msg::Failed(e)) => assert_eq!(e.kind(), ErrorKind::EngineFailed),
+            _ => panic!("expected Failed(EngineFailed)"),
+        }
+        assert!(mailbox.recv().is_none());
+    }
+
+    /// Tiny pieces are coalesced up to `COALESCE_BYTES`; a full-size piece is queued as
+    /// is; the bytes come out in order.
+    #[test]
+    fn small_pieces_are_coalesced_and_large_ones_kept_whole() {
+        let mailbox = Mailbox::new(1 << 20);
+        for i in 0..COALESCE_BYTES + 10 {
+            mailbox.push_data(&[i as u8]).unwrap();
+        }
+        mailbox.push_data(&[7; COALESCE_BYTES]).unwrap();
+        mailbox.push_data(b"tail").unwrap();
+        let mut sizes = Vec::new();
+        let mut all = Vec::new();
+        mailbox.close();
+        while let Some(msg) = mailbox.recv() {
+            if let Msg::Data(d) = msg {
+                sizes.push(d.len());
+                all.extend_from_slice(&d);
+            }
+        }
+        assert_eq!(sizes, [COALESCE_BYTES, 10, COALESCE_BYTES, 4]);
+        let expected: Vec<u8> = (0..COALESCE_BYTES + 10)
+            .map(|i| i as u8)
+            .chain([7; COALESCE_BYTES])
+            .chain(*b"tail")
+            .collect();
+        assert!(all == expected);
+    }
+}

@@ -1,0 +1,323 @@
+//! The blocking [`Client`]: an [`Engine`] on its own thread behind a channel.
+//!
+//! ```text
+//!  caller threads                         engine thread
+//!  ──────────────                         ─────────────
+//!  send(req) ─── Command::Send ──► channel ─► Engine::submit
+//!      │              + Waker::wake              │ poll loop
+//!      ▼                                         ▼
+//!  parks on its own mailbox ◄──────── Msg::Head (http::Response<()>, RequestInfo)
+//!  ResponseBody::read  ◄────────────── Msg::Data (one copy of the borrowed slice)
+//!      │ consumed bytes below the budget?  ──► Command::Resume (engine reads again)
+//!      └ dropped unread ─────────────────────► Command::Discard (engine drains)
+//! ```
+//!
+//! The pieces, each in its own module, listed in dependency order: a module uses only the
+//! ones above it, so there is no import cycle.
+//!
+//! ```text
+//!   channel        Command, Msg, Mailbox, Route, Handle, EngineStatus: the wire
+//!      ▲
+//!   engine_thread  EngineThread (spawn, lifetime, shutdown), run_engine, route
+//!      ▲
+//!   response       Response, ResponseBody (io::Read over a mailbox)
+//!      ▲
+//!   middleware     Middleware, Next, and Core: the end of the chain, which sends
+//!      ▲
+//!   mod            Client, ClientBuilder: settings, build, the public calls
+//! ```
+//!
+//! Each module may also use any module further up (`middleware` builds the `Command`
+//! that `channel` defines, for one); none uses one below it. `Core` (what sending needs:
+//! the engine thread and the settings) lives with the chain it ends, not with the wire:
+//! it builds a `Response` and holds the `EngineThread`, so in `channel` it would close a
+//! cycle through both.
+//!
+//! # What this module owns
+//!
+//! The public face: [`Client`] (cheap clones sharing one engine thread, the public calls
+//! that become commands) and [`ClientBuilder`] (the settings, named after Go's
+//! `http.Transport` where one exists, and `build`, which validates them and starts the
+//! engine thread).
+//!
+//! # What it deliberately does not do
+//!
+//! No protocol, threading or body logic lives here; each is in the module named for it
+//! above, so that this file reads as the API and the others can be checked on their own.
+//!
+//! Body bytes cross threads with one deliberate copy, counted against
+//! `body_buffer_limit`, so a slow reader costs bounded memory (see `channel`). Every
+//! `Client` handle and every unfinished [`ResponseBody`] owns the engine, so a response
+//! can outlive its client; [`Client::shutdown`] is the hard stop (see `engine_thread`).
+//! Every caller gets an answer in bounded time, whatever happens to the engine thread:
+//! a stopped or panicked engine is reported as [`ErrorKind::PoolClosed`] or
+//! [`ErrorKind::EngineFailed`], never as a hang.
+
+mod channel;
+mod engine_thread;
+mod middleware;
+mod response;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::bounded;
+use http::Request;
+
+use crate::config::{Config, TcpKeepalive};
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind};
+use crate::pool::{ReuseOrder, Stats};
+use crate::request::{Body, RequestOptions};
+use channel::{stopped_error, Command};
+use engine_thread::EngineThread;
+use middleware::Core;
+
+pub use middleware::{Middleware, Next};
+pub use response::{Response, ResponseBody};
+
+struct Inner {
+    core: Core,
+    middleware: Vec<Arc<dyn Middleware>>,
+}
+
+/// A blocking HTTP/1.1 client over a connection pool. Cheap to clone; all clones share
+/// one engine thread and its pools.
+///
+/// ```no_run
+/// use std::io::Read;
+/// let client = pool_core::Client::new()?;
+/// let mut resp = client.get("http://127.0.0.1:8080/")?;
+/// println!("{} (reused: {})", resp.status(), resp.info().reused);
+/// let body = resp.text()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.core.config)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client with the default (production) settings.
+    pub fn new() -> Result<Client, Error> {
+        ClientBuilder::new().build()
+    }
+
+    /// A builder to change settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// The client's settings.
+    pub fn config(&self) -> &Config {
+        &self.inner.core.config
+    }
+
+    /// Sends `request` and blocks until the response head (or an error) arrives.
+    pub fn send(&self, request: Request<Body>) -> Result<Response, Error> {
+        self.send_with(request, RequestOptions::default())
+    }
+
+    /// Sends `request` with its own deadline, through the middleware chain.
+    pub fn send_with(
+        &self,
+        request: Request<Body>,
+        opts: RequestOptions,
+    ) -> Result<Response, Error> {
+        Next {
+            chain: &self.inner.middleware,
+            core: &self.inner.core,
+        }
+        .run(request, opts)
+    }
+
+    /// `GET url`.
+    pub fn get(&self, url: &str) -> Result<Response, Error> {
+        let request = Request::get(url)
+            .body(Body::empty())
+            .map_err(|e| Error::with_source(ErrorKind::InvalidRequest, e))?;
+        self.send(request)
+    }
+
+    /// Closes every idle connection now.
+    pub fn close_idle(&self) {
+        let _ = self.command(Command::CloseIdle);
+    }
+
+    /// Stops the engine now, for every handle of this client: requests in flight and
+    /// bodies still arriving fail with [`ErrorKind::PoolClosed`] (bytes that had already
+    /// arrived are still read first), every socket is closed and the engine thread is
+    /// joined before this returns. Later sends from any handle fail with `PoolClosed`.
+    /// Calling it again does nothing.
+    ///
+    /// Without it, the engine stops by itself once the last `Client` handle and the
+    /// last unfinished [`ResponseBody`] are gone.
+    pub fn shutdown(&self) {
+        self.inner.core.engine.shutdown();
+    }
+
+    /// A snapshot of the pool's counters: requests, dials, reuses, retries, closes by
+    /// cause, and the idle/active/connecting/waiting gauges, in total and per host.
+    ///
+    /// # Errors
+    ///
+    /// A stopped engine has no pool to report on: [`ErrorKind::PoolClosed`] after
+    /// [`shutdown`](Self::shutdown), [`ErrorKind::EngineFailed`] if the engine thread
+    /// panicked. (All zeros would read as an idle, healthy pool.)
+    pub fn stats(&self) -> Result<Stats, Error> {
+        let (tx, rx) = bounded(1);
+        self.command(Command::Stats(tx))?;
+        rx.recv().map_err(|_| {
+            // Dropped unanswered: by a stopped engine, or by a panic unwinding the
+            // engine thread before the status says so (a running engine always answers).
+            let status = &self.inner.core.engine.handle.status;
+            stopped_error(!status.is_stopped() || status.is_panicked())
+        })
+    }
+
+    /// **Test-only; not part of the API** (hidden, may change or go at any time): makes
+    /// the engine thread sleep for `after`, then panic, so that tests can check what
+    /// callers see when the engine dies. Commands sent during the sleep queue up behind
+    /// the panic and are never processed, which is how a test reaches that case.
+    #[doc(hidden)]
+    pub fn __panic_engine_for_tests(&self, after: Duration) {
+        let _ = self.command(Command::PanicForTests(after));
+    }
+
+    /// Hands `cmd` to the engine thread.
+    fn command(&self, cmd: Command) -> Result<(), Error> {
+        self.inner.core.engine.handle.send(cmd)
+    }
+}
+
+/// Builds a [`Client`]. Setting names follow Go's `http.Transport` where one exists.
+#[derive(Clone, Default)]
+pub struct ClientBuilder {
+    config: Config,
+    middleware: Vec<Arc<dyn Middleware>>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("middleware", &self.middleware.len())
+            .finish()
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.config.$name = value;
+                self
+            }
+        )*
+    };
+}
+
+impl ClientBuilder {
+    /// A builder with the default settings.
+    pub fn new() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Adds a middleware around `send`. The first one added is the outermost: it sees
+    /// the request first and the response last.
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// TLS settings for `https`: trust roots, extra CA files, client certificate. Every
+    /// connection shares its session-resumption cache. Default: the system trust store.
+    pub fn tls_config(mut self, tls: tls_glue::TlsConfig) -> Self {
+        self.config.tls = Some(tls);
+        self
+    }
+
+    /// Replaces every setting with `config`.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    setters! {
+        /// Total deadline per request (`None`: none). Default 30 s. Go: `Client.Timeout`.
+        timeout: Option<Duration>;
+        /// DNS + connect deadline. Default 10 s. Go: `Dialer.Timeout`.
+        connect_timeout: Duration;
+        /// Written request → response head deadline. Default 10 s. Go: `ResponseHeaderTimeout`.
+        response_header_timeout: Option<Duration>;
+        /// Wait for `100 Continue` before sending the body anyway. Default 1 s. Go: `ExpectContinueTimeout`.
+        expect_continue_timeout: Duration;
+        /// Close idle connections after this. Default 90 s. Go: `IdleConnTimeout`.
+        idle_timeout: Duration;
+        /// Idle connections kept per host. Default 100. Go: `MaxIdleConnsPerHost` (default 2).
+        max_idle_per_host: usize;
+        /// Idle connections kept in total. Default 1000. Go: `MaxIdleConns`.
+        max_idle_total: usize;
+        /// Open connections per host; more requests wait in FIFO order. Default unlimited. Go: `MaxConnsPerHost`.
+        max_conns_per_host: Option<usize>;
+        /// Connections older than this are not reused. Default none.
+        max_conn_lifetime: Option<Duration>;
+        /// Random fraction taken off each connection's lifetime. Default 0.1.
+        lifetime_jitter: f64;
+        /// Requests per connection before it closes. Default unlimited.
+        max_requests_per_conn: Option<u32>;
+        /// LIFO (default) or FIFO reuse of idle connections.
+        reuse_order: ReuseOrder;
+        /// Unread body bytes drained for reuse. Default 64 KiB.
+        drain_limit: u64;
+        /// Time allowed for draining. Default 2 s.
+        drain_timeout: Duration;
+        /// Safe resends on a fresh connection. Default 1.
+        max_retries: u8;
+        /// `TCP_NODELAY`. Default on.
+        tcp_nodelay: bool;
+        /// TCP keepalive probes. Default 30 s idle. Go: `Dialer.KeepAlive`.
+        tcp_keepalive: Option<TcpKeepalive>;
+        /// Local address to bind. Go: `Dialer.LocalAddr`.
+        local_address: Option<std::net::IpAddr>;
+        /// DNS cache TTL. Default 30 s.
+        dns_ttl: Duration;
+        /// Body bytes buffered for a slow reader before the socket is paused. Default 256 KiB.
+        body_buffer_limit: usize;
+        /// TLS handshake deadline. Default 10 s. Go: `TLSHandshakeTimeout`.
+        tls_handshake_timeout: Duration;
+        /// Delay before racing the next address (RFC 8305). Default 250 ms. Go: `Dialer.FallbackDelay`.
+        happy_eyeballs_delay: Duration;
+        /// Threads running blocking DNS lookups. Default 2.
+        resolver_threads: usize;
+        /// Response head size and header count limits. Default 64 KiB, 100. Go: `MaxResponseHeaderBytes`.
+        head_limits: http1_codec::HeadLimits;
+        /// A connection's read buffer size. Default 16 KiB. Go: `ReadBufferSize`.
+        read_buffer_size: usize;
+    }
+
+    /// Starts the engine thread. A setting that cannot work is refused here with
+    /// [`ErrorKind::InvalidConfig`] naming it (see [`Config::validate`]).
+    pub fn build(self) -> Result<Client, Error> {
+        let ClientBuilder { config, middleware } = self;
+        // Validates every setting (the engine thread must not meet a value it cannot use).
+        let engine = Engine::new(config.clone())?;
+        let engine = Arc::new(EngineThread::spawn(engine)?);
+        Ok(Client {
+            inner: Arc::new(Inner {
+                core: Core { engine, config },
+                middleware,
+            }),
+        })
+    }
+}

@@ -1,0 +1,250 @@
+//! Resolving and connecting: a new connection's first states.
+//!
+//! A connection starts `Resolving` (the engine asks its resolver and hands the answer to
+//! [`Conn::handle_dns`]), then races connect attempts over the answer's addresses as
+//! RFC 8305 (Happy Eyeballs) describes: one attempt, and another after
+//! `happy_eyeballs_delay` while the first is still pending, families interleaved. The
+//! first attempt to connect wins; the others are dropped. Sockets are opened here with
+//! socket2 so that `TCP_NODELAY`, keepalive probes and a local bind are set *before*
+//! `connect`, which then returns at once (`EINPROGRESS`); writability tells the outcome.
+//!
+//! This room does not pick the host, count dials or open TLS: the engine decides when to
+//! dial, and [`Next::NeedsTls`] / [`Next::Connected`] hand the connection back to it.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
+
+use super::{Conn, Ctx, Next, State, Stream, Transport};
+use crate::config::Config;
+use crate::dns::DnsError;
+use crate::error::{Error, ErrorKind};
+use crate::request::Req;
+use crate::timer::Deadline;
+
+/// Connect attempts raced per connection (RFC 8305): the current one and one more.
+pub(crate) const DIAL_SLOTS: usize = 2;
+
+/// The mio token of connection `conn`'s socket in `slot`.
+pub(crate) fn token(conn: usize, slot: usize) -> Token {
+    Token(conn * DIAL_SLOTS + slot)
+}
+
+/// The connection and slot a token names.
+pub(crate) fn from_token(token: Token) -> (usize, usize) {
+    (token.0 / DIAL_SLOTS, token.0 % DIAL_SLOTS)
+}
+
+/// Connect attempts in flight for a new connection (Happy Eyeballs).
+pub(crate) struct Dial {
+    /// Addresses in the order to try them (families interleaved, IPv6 first).
+    pub(crate) addrs: Vec<SocketAddr>,
+    /// Index of the next address to try.
+    pub(crate) next: usize,
+    /// Sockets whose connect is in progress, by slot.
+    pub(crate) attempts: [Option<TcpStream>; DIAL_SLOTS],
+    /// The most recent failure, reported if every address fails.
+    pub(crate) last_error: Option<io::Error>,
+    /// When the first attempt started (for `RequestInfo::connect`).
+    pub(crate) started: Instant,
+}
+
+impl Dial {
+    /// Drops every attempt in flight, out of the poller.
+    pub(crate) fn abandon(&mut self, registry: &Registry) {
+        for attempt in self.attempts.iter_mut() {
+            if let Some(mut s) = attempt.take() {
+                let _ = registry.deregister(&mut s);
+            }
+        }
+    }
+}
+
+impl Conn {
+    /// The resolver answered for this connection's host.
+    pub(crate) fn handle_dns(
+        &mut self,
+        answer: &Result<std::sync::Arc<[SocketAddr]>, DnsError>,
+        req: Option<&mut Req>,
+        ctx: &mut Ctx<'_>,
+    ) -> Next {
+        let State::Resolving { started, .. } = self.state else {
+            return Next::Wait;
+        };
+        if let Some(req) = req {
+            req.info.dns = Some(ctx.now.saturating_duration_since(started));
+        }
+        match answer {
+            Ok(addrs) => self.start_dial(addrs, ctx),
+            Err(e) => Next::Fail(Error::with_source(ErrorKind::Dns, e.clone())),
+        }
+    }
+
+    /// Start connecting to `addrs` (the DNS answer, or a cached one).
+    pub(crate) fn start_dial(&mut self, addrs: &[SocketAddr], ctx: &mut Ctx<'_>) -> Next {
+        let Some(req) = self.state.request() else {
+            return Next::Wait;
+        };
+        let dial = Dial {
+            addrs: crate::dns::happy_eyeballs_order(addrs),
+            next: 0,
+            attempts: [None, None],
+            last_error: None,
+            started: ctx.now,
+        };
+        self.set_state(State::Connecting { req, dial });
+        self.next_attempt(ctx)
+    }
+
+    /// Starts the next connect attempt in a free slot; fails the dial when no attempt is
+    /// in flight and no address is left.
+    pub(crate) fn next_attempt(&mut self, ctx: &mut Ctx<'_>) -> Next {
+        let cid = ctx.cid;
+        let State::Connecting { dial, .. } = &mut self.state else {
+            return Next::Wait;
+        };
+        let mut started_more = false;
+        if let Some(slot) = dial.attempts.iter().position(Option::is_none) {
+            while dial.next < dial.addrs.len() {
+                let addr = dial.addrs[dial.next];
+                dial.next += 1;
+                match start_connect(addr, ctx.config) {
+                    Ok(mut stream) => {
+                        let interest = Interest::READABLE | Interest::WRITABLE;
+                        match ctx
+                            .registry
+                            .register(&mut stream, token(cid, slot), interest)
+                        {
+                            Ok(()) => {
+                                dial.attempts[slot] = Some(stream);
+                                started_more = dial.next < dial.addrs.len();
+                                break;
+                            }
+                            Err(e) => dial.last_error = Some(e),
+                        }
+                    }
+                    Err(e) => dial.last_error = Some(e),
+                }
+            }
+        }
+        if dial.attempts.iter().all(Option::is_none) {
+            return Next::Fail(match dial.last_error.take() {
+                Some(e) => Error::with_source(ErrorKind::Connect, e),
+                None => Error::msg(ErrorKind::Connect, "no address to connect to"),
+            });
+        }
+        if started_more {
+            let delay = ctx.config.happy_eyeballs_delay;
+            self.arm_after(ctx, Deadline::HappyEyeballs, delay);
+        }
+        Next::Wait
+    }
+
+    /// Readiness on a connect attempt.
+    pub(crate) fn handle_connect_ready(
+        &mut self,
+        slot: usize,
+        req: Option<&mut Req>,
+        ctx: &mut Ctx<'_>,
+    ) -> Next {
+        let State::Connecting { dial, .. } = &mut self.state else {
+            return Next::Wait;
+        };
+        let Some(attempt) = dial.attempts.get(slot).and_then(Option::as_ref) else {
+            return Next::Wait;
+        };
+        match check_connect(attempt) {
+            ConnectCheck::Pending => Next::Wait,
+            ConnectCheck::Failed(e) => {
+                if let Some(mut s) = dial.attempts[slot].take() {
+                    let _ = ctx.registry.deregister(&mut s);
+                }
+                dial.last_error = Some(e);
+                self.next_attempt(ctx)
+            }
+            ConnectCheck::Connected => {
+                let Some(stream) = dial.attempts[slot].take() else {
+                    return Next::Wait;
+                };
+                dial.abandon(ctx.registry);
+                if let Some(req) = req {
+                    req.info.connect = Some(ctx.now.saturating_duration_since(dial.started));
+                }
+                self.transport = Some(Transport::plain(Stream::Tcp(stream)));
+                self.slot = slot;
+                self.writable = true;
+                self.deadlines.clear(Deadline::Connect);
+                self.deadlines.clear(Deadline::HappyEyeballs);
+                if self.tls {
+                    // Still connecting (in the stats) until the handshake is done.
+                    Next::NeedsTls
+                } else {
+                    Next::Connected { tls: None }
+                }
+            }
+        }
+    }
+}
+
+/// Starts a non-blocking connect to `addr` and returns the socket for mio.
+fn start_connect(addr: SocketAddr, config: &Config) -> io::Result<mio::net::TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_nodelay(config.tcp_nodelay)?;
+    if let Some(ka) = config.tcp_keepalive {
+        let params = TcpKeepalive::new()
+            .with_time(ka.idle)
+            .with_interval(ka.interval)
+            .with_retries(ka.retries);
+        socket.set_tcp_keepalive(&params)?;
+    }
+    if let Some(ip) = config.local_address {
+        socket.bind(&SockAddr::from(SocketAddr::new(ip, 0)))?;
+    }
+    match socket.connect(&SockAddr::from(addr)) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc_einprogress()) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(mio::net::TcpStream::from_std(socket.into()))
+}
+
+/// `EINPROGRESS` on Linux and the BSDs: the connect continues in the background.
+fn libc_einprogress() -> i32 {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        115
+    } else {
+        36
+    }
+}
+
+/// The outcome of a connect attempt that reported readiness.
+#[derive(Debug)]
+enum ConnectCheck {
+    /// Connected.
+    Connected,
+    /// Still in progress (a spurious wake-up).
+    Pending,
+    /// Failed with this error.
+    Failed(io::Error),
+}
+
+/// Checks a connecting socket after a readiness event, as mio documents: `take_error`
+/// for a failure, `peer_addr` for success.
+fn check_connect(stream: &mio::net::TcpStream) -> ConnectCheck {
+    match stream.take_error() {
+        Ok(Some(e)) | Err(e) => return ConnectCheck::Failed(e),
+        Ok(None) => {}
+    }
+    match stream.peer_addr() {
+        Ok(_) => ConnectCheck::Connected,
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => ConnectCheck::Pending,
+        Err(e) if e.raw_os_error() == Some(libc_einprogress()) => ConnectCheck::Pending,
+        Err(e) => ConnectCheck::Failed(e),
+    }
+}

@@ -1,0 +1,49 @@
+//! The TLS handshake of an `https` connection, between TCP connect and the request.
+//!
+//! The engine owns the TLS configuration (one resumption cache for every connection)
+//! and hands a fresh session to [`Conn::start_handshake`] when the dial says
+//! [`Next::NeedsTls`]; from then on the handshake is driven by readiness, under
+//! `tls_handshake_timeout`, until it reports [`Next::Connected`] with its kind (full or
+//! resumed) for the stats. A failure here is safe to retry: nothing of the request was
+//! sent.
+
+use tls_glue::TlsSession;
+
+use super::transport::{Handshake, TransportError};
+use super::{transport_error, Conn, Ctx, Next, State};
+use crate::timer::Deadline;
+
+impl Conn {
+    /// TCP is up for an `https` connection: put `session` on it and start the handshake.
+    pub(crate) fn start_handshake(&mut self, session: TlsSession, ctx: &mut Ctx<'_>) -> Next {
+        let (Some(req), Some(transport)) = (self.state.request(), self.transport.take()) else {
+            return Next::Wait;
+        };
+        self.transport = Some(transport.into_tls(session));
+        self.set_state(State::Handshaking { req });
+        let timeout = ctx.config.tls_handshake_timeout;
+        self.arm_after(ctx, Deadline::TlsHandshake, timeout);
+        self.drive_handshake()
+    }
+
+    /// Moves the TLS handshake on as far as the socket allows.
+    pub(crate) fn drive_handshake(&mut self) -> Next {
+        let Some(transport) = self.transport.as_mut() else {
+            return Next::Wait;
+        };
+        match transport.drive_handshake() {
+            Ok(Handshake::Pending) | Err(TransportError::WouldBlock) => {
+                self.readable = false;
+                Next::Wait
+            }
+            Ok(Handshake::Done(kind)) => {
+                self.deadlines.clear(Deadline::TlsHandshake);
+                Next::Connected { tls: kind }
+            }
+            // A TLS failure is `ErrorKind::Tls` with the `tls_glue::Error` as source; a
+            // socket error (a reset) is what it would be on any connection. Nothing of
+            // the request was sent: safe to try again, for the caller.
+            Err(e) => Next::Fail(transport_error(e).retry_safe(true)),
+        }
+    }
+}

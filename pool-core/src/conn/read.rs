@@ -1,0 +1,492 @@
+//! Reading: the read buffer, response heads, bodies, EOF, and idle health checks.
+//!
+//! [`Conn::drive_read`] alternates two things until there is nothing left to do: use the
+//! bytes already buffered (parse a head, decode a body) and read the socket until it
+//! would block. What the bytes mean depends on the state:
+//! - before the final head (`Writing`, `WriteFailed`, `AwaitingContinue`,
+//!   `AwaitingHead`): 1xx heads are consumed (`100 Continue` releases a waiting body),
+//!   the final head is delivered and decides the body's framing and the keep-alive
+//!   verdict;
+//! - `ReadingBody` and `Draining` run the same decode loop; the first hands each piece to
+//!   the caller (who may pause), the second counts and discards it up to `drain_limit`;
+//! - `Idle`: any byte or EOF means the server closed or poisoned the connection.
+//!
+//! Body pieces are slices of the connection's read buffer: nothing is copied here.
+
+use http1_codec::{BodyDecoder, HeadKind, Remaining};
+
+use super::transport::{Transport, TransportError};
+use super::{transport_error, Conn, Ctx, Next, State};
+use crate::error::{Error, ErrorKind};
+use crate::event::{Event, HeadView};
+use crate::pool::{CloseCause, NotReusable};
+use crate::request::{Flow, Req};
+use crate::timer::Deadline;
+
+/// Bytes read from an idle socket to tell EOF from stray bytes: any count is enough.
+const IDLE_PROBE_BYTES: usize = 64;
+
+/// Room kept above the larger of the head limit and the read buffer size, so a head at
+/// its limit still leaves space for the first body bytes read with it.
+const READ_SLACK_BYTES: usize = 1024;
+
+/// The smallest a read buffer grows to when it is full of unused bytes.
+const MIN_GROWN_BUFFER_BYTES: usize = 4096;
+
+/// A connection's read buffer: bytes in `buf[start..end]` are received and not yet used.
+///
+/// It is taken from the engine's spare buffers when the connection becomes busy and given
+/// back when it goes idle, so idle connections hold no buffer memory.
+#[derive(Default)]
+pub(crate) struct ReadBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuf {
+    /// Unused received bytes.
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Installs a (spare) buffer of at least `size` bytes.
+    pub(crate) fn attach(&mut self, mut buf: Vec<u8>, size: usize) {
+        if buf.len() < size {
+            buf.resize(size, 0);
+        }
+        self.buf = buf;
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Takes the buffer out (the caller keeps it as a spare).
+    pub(crate) fn detach(&mut self) -> Vec<u8> {
+        self.start = 0;
+        self.end = 0;
+        std::mem::take(&mut self.buf)
+    }
+
+    pub(crate) fn has_buffer(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Appends `bytes` as if read (unit tests).
+    #[cfg(test)]
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.buf.truncate(self.end);
+        self.buf.extend_from_slice(bytes);
+        self.end = self.buf.len();
+    }
+
+    /// One `read` into the free space; grows the buffer up to `max` bytes when it is
+    /// full of unused bytes (a head or chunk line larger than the buffer). Returns the
+    /// byte count and whether the read filled all the space offered; `None` when the
+    /// buffer is full at `max`.
+    fn read_from(
+        &mut self,
+        transport: &mut Transport,
+        max: usize,
+    ) -> Result<Option<(usize, bool)>, TransportError> {
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.buf.len() < max {
+                let grown = (self.buf.len() * 2).clamp(MIN_GROWN_BUFFER_BYTES, max);
+                self.buf.resize(grown, 0);
+            } else {
+                return Ok(None);
+            }
+        }
+        let space = self.buf.len() - self.end;
+        let n = transport.read(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(Some((n, n == space)))
+    }
+}
+
+/// What the buffered bytes led to, inside [`Conn::drive_read`].
+enum Step {
+    /// Everything buffered was used; read more if the socket has more.
+    NeedInput,
+    /// The state moved on (a head was parsed); run the new state over what is buffered.
+    Progress,
+    /// Stop reading for now (the caller paused, or this state reads nothing).
+    Stop,
+    /// A decision for the engine.
+    Decided(Next),
+}
+
+impl Conn {
+    /// Uses buffered bytes and reads the socket until it would block, the caller pauses,
+    /// or the state decides something.
+    pub(crate) fn drive_read(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Next {
+        let next = self.read_loop(req, ctx);
+        // After a failed write, that failure is the cause of whatever followed.
+        match (next, &mut self.state) {
+            (Next::Fail(err), State::WriteFailed { error, .. }) => {
+                Next::Fail(std::mem::replace(error, err))
+            }
+            (next, _) => next,
+        }
+    }
+
+    fn read_loop(&mut self, mut req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Next {
+        let max = ctx
+            .config
+            .head_limits
+            .max_head_bytes
+            .max(ctx.config.read_buffer_size)
+            .saturating_add(READ_SLACK_BYTES);
+        loop {
+            if matches!(self.state, State::Idle) {
+                return self.check_idle();
+            }
+            if self.paused {
+                return Next::Wait;
+            }
+            match self.use_buffered(req.as_deref_mut(), ctx) {
+                Step::NeedInput => {}
+                Step::Progress => continue,
+                Step::Stop => return Next::Wait,
+                Step::Decided(next) => return next,
+            }
+            if !self.readable || !self.state.is_reading() {
+                return self.nothing_more_to_read();
+            }
+            let Some(transport) = self.transport.as_mut() else {
+                return Next::Wait;
+            };
+            match self.rbuf.read_from(transport, max) {
+                Ok(Some((0, _))) => return self.handle_eof(false),
+                Ok(Some((_, filled))) => {
+                    // A short read drained a plain socket (Linux epoll semantics); with
+                    // TLS, plaintext can still wait inside the session: read on until
+                    // `WouldBlock`.
+                    if !filled && !self.read_closed && !transport.is_tls() {
+                        self.readable = false;
+                    }
+                }
+                Ok(None) => {
+                    let err = Error::msg(ErrorKind::Protocol, "response exceeds the buffer limit");
+                    return Next::Fail(err);
+                }
+                Err(TransportError::WouldBlock) => {
+                    self.readable = false;
+                    return self.nothing_more_to_read();
+                }
+                Err(TransportError::Tls(e)) if e.is_truncated() => return self.handle_eof(true),
+                Err(e) => return Next::Fail(transport_error(e)),
+            }
+        }
+    }
+
+    /// The socket has nothing more for now. After a failed write that means no
+    /// (complete) early response is coming: the request fails with the write error.
+    fn nothing_more_to_read(&mut self) -> Next {
+        if matches!(self.state, State::WriteFailed { .. }) {
+            // `drive_read` swaps in the stored write error.
+            return Next::Fail(Error::new(ErrorKind::Io));
+        }
+        Next::Wait
+    }
+
+    /// Runs the current state over the buffered bytes.
+    fn use_buffered(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Step {
+        // The body states check for their end first: an empty body (`Content-Length: 0`,
+        // 204, 304, a response to HEAD) is complete before any byte of it arrives.
+        match self.state {
+            State::ReadingBody { .. } | State::Draining { .. } => self.read_body(ctx),
+            _ if self.rbuf.is_empty() => {
+                if self.state.is_reading() {
+                    Step::NeedInput
+                } else {
+                    Step::Stop
+                }
+            }
+            State::Writing { .. }
+            | State::WriteFailed { .. }
+            | State::AwaitingContinue { .. }
+            | State::AwaitingHead { .. } => self.read_head(req, ctx),
+            _ => Step::Stop,
+        }
+    }
+
+    /// Parses a response head from the buffer: skips 1xx, delivers the final one.
+    fn read_head(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Step {
+        let Some(rid) = self.state.request() else {
+            return Step::Stop;
+        };
+        let Some(req) = req else {
+            return Step::Stop;
+        };
+        let awaiting_continue = matches!(self.state, State::AwaitingContinue { .. });
+        // Not all of the request went out: the server cannot know where the rest would
+        // have ended, so the connection must not carry another request.
+        let request_sent = matches!(self.state, State::AwaitingHead { .. });
+        req.got_response_bytes = true;
+        let head = match self.parser.parse(self.rbuf.data(), req.request.method()) {
+            Ok(None) => return Step::NeedInput,
+            Ok(Some(head)) => head,
+            Err(e) => return Step::Decided(Next::Fail(e.into())),
+        };
+        match head.kind {
+            HeadKind::Continue | HeadKind::Informational => {
+                self.rbuf.consume(head.head_len);
+                self.parser.reset();
+                if awaiting_continue && matches!(head.kind, HeadKind::Continue) {
+                    return Step::Decided(self.send_body(Some(req), ctx));
+                }
+                Step::Progress
+            }
+            HeadKind::SwitchingProtocols => Step::Decided(Next::Fail(Error::msg(
+                ErrorKind::Protocol,
+                "101 switching protocols: upgrades are not supported",
+            ))),
+            HeadKind::Final {
+                framing,
+                keep_alive,
+            } => {
+                self.deadlines.clear(Deadline::ResponseHead);
+                self.deadlines.clear(Deadline::ExpectContinue);
+                // A final answer before we sent the whole request (an early response,
+                // or one that came instead of `100 Continue`) leaves the server unsure
+                // whether a body follows: never reuse.
+                let verdict = keep_alive.with_request_headers(req.request.headers());
+                let keep_alive = match verdict.reason() {
+                    Some(reason) => Err(NotReusable::from_verdict(reason)),
+                    None if !request_sent => Err(NotReusable::EarlyResponse),
+                    None => Ok(()),
+                }
+                .map_err(CloseCause::NotReusable);
+                req.info.head = ctx.now.saturating_duration_since(req.submitted);
+                let view = HeadView {
+                    head: &head,
+                    parser: &self.parser,
+                    buf: self.rbuf.data(),
+                };
+                let flow = (ctx.sink)(Event::Head {
+                    id: rid,
+                    head: view,
+                    info: &req.info,
+                });
+                self.rbuf.consume(head.head_len);
+                self.parser.reset();
+                self.set_state(State::ReadingBody {
+                    req: rid,
+                    decoder: BodyDecoder::new(framing),
+                    keep_alive,
+                });
+                if flow == Flow::Pause {
+                    self.paused = true;
+                    return Step::Stop;
+                }
+                Step::Progress
+            }
+        }
+    }
+
+    /// The body loop of `ReadingBody` (pieces go to the caller) and `Draining` (pieces
+    /// are counted and dropped, up to `drain_limit`).
+    fn read_body(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let drain_limit = ctx.config.drain_limit;
+        loop {
+            let (decoder, deliver_to, drained) = match &mut self.state {
+                State::ReadingBody { req, decoder, .. } => (decoder, Some(*req), None),
+                State::Draining { decoder, drained } => (decoder, None, Some(drained)),
+                _ => return Step::Stop,
+            };
+            if decoder.is_done() {
+                return Step::Decided(self.finish_body());
+            }
+            if self.rbuf.is_empty() {
+                return Step::NeedInput;
+            }
+            let decoded = match decoder.decode(self.rbuf.data()) {
+                Ok(d) => d,
+                Err(e) => return Step::Decided(Next::Fail(e.into())),
+            };
+            let (consumed, done) = (decoded.consumed, decoded.done);
+            let mut flow = Flow::Continue;
+            let mut over_limit = false;
+            match (deliver_to, drained) {
+                (Some(id), _) if !decoded.data.is_empty() => {
+                    flow = (ctx.sink)(Event::Data {
+                        id,
+                        data: decoded.data,
+                    });
+                }
+                (_, Some(drained)) => {
+                    *drained += decoded.data.len() as u64;
+                    over_limit = *drained > drain_limit;
+                }
+                _ => {}
+            }
+            self.rbuf.consume(consumed);
+            if over_limit {
+                // The rest of the body stays unread: the connection cannot be reused.
+                self.end_exchange();
+                return Step::Decided(Next::Finished {
+                    req: None,
+                    reuse: Err(CloseCause::NotReusable(NotReusable::DrainLimit)),
+                });
+            }
+            if done {
+                return Step::Decided(self.finish_body());
+            }
+            if flow == Flow::Pause {
+                self.paused = true;
+                return Step::Stop;
+            }
+            if consumed == 0 {
+                return Step::NeedInput;
+            }
+        }
+    }
+
+    /// The body was read (or drained) to its framed end.
+    fn finish_body(&mut self) -> Next {
+        let keep_alive = match &self.state {
+            State::ReadingBody { keep_alive, .. } => *keep_alive,
+            _ => Ok(()),
+        };
+        let req = self.state.request();
+        self.end_exchange();
+        // Bytes after the end of the response: the server is not speaking HTTP/1.1 to
+        // us. (Checked after the verdict: an exchange that closes anyway is not garbage.)
+        let reuse = keep_alive.and_then(|()| {
+            if self.rbuf.is_empty() {
+                Ok(())
+            } else {
+                Err(CloseCause::Error)
+            }
+        });
+        Next::Finished { req, reuse }
+    }
+
+    /// The exchange is over, whatever happens to the connection next.
+    fn end_exchange(&mut self) {
+        self.served += 1;
+        self.paused = false;
+        self.deadlines.clear(Deadline::Drain);
+    }
+
+    /// The socket reached EOF while reading. `tls_truncated`: a TLS peer closed without
+    /// `close_notify`, so a close-delimited body may have been cut short.
+    pub(crate) fn handle_eof(&mut self, tls_truncated: bool) -> Next {
+        match &mut self.state {
+            State::ReadingBody { decoder, .. } if tls_truncated && decoder.is_close_delimited() => {
+                Next::Fail(Error::msg(
+                    ErrorKind::Protocol,
+                    "the TLS connection ended without close_notify: the close-delimited body may be truncated",
+                ))
+            }
+            State::ReadingBody { decoder, .. } => match decoder.handle_eof() {
+                // A close-delimited body ended (every buffered byte was used first); the
+                // connection ends with it.
+                Ok(()) => {
+                    let req = self.state.request();
+                    self.end_exchange();
+                    Next::Finished {
+                        req,
+                        reuse: Err(CloseCause::NotReusable(NotReusable::CloseDelimitedBody)),
+                    }
+                }
+                Err(e) => Next::Fail(Error::with_source(ErrorKind::Protocol, e)),
+            },
+            State::Draining { .. } => Next::Close(CloseCause::ServerClose),
+            // `drive_read` swaps in the write error: it is why the server went away.
+            State::WriteFailed { .. } => Next::Fail(Error::new(ErrorKind::ConnectionClosed)),
+            State::AwaitingHead { .. } | State::AwaitingContinue { .. } | State::Writing { .. } => {
+                Next::Fail(if self.rbuf.is_empty() {
+                    Error::msg(ErrorKind::ConnectionClosed, "closed before any response byte")
+                } else {
+                    Error::msg(ErrorKind::Protocol, "closed in the middle of the response head")
+                })
+            }
+            _ => Next::Close(CloseCause::ServerClose),
+        }
+    }
+
+    /// An idle connection's socket became readable: EOF or bytes both mean it must go.
+    /// A spurious wake-up (`WouldBlock`) keeps it.
+    pub(crate) fn check_idle(&mut self) -> Next {
+        if !self.readable {
+            return Next::Wait;
+        }
+        let Some(transport) = self.transport.as_mut() else {
+            return Next::Wait;
+        };
+        // For TLS this also consumes what may legitimately arrive while idle (TLS 1.3
+        // session tickets); only plaintext, EOF or an error mean the connection must go.
+        let mut probe = [0u8; IDLE_PROBE_BYTES];
+        let cause = match transport.read(&mut probe) {
+            Ok(0) => CloseCause::ServerClose,
+            Ok(_) => CloseCause::Error, // unsolicited bytes: poisoned
+            Err(TransportError::WouldBlock) => {
+                self.readable = false;
+                return Next::Wait;
+            }
+            // A TLS violation (a bad record, a fatal alert) poisons the connection as
+            // unsolicited bytes do; EOF without close_notify, a reset and other socket
+            // errors are the server going away.
+            Err(TransportError::Tls(e)) if !e.is_truncated() => CloseCause::Error,
+            Err(_) => CloseCause::ServerClose,
+        };
+        log::debug!(target: "wirepool::conn", "conn#{}: idle socket readable: {cause}", self.serial);
+        Next::Close(cause)
+    }
+
+    /// The caller dropped the body unread: drain the rest in the background if it is
+    /// small enough and the connection could be reused, else close. A request with no
+    /// head yet is simply canceled.
+    pub(crate) fn discard(&mut self, ctx: &mut Ctx<'_>) -> Next {
+        let State::ReadingBody {
+            keep_alive,
+            decoder,
+            ..
+        } = &self.state
+        else {
+            return Next::Close(CloseCause::Canceled);
+        };
+        let limit = ctx.config.drain_limit;
+        let small = match decoder.remaining() {
+            Remaining::Exact(n) => n <= limit,
+            Remaining::AtLeast(n) => n <= limit && !decoder.is_close_delimited(),
+            Remaining::Unknown => !decoder.is_close_delimited(),
+        };
+        if let Err(cause) = keep_alive {
+            return Next::Close(*cause);
+        }
+        if !small {
+            return Next::Close(CloseCause::NotReusable(NotReusable::DrainLimit));
+        }
+        self.paused = false;
+        // The request is gone: its deadline no longer applies, the drain's does.
+        self.deadlines.clear(Deadline::Total);
+        self.map_state(|old| match old {
+            State::ReadingBody { decoder, .. } => State::Draining {
+                decoder,
+                drained: 0,
+            },
+            other => other,
+        });
+        let drain_for = ctx.config.drain_timeout;
+        self.arm_after(ctx, Deadline::Drain, drain_for);
+        Next::Wait
+    }
+}

@@ -1,0 +1,406 @@
+//! The bytes under a connection: plain TCP, or TLS over TCP.
+//!
+//! The state machine reads and writes *plaintext*: `Ok(0)` from [`Transport::read`] is
+//! the peer's clean end, [`TransportError::WouldBlock`] means wait for readiness, and it
+//! does not care which kind of transport it has. For TLS, [`Transport`] feeds the
+//! ciphertext it reads from the socket into the `tls-glue` session, hands out the
+//! plaintext, and writes out whatever ciphertext the session produced (handshake
+//! flights, records, alerts, session tickets are consumed inside).
+//!
+//! Failures come back as a [`TransportError`] that keeps socket errors and TLS errors
+//! apart, so nothing has to be fished out of an `io::Error` again: a TLS peer that ended
+//! the stream without `close_notify` is a [`TransportError::Tls`] whose error
+//! `is_truncated()`, which lets a close-delimited body be called truncated.
+//!
+//! Under the transport is a [`Stream`]: a TCP socket, or (in unit tests) a scripted
+//! stream that plays reads and takes writes from memory, so the state machine can be
+//! driven without sockets.
+//!
+//! This module does not decide anything about HTTP; it never blocks and never sleeps.
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+
+use mio::net::TcpStream;
+use tls_glue::{HandshakeKind, PlaintextRead, TlsSession};
+
+/// Why a transport read or write did not succeed.
+#[derive(Debug)]
+pub(crate) enum TransportError {
+    /// Nothing to read, or no room to write, now: wait for readiness.
+    WouldBlock,
+    /// The socket failed (reset, broken pipe, ...), or the server ended the stream in the
+    /// middle of a TLS handshake.
+    Io(io::Error),
+    /// TLS failed: a bad record, a fatal alert, a certificate problem, or the peer ended
+    /// the stream without `close_notify` (`is_truncated()`).
+    Tls(tls_glue::Error),
+}
+
+impl From<io::Error> for TransportError {
+    /// Sorts an `io::Error` once, at the boundary: `WouldBlock`, a TLS failure that
+    /// `tls-glue` reported through its `io::Read`-shaped API, or a socket error.
+    fn from(e: io::Error) -> TransportError {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            return TransportError::WouldBlock;
+        }
+        if e.get_ref()
+            .is_some_and(|inner| inner.is::<tls_glue::Error>())
+        {
+            if let Some(Ok(tls)) = e
+                .into_inner()
+                .map(|inner| inner.downcast::<tls_glue::Error>())
+            {
+                return TransportError::Tls(*tls);
+            }
+            return TransportError::Io(io::Error::other("tls error"));
+        }
+        TransportError::Io(e)
+    }
+}
+
+impl From<tls_glue::Error> for TransportError {
+    fn from(e: tls_glue::Error) -> TransportError {
+        TransportError::Tls(e)
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::WouldBlock => f.write_str("would block"),
+            TransportError::Io(e) => e.fmt(f),
+            TransportError::Tls(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The byte stream under a transport.
+pub(crate) enum Stream {
+    /// A connected TCP socket, registered with the engine's poller.
+    Tcp(TcpStream),
+    /// Reads and writes scripted in memory (state-machine unit tests).
+    #[cfg(test)]
+    Script(script::ScriptStream),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            #[cfg(test)]
+            Stream::Script(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            #[cfg(test)]
+            Stream::Script(s) => s.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            #[cfg(test)]
+            Stream::Script(s) => s.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A connected stream, with a TLS session on top for `https`.
+pub(crate) struct Transport {
+    stream: Stream,
+    tls: Option<Box<TlsLayer>>,
+}
+
+/// The TLS session (which buffers the ciphertext it reads from the socket) and what the
+/// transport learned about the stream under it.
+struct TlsLayer {
+    session: TlsSession,
+    /// The socket reached EOF and the session was told.
+    eof: bool,
+    /// A TLS error met while feeding ciphertext, held back until the plaintext that the
+    /// same read decrypted before it (authentic bytes) has been handed out.
+    failure: Option<TransportError>,
+}
+
+/// Where a TLS handshake stands after [`Transport::drive_handshake`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Handshake {
+    /// Finished; the connection can carry requests.
+    Done(Option<HandshakeKind>),
+    /// Waiting for the socket.
+    Pending,
+}
+
+impl Transport {
+    /// Plain bytes over `stream`.
+    pub(crate) fn plain(stream: Stream) -> Transport {
+        Transport { stream, tls: None }
+    }
+
+    /// TLS over `stream` with a fresh client session (handshake not started).
+    pub(crate) fn tls(stream: Stream, session: TlsSession) -> Transport {
+        Transport {
+            stream,
+            tls: Some(Box::new(TlsLayer {
+                session,
+                eof: false,
+                failure: None,
+            })),
+        }
+    }
+
+    /// The same socket with a TLS session on top (after TCP connected for `https`).
+    pub(crate) fn into_tls(self, session: TlsSession) -> Transport {
+        Transport::tls(self.stream, session)
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The TCP socket, to (de)register with the poller.
+    pub(crate) fn tcp_mut(&mut self) -> Option<&mut TcpStream> {
+        match &mut self.stream {
+            Stream::Tcp(s) => Some(s),
+            #[cfg(test)]
+            Stream::Script(_) => None,
+        }
+    }
+
+    /// Reads plaintext into `buf`; `Ok(0)` is the peer's clean end.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Result<usize, TransportError> {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return loop {
+                match self.stream.read(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    other => break Ok(other?),
+                }
+            };
+        };
+        loop {
+            match tls.session.read_plaintext(buf)? {
+                PlaintextRead::Bytes(n) => return Ok(n),
+                PlaintextRead::Closed => return Ok(0),
+                PlaintextRead::NeedCiphertext => {}
+            }
+            if let Some(failure) = tls.failure.take() {
+                return Err(failure);
+            }
+            if tls.eof {
+                // The session saw EOF and still has nothing to give: a clean end.
+                return Ok(0);
+            }
+            if let Err(e) = tls.read_ciphertext(&mut self.stream) {
+                if !matches!(e, TransportError::Tls(_)) {
+                    return Err(e);
+                }
+                // One read can hold valid records followed by a bad one (or an alert):
+                // hand out what the valid ones decrypted first, then the error.
+                tls.failure = Some(e);
+                let _ = flush_tls(tls, &mut self.stream); // the alert rustls queued
+                continue;
+            }
+            // Alerts, key updates and the like want to go out at once.
+            flush_tls(tls, &mut self.stream)?;
+        }
+    }
+
+    /// Writes plaintext; returns how much was taken. For TLS, "taken" means encrypted
+    /// into the session; [`Transport::flush`] pushes the ciphertext out.
+    pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> Result<usize, TransportError> {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return loop {
+                match self.stream.write_vectored(bufs) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    other => break Ok(other?),
+                }
+            };
+        };
+        // Ciphertext queued earlier goes first, so the session makes room.
+        flush_tls(tls, &mut self.stream)?;
+        let mut taken = 0;
+        for buf in bufs {
+            let n = tls.session.write_plaintext(buf)?;
+            taken += n;
+            if n < buf.len() {
+                break;
+            }
+        }
+        flush_tls(tls, &mut self.stream)?;
+        if taken == 0 && bufs.iter().any(|b| !b.is_empty()) {
+            return Err(TransportError::WouldBlock);
+        }
+        Ok(taken)
+    }
+
+    /// Writes out pending TLS ciphertext. `Ok(true)` when nothing is left pending.
+    pub(crate) fn flush(&mut self) -> Result<bool, TransportError> {
+        match self.tls.as_deref_mut() {
+            None => Ok(true),
+            Some(tls) => {
+                flush_tls(tls, &mut self.stream)?;
+                Ok(!tls.session.wants_write())
+            }
+        }
+    }
+
+    /// Our side is closing: for TLS, queue `close_notify` and try once to send it (the
+    /// socket closes right after, so a full buffer just loses the alert).
+    pub(crate) fn close_notify(&mut self) {
+        if let Some(tls) = self.tls.as_deref_mut() {
+            tls.session.send_close_notify();
+            let _ = flush_tls(tls, &mut self.stream);
+        }
+    }
+
+    /// Advances the TLS handshake as far as the socket allows.
+    pub(crate) fn drive_handshake(&mut self) -> Result<Handshake, TransportError> {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return Ok(Handshake::Done(None));
+        };
+        loop {
+            flush_tls(tls, &mut self.stream)?;
+            if !tls.session.is_handshaking() {
+                return Ok(Handshake::Done(tls.session.handshake_kind()));
+            }
+            if tls.eof {
+                return Err(TransportError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection during the TLS handshake",
+                )));
+            }
+            match tls.read_ciphertext(&mut self.stream) {
+                Ok(()) => {}
+                Err(TransportError::WouldBlock) => {
+                    flush_tls(tls, &mut self.stream)?;
+                    return Ok(Handshake::Pending);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl TlsLayer {
+    /// One socket read, fed to the session. `WouldBlock` passes through.
+    fn read_ciphertext(&mut self, stream: &mut Stream) -> Result<(), TransportError> {
+        // rustls reads from the socket into its own buffer: no staging copy here.
+        let n = loop {
+            match self.session.read_ciphertext_from(stream) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other?,
+            }
+        };
+        if n == 0 {
+            self.eof = true;
+            return Ok(self.session.handle_eof()?);
+        }
+        Ok(())
+    }
+}
+
+/// Writes pending ciphertext until done or the socket would block.
+fn flush_tls(tls: &mut TlsLayer, stream: &mut Stream) -> Result<(), TransportError> {
+    while tls.session.wants_write() {
+        match tls.session.write_ciphertext_to(stream) {
+            Ok(0) => return Err(TransportError::Io(io::ErrorKind::WriteZero.into())),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(TransportError::Io(e)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod script {
+    //! A stream that plays scripted reads and records writes, for unit tests of the
+    //! state machine: no socket, no clock.
+
+    use std::collections::VecDeque;
+    use std::io::{self, IoSlice};
+
+    /// One scripted answer to a read.
+    #[derive(Debug)]
+    pub(crate) enum ScriptRead {
+        /// These bytes (split over several reads if the buffer is smaller).
+        Bytes(Vec<u8>),
+        /// The peer's end: every read from here on returns `Ok(0)`.
+        Eof,
+        /// This error, once.
+        Error(io::ErrorKind),
+    }
+
+    /// Reads come from `reads` (`WouldBlock` when it is empty); writes are appended to
+    /// `written` while `write_room` lasts, then would block, or fail with `write_error`.
+    #[derive(Debug, Default)]
+    pub(crate) struct ScriptStream {
+        pub(crate) reads: VecDeque<ScriptRead>,
+        pub(crate) written: Vec<u8>,
+        pub(crate) write_room: usize,
+        pub(crate) write_error: Option<io::ErrorKind>,
+    }
+
+    impl ScriptStream {
+        pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.reads.pop_front() {
+                None => Err(io::ErrorKind::WouldBlock.into()),
+                Some(ScriptRead::Eof) => {
+                    self.reads.push_front(ScriptRead::Eof);
+                    Ok(0)
+                }
+                Some(ScriptRead::Error(kind)) => Err(kind.into()),
+                Some(ScriptRead::Bytes(mut bytes)) => {
+                    let n = bytes.len().min(buf.len());
+                    buf[..n].copy_from_slice(&bytes[..n]);
+                    if n < bytes.len() {
+                        self.reads.push_front(ScriptRead::Bytes(bytes.split_off(n)));
+                    }
+                    Ok(n)
+                }
+            }
+        }
+
+        pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if let Some(kind) = self.write_error {
+                return Err(kind.into());
+            }
+            let n = buf.len().min(self.write_room);
+            if n == 0 && !buf.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.write_room -= n;
+            self.written.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let mut total = 0;
+            for buf in bufs {
+                match self.write(buf) {
+                    Ok(n) => {
+                        total += n;
+                        if n < buf.len() {
+                            break;
+                        }
+                    }
+                    Err(e) if total == 0 => return Err(e),
+                    Err(_) => break,
+                }
+            }
+            Ok(total)
+        }
+    }
+}

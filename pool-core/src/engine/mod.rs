@@ -1,0 +1,691 @@
+//! The engine: one thread, one `mio::Poll`, every connection and pool it touches.
+//!
+//! Nothing in here is shared or locked. A caller submits requests, then calls
+//! [`Engine::poll`] in a loop; each call is one turn:
+//!
+//! ```text
+//!  submit() ──► pending ─┐
+//!                        ▼
+//!  poll(): settle ─► mio poll (timeout = next deadline) ─► dispatch events by token
+//!            ▲                                               │ readable / writable
+//!            │                                               ▼
+//!            └──── fire due deadlines ◄──── Conn transitions (conn/) ─► Next
+//!                                                  │ Head, Data (borrowed)   │
+//!                                                  ▼                         ▼
+//!                                           the caller's callback     apply(): pools,
+//!                                                                      wait queues,
+//!                                                                      retries, Done/Failed
+//! ```
+//!
+//! **A connection decides, the engine applies.** The engine lends a connection the
+//! request it carries and a [`Ctx`] (this turn's instant, the settings, the deadline
+//! heap, the poller's registry, the caller's sink), runs one transition, and applies the
+//! [`Next`] it returns in one place ([`Engine::apply`]): count a dial or a handshake,
+//! start the request's exchange, report a request done and release or close the
+//! connection, or fail the exchange (and retry the request when that is safe). Which
+//! request gets which connection — idle reuse, a new dial, the wait queue, hand-offs —
+//! is `settle.rs`; the request table is `requests.rs`; buffer recycling is `spares.rs`.
+//!
+//! The engine reads the clock once per turn. Body data is handed to the callback as a
+//! slice of the connection's read buffer; the callback answers [`Flow::Pause`] to stop
+//! reading that socket until [`Engine::resume`] (this is how the blocking
+//! [`Client`](crate::Client) bounds memory for slow readers).
+
+mod requests;
+mod settle;
+mod spares;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::Request;
+use mio::{Events, Poll, Token, Waker};
+use tls_glue::{HandshakeKind, TlsConfig, TlsSession};
+
+use crate::config::Config;
+use crate::conn::{from_token, Conn, Ctx, Next, Readiness};
+use crate::dns::Resolver;
+use crate::error::{Error, ErrorKind};
+use crate::event::Sink;
+use crate::pool::{CloseCause, PoolLimits, Pools, Scheme, Stats};
+use crate::request::{
+    encode_request_head, is_idempotent, Body, Flow, Place, Req, RequestId, RequestInfo,
+    RequestOptions,
+};
+use crate::slab::Slab;
+use crate::timer::{Deadline, Owner, Popped, Timers};
+
+pub use crate::event::Event;
+
+use requests::Requests;
+use settle::Work;
+use spares::Spares;
+
+/// The token of the engine's waker (resolver answers, cross-thread commands).
+const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// Readiness events taken from the kernel per `poll`.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// The connection-pool engine. See the module docs for the loop.
+pub struct Engine {
+    poll: Poll,
+    events: Events,
+    waker: Arc<Waker>,
+    config: Config,
+    conns: Slab<Conn>,
+    reqs: Requests,
+    pools: Pools,
+    timers: Timers,
+    resolver: Resolver,
+    /// Work deferred within a turn (see `settle.rs`).
+    work: Work,
+    spares: Spares,
+    /// The TLS configuration for `https` (built from the system roots on first use
+    /// when the config has none). Shared by every session: one resumption cache.
+    tls: Option<TlsConfig>,
+    /// This turn's instant.
+    now: Instant,
+    /// The serial number of the last connection opened (see `Conn::serial`).
+    conn_serial: u64,
+    /// xorshift state for lifetime jitter.
+    rng: u64,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("conns", &self.conns.len())
+            .field("requests", &self.reqs.len())
+            .field("timers", &self.timers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// A new engine with `config`. Fails with [`ErrorKind::InvalidConfig`] for a setting
+    /// that cannot work (see [`Config::validate`]), or [`ErrorKind::Io`] when the poller
+    /// cannot be created (out of file descriptors).
+    pub fn new(config: Config) -> Result<Engine, Error> {
+        config.validate()?;
+        let io_error = |e| Error::with_source(ErrorKind::Io, e);
+        let poll = Poll::new().map_err(io_error)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN).map_err(io_error)?);
+        let resolver = Resolver::new(
+            Arc::clone(&waker),
+            config.resolver_threads.max(1),
+            config.dns_ttl,
+        );
+        let pools = Pools::new(PoolLimits {
+            max_idle_per_host: config.max_idle_per_host,
+            max_idle_total: config.max_idle_total,
+            max_conns_per_host: config.max_conns_per_host,
+            order: config.reuse_order,
+        });
+        let now = Instant::now();
+        let seed = now.elapsed().as_nanos() as u64
+            ^ (std::process::id() as u64).rotate_left(32)
+            ^ 0x9e37_79b9_7f4a_7c15;
+        Ok(Engine {
+            poll,
+            events: Events::with_capacity(EVENTS_CAPACITY),
+            waker,
+            config,
+            conns: Slab::default(),
+            reqs: Requests::default(),
+            pools,
+            timers: Timers::default(),
+            resolver,
+            work: Work::default(),
+            spares: Spares::default(),
+            tls: None,
+            now,
+            conn_serial: 0,
+            rng: seed | 1,
+        })
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A waker that interrupts a blocked [`poll`](Engine::poll) from another thread.
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
+    }
+
+    /// Requests submitted and not yet finished.
+    pub fn in_flight(&self) -> usize {
+        self.reqs.len()
+    }
+
+    /// Submits a request with the configured timeouts. It is sent during the next
+    /// [`poll`](Engine::poll). Fails at once if the request cannot be sent as given.
+    pub fn submit(&mut self, request: Request<Body>) -> Result<RequestId, Error> {
+        self.submit_with(request, RequestOptions::default())
+    }
+
+    /// Submits a request with its own deadline.
+    pub fn submit_with(
+        &mut self,
+        request: Request<Body>,
+        opts: RequestOptions,
+    ) -> Result<RequestId, Error> {
+        let now = Instant::now();
+        let scheme = match request.uri().scheme_str() {
+            Some("http") => Scheme::Http,
+            Some("https") => Scheme::Https,
+            Some(other) => {
+                return Err(Error::msg(
+                    ErrorKind::InvalidRequest,
+                    format!("unsupported scheme {other:?}"),
+                ));
+            }
+            None => {
+                return Err(Error::msg(
+                    ErrorKind::InvalidRequest,
+                    "the URL has no scheme",
+                ))
+            }
+        };
+        let Some(host) = request.uri().host().filter(|h| !h.is_empty()) else {
+            return Err(Error::msg(ErrorKind::InvalidRequest, "the URL has no host"));
+        };
+        let port = request
+            .uri()
+            .port_u16()
+            .unwrap_or_else(|| scheme.default_port());
+        // Encode the head now: a bad request fails here and never on a connection, and
+        // the bytes are ready for whichever connection carries the request.
+        let mut encoded = self.spares.head();
+        if let Err(e) = encode_request_head(&request, &mut encoded) {
+            self.spares.give_head(encoded);
+            return Err(e);
+        }
+        let host = self.pools.host_id(scheme, host, port);
+        let timeout = opts.timeout.or(self.config.timeout);
+        // A timeout past the clock's range is no deadline at all.
+        let deadline = match (timeout.and_then(|t| now.checked_add(t)), opts.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let idempotent = is_idempotent(request.method(), request.headers());
+        let expect_continue = http1_codec::expects_continue(request.headers());
+        let id = self.reqs.insert(Req {
+            request,
+            host,
+            place: Place::Pending,
+            deadline,
+            submitted: now,
+            idempotent,
+            expect_continue,
+            got_response_bytes: false,
+            fresh_only: false,
+            head: encoded,
+            info: RequestInfo::default(),
+        });
+        self.pools.stats_mut(host).requests += 1;
+        self.work.pending.push_back(id);
+        Ok(id)
+    }
+
+    /// Abandons a request: no further event comes for it. A connection in the middle of
+    /// its exchange is closed (its state is unknown); a waiting request leaves the queue.
+    pub fn cancel(&mut self, id: RequestId) {
+        let Some(req) = self.reqs.remove(id) else {
+            return;
+        };
+        match req.place {
+            Place::OnConn(cid) if self.carries(cid, id) => {
+                self.close_conn(cid, CloseCause::Canceled)
+            }
+            // Promised by a hand-off: the hand-off finds the request gone and releases
+            // the connection again.
+            Place::OnConn(_) => {}
+            Place::Pending | Place::Queued { .. } => self.unqueue(id, &req),
+        }
+    }
+
+    /// The caller will not read the rest of this response's body: the engine drains it
+    /// in the background (up to `drain_limit` bytes and `drain_timeout`) so the
+    /// connection can be reused, or closes the connection. No further event comes.
+    pub fn discard(&mut self, id: RequestId) {
+        let Some(req) = self.reqs.remove(id) else {
+            return;
+        };
+        let cid = match req.place {
+            Place::OnConn(cid) if self.carries(cid, id) => cid,
+            Place::OnConn(_) => return,
+            Place::Pending | Place::Queued { .. } => return self.unqueue(id, &req),
+        };
+        let next = self.with_conn(cid, None, &mut |_| Flow::Continue, |conn, _, ctx| {
+            conn.discard(ctx)
+        });
+        match next {
+            Some(Next::Wait) => self.work.ready.push(cid),
+            Some(Next::Close(cause)) => self.close_conn(cid, cause),
+            _ => {}
+        }
+    }
+
+    /// Resumes reading a response paused with [`Flow::Pause`].
+    pub fn resume(&mut self, id: RequestId) {
+        let Some(cid) = self.reqs.get(id).and_then(Req::conn) else {
+            return;
+        };
+        if let Some(conn) = self.conns.get_mut(cid) {
+            if conn.paused {
+                conn.paused = false;
+                self.work.ready.push(cid);
+            }
+        }
+    }
+
+    /// Closes every idle connection.
+    pub fn close_idle(&mut self) {
+        for cid in self.pools.drain_idle() {
+            self.close_conn(cid, CloseCause::Shutdown);
+        }
+        self.free_closed();
+    }
+
+    /// A snapshot of the pool's counters, per host and in total.
+    pub fn stats(&self) -> Stats {
+        self.pools.snapshot()
+    }
+
+    /// Runs one turn of the loop: waits up to `timeout` (or the next deadline) for
+    /// readiness, drives the affected connections and reports through `on_event`.
+    /// Returns the number of events reported.
+    pub fn poll<F>(&mut self, timeout: Option<Duration>, mut on_event: F) -> std::io::Result<usize>
+    where
+        F: FnMut(Event<'_>) -> Flow,
+    {
+        let reported = std::cell::Cell::new(0usize);
+        let mut sink = |ev: Event<'_>| {
+            reported.set(reported.get() + 1);
+            on_event(ev)
+        };
+        self.now = Instant::now();
+        self.settle(&mut sink);
+        self.flush_outbox(&mut sink);
+        let mut wait = timeout;
+        if let Some(at) = self.timers.next_at() {
+            let until = at.saturating_duration_since(self.now);
+            wait = Some(wait.map_or(until, |w| w.min(until)));
+        }
+        if self.work.has_work() || reported.get() > 0 {
+            wait = Some(Duration::ZERO);
+        }
+        match self.poll.poll(&mut self.events, wait) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        self.now = Instant::now();
+        let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        let mut woken = false;
+        for event in events.iter() {
+            if event.token() == WAKER_TOKEN {
+                woken = true;
+                continue;
+            }
+            let (cid, slot) = from_token(event.token());
+            let readiness = Readiness {
+                readable: event.is_readable() || event.is_read_closed() || event.is_error(),
+                writable: event.is_writable() || event.is_write_closed() || event.is_error(),
+                read_closed: event.is_read_closed(),
+            };
+            self.drive(cid, &mut sink, |conn, req, ctx| {
+                conn.handle_ready(slot, readiness, req, ctx)
+            });
+        }
+        self.events = events;
+        if woken {
+            self.handle_dns_answers(&mut sink);
+        }
+        self.fire_deadlines(&mut sink);
+        self.settle(&mut sink);
+        self.flush_outbox(&mut sink);
+        self.free_closed();
+        Ok(reported.get())
+    }
+
+    /// Fails every request with `PoolClosed` and closes every connection.
+    pub fn shutdown<F>(&mut self, mut on_event: F)
+    where
+        F: FnMut(Event<'_>) -> Flow,
+    {
+        for id in self.reqs.ids() {
+            if let Some(req) = self.reqs.remove(id) {
+                if req.conn().is_none() {
+                    self.unqueue(id, &req);
+                }
+                on_event(Event::Failed {
+                    id,
+                    error: Error::new(ErrorKind::PoolClosed),
+                });
+            }
+        }
+        for cid in self.conns.ids().collect::<Vec<_>>() {
+            self.close_conn(cid, CloseCause::Shutdown);
+        }
+        self.work.clear();
+        self.free_closed();
+    }
+
+    // ---- lending a connection its context, and applying what it decides -------------
+
+    /// Whether connection `cid` is working on request `id` (not merely promised it).
+    fn carries(&self, cid: usize, id: RequestId) -> bool {
+        self.conns
+            .get(cid)
+            .is_some_and(|c| c.state.request() == Some(id))
+    }
+
+    /// Runs transition `f` of connection `cid` with the request `rid` (default: the one
+    /// its state names) and a [`Ctx`]; returns what it decided, or `None` if the
+    /// connection is gone.
+    fn with_conn(
+        &mut self,
+        cid: usize,
+        rid: Option<RequestId>,
+        sink: Sink<'_>,
+        f: impl FnOnce(&mut Conn, Option<&mut Req>, &mut Ctx<'_>) -> Next,
+    ) -> Option<Next> {
+        let Engine {
+            conns,
+            reqs,
+            timers,
+            config,
+            poll,
+            now,
+            ..
+        } = self;
+        let conn = conns.get_mut(cid)?;
+        let req = rid
+            .or_else(|| conn.state.request())
+            .and_then(|id| reqs.get_mut(id));
+        let mut ctx = Ctx {
+            now: *now,
+            config,
+            cid,
+            timers,
+            registry: poll.registry(),
+            sink,
+        };
+        Some(f(conn, req, &mut ctx))
+    }
+
+    /// Runs transition `f` of connection `cid` and applies its decision.
+    fn drive(
+        &mut self,
+        cid: usize,
+        sink: Sink<'_>,
+        f: impl FnOnce(&mut Conn, Option<&mut Req>, &mut Ctx<'_>) -> Next,
+    ) {
+        if let Some(next) = self.with_conn(cid, None, sink, f) {
+            self.apply(cid, next, sink);
+        }
+    }
+
+    /// Applies what connection `cid` decided. The one place where a connection's
+    /// decisions reach the pools, the request table and the caller.
+    fn apply(&mut self, cid: usize, next: Next, sink: Sink<'_>) {
+        match next {
+            Next::Wait => {}
+            Next::NeedsTls => match self.tls_session(cid) {
+                Ok(session) => {
+                    self.drive(cid, sink, |conn, _, ctx| conn.start_handshake(session, ctx))
+                }
+                Err(e) => self.fail_conn(cid, e),
+            },
+            Next::Connected { tls } => {
+                let Some(conn) = self.conns.get(cid) else {
+                    return;
+                };
+                let (host, is_tls, rid) = (conn.host, conn.tls, conn.state.request());
+                self.pools.dial_finished(host);
+                if is_tls {
+                    let counters = self.pools.stats_mut(host);
+                    if tls.is_some_and(HandshakeKind::is_resumed) {
+                        counters.tls_resumed_handshakes += 1;
+                    } else {
+                        counters.tls_full_handshakes += 1;
+                    }
+                }
+                if let Some(rid) = rid {
+                    self.start_exchange(cid, rid, sink);
+                }
+            }
+            Next::Finished { req, reuse } => {
+                if let Some(rid) = req {
+                    self.finish_request(rid);
+                }
+                match reuse {
+                    Ok(()) => self.release(cid, sink),
+                    Err(cause) => self.close_conn(cid, cause),
+                }
+            }
+            Next::Close(cause) => self.close_conn(cid, cause),
+            Next::Fail(err) => self.fail_conn(cid, err),
+        }
+    }
+
+    /// A new TLS session for connection `cid`'s host.
+    fn tls_session(&mut self, cid: usize) -> Result<TlsSession, Error> {
+        let tls = self.tls_config()?;
+        let host = self
+            .conns
+            .get(cid)
+            .map(|c| c.host)
+            .ok_or_else(|| Error::new(ErrorKind::Io))?;
+        tls.new_session(self.pools.key(host).host())
+            .map_err(|e| Error::with_source(ErrorKind::Tls, e))
+    }
+
+    /// The TLS configuration, built on first use from the system trust store when the
+    /// config gives none.
+    fn tls_config(&mut self) -> Result<TlsConfig, Error> {
+        if self.tls.is_none() {
+            let built = match &self.config.tls {
+                Some(tls) => tls.clone(),
+                None => TlsConfig::builder()
+                    .build()
+                    .map_err(|e| Error::with_source(ErrorKind::Tls, e))?,
+            };
+            self.tls = Some(built);
+        }
+        match &self.tls {
+            Some(tls) => Ok(tls.clone()),
+            None => Err(Error::new(ErrorKind::Tls)),
+        }
+    }
+
+    /// Arms deadline `kind` of connection `cid` at `at` (for the engine's own
+    /// decisions: idle expiry, lifetime, the total deadline of a new dial).
+    fn arm_conn(&mut self, cid: usize, kind: Deadline, at: Instant) {
+        if let Some(conn) = self.conns.get_mut(cid) {
+            if conn.deadlines.set(kind, at) {
+                self.timers.push(at, Owner::Conn(cid), kind);
+            }
+        }
+    }
+
+    // ---- endings ----------------------------------------------------------------------
+
+    /// Request `rid` got its whole response: report it done.
+    fn finish_request(&mut self, rid: RequestId) {
+        if let Some(mut req) = self.reqs.remove(rid) {
+            req.info.total = self.now.saturating_duration_since(req.submitted);
+            self.work.outbox.push((rid, Ok(req.info)));
+            self.spares.give_head(std::mem::take(&mut req.head));
+        }
+    }
+
+    /// Closes connection `cid` (any state). The caller deals with its request, if any.
+    fn close_conn(&mut self, cid: usize, cause: CloseCause) {
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        if matches!(conn.state, crate::conn::State::Closed { .. }) {
+            return;
+        }
+        let host = conn.host;
+        if matches!(conn.state, crate::conn::State::Idle) {
+            self.pools.remove_idle(cid);
+        }
+        if conn.state.is_dialing() {
+            self.pools.dial_finished(host);
+        }
+        log::debug!(target: "wirepool::pool", "conn#{} to {} closed: {cause}", conn.serial, self.pools.key(host));
+        self.spares.strip(conn);
+        conn.shut(self.poll.registry(), cause);
+        self.pools.conn_closed(host);
+        self.pools.stats_mut(host).closes.record(cause);
+        self.work.conn_closed(cid, host);
+    }
+
+    /// The exchange on `cid` failed: close the connection, then retry the request on a
+    /// fresh connection if that is safe, else report the error.
+    fn fail_conn(&mut self, cid: usize, err: Error) {
+        let Some(conn) = self.conns.get(cid) else {
+            return;
+        };
+        let rid = conn.state.request();
+        let cause = match err.kind() {
+            ErrorKind::ConnectionClosed => CloseCause::ServerClose,
+            _ => CloseCause::Error,
+        };
+        self.close_conn(cid, cause);
+        if let Some(rid) = rid {
+            self.fail_or_retry(rid, err);
+        }
+    }
+
+    /// Retries `id` on a fresh connection if it failed on a reused one before any
+    /// response byte, is idempotent, and has retries left; otherwise reports `err`.
+    fn fail_or_retry(&mut self, id: RequestId, err: Error) {
+        let max = self.config.max_retries;
+        let Some(req) = self.reqs.get_mut(id) else {
+            return;
+        };
+        let retry = req.info.reused
+            && !req.got_response_bytes
+            && req.idempotent
+            && req.info.retries < max
+            && matches!(err.kind(), ErrorKind::ConnectionClosed | ErrorKind::Io);
+        if retry {
+            log::debug!(target: "wirepool::pool", "{id}: retried on a fresh connection after: {err}");
+            req.info.retries += 1;
+            req.info.reused = false;
+            req.fresh_only = true;
+            req.place = Place::Pending;
+            let host = req.host;
+            self.pools.stats_mut(host).retries += 1;
+            self.work.pending.push_back(id);
+            return;
+        }
+        let safe = req.idempotent || err.is_retry_safe();
+        self.fail_request(id, err.retry_safe(safe));
+    }
+
+    /// Reports request `id` failed with `err` (it has no connection, or its connection
+    /// was dealt with).
+    fn fail_request(&mut self, id: RequestId, err: Error) {
+        if let Some(req) = self.reqs.remove(id) {
+            self.unqueue(id, &req);
+            self.work.outbox.push((id, Err(err)));
+        }
+    }
+
+    /// Takes a request without a connection out of the pending list or wait queue.
+    fn unqueue(&mut self, id: RequestId, req: &Req) {
+        match req.place {
+            Place::Queued { .. } => {
+                self.pools.remove_waiter(req.host, id.0);
+            }
+            Place::Pending => self.work.pending.retain(|p| *p != id),
+            Place::OnConn(_) => {}
+        }
+    }
+
+    // ---- DNS and deadlines --------------------------------------------------------------
+
+    fn handle_dns_answers(&mut self, sink: Sink<'_>) {
+        while let Some(answer) = self.resolver.poll_answer(self.now) {
+            let waiting: Vec<usize> = self
+                .work
+                .resolving
+                .iter()
+                .copied()
+                .filter(|&cid| {
+                    self.conns.get(cid).is_some_and(|c| {
+                        let key = self.pools.key(c.host);
+                        key.port() == answer.port && key.host().eq_ignore_ascii_case(&answer.host)
+                    })
+                })
+                .collect();
+            self.work.resolving.retain(|c| !waiting.contains(c));
+            for cid in waiting {
+                self.drive(cid, sink, |conn, req, ctx| {
+                    conn.handle_dns(&answer.result, req, ctx)
+                });
+            }
+        }
+    }
+
+    fn fire_deadlines(&mut self, sink: Sink<'_>) {
+        let now = self.now;
+        while let Some((at, owner, kind)) = self.timers.pop_due(now) {
+            match owner {
+                Owner::Conn(cid) => {
+                    let Some(conn) = self.conns.get_mut(cid) else {
+                        continue;
+                    };
+                    match conn.deadlines.on_pop(kind, at, now) {
+                        Popped::Fire => self.drive(cid, sink, |conn, req, ctx| {
+                            conn.handle_deadline(kind, req, ctx)
+                        }),
+                        Popped::Rearm(t) => self.timers.push(t, owner, kind),
+                        Popped::Stale => {}
+                    }
+                }
+                // A request's own alarm, armed while it waits for a connection; once a
+                // connection carries it, the connection's `Total` deadline applies.
+                Owner::Request(raw) => {
+                    let id = RequestId(raw);
+                    let due = self.reqs.get(id).is_some_and(|req| {
+                        req.conn().is_none() && req.deadline.is_some_and(|d| d <= now)
+                    });
+                    if due {
+                        let err =
+                            Error::msg(ErrorKind::Timeout, "timed out waiting for a connection");
+                        self.fail_request(id, err);
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush_outbox(&mut self, sink: Sink<'_>) {
+        // Swap in the spare vector so neither is reallocated turn after turn.
+        let mut outbox = std::mem::take(&mut self.work.spare_outbox);
+        std::mem::swap(&mut outbox, &mut self.work.outbox);
+        for (id, outcome) in outbox.drain(..) {
+            match outcome {
+                Ok(info) => sink(Event::Done { id, info }),
+                Err(error) => sink(Event::Failed { id, error }),
+            };
+        }
+        self.work.spare_outbox = outbox;
+    }
+
+    fn free_closed(&mut self) {
+        for cid in self.work.to_free.drain(..) {
+            self.conns.remove(cid);
+        }
+    }
+}

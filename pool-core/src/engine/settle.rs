@@ -1,0 +1,317 @@
+//! Which request gets which connection: idle reuse, new dials, the wait queue and
+//! hand-offs — the pool's decisions between connections.
+//!
+//! "Settle" runs at the start and end of every turn and hands pending requests a
+//! connection: the host's most recently idled one (LIFO by default), else a new dial if
+//! `max_conns_per_host` allows, else a place in the host's FIFO wait queue. When a
+//! connection finishes a response it goes to the first waiter (a hand-off, started at
+//! the next settle), or back to the idle pool. A request retried after a stale
+//! connection only ever gets a fresh one.
+//!
+//! The work deferred within a turn is kept in [`Work`], each list with the point where
+//! it is emptied, so no transition needs the engine's callback in the middle of
+//! another.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::Engine;
+use crate::conn::{Conn, Next, State};
+use crate::dns::Lookup;
+use crate::error::Error;
+use crate::event::Sink;
+use crate::pool::{CloseCause, HostId, Scheme};
+use crate::request::{Place, RequestId, RequestInfo};
+use crate::timer::{Deadline, Owner};
+
+/// A finished request's outcome, reported at the end of the turn.
+type Outcome = (RequestId, Result<RequestInfo, Error>);
+
+/// Work deferred within a turn.
+#[derive(Default)]
+pub(super) struct Work {
+    /// Submitted or retried requests without a connection: emptied by the next settle.
+    pub(super) pending: VecDeque<RequestId>,
+    /// Connections with bytes to use (resumed after a pause, draining a dropped body):
+    /// driven by the next settle, before pending requests, so a drained connection can
+    /// carry the next request instead of a new dial.
+    pub(super) ready: Vec<usize>,
+    /// Released connections promised to a waiting request: started by the next settle.
+    pub(super) handoffs: Vec<(usize, RequestId)>,
+    /// Hosts whose open-connection count dropped: their waiters may dial (next settle).
+    pub(super) freed_hosts: Vec<HostId>,
+    /// Connections waiting for a DNS answer: matched when the resolver answers.
+    pub(super) resolving: Vec<usize>,
+    /// Finished and failed requests: reported at the end of the settle that follows.
+    pub(super) outbox: Vec<Outcome>,
+    /// The outbox's twin, swapped in while the outbox is being reported.
+    pub(super) spare_outbox: Vec<Outcome>,
+    /// Closed connections whose slots are freed at the end of the turn (so a stale
+    /// event in the same batch cannot reach a new occupant).
+    pub(super) to_free: Vec<usize>,
+}
+
+impl Work {
+    /// Whether the next poll must not sleep.
+    pub(super) fn has_work(&self) -> bool {
+        !self.pending.is_empty() || !self.ready.is_empty()
+    }
+
+    /// Connection `cid` of `host` closed.
+    pub(super) fn conn_closed(&mut self, cid: usize, host: HostId) {
+        self.resolving.retain(|&c| c != cid);
+        self.to_free.push(cid);
+        self.freed_hosts.push(host);
+    }
+
+    /// Forgets all pending work (shutdown).
+    pub(super) fn clear(&mut self) {
+        self.pending.clear();
+        self.ready.clear();
+        self.handoffs.clear();
+        self.freed_hosts.clear();
+        self.resolving.clear();
+    }
+}
+
+impl Engine {
+    /// Runs queued work until none is left: resumed and draining connections, pending
+    /// requests, hand-offs, hosts with freed capacity.
+    ///
+    /// Connections go first: a body dropped just before the next request was sent is
+    /// often already in the socket, and draining it first lets that request reuse the
+    /// connection instead of dialing a new one.
+    pub(super) fn settle(&mut self, sink: Sink<'_>) {
+        loop {
+            if let Some(cid) = self.work.ready.pop() {
+                self.drive(cid, sink, |conn, req, ctx| conn.drive_read(req, ctx));
+            } else if let Some(id) = self.work.pending.pop_front() {
+                self.dispatch(id, sink);
+            } else if let Some((cid, id)) = self.work.handoffs.pop() {
+                self.take_handoff(cid, id, sink);
+            } else if let Some(host) = self.work.freed_hosts.pop() {
+                self.serve_waiters(host, sink);
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Gives request `id` an idle connection, a new one, or a place in the wait queue.
+    fn dispatch(&mut self, id: RequestId, sink: Sink<'_>) {
+        let now = self.now;
+        let Some(req) = self.reqs.get(id) else { return };
+        let host = req.host;
+        if !req.fresh_only {
+            while let Some((cid, since)) = self.pools.pop_idle(host) {
+                let expired = self.conns.get(cid).map_or(true, |c| c.is_expired(now));
+                if expired || now.saturating_duration_since(since) >= self.config.idle_timeout {
+                    let cause = if expired {
+                        CloseCause::Lifetime
+                    } else {
+                        CloseCause::IdleTimeout
+                    };
+                    self.close_conn(cid, cause);
+                    continue;
+                }
+                if let Some(req) = self.reqs.get_mut(id) {
+                    req.info.idle_for = Some(now.saturating_duration_since(since));
+                }
+                if let Some(conn) = self.conns.get_mut(cid) {
+                    conn.deadlines.clear(Deadline::IdleExpiry);
+                    conn.deadlines.clear(Deadline::Lifetime);
+                }
+                return self.start_exchange(cid, id, sink);
+            }
+        }
+        if self.pools.can_open(host) {
+            self.open_conn(host, id, sink);
+        } else {
+            self.pools.push_waiter(host, id.0);
+            if let Some(req) = self.reqs.get_mut(id) {
+                req.place = Place::Queued { since: now };
+                if let Some(at) = req.deadline {
+                    self.timers.push(at, Owner::Request(id.0), Deadline::Total);
+                }
+            }
+        }
+    }
+
+    /// Puts request `id` on connection `cid` (new, idle or handed off) and starts its
+    /// exchange. Counts a reuse here, where a used connection really takes a request.
+    pub(super) fn start_exchange(&mut self, cid: usize, id: RequestId, sink: Sink<'_>) {
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        self.spares
+            .equip(conn, self.config.read_buffer_size, self.config.head_limits);
+        if conn.served > 0 {
+            self.pools.stats_mut(conn.host).reuses += 1;
+        }
+        let deadline = self.reqs.get(id).and_then(|r| r.deadline);
+        if let Some(at) = deadline {
+            self.arm_conn(cid, Deadline::Total, at);
+        }
+        let next = self.with_conn(cid, Some(id), sink, |conn, req, ctx| match req {
+            Some(req) => conn.start_exchange(id, req, ctx),
+            None => Next::Wait,
+        });
+        if let Some(next) = next {
+            self.apply(cid, next, sink);
+        }
+    }
+
+    /// Dials a new connection for request `id`.
+    pub(super) fn open_conn(&mut self, host: HostId, id: RequestId, sink: Sink<'_>) {
+        let now = self.now;
+        self.pools.conn_opened(host);
+        self.pools.stats_mut(host).dials += 1;
+        self.conn_serial += 1;
+        let tls = self.pools.key(host).scheme() == Scheme::Https;
+        let mut conn = Conn::new(host, self.conn_serial, tls, id, now);
+        conn.expires_at = self
+            .config
+            .max_conn_lifetime
+            .and_then(|life| now.checked_add(self.jittered(life)));
+        let cid = self.conns.insert(conn);
+        if let Some(at) = now.checked_add(self.config.connect_timeout) {
+            self.arm_conn(cid, Deadline::Connect, at);
+        }
+        let deadline = match self.reqs.get_mut(id) {
+            Some(req) => {
+                req.place = Place::OnConn(cid);
+                req.deadline
+            }
+            None => None,
+        };
+        if let Some(at) = deadline {
+            self.arm_conn(cid, Deadline::Total, at);
+        }
+        let key = self.pools.key(host);
+        match self.resolver.lookup(key.host(), key.port(), now) {
+            Lookup::Ready(addrs) => {
+                self.drive(cid, sink, |conn, _, ctx| conn.start_dial(&addrs, ctx));
+            }
+            Lookup::Pending => self.work.resolving.push(cid),
+        }
+    }
+
+    /// `life` shortened by up to `lifetime_jitter` of itself, at random.
+    fn jittered(&mut self, life: Duration) -> Duration {
+        // xorshift64: cheap, and good enough to spread expiries.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let unit = (self.rng >> 11) as f64 / (1u64 << 53) as f64;
+        // `validate` keeps the jitter in 0..=1; a lifetime too long for f64 seconds is
+        // kept as it is (it means "never" anyway).
+        let cut = self.config.lifetime_jitter.clamp(0.0, 1.0) * unit;
+        Duration::try_from_secs_f64(life.as_secs_f64() * (1.0 - cut)).unwrap_or(life)
+    }
+
+    /// A connection finished a response and may be reused: give it to the first waiter,
+    /// or put it in the idle pool.
+    pub(super) fn release(&mut self, cid: usize, sink: Sink<'_>) {
+        let now = self.now;
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        let host = conn.host;
+        if self
+            .config
+            .max_requests_per_conn
+            .is_some_and(|max| conn.served >= max)
+        {
+            return self.close_conn(cid, CloseCause::MaxRequests);
+        }
+        if conn.is_expired(now) {
+            return self.close_conn(cid, CloseCause::Lifetime);
+        }
+        conn.deadlines.clear(Deadline::Total);
+        conn.set_state(State::Idle);
+        // A readable flag still set means unread bytes or EOF may be waiting.
+        if let Next::Close(cause) = conn.check_idle() {
+            return self.close_conn(cid, cause);
+        }
+        while let Some(waiter) = self.pools.pop_waiter(host) {
+            let id = RequestId(waiter);
+            let Some(req) = self.reqs.get_mut(id) else {
+                continue;
+            };
+            req.info.queued = match req.place {
+                Place::Queued { since } => now.saturating_duration_since(since),
+                _ => Duration::ZERO,
+            };
+            if req.fresh_only {
+                // A retry after a stale connection must not meet another used one. This
+                // connection makes room for the new one the retry dials.
+                req.place = Place::Pending;
+                self.close_conn(cid, CloseCause::Evicted);
+                return self.open_conn(host, id, sink);
+            }
+            req.info.idle_for = Some(Duration::ZERO);
+            req.place = Place::OnConn(cid);
+            self.work.handoffs.push((cid, id));
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        self.spares.strip(conn);
+        // The write buffer keeps its (small) capacity: the next request's head is
+        // encoded into it without allocating.
+        let expires_at = conn.expires_at;
+        for evicted in self.pools.push_idle(host, cid, now) {
+            self.close_conn(evicted, CloseCause::Evicted);
+        }
+        if !self.pools.is_idle(cid) {
+            return;
+        }
+        if let Some(at) = now.checked_add(self.config.idle_timeout) {
+            self.arm_conn(cid, Deadline::IdleExpiry, at);
+        }
+        if let Some(at) = expires_at {
+            self.arm_conn(cid, Deadline::Lifetime, at);
+        }
+    }
+
+    /// Starts a handed-off exchange, unless the connection died in between (then the
+    /// request is dispatched again) or the request went away (then the connection goes
+    /// back through `release`).
+    fn take_handoff(&mut self, cid: usize, id: RequestId, sink: Sink<'_>) {
+        let idle = self
+            .conns
+            .get(cid)
+            .is_some_and(|c| matches!(c.state, State::Idle));
+        if self.reqs.get(id).is_none() {
+            if idle {
+                self.release(cid, sink);
+            }
+            return;
+        }
+        if idle {
+            self.start_exchange(cid, id, sink);
+        } else if let Some(req) = self.reqs.get_mut(id) {
+            req.place = Place::Pending;
+            self.work.pending.push_back(id);
+        }
+    }
+
+    /// Dials for waiters of `host` while its connection limit allows.
+    fn serve_waiters(&mut self, host: HostId, sink: Sink<'_>) {
+        let now: Instant = self.now;
+        while self.pools.can_open(host) {
+            let Some(waiter) = self.pools.pop_waiter(host) else {
+                break;
+            };
+            let id = RequestId(waiter);
+            if let Some(req) = self.reqs.get_mut(id) {
+                req.info.queued = match req.place {
+                    Place::Queued { since } => now.saturating_duration_since(since),
+                    _ => Duration::ZERO,
+                };
+                self.open_conn(host, id, sink);
+            }
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! What the pool counts: why connections closed ([`CloseCause`], [`CloseCounts`]), the
+//! per-host event counters the Engine increments ([`HostCounters`]), and the snapshot
+//! callers read ([`HostStats`], [`Stats`]).
+//!
+//! # What this module owns
+//!
+//! The counter types, their names in logs and metrics, and building a snapshot: one
+//! [`HostStats`] per host from its counters and gauges, sorted by key, plus their sum.
+//!
+//! # What it deliberately does not do
+//!
+//! It stores no gauge. Idle, active, connecting and waiting are read off the pool's own
+//! structure when a snapshot is taken ([`HostGauges`]), so they cannot drift from what the
+//! pool holds; only events (dials, reuses, closes, …) are counted, where they happen.
+
+use std::fmt;
+
+use super::key::PoolKey;
+
+/// Why a connection was closed, for the close counters in [`Stats`] and for logs.
+///
+/// The limits behind these causes are the client's own settings. A server's
+/// `Keep-Alive: timeout=N, max=M` header is not read today: a server that closes idle
+/// connections sooner than `idle_timeout` shows up as [`CloseCause::ServerClose`] (the
+/// idle socket becomes readable at EOF and is dropped before reuse), not as
+/// [`CloseCause::IdleTimeout`] or [`CloseCause::MaxRequests`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseCause {
+    /// It sat idle for `idle_timeout` (found when its idle-expiry deadline fires, or when
+    /// a request finds it expired on checkout).
+    IdleTimeout,
+    /// It reached `max_conn_lifetime` (shortened by `lifetime_jitter`), for example so that
+    /// a DNS change is picked up.
+    Lifetime,
+    /// The server closed it: EOF or a reset while idle, EOF before any byte of a response
+    /// arrived, or EOF while an unread body was being drained.
+    ServerClose,
+    /// An I/O, TLS or protocol error (a body cut short included) or a deadline (connect,
+    /// TLS handshake, response head, total) in the middle of an exchange, bytes after the
+    /// end of a response, or unsolicited bytes on an idle connection.
+    Error,
+    /// Made room: the idle pool was full (`max_idle_per_host` or `max_idle_total`) and
+    /// the oldest idle connection (of the host, or of all hosts) was closed, or with a
+    /// limit of 0 the connection coming back; or a request retried after a stale
+    /// connection was waiting at `max_conns_per_host` and a used connection was closed so
+    /// that it could dial a fresh one.
+    Evicted,
+    /// It served `max_requests_per_conn` requests (a client setting; the server's
+    /// `Keep-Alive: max=` is not read).
+    MaxRequests,
+    /// The exchange left it unfit for reuse; [`NotReusable`] says why (the keep-alive
+    /// verdict's reason, an early response, or a body dropped unread that was over
+    /// `drain_limit` or not drained within `drain_timeout`). Counted in total and per
+    /// reason ([`CloseCounts::not_reusable_by`]).
+    NotReusable(NotReusable),
+    /// The pool or the Engine was shut down, or `close_idle()` was called.
+    Shutdown,
+    /// The caller canceled the request (`Engine::cancel`, or `Engine::discard` before the
+    /// response head arrived) while it was on this connection: its state is unknown.
+    Canceled,
+}
+
+impl CloseCause {
+    /// Every cause, in the order of the fields of [`CloseCounts`].
+    pub const ALL: [CloseCause; 9] = [
+        CloseCause::IdleTimeout,
+        CloseCause::Lifetime,
+        CloseCause::ServerClose,
+        CloseCause::Error,
+        CloseCause::Evicted,
+        CloseCause::MaxRequests,
+        CloseCause::NotReusable(NotReusable::Other),
+        CloseCause::Shutdown,
+        CloseCause::Canceled,
+    ];
+
+    /// The name used in logs and metrics, e.g. `"idle timeout"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseCause::IdleTimeout => "idle timeout",
+            CloseCause::Lifetime => "lifetime",
+            CloseCause::ServerClose => "server close",
+            CloseCause::Error => "error",
+            CloseCause::Evicted => "evicted",
+            CloseCause::MaxRequests => "max requests",
+            CloseCause::NotReusable(_) => "not reusable",
+            CloseCause::Shutdown => "shutdown",
+            CloseCause::Canceled => "canceled",
+        }
+    }
+}
+
+impl fmt::Display for CloseCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseCause::NotReusable(why) => write!(f, "not reusable: {why}"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+/// Why an exchange left its connection unfit for another request: the detail behind
+/// [`CloseCause::NotReusable`], so the stats can say why connections were not reused.
+/// The first four come from the codec's keep-alive verdict (`http1_codec::CloseReason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NotReusable {
+    /// The response carried `Connection: close`.
+    ServerSentClose,
+    /// Our request carried `Connection: close`.
+    RequestSentClose,
+    /// An HTTP/1.0 response without `Connection: keep-alive`.
+    Http10,
+    /// The body was delimited by the connection's close.
+    CloseDelimitedBody,
+    /// A final response arrived before the whole request was sent (an early response,
+    /// or one that came instead of `100 Continue`): the server cannot know where the
+    /// rest of our request would have ended.
+    EarlyResponse,
+    /// A body dropped unread had more left than `drain_limit`.
+    DrainLimit,
+    /// A body dropped unread was not drained within `drain_timeout`.
+    DrainTimeout,
+    /// Another reason of the verdict (an upgrade, a tunnel).
+    Other,
+}
+
+impl NotReusable {
+    /// Every reason, in the order of the fields of [`NotReusableCounts`].
+    pub const ALL: [NotReusable; 8] = [
+        NotReusable::ServerSentClose,
+        NotReusable::RequestSentClose,
+        NotReusable::Http10,
+        NotReusable::CloseDelimitedBody,
+        NotReusable::EarlyResponse,
+        NotReusable::DrainLimit,
+        NotReusable::DrainTimeout,
+        NotReusable::Other,
+    ];
+
+    /// The name used in logs and metrics, e.g. `"server sent close"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotReusable::ServerSentClose => "server sent close",
+            NotReusable::RequestSentClose => "request sent close",
+            NotReusable::Http10 => "http/1.0 without keep-alive",
+            NotReusable::CloseDelimitedBody => "close-delimited body",
+            NotReusable::EarlyResponse => "early response",
+            NotReusable::DrainLimit => "drain limit",
+            NotReusable::DrainTimeout => "drain timeout",
+            NotReusable::Other => "other",
+        }
+    }
+
+    /// The reason for the codec's verdict `reason`.
+    pub(crate) fn from_verdict(reason: http1_codec::CloseReason) -> NotReusable {
+        use http1_codec::CloseReason;
+        match reason {
+            CloseReason::ServerSentClose => NotReusable::ServerSentClose,
+            CloseReason::RequestSentClose => NotReusable::RequestSentClose,
+            CloseReason::Http10WithoutKeepAlive => NotReusable::Http10,
+            CloseReason::CloseDelimitedBody => NotReusable::CloseDelimitedBody,
+            _ => NotReusable::Other,
+        }
+    }
+}
+
+impl fmt::Display for NotReusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Connections closed as [`CloseCause::NotReusable`], per [`NotReusable`] reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NotReusableCounts {
+    /// [`NotReusable::ServerSentClose`].
+    pub server_sent_close: u64,
+    /// [`NotReusable::RequestSentClose`].
+    pub request_sent_close: u64,
+    /// [`NotReusable::Http10`].
+    pub http10: u64,
+    /// [`NotReusable::CloseDelimitedBody`].
+    pub close_delimited_body: u64,
+    /// [`NotReusable::EarlyResponse`].
+    pub early_response: u64,
+    /// [`NotReusable::DrainLimit`].
+    pub drain_limit: u64,
+    /// [`NotReusable::DrainTimeout`].
+    pub drain_timeout: u64,
+    /// [`NotReusable::Other`].
+    pub other: u64,
+}
+
+impl NotReusableCounts {
+    /// The counter for `reason`.
+    pub fn get(&self, reason: NotReusable) -> u64 {
+        let mut copy = *self;
+        *copy.slot_mut(reason)
+    }
+
+    fn slot_mut(&mut self, reason: NotReusable) -> &mut u64 {
+        match reason {
+            NotReusable::ServerSentClose => &mut self.server_sent_close,
+            NotReusable::RequestSentClose => &mut self.request_sent_close,
+            NotReusable::Http10 => &mut self.http10,
+            NotReusable::CloseDelimitedBody => &mut self.close_delimited_body,
+            NotReusable::EarlyResponse => &mut self.early_response,
+            NotReusable::DrainLimit => &mut self.drain_limit,
+            NotReusable::DrainTimeout => &mut self.drain_timeout,
+            NotReusable::Other => &mut self.other,
+        }
+    }
+}
+
+/// Number of closed connections per [`CloseCause`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CloseCounts {
+    /// Closed by [`CloseCause::IdleTimeout`].
+    pub idle_timeout: u64,
+    /// Closed by [`CloseCause::Lifetime`].
+    pub lifetime: u64,
+    /// Closed by [`CloseCause::ServerClose`].
+    pub server_close: u64,
+    /// Closed by [`CloseCause::Error`].
+    pub error: u64,
+    /// Closed by [`CloseCause::Evicted`].
+    pub evicted: u64,
+    /// Closed by [`CloseCause::MaxRequests`].
+    pub max_requests: u64,
+    /// Closed by [`CloseCause::NotReusable`], whatever the reason.
+    pub not_reusable: u64,
+    /// The same, per reason.
+    pub not_reusable_by: NotReusableCounts,
+    /// Closed by [`CloseCause::Shutdown`].
+    pub shutdown: u64,
+    /// Closed by [`CloseCause::Canceled`].
+    pub canceled: u64,
+}
+
+impl CloseCounts {
+    /// The counter for `cause`.
+    pub fn get(&self, cause: CloseCause) -> u64 {
+        match cause {
+            CloseCause::IdleTimeout => self.idle_timeout,
+            CloseCause::Lifetime => self.lifetime,
+            CloseCause::ServerClose => self.server_close,
+            CloseCause::Error => self.error,
+            CloseCause::Evicted => self.evicted,
+            CloseCause::MaxRequests => self.max_requests,
+            CloseCause::NotReusable(_) => self.not_reusable,
+            CloseCause::Shutdown => self.shutdown,
+            CloseCause::Canceled => self.canceled,
+        }
+    }
+
+    /// Counts one close for `cause`.
+    pub(crate) fn record(&mut self, cause: CloseCause) {
+        *self.slot_mut(cause) += 1;
+        if let CloseCause::NotReusable(why) = cause {
+            *self.not_reusable_by.slot_mut(why) += 1;
+        }
+    }
+
+    /// All closes, whatever the cause.
+    pub fn total(&self) -> u64 {
+        CloseCause::ALL.iter().map(|&c| self.get(c)).sum()
+    }
+
+    /// The counter for `cause`, writable.
+    fn slot_mut(&mut self, cause: CloseCause) -> &mut u64 {
+        match cause {
+            CloseCause::IdleTimeout => &mut self.idle_timeout,
+            CloseCause::Lifetime => &mut self.lifetime,
+            CloseCause::ServerClose => &mut self.server_close,
+            CloseCause::Error => &mut self.error,
+            CloseCause::Evicted => &mut self.evicted,
+            CloseCause::MaxRequests => &mut self.max_requests,
+            CloseCause::NotReusable(_) => &mut self.not_reusable,
+            CloseCause::Shutdown => &mut self.shutdown,
+            CloseCause::Canceled => &mut self.canceled,
+        }
+    }
+
+    /// Adds `other` into `self` (for totals across hosts).
+    fn add(&mut self, other: &CloseCounts) {
+        for cause in CloseCause::ALL {
+            *self.slot_mut(cause) += other.get(cause);
+        }
+        for why in NotReusable::ALL {
+            *self.not_reusable_by.slot_mut(why) += other.not_reusable_by.get(why);
+        }
+    }
+}
+
+/// Event counters of one host, incremented by the Engine where the event happens
+/// (through [`Pools::stats_mut`](super::Pools::stats_mut)). Gauges (idle, active,
+/// connecting, waiting) are not here: [`Pools`](super::Pools) derives them from its own
+/// structure, so they cannot drift.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HostCounters {
+    /// Requests submitted for this host (each counted once, retries included in `retries`).
+    pub requests: u64,
+    /// Connections dialed (TCP connects started).
+    pub dials: u64,
+    /// Requests served on a connection taken from the idle pool.
+    pub reuses: u64,
+    /// Requests retried on a fresh connection after failing on a reused one.
+    pub retries: u64,
+    /// TLS handshakes that verified a certificate chain (no session to resume).
+    pub tls_full_handshakes: u64,
+    /// TLS handshakes that resumed an earlier session (ticket or session id).
+    pub tls_resumed_handshakes: u64,
+    /// Connections closed, by cause.
+    pub closes: CloseCounts,
+}
+
+/// Counters and gauges of one host (or the sum over all hosts), as seen at one instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HostStats {
+    /// Requests submitted.
+    pub requests: u64,
+    /// Connections dialed.
+    pub dials: u64,
+    /// Requests served on a reused idle connection.
+    pub reuses: u64,
+    /// Requests retried on a fresh connection after failing on a reused one.
+    pub retries: u64,
+    /// TLS handshakes that verified a certificate chain (no session to resume).
+    pub tls_full_handshakes: u64,
+    /// TLS handshakes that resumed an earlier session.
+    pub tls_resumed_handshakes: u64,
+    /// Idle connections now.
+    pub idle: usize,
+    /// Connections now carrying a request (open, past connecting, not idle).
+    pub active: usize,
+    /// Connections now being set up (DNS, TCP connect, TLS handshake).
+    pub connecting: usize,
+    /// Requests now waiting for a connection because of `max_conns_per_host`.
+    pub waiting: usize,
+    /// Connections closed so far, by cause.
+    pub closes: CloseCounts,
+}
+
+impl HostStats {
+    /// The stats of one host from its event counters and the gauges read off the pool;
+    /// `active` is what is open and neither idle nor connecting.
+    pub(super) fn new(counters: &HostCounters, gauges: HostGauges) -> HostStats {
+        HostStats {
+            requests: counters.requests,
+            dials: counters.dials,
+            reuses: counters.reuses,
+            retries: counters.retries,
+            tls_full_handshakes: counters.tls_full_handshakes,
+            tls_resumed_handshakes: counters.tls_resumed_handshakes,
+            idle: gauges.idle,
+            active: gauges
+                .open
+                .saturating_sub(gauges.idle)
+                .saturating_sub(gauges.connecting),
+            connecting: gauges.connecting,
+            waiting: gauges.waiting,
+            closes: counters.closes,
+        }
+    }
+
+    /// Adds `other` into `self`.
+    fn add(&mut self, other: &HostStats) {
+        self.requests += other.requests;
+        self.dials += other.dials;
+        self.reuses += other.reuses;
+        self.retries += other.retries;
+        self.tls_full_handshakes += other.tls_full_handshakes;
+        self.tls_resumed_handshakes += other.tls_resumed_handshakes;
+        self.idle += other.idle;
+        self.active += other.active;
+        self.connecting += other.connecting;
+        self.waiting += other.waiting;
+        self.closes.add(&other.closes);
+    }
+}
+
+/// A snapshot of the pool: every host's counters and gauges, and their sum.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Sum over all hosts.
+    pub total: HostStats,
+    /// One entry per host the pool has seen, sorted by key.
+    pub hosts: Vec<(PoolKey, HostStats)>,
+}
+
+impl Stats {
+    /// The snapshot of `hosts` (each host's key and stats): the hosts sorted by key, and
+    /// their sum.
+    pub(super) fn from_hosts(hosts: impl ExactSizeIterator<Item = (PoolKey, HostStats)>) -> Stats {
+        let mut stats = Stats {
+            total: HostStats::default(),
+            hosts: Vec::with_capacity(hosts.len()),
+        };
+        for (key, host) in hosts {
+            stats.total.add(&host);
+            stats.hosts.push((key, host));
+        }
+        stats.hosts.sort_by(|a, b| a.0.cmp(&b.0));
+        stats
+    }
+}
+
+/// The gauges of one host, read off the pool's structure when a snapshot is taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct HostGauges {
+    /// Open connections: connecting + active + idle.
+    pub open: usize,
+    /// Of `open`, those in the idle pool.
+    pub idle: usize,
+    /// Of `open`, those still being dialed.
+    pub connecting: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_cause_names_and_counters_line_up() {
+        let mut counts = CloseCounts::default();
+        for (i, cause) in CloseCause::ALL.into_iter().enumerate() {
+            for _ in 0..=i {
+                counts.record(cause);
+            }
+        }
+        for (i, cause) in CloseCause::ALL.into_iter().enumerate() {
+            assert_eq!(counts.get(cause), i as u64 + 1, "{cause}");
+        }
+        assert_eq!(counts.total(), 45); // 1 + 2 + ... + 9
+        assert_eq!(CloseCause::IdleTimeout.to_string(), "idle timeout");
+        assert_eq!(CloseCause::NotReusable.to_string(), "not reusable");
+    }
+}
