@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::error::Error;
 
-use pool_core::{CloseCause, CloseCounts, HostStats, Stats};
+use pool_core::{CloseCause, CloseCounts, HostStats, NotReusable, Stats};
 use serde::Serialize;
 
 /// `err` and its chain of sources on one line, joined by `": "`. A source whose text
@@ -49,6 +49,8 @@ struct HostCounters {
     /// `CloseCause::ALL` order (serde_json keeps a `BTreeMap` sorted, so a Vec of pairs
     /// would lose nothing either; the order is the documented one).
     closes: Closes,
+    /// The `not_reusable` closes by reason (`NotReusable::as_str`, snake case).
+    not_reusable_by: Closes,
 }
 
 /// `{"idle_timeout":0,"lifetime":0,...}` in `CloseCause::ALL` order.
@@ -70,7 +72,7 @@ impl From<&CloseCounts> for Closes {
         Closes(
             CloseCause::ALL
                 .into_iter()
-                .map(|cause| (cause.as_str().replace(' ', "_"), c.get(cause)))
+                .map(|cause| (snake(cause.as_str()), c.get(cause)))
                 .collect(),
         )
     }
@@ -90,8 +92,27 @@ impl From<&HostStats> for HostCounters {
             tls_full_handshakes: s.tls_full_handshakes,
             tls_resumed_handshakes: s.tls_resumed_handshakes,
             closes: Closes::from(&s.closes),
+            not_reusable_by: Closes(
+                NotReusable::ALL
+                    .into_iter()
+                    .map(|why| (snake(why.as_str()), s.closes.not_reusable_by.get(why)))
+                    .collect(),
+            ),
         }
     }
+}
+
+/// `"http/1.0 without keep-alive"` → `"http_1_0_without_keep_alive"`.
+fn snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -157,7 +178,8 @@ mod tests {
         assert!(json
             .starts_with(r#"{"requests":0,"dials":0,"reused":0,"retries":0,"idle":0,"active":0,"#));
         assert!(json.contains(r#""closes":{"idle_timeout":0,"lifetime":0,"server_close":0,"#));
-        assert!(json.contains(r#""canceled":0}"#));
+        assert!(json.contains(r#""canceled":0},"not_reusable_by":{"server_sent_close":0,"#));
+        assert!(json.contains(r#""http_1_0_without_keep_alive":0,"#));
         assert!(json.ends_with(r#","hosts":[]}"#));
         let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
         assert_eq!(value["tls_full_handshakes"], 0);
