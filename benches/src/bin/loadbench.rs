@@ -48,6 +48,7 @@ use benches::machine::{
 };
 use benches::server::{self, Server};
 use clap::{Parser, ValueEnum};
+use examples::chart::{self, Axes, Series};
 use examples::load::parse_or_exit;
 use serde_json::Value;
 
@@ -101,6 +102,14 @@ struct Options {
     /// Where the raw runs go (JSON Lines)
     #[arg(long, default_value = "target/loadbench/results.jsonl")]
     out: PathBuf,
+    /// Also write SVG charts into DIR: requests/s and CPU µs per request by client and
+    /// concurrency, and the latency percentiles at C = 64
+    #[arg(long, value_name = "DIR")]
+    charts: Option<PathBuf>,
+    /// Only draw the charts (into --charts DIR) from the raw runs of an earlier session
+    /// (its --out file); runs nothing
+    #[arg(long, value_name = "FILE", requires = "charts")]
+    charts_from: Option<PathBuf>,
     /// Seconds to wait for a quiet machine before each run
     #[arg(long, default_value_t = 15.0, value_parser = non_negative)]
     idle_wait: f64,
@@ -314,6 +323,23 @@ impl Bench<'_> {
 
 fn main() -> ExitCode {
     let opts: Options = parse_or_exit();
+    if let (Some(dir), Some(from)) = (&opts.charts, &opts.charts_from) {
+        let drawn = fs::read_to_string(from)
+            .map_err(|e| format!("{}: {e}", from.display()))
+            .and_then(|text| draw_charts(&runs_by_scenario(&text), dir));
+        return match drawn {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(msg) => {
+                eprintln!("loadbench: {msg}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(&opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
@@ -449,7 +475,7 @@ fn run(opts: &Options) -> Result<(), String> {
     }
     let tls = server.tls.clone();
     if (has("https") || has("handshake")) && tls.is_none() {
-        let msg = "HTTPS sections skipped: no TLS server (needs nginx and openssl).";
+        let msg = "HTTPS sections skipped: no TLS server (needs nginx).";
         eprintln!("loadbench: note: {msg}");
         b.md.push_str(&format!("{msg}\n\n"));
     }
@@ -555,6 +581,11 @@ fn run(opts: &Options) -> Result<(), String> {
     b.md.push_str(&targets(&b, opts));
     let load_after = sh("cat /proc/loadavg");
     fs::write(&opts.out, &b.jsonl).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    if let Some(dir) = &opts.charts {
+        for file in draw_charts(&b.results, dir)? {
+            eprintln!("loadbench: chart {}", file.display());
+        }
+    }
     let server_name = server.name.clone();
     let body = std::mem::take(&mut b.md);
     drop(b);
@@ -834,4 +865,192 @@ fn targets(b: &Bench<'_>, opts: &Options) -> String {
     );
     md.push('\n');
     md
+}
+
+/// The runs of a JSON Lines file by (scenario, label), as a session collects them.
+fn runs_by_scenario(text: &str) -> BTreeMap<(String, String), Vec<Value>> {
+    let mut runs: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let key = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        if let (Some(scenario), Some(label)) = (key("scenario"), key("label")) {
+            runs.entry((scenario, label)).or_default().push(v);
+        }
+    }
+    runs
+}
+
+/// Median of `field` over `runs`; NaN without values.
+fn median_of(runs: &[Value], field_name: &str) -> f64 {
+    let mut v: Vec<f64> = runs
+        .iter()
+        .map(|r| field(r, field_name))
+        .filter(|x| !x.is_nan())
+        .collect();
+    median(&mut v)
+}
+
+/// Draws the charts of `docs/benchmarks.md` into `dir`; returns the files written.
+///
+/// - `rps.svg`, `cpu.svg`: requests/s and CPU µs per request of every client at each
+///   concurrency of the plain section (scenarios `plain-cN`), medians;
+/// - `latency.svg`: p50 to p99.9 of every client at C = 64 (`plain-c64`).
+fn draw_charts(
+    runs: &BTreeMap<(String, String), Vec<Value>>,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, String> {
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Clients in the order of the first run of each, concurrencies ascending.
+    let mut clients: Vec<String> = Vec::new();
+    let mut conns: Vec<u64> = Vec::new();
+    for (scenario, label) in runs.keys() {
+        let Some(c) = scenario
+            .strip_prefix("plain-c")
+            .and_then(|c| c.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        conns.push(c);
+        if !clients.contains(label) {
+            clients.push(label.clone());
+        }
+    }
+    if clients.is_empty() {
+        return Err("no run of the plain section to draw".into());
+    }
+    clients.sort_by_key(|label| client_rank(label));
+    conns.sort_unstable();
+    conns.dedup();
+    let series = |f: &str| -> Vec<Series> {
+        clients
+            .iter()
+            .map(|label| Series {
+                name: label.clone(),
+                points: conns
+                    .iter()
+                    .filter_map(|&c| {
+                        let rs = runs.get(&(format!("plain-c{c}"), label.clone()))?;
+                        Some((c as f64, median_of(rs, f)))
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+    let axes = |title: &str, y: &str| Axes {
+        title: title.to_owned(),
+        x: "concurrent requests (connections)".to_owned(),
+        y: y.to_owned(),
+        log_x: true,
+        x_names: Vec::new(),
+    };
+    let mut written = Vec::new();
+    let rps = dir.join("rps.svg");
+    chart::lines(
+        &rps,
+        &axes(
+            "Requests per second, 13-byte body (medians; higher is better)",
+            "requests/s",
+        ),
+        &series("rps"),
+    )?;
+    written.push(rps);
+    let cpu = dir.join("cpu.svg");
+    chart::lines(
+        &cpu,
+        &axes(
+            "Client CPU per request, 13-byte body (medians; lower is better)",
+            "CPU µs per request (user + system)",
+        ),
+        &series("cpu_us_per_req"),
+    )?;
+    written.push(cpu);
+    let percentiles = [
+        ("p50", "p50_us"),
+        ("p90", "p90_us"),
+        ("p99", "p99_us"),
+        ("p99.9", "p999_us"),
+    ];
+    let at = conns
+        .iter()
+        .copied()
+        .find(|&c| c == 64)
+        .or(conns.last().copied());
+    if let Some(c) = at {
+        let latency: Vec<Series> = clients
+            .iter()
+            .filter_map(|label| {
+                let rs = runs.get(&(format!("plain-c{c}"), label.clone()))?;
+                Some(Series {
+                    name: label.clone(),
+                    points: percentiles
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (_, f))| (i as f64, median_of(rs, f)))
+                        .collect(),
+                })
+            })
+            .collect();
+        let path = dir.join("latency.svg");
+        chart::lines(
+            &path,
+            &Axes {
+                title: format!("Latency percentiles at C = {c} (medians; lower is better)"),
+                x: "percentile".to_owned(),
+                y: "latency µs".to_owned(),
+                log_x: false,
+                x_names: percentiles.iter().map(|(n, _)| (*n).to_owned()).collect(),
+            },
+            &latency,
+        )?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The order clients are listed in: ours first.
+fn client_rank(label: &str) -> usize {
+    [
+        "wirepool-engine",
+        "wirepool-client",
+        "hyper-cur",
+        "hyper-mt",
+        "ureq",
+        "wrk",
+    ]
+    .iter()
+    .position(|l| *l == label)
+    .unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_from_runs() {
+        let mut text = String::new();
+        for (c, engine, hyper) in [(1, 20_000.0, 15_000.0), (64, 130_000.0, 95_000.0)] {
+            for (label, rps) in [("wirepool-engine", engine), ("hyper-cur", hyper)] {
+                text.push_str(&format!(
+                    "{{\"scenario\":\"plain-c{c}\",\"label\":\"{label}\",\"rps\":{rps},\
+                     \"cpu_us_per_req\":7.5,\"p50_us\":100,\"p90_us\":150,\"p99_us\":300,\
+                     \"p999_us\":900}}\n"
+                ));
+            }
+        }
+        text.push_str("not json\n");
+        let runs = runs_by_scenario(&text);
+        assert_eq!(runs.len(), 4);
+        let dir = std::env::temp_dir().join(format!("loadbench-charts-{}", std::process::id()));
+        let files = draw_charts(&runs, &dir).expect("charts");
+        assert_eq!(files.len(), 3);
+        let rps = fs::read_to_string(dir.join("rps.svg")).expect("rps.svg");
+        assert!(rps.contains("wirepool-engine") && rps.contains("hyper-cur"));
+        let latency = fs::read_to_string(dir.join("latency.svg")).expect("latency.svg");
+        assert!(latency.contains("p99.9") && latency.contains("C = 64"));
+        let _ = fs::remove_dir_all(&dir);
+        assert!(draw_charts(&BTreeMap::new(), &dir).is_err());
+    }
 }
