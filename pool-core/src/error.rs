@@ -31,6 +31,30 @@ pub enum Culprit {
 }
 
 /// What went wrong with a request.
+///
+/// Match on it to decide what to do; the enum is `#[non_exhaustive]`, so keep a wildcard
+/// arm:
+///
+/// ```
+/// use pool_core::{Client, Culprit, ErrorKind};
+///
+/// // A port where nothing listens: the connect is refused.
+/// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+/// let client = Client::new()?;
+/// let err = client.get(&format!("http://127.0.0.1:{port}/")).unwrap_err();
+/// let what_to_do = match err.kind() {
+///     ErrorKind::Dns | ErrorKind::Connect | ErrorKind::ConnectTimeout => "try another host",
+///     _ if err.is_timeout() => "give it more time",
+///     ErrorKind::Protocol => "the server is broken: report it",
+///     _ => "give up",
+/// };
+/// assert_eq!(err.kind(), ErrorKind::Connect);
+/// assert_eq!(err.culprit(), Culprit::Environment);
+/// assert!(err.is_retry_safe()); // nothing was sent
+/// assert_eq!(what_to_do, "try another host");
+/// assert_eq!(err.to_string(), "connect failed"); // the cause is in source()
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorKind {

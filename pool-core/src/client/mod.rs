@@ -200,6 +200,28 @@ impl Client {
 }
 
 /// Builds a [`Client`]. Setting names follow Go's `http.Transport` where one exists.
+///
+/// Every setting is checked once, at [`build`](ClientBuilder::build): a value that
+/// cannot work is an [`ErrorKind::InvalidConfig`] error naming the setting, never a
+/// panic later on the engine thread.
+///
+/// ```
+/// use std::time::Duration;
+/// use pool_core::{Client, ErrorKind};
+///
+/// let client = Client::builder()
+///     .timeout(Some(Duration::from_secs(5)))      // the whole request, body included
+///     .connect_timeout(Duration::from_secs(1))
+///     .max_idle_per_host(256)                     // Go's MaxIdleConnsPerHost is 2
+///     .idle_timeout(Duration::from_secs(30))
+///     .build()?;
+/// assert_eq!(client.config().max_idle_per_host, 256);
+///
+/// // Refused at build(), with the setting named:
+/// let err = Client::builder().resolver_threads(0).build().unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+/// # Ok::<(), pool_core::Error>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct ClientBuilder {
     config: Config,

@@ -68,7 +68,72 @@ const WAKER_TOKEN: Token = Token(usize::MAX);
 /// Readiness events taken from the kernel per `poll`.
 const EVENTS_CAPACITY: usize = 1024;
 
-/// The connection-pool engine. See the module docs for the loop.
+/// The connection-pool engine: one thread, one `mio::Poll`, every connection and pool it
+/// touches, nothing shared or locked.
+///
+/// Drive it on your own thread: [`submit`](Engine::submit) requests, then call
+/// [`poll`](Engine::poll) in a loop. Each call is one turn:
+///
+/// ```text
+///  submit() ──► pending ─┐
+///                        ▼
+///  poll(): settle ─► mio poll (timeout = next deadline) ─► dispatch events by token
+///            ▲                                               │ readable / writable
+///            │                                               ▼
+///            └──── fire due deadlines ◄──── connection state machines
+///                                                  │
+///                                                  ▼
+///                     your callback: Event::Head, Data (borrowed slices), Done, Failed
+/// ```
+///
+/// "Settle" hands each pending request a connection: the host's most recently idled one
+/// (LIFO by default), else a new dial if `max_conns_per_host` allows, else a place in the
+/// host's FIFO wait queue. A connection whose response was read to its framed end goes to
+/// the first waiter or back to the idle pool. Body bytes are handed to the callback as a
+/// slice of the connection's read buffer (no copy); answer [`Flow::Pause`] to stop
+/// reading that socket until [`resume`](Engine::resume). The engine reads the clock once
+/// per turn, and every wait has a deadline, so a turn never blocks past `timeout`.
+///
+/// This is the lowest-latency way in (like curl's multi interface, or wrk); the blocking
+/// [`Client`](crate::Client) runs an `Engine` on a thread of its own.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use pool_core::http::Request;
+/// use pool_core::{Body, Config, Engine, Event, Flow};
+///
+/// # // A one-response server on loopback, so the example runs anywhere.
+/// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// # let url = format!("http://{}/", listener.local_addr()?);
+/// # std::thread::spawn(move || {
+/// #     let (mut sock, _) = listener.accept().unwrap();
+/// #     let mut buf = [0u8; 1024];
+/// #     let _ = sock.read(&mut buf);
+/// #     sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").unwrap();
+/// # });
+/// let mut engine = Engine::new(Config::default())?;
+/// let id = engine.submit(Request::get(url.as_str()).body(Body::empty())?)?;
+/// let (mut status, mut body, mut finished) = (0, Vec::new(), false);
+/// while !finished {
+///     engine.poll(Some(Duration::from_millis(100)), |event| {
+///         match event {
+///             Event::Head { head, .. } => status = head.status().as_u16(),
+///             Event::Data { data, .. } => body.extend_from_slice(data),
+///             Event::Done { id: done, info } => {
+///                 assert_eq!(done, id);
+///                 assert!(!info.reused); // the first request dials
+///                 finished = true;
+///             }
+///             Event::Failed { error, .. } => panic!("{error}"),
+///         }
+///         Flow::Continue
+///     })?;
+/// }
+/// assert_eq!((status, &body[..]), (200, &b"hello"[..]));
+/// assert_eq!(engine.stats().total.dials, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Engine {
     poll: Poll,
     events: Events,
