@@ -6,3 +6,9 @@ pub mod fetch;
 pub mod load;
 pub mod progress;
 pub mod report;
+
+/// The README's Rust examples, compiled as doc tests of this crate (`cargo test -p
+/// examples --doc`), so that the code a new user copies keeps compiling.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -171,7 +171,7 @@ fn svg_draws_the_phases() {
         "(d) dropped, no drain/read-ahead",
         "dials",
         "CPU per request",
-        "p99",
+        "p99 latency",
     ] {
         assert!(svg.contains(text), "{text} missing from the chart");
     }

@@ -821,7 +821,7 @@ fn draw_svg(
         &[
             panel("dials (new connections)", &|r| Some(r.dials as f64)),
             panel("client CPU per request (µs)", &|r| r.cpu_us_per_request()),
-            panel("p99 latency (µs)", &|r| Some(r.p99_us as f64)),
+            panel("p99 latency (ms)", &|r| Some(r.p99_us as f64 / 1000.0)),
         ],
     )
 }
