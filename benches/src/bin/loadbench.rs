@@ -173,7 +173,6 @@ struct Bench<'a> {
     server: &'a Server,
     client_cpu: Option<usize>,
     clk_tck: f64,
-    jsonl: String,
     /// (scenario key, client label) → JSON lines of its runs.
     results: BTreeMap<(String, String), Vec<Value>>,
     md: String,
@@ -240,9 +239,24 @@ impl Bench<'_> {
                     "loadbench: {} | {} | run {rep}/{}",
                     sc.title, spec.label, self.opts.reps
                 );
-                let line = self.run_once(spec, sc)?;
-                self.jsonl.push_str(&line.to_string());
-                self.jsonl.push('\n');
+                let line = match self.run_once(spec, sc) {
+                    Ok(line) => line,
+                    Err(msg) => {
+                        // One client failing does not lose the session: say so, go on.
+                        eprintln!("loadbench: {msg}; this run is left out");
+                        continue;
+                    }
+                };
+                // Every run is on disk at once, so an interrupted session keeps its runs.
+                let text = format!("{line}\n");
+                if let Err(e) = fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&self.opts.out)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+                {
+                    eprintln!("loadbench: {}: {e}", self.opts.out.display());
+                }
                 self.results
                     .entry((sc.key.clone(), spec.label.clone()))
                     .or_default()
@@ -414,6 +428,7 @@ fn run(opts: &Options) -> Result<(), String> {
     if let Some(dir) = opts.out.parent() {
         let _ = fs::create_dir_all(dir);
     }
+    fs::write(&opts.out, "").map_err(|e| format!("{}: {e}", opts.out.display()))?;
     let load_before = sh("cat /proc/loadavg");
     let started = sh("date -u '+%Y-%m-%d %H:%M UTC'");
     let mut b = Bench {
@@ -421,7 +436,6 @@ fn run(opts: &Options) -> Result<(), String> {
         server: &server,
         client_cpu,
         clk_tck: sh("getconf CLK_TCK").parse().unwrap_or(100.0),
-        jsonl: String::new(),
         results: BTreeMap::new(),
         md: String::new(),
         idle_heap_per_conn: None,
@@ -580,7 +594,7 @@ fn run(opts: &Options) -> Result<(), String> {
     }
     b.md.push_str(&targets(&b, opts));
     let load_after = sh("cat /proc/loadavg");
-    fs::write(&opts.out, &b.jsonl).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    // (every run was appended to `opts.out` as it finished)
     if let Some(dir) = &opts.charts {
         for file in draw_charts(&b.results, dir)? {
             eprintln!("loadbench: chart {}", file.display());

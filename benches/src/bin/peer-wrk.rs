@@ -98,9 +98,10 @@ fn main() -> ExitCode {
     let checked = cli.load.check().and_then(|plan| {
         let o = &plan.options;
         plan.refuse_unsupported("peer-wrk")?;
+        // --cacert is accepted and unused: wrk does not verify certificates.
         plan.refuse(
-            o.no_reuse || o.no_resume || o.cacert.is_some(),
-            "--no-reuse, --no-resume or --cacert",
+            o.no_reuse || o.no_resume,
+            "--no-reuse or --no-resume",
             "peer-wrk",
         )?;
         match plan.stop {
