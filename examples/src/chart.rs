@@ -9,7 +9,6 @@
 use std::path::Path;
 
 use plotters::coord::ranged1d::SegmentValue;
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor;
@@ -77,7 +76,7 @@ fn draw_bars(
             .margin_top(30)
             .margin_bottom(10)
             .x_label_area_size(25)
-            .build_cartesian_2d(0f64..1f64, (0..n).into_segmented())?;
+            .build_cartesian_2d(0f64..1f64, (0..n.saturating_sub(1).max(1)).into_segmented())?;
         names
             .configure_mesh()
             .disable_mesh()
@@ -112,7 +111,7 @@ fn draw_bars(
             .caption(&panel.title, (FONT, 15))
             .margin(10)
             .x_label_area_size(25)
-            .build_cartesian_2d(0f64..top, (0..n).into_segmented())?;
+            .build_cartesian_2d(0f64..top, (0..n.saturating_sub(1).max(1)).into_segmented())?;
         chart
             .configure_mesh()
             .disable_y_mesh()
@@ -152,16 +151,17 @@ fn draw_bars(
     Ok(())
 }
 
-/// One line of a line chart.
+/// One line of a line chart: a value per category (`None`: not measured).
 #[derive(Clone, Debug)]
 pub struct Series {
     /// The legend's name.
     pub name: String,
-    /// (x, y) points, in x order.
-    pub points: Vec<(f64, f64)>,
+    /// One value per category of [`Axes::categories`], in order.
+    pub values: Vec<Option<f64>>,
 }
 
-/// Axes of a line chart.
+/// Axes of a line chart: named categories along x (concurrencies, percentiles), evenly
+/// spaced, and numbers up y.
 #[derive(Clone, Debug)]
 pub struct Axes {
     /// The chart's title.
@@ -170,11 +170,10 @@ pub struct Axes {
     pub x: String,
     /// The y axis' description.
     pub y: String,
-    /// A logarithmic x axis (base 2 ticks read well for 1, 16, 64, 256).
-    pub log_x: bool,
-    /// Labels for the x ticks instead of numbers (categories such as percentiles):
-    /// point x = i is labelled `x_names[i]`.
-    pub x_names: Vec<String>,
+    /// The x categories, left to right.
+    pub categories: Vec<String>,
+    /// Put the legend in the upper left corner (for lines that rise to the right).
+    pub legend_left: bool,
 }
 
 /// Draws `series` as lines with markers into the SVG file `path`, with a legend.
@@ -191,71 +190,49 @@ fn draw_lines(
     series: &[Series],
 ) -> Result<(), Box<dyn std::error::Error>> {
     root.fill(&WHITE)?;
-    let points = || series.iter().flat_map(|s| s.points.iter().copied());
-    let (mut x0, mut x1) =
-        points().fold((f64::MAX, f64::MIN), |(a, b), (x, _)| (a.min(x), b.max(x)));
-    let y1 = points()
-        .map(|(_, y)| y)
+    let n = axes.categories.len().max(1);
+    let top = series
+        .iter()
+        .flat_map(|s| s.values.iter().flatten())
+        .copied()
         .filter(|y| y.is_finite())
         .fold(0.0, f64::max);
-    if x0 > x1 {
-        (x0, x1) = (0.0, 1.0);
-    }
-    let fx = |x: f64| if axes.log_x { x.max(1e-9).log2() } else { x };
-    let (lo, hi) = (fx(x0), fx(x1));
-    let pad = ((hi - lo) * 0.05).max(0.25);
     let mut chart = ChartBuilder::on(root)
         .caption(&axes.title, (FONT, 20))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d::<RangedCoordf64, RangedCoordf64>(
-            ((lo - pad)..(hi + pad)).into(),
-            (0.0..(y1 * 1.15).max(1e-9)).into(),
+        .build_cartesian_2d(
+            (0..n.saturating_sub(1).max(1)).into_segmented(),
+            0.0..(top * 1.15).max(1e-9),
         )?;
-    let names = axes.x_names.clone();
-    let log_x = axes.log_x;
-    let ticks: Vec<f64> = if names.is_empty() {
-        let mut xs: Vec<f64> = points().map(|(x, _)| x).collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
-        xs
-    } else {
-        (0..names.len()).map(|i| i as f64).collect()
-    };
+    let names = axes.categories.clone();
     chart
         .configure_mesh()
         .x_desc(&axes.x)
         .y_desc(&axes.y)
-        .x_labels(2)
-        .x_label_formatter(&|_| String::new())
+        .x_labels(n)
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                names.get(*i).cloned().unwrap_or_default()
+            }
+            SegmentValue::Last => String::new(),
+        })
+        .x_label_style((FONT, 13))
         .y_label_formatter(&|v| short_number(*v))
         .light_line_style(RGBColor(235, 235, 235))
+        .disable_x_mesh()
         .draw()?;
-    // Ticks exactly at the measured x values (or the categories).
-    for &t in &ticks {
-        let label = if names.is_empty() {
-            short_number(t)
-        } else {
-            names.get(t as usize).cloned().unwrap_or_default()
-        };
-        let x = if log_x { t.max(1e-9).log2() } else { t };
-        chart.draw_series(std::iter::once(Text::new(
-            label,
-            (x, 0.0),
-            TextStyle::from((FONT, 13).into_font()).pos(text_anchor::Pos::new(
-                text_anchor::HPos::Center,
-                text_anchor::VPos::Top,
-            )),
-        )))?;
-    }
     for (i, s) in series.iter().enumerate() {
         let c = color(i);
-        let pts: Vec<(f64, f64)> = s
-            .points
+        let pts: Vec<(SegmentValue<usize>, f64)> = s
+            .values
             .iter()
-            .filter(|(_, y)| y.is_finite())
-            .map(|&(x, y)| (fx(x), y))
+            .enumerate()
+            .filter_map(|(x, y)| {
+                y.filter(|y| y.is_finite())
+                    .map(|y| (SegmentValue::CenterOf(x), y))
+            })
             .collect();
         chart
             .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
@@ -267,7 +244,11 @@ fn draw_lines(
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(200, 200, 200))
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(if axes.legend_left {
+            SeriesLabelPosition::UpperLeft
+        } else {
+            SeriesLabelPosition::UpperRight
+        })
         .label_font((FONT, 13))
         .draw()?;
     Ok(())
@@ -330,12 +311,12 @@ mod tests {
                 title: "req/s".into(),
                 x: "connections".into(),
                 y: "requests/s".into(),
-                log_x: true,
-                x_names: Vec::new(),
+                categories: vec!["1".into(), "64".into()],
+                legend_left: false,
             },
             &[Series {
                 name: "engine".into(),
-                points: vec![(1.0, 10.0), (64.0, 100.0)],
+                values: vec![Some(10.0), None],
             }],
         )
         .expect("lines");

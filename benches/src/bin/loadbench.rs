@@ -942,11 +942,11 @@ fn draw_charts(
             .iter()
             .map(|label| Series {
                 name: label.clone(),
-                points: conns
+                values: conns
                     .iter()
-                    .filter_map(|&c| {
+                    .map(|&c| {
                         let rs = runs.get(&(format!("plain-c{c}"), label.clone()))?;
-                        Some((c as f64, median_of(rs, f)))
+                        Some(median_of(rs, f))
                     })
                     .collect(),
             })
@@ -956,8 +956,8 @@ fn draw_charts(
         title: title.to_owned(),
         x: "concurrent requests (connections)".to_owned(),
         y: y.to_owned(),
-        log_x: true,
-        x_names: Vec::new(),
+        categories: conns.iter().map(u64::to_string).collect(),
+        legend_left: false,
     };
     let mut written = Vec::new();
     let rps = dir.join("rps.svg");
@@ -998,10 +998,9 @@ fn draw_charts(
                 let rs = runs.get(&(format!("plain-c{c}"), label.clone()))?;
                 Some(Series {
                     name: label.clone(),
-                    points: percentiles
+                    values: percentiles
                         .iter()
-                        .enumerate()
-                        .map(|(i, (_, f))| (i as f64, median_of(rs, f)))
+                        .map(|(_, f)| Some(median_of(rs, f)))
                         .collect(),
                 })
             })
@@ -1013,8 +1012,8 @@ fn draw_charts(
                 title: format!("Latency percentiles at C = {c} (medians; lower is better)"),
                 x: "percentile".to_owned(),
                 y: "latency µs".to_owned(),
-                log_x: false,
-                x_names: percentiles.iter().map(|(n, _)| (*n).to_owned()).collect(),
+                categories: percentiles.iter().map(|(n, _)| (*n).to_owned()).collect(),
+                legend_left: true,
             },
             &latency,
         )?;
