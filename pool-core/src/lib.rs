@@ -36,21 +36,23 @@ mod error;
 mod event;
 mod pool;
 mod request;
+mod route;
 mod slab;
 mod timer;
 
 pub use client::{Client, ClientBuilder, Response, ResponseBody};
 pub use client::{Middleware, Next};
 pub use config::{Config, TcpKeepalive};
-pub use dns::DnsError;
+pub use dns::{DnsError, Resolve, SharedResolver};
 pub use engine::Engine;
-pub use error::{Culprit, Error, ErrorKind};
+pub use error::{Culprit, Error, ErrorKind, ProxyRefused};
 pub use event::{Event, HeadView};
 pub use pool::{
     CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, PoolKey, ReuseOrder,
     Scheme, Stats,
 };
 pub use request::{Body, Flow, RequestId, RequestInfo, RequestOptions};
+pub use route::{ConnectTo, NoProxy, Proxy, ResolveTo, Route};
 
 /// Re-export of `tls-glue`: TLS configuration (`tls::TlsConfig`) and TLS errors.
 pub use tls_glue as tls;

@@ -37,7 +37,7 @@ impl Conn {
         self.written = 0;
         if req.head.is_empty() {
             // A retry: the first attempt's connection took the encoded head.
-            if let Err(err) = encode_request_head(&req.request, &mut req.head) {
+            if let Err(err) = encode_request_head(&req.request, &req.form, &mut req.head) {
                 // Encoded once already at submit; only a bug gets here.
                 return Next::Fail(err);
             }
