@@ -125,8 +125,10 @@ impl Proxy {
         if hostport.ends_with(':') {
             return Err(bad("empty port"));
         }
-        let port = match parsed.port() {
-            Some(p) => p.as_str().parse().map_err(|_| bad("bad port"))?,
+        // The port is what follows the last ':' outside an IPv6 literal's brackets.
+        let after_host = hostport.rfind(']').map_or(0, |i| i + 1);
+        let port = match hostport[after_host..].rsplit_once(':') {
+            Some((_, p)) => p.parse().map_err(|_| bad("bad port"))?,
             None => scheme.default_port(),
         };
         let (user, auth) = match userinfo {
