@@ -47,8 +47,8 @@
 //!   after a body, ambiguous framing, `100 Continue`, a huge body for slow readers).
 //! - [`open_fds`], [`free_port_refused`] and [`process_lock`] help leak and
 //!   connect-refused tests; [`BlackHole`] is an address whose connects never finish
-//!   (for connect timeouts and Happy Eyeballs races), and [`UnixServer`] the same
-//!   server on a Unix domain socket.
+//!   (for connect timeouts and Happy Eyeballs races).
+//! - [`unix::UnixServer`]: the same server on a Unix domain socket.
 //! - [`proxy`]: an HTTP forward proxy (absolute form and `CONNECT`, credentials, a
 //!   refused `CONNECT`, a proxy that never answers).
 //! - [`tls`]: the same server speaking TLS ([`tls::TlsTestServer`]), certificates made
@@ -76,6 +76,8 @@ mod conn;
 pub mod proxy;
 mod script;
 pub mod tls;
+#[cfg(unix)]
+pub mod unix;
 
 pub use conn::{ReadError, RecordedRequest, RequestHead, ServerConn};
 pub use script::{Script, ANNOUNCED_LEN, GARBAGE, SCRIPT_BODY, SENT_PREFIX};
