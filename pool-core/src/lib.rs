@@ -40,7 +40,7 @@ mod route;
 mod slab;
 mod timer;
 
-pub use client::{Client, ClientBuilder, Response, ResponseBody};
+pub use client::{Client, ClientBuilder, Prewarmed, Response, ResponseBody};
 pub use client::{Middleware, Next};
 pub use config::{Config, TcpKeepalive};
 pub use dns::{DnsError, Resolve, SharedResolver};

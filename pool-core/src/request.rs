@@ -132,7 +132,8 @@ impl fmt::Display for RequestId {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RequestInfo {
-    /// The connection had served a request before this one.
+    /// The connection had served a request before this one, or was waiting in the idle
+    /// pool (opened by `prewarm`).
     pub reused: bool,
     /// How long the reused connection had been idle.
     pub idle_for: Option<Duration>,
@@ -193,6 +194,8 @@ pub(crate) struct Req {
     pub(crate) got_response_bytes: bool,
     /// A retry after a stale connection: it must go out on a fresh one.
     pub(crate) fresh_only: bool,
+    /// Not a request: `Engine::prewarm` asks for a connection to be opened and pooled.
+    pub(crate) warm: bool,
     /// The encoded head until a connection takes it (then the connection's old write
     /// buffer, emptied, to recycle); encoded again only for a retry.
     pub(crate) head: Vec<u8>,

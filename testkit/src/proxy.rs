@@ -220,8 +220,10 @@ fn serve(conn: &mut ServerConn, options: &ProxyOptions, tunnels: &AtomicUsize) {
                 conn.write(&crate::response_bytes(502, &[], b"cannot reach the origin"));
                 return;
             };
-            conn.write(b"HTTP/1.1 200 Connection established\r\n\r\n");
+            // Counted before the client can know: a test that saw its request succeed
+            // sees the tunnel counted.
             tunnels.fetch_add(1, Ordering::SeqCst);
+            conn.write(b"HTTP/1.1 200 Connection established\r\n\r\n");
             relay(conn, &mut origin);
             return;
         }

@@ -150,6 +150,61 @@ impl Client {
         self.send(request)
     }
 
+    /// Opens up to `n` connections to `url`'s origin before the first requests need
+    /// them (TCP, any proxy tunnel and TLS handshakes included) and waits until each is
+    /// up and idle or has failed. Every limit holds: no more connections than
+    /// `max_conns_per_host` allows, and no more than the idle pool has room for
+    /// (`max_idle_per_host`, `max_idle_total`); what they leave out is `skipped`. The
+    /// path of `url` is ignored.
+    ///
+    /// ```no_run
+    /// let client = pool_core::Client::new()?;
+    /// let warm = client.prewarm("https://api.example/", 8)?;
+    /// println!("{} opened, {} failed", warm.opened, warm.failed);
+    /// # Ok::<(), pool_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidRequest`] for a URL that names no `http`/`https` origin,
+    /// [`ErrorKind::Proxy`] for an unusable proxy, and [`ErrorKind::PoolClosed`] /
+    /// [`ErrorKind::EngineFailed`] when the engine is gone. A connection that fails to
+    /// open is counted in the result, not returned as an error.
+    pub fn prewarm(&self, url: &str, n: usize) -> Result<Prewarmed, Error> {
+        let mailboxes: Vec<_> = (0..n).map(|_| channel::Mailbox::new(1)).collect();
+        let replies = mailboxes
+            .iter()
+            .map(|m| channel::Route::new(Arc::clone(m)))
+            .collect();
+        self.command(Command::Prewarm {
+            url: url.to_owned(),
+            replies,
+        })?;
+        let mut out = Prewarmed::default();
+        for mailbox in mailboxes {
+            match mailbox.recv() {
+                Some(channel::Msg::Done(_)) => out.opened += 1,
+                Some(channel::Msg::Failed(e)) => {
+                    if matches!(e.kind(), ErrorKind::InvalidRequest | ErrorKind::Proxy)
+                        && out.opened + out.failed == 0
+                    {
+                        // The URL or its proxy: nothing was tried.
+                        return Err(e);
+                    }
+                    out.failed += 1;
+                    out.first_error.get_or_insert(e);
+                }
+                Some(_) => out.failed += 1,
+                None => out.skipped += 1,
+            }
+        }
+        let status = &self.inner.core.engine.handle.status;
+        if status.is_stopped() && out.opened == 0 {
+            return Err(status.error());
+        }
+        Ok(out)
+    }
+
     /// Closes every idle connection now.
     pub fn close_idle(&self) {
         let _ = self.command(Command::CloseIdle);
@@ -199,6 +254,21 @@ impl Client {
     fn command(&self, cmd: Command) -> Result<(), Error> {
         self.inner.core.engine.handle.send(cmd)
     }
+}
+
+/// What [`Client::prewarm`] did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Prewarmed {
+    /// Connections opened and now idle in the pool (or already carrying a request
+    /// that was waiting for one).
+    pub opened: usize,
+    /// Connections that could not be opened (DNS, connect, TLS, proxy, timeout).
+    pub failed: usize,
+    /// Connections not attempted because a limit left no room.
+    pub skipped: usize,
+    /// Why the first failed connection failed.
+    pub first_error: Option<Error>,
 }
 
 /// Builds a [`Client`]. Setting names follow Go's `http.Transport` where one exists.

@@ -289,6 +289,8 @@ pub(crate) struct Conn {
     pub(crate) written: usize,
     /// Requests completed on this connection.
     pub(crate) served: u32,
+    /// It has been in the idle pool (a pre-warmed connection has, before serving).
+    pub(crate) pooled: bool,
     /// Not reused after this instant (`max_conn_lifetime` with jitter).
     pub(crate) expires_at: Option<Instant>,
     pub(crate) deadlines: DeadlineTable,
@@ -314,6 +316,7 @@ impl Conn {
             wbuf: Vec::new(),
             written: 0,
             served: 0,
+            pooled: false,
             expires_at: None,
             deadlines: DeadlineTable::default(),
         }

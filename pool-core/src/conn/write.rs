@@ -32,7 +32,7 @@ impl Conn {
     ) -> Next {
         req.place = Place::OnConn(ctx.cid);
         req.info.conn_id = self.serial;
-        req.info.reused = self.served > 0;
+        req.info.reused = self.served > 0 || self.pooled;
         req.got_response_bytes = false;
         self.written = 0;
         if req.head.is_empty() {

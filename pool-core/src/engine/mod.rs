@@ -191,39 +191,7 @@ impl Engine {
         opts: RequestOptions,
     ) -> Result<RequestId, Error> {
         let now = Instant::now();
-        let scheme = match request.uri().scheme_str() {
-            Some("http") => Scheme::Http,
-            Some("https") => Scheme::Https,
-            Some(other) => {
-                return Err(Error::msg(
-                    ErrorKind::InvalidRequest,
-                    format!("unsupported scheme {other:?}"),
-                ));
-            }
-            None => {
-                return Err(Error::msg(
-                    ErrorKind::InvalidRequest,
-                    "the URL has no scheme",
-                ))
-            }
-        };
-        let Some(host) = request.uri().host().filter(|h| !h.is_empty()) else {
-            return Err(Error::msg(ErrorKind::InvalidRequest, "the URL has no host"));
-        };
-        let port = request
-            .uri()
-            .port_u16()
-            .unwrap_or_else(|| scheme.default_port());
-        // The host's pool, made (with its route) the first time the origin is seen.
-        let host = match self.pools.find_host(scheme, host, port) {
-            Some(id) => id,
-            None => {
-                let route = self.routes.route_for(scheme, host, port)?;
-                let key = PoolKey::with_route(scheme, host, port, route);
-                log::debug!(target: "wirepool::pool", "new pool {key}");
-                self.pools.add_host(key)
-            }
-        };
+        let (scheme, host) = self.host_of(request.uri())?;
         let form = match self.pools.key(host).route() {
             Route::Proxy(proxy) if scheme == Scheme::Http => HeadForm {
                 absolute: true,
@@ -256,6 +224,7 @@ impl Engine {
             expect_continue,
             got_response_bytes: false,
             fresh_only: false,
+            warm: false,
             head: encoded,
             form,
             info: RequestInfo::default(),
@@ -263,6 +232,88 @@ impl Engine {
         self.pools.stats_mut(host).requests += 1;
         self.work.pending.push_back(id);
         Ok(id)
+    }
+
+    /// Opens up to `n` connections to `url`'s origin ahead of the first requests: TCP,
+    /// any proxy tunnel and TLS handshakes included; each goes to the idle pool when it
+    /// is up. Every limit holds: no more than `max_conns_per_host` allows to open, and
+    /// no more than the idle pool (`max_idle_per_host`, `max_idle_total`) has room for.
+    ///
+    /// Returns one id per connection it is opening (fewer than `n` when a limit says
+    /// so). Each reports [`Event::Done`] when its connection is up and idle, or
+    /// [`Event::Failed`] with why it could not be opened (its total deadline is the
+    /// configured `timeout`). The path of `url` is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidRequest`] for a URL without an `http`/`https` scheme or a
+    /// host; [`ErrorKind::Proxy`] when the proxy for it cannot be used.
+    pub fn prewarm(&mut self, url: &str, n: usize) -> Result<Vec<RequestId>, Error> {
+        let now = Instant::now();
+        let request = Request::get(url)
+            .body(Body::empty())
+            .map_err(|e| Error::with_source(ErrorKind::InvalidRequest, e))?;
+        let (_, host) = self.host_of(request.uri())?;
+        let count = n
+            .min(self.pools.open_room(host))
+            .min(self.pools.idle_room(host));
+        let deadline = self.config.timeout.and_then(|t| now.checked_add(t));
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id = self.reqs.insert(Req {
+                request: request.clone(),
+                host,
+                place: Place::Pending,
+                deadline,
+                submitted: now,
+                idempotent: true,
+                expect_continue: false,
+                got_response_bytes: false,
+                fresh_only: true,
+                warm: true,
+                head: Vec::new(),
+                form: HeadForm::default(),
+                info: RequestInfo::default(),
+            });
+            self.work.pending.push_back(id);
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// The scheme and host pool of `uri`, the pool made (with its route) the first
+    /// time the origin is seen.
+    fn host_of(&mut self, uri: &http::Uri) -> Result<(Scheme, HostId), Error> {
+        let scheme = match uri.scheme_str() {
+            Some("http") => Scheme::Http,
+            Some("https") => Scheme::Https,
+            Some(other) => {
+                return Err(Error::msg(
+                    ErrorKind::InvalidRequest,
+                    format!("unsupported scheme {other:?}"),
+                ));
+            }
+            None => {
+                return Err(Error::msg(
+                    ErrorKind::InvalidRequest,
+                    "the URL has no scheme",
+                ))
+            }
+        };
+        let Some(host) = uri.host().filter(|h| !h.is_empty()) else {
+            return Err(Error::msg(ErrorKind::InvalidRequest, "the URL has no host"));
+        };
+        let port = uri.port_u16().unwrap_or_else(|| scheme.default_port());
+        let id = match self.pools.find_host(scheme, host, port) {
+            Some(id) => id,
+            None => {
+                let route = self.routes.route_for(scheme, host, port)?;
+                let key = PoolKey::with_route(scheme, host, port, route);
+                log::debug!(target: "wirepool::pool", "new pool {key}");
+                self.pools.add_host(key)
+            }
+        };
+        Ok((scheme, id))
     }
 
     /// Abandons a request: no further event comes for it. A connection in the middle of
@@ -509,7 +560,12 @@ impl Engine {
                         counters.tls_full_handshakes += 1;
                     }
                 }
-                if let Some(rid) = rid {
+                let Some(rid) = rid else { return };
+                if self.reqs.get(rid).is_some_and(|r| r.warm) {
+                    // Pre-warmed: the connection is what was asked for.
+                    self.finish_request(rid);
+                    self.release(cid, sink);
+                } else {
                     self.start_exchange(cid, rid, sink);
                 }
             }

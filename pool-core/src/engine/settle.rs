@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use super::Engine;
 use crate::conn::{Conn, Next, Plan, State};
 use crate::dns::Lookup;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::event::Sink;
 use crate::pool::{CloseCause, HostId, Scheme};
 use crate::request::{Place, RequestId, RequestInfo};
@@ -103,6 +103,18 @@ impl Engine {
         let now = self.now;
         let Some(req) = self.reqs.get(id) else { return };
         let host = req.host;
+        if req.warm {
+            // A pre-warm opens a connection or nothing: it never takes an idle one and
+            // never waits for room.
+            if self.pools.can_open(host) {
+                return self.open_conn(host, id, sink);
+            }
+            let err = Error::msg(
+                ErrorKind::Canceled,
+                "prewarm: max_conns_per_host was reached before this connection could open",
+            );
+            return self.fail_request(id, err);
+        }
         if !req.fresh_only {
             while let Some((cid, since)) = self.pools.pop_idle(host) {
                 let expired = self.conns.get(cid).map_or(true, |c| c.is_expired(now));
@@ -146,7 +158,7 @@ impl Engine {
         };
         self.spares
             .equip(conn, self.config.read_buffer_size, self.config.head_limits);
-        if conn.served > 0 {
+        if conn.served > 0 || conn.pooled {
             self.pools.stats_mut(conn.host).reuses += 1;
         }
         let deadline = self.reqs.get(id).and_then(|r| r.deadline);
@@ -248,6 +260,7 @@ impl Engine {
             return self.close_conn(cid, CloseCause::Lifetime);
         }
         conn.deadlines.clear(Deadline::Total);
+        conn.pooled = true;
         conn.set_state(State::Idle);
         // A readable flag still set means unread bytes or EOF may be waiting.
         if let Next::Close(cause) = conn.check_idle() {

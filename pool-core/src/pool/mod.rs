@@ -279,6 +279,29 @@ impl Pools {
         }
     }
 
+    /// How many more connections `host` may open under `max_conns_per_host`
+    /// (`usize::MAX` without a limit).
+    pub fn open_room(&self, host: HostId) -> usize {
+        match self.limits.max_conns_per_host {
+            Some(max) => max.saturating_sub(self.hosts[host].open),
+            None => usize::MAX,
+        }
+    }
+
+    /// How many more connections of `host` the idle pool could keep without evicting:
+    /// the room under `max_idle_per_host` and under `max_idle_total`, less the
+    /// connections of `host` already open and not idle (they will come back to it).
+    pub fn idle_room(&self, host: HostId) -> usize {
+        let pool = &self.hosts[host];
+        let busy = pool.open - pool.idle.len;
+        let per_host = self.limits.max_idle_per_host.saturating_sub(pool.open);
+        let total = self
+            .limits
+            .max_idle_total
+            .saturating_sub(self.lru.len + busy);
+        per_host.min(total)
+    }
+
     /// A dial to `host` starts: the connection counts as open and connecting from now on.
     pub fn conn_opened(&mut self, host: HostId) {
         let pool = &mut self.hosts[host];
