@@ -451,9 +451,8 @@ mod tests {
         }
         assert_eq!(counts.total(), 45); // 1 + 2 + ... + 9
         assert_eq!(CloseCause::IdleTimeout.to_string(), "idle timeout");
-        assert_eq!(
-            CloseCause::NotReusable(NotReusable::DrainLimit).as_str(),
-            "not reusable"
-        );
+        let drain_limit = CloseCause::NotReusable(NotReusable::DrainLimit);
+        assert_eq!(drain_limit.as_str(), "not reusable");
+        assert_eq!(drain_limit.to_string(), "not reusable: drain limit");
     }
 }
