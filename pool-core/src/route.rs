@@ -1048,8 +1048,10 @@ mod tests {
 
     #[test]
     fn explicit_settings_override_the_environment() {
-        let mut config = crate::config::Config::default();
-        config.proxy = Some(Proxy::parse("http://explicit:8080").unwrap());
+        let mut config = crate::config::Config {
+            proxy: Some(Proxy::parse("http://explicit:8080").unwrap()),
+            ..crate::config::Config::default()
+        };
         let r = routes(
             config.clone(),
             &[("http_proxy", "env:1"), ("no_proxy", "skip.test")],
