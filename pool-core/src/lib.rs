@@ -3,9 +3,11 @@
 //! ```text
 //!  your thread ──submit(Request)──► Engine ──poll()──► Event::{Head, Data, Done, Failed}
 //!                                     │
-//!        pools: per host (scheme+host+port) an idle stack, counts, a FIFO wait queue
-//!        conns: one state machine each (resolving → connecting → writing → awaiting
-//!               head → reading body → idle | closed), bytes through http1-codec
+//!        pools: per host (scheme+host+port, and the route: direct, a proxy, a Unix
+//!               socket) an idle stack, counts, a FIFO wait queue
+//!        conns: one state machine each (resolving → connecting → [tunneling] →
+//!               [tls] → writing → awaiting head → reading body → idle | closed),
+//!               bytes through http1-codec
 //!        timers: one heap of named deadlines; the poll timeout is the next one
 //!        dns:    resolver threads answer through a channel + mio::Waker
 //!

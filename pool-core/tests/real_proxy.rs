@@ -71,7 +71,10 @@ fn plain_http_through_the_real_proxy() {
         assert_eq!(resp.text().unwrap(), "through tinyproxy");
     }
     let seen = origin.recorded();
-    assert_eq!(seen[0].target, "/plain", "the proxy forwards in origin form");
+    assert_eq!(
+        seen[0].target, "/plain",
+        "the proxy forwards in origin form"
+    );
     for req in &seen {
         assert!(
             req.header("proxy-authorization").is_none(),

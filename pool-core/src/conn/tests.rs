@@ -34,6 +34,9 @@
 //!   EOF; bad chunk, reset; drain, lifetime (ignored).
 //! - idle: stray bytes, spurious wake-up; EOF; reset; idle-expiry, lifetime.
 //! - closed: events ignored; `shut` clears deadlines and transport.
+//! - tunneling (CONNECT through a proxy): the plan's order of layers; 2xx in pieces,
+//!   1xx before it, refusals with their status line, bytes after the answer, garbage;
+//!   EOF; reset; a CONNECT written in pieces; proxy-connect.
 //!
 //! Not here, for want of a socket or a TLS server: real connect attempts (Happy Eyeballs
 //! across two slots, socket options, `check_connect`) and TLS after the handshake
