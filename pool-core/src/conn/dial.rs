@@ -121,6 +121,15 @@ impl Conn {
         Next::Wait
     }
 
+    /// Unix domain sockets exist only on Unix.
+    #[cfg(not(unix))]
+    pub(crate) fn start_unix(&mut self, path: &std::path::Path, _ctx: &mut Ctx<'_>) -> Next {
+        Next::Fail(Error::msg(
+            ErrorKind::Connect,
+            format!("unix socket {}: not supported on this platform", path.display()),
+        ))
+    }
+
     /// Start connecting to `addrs` (the DNS answer, or a cached one).
     pub(crate) fn start_dial(&mut self, addrs: &[SocketAddr], ctx: &mut Ctx<'_>) -> Next {
         let Some(req) = self.state.request() else {
