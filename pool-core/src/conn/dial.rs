@@ -126,7 +126,10 @@ impl Conn {
     pub(crate) fn start_unix(&mut self, path: &std::path::Path, _ctx: &mut Ctx<'_>) -> Next {
         Next::Fail(Error::msg(
             ErrorKind::Connect,
-            format!("unix socket {}: not supported on this platform", path.display()),
+            format!(
+                "unix socket {}: not supported on this platform",
+                path.display()
+            ),
         ))
     }
 

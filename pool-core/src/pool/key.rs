@@ -296,4 +296,50 @@ mod tests {
             "http://[::1]:80"
         );
     }
+
+    #[test]
+    fn the_route_is_part_of_the_key() {
+        use crate::route::Proxy;
+        let direct = PoolKey::new(Scheme::Https, "api.example", 443);
+        let via_a = PoolKey::with_route(
+            Scheme::Https,
+            "api.example",
+            443,
+            Route::Proxy(Proxy::parse("http://a.proxy:3128").unwrap()),
+        );
+        let via_b = PoolKey::with_route(
+            Scheme::Https,
+            "api.example",
+            443,
+            Route::Proxy(Proxy::parse("http://b.proxy:3128").unwrap()),
+        );
+        let unix = PoolKey::with_route(
+            Scheme::Https,
+            "api.example",
+            443,
+            Route::Unix("/run/api.sock".into()),
+        );
+        let keys = [&direct, &via_a, &via_b, &unix];
+        for (i, a) in keys.iter().enumerate() {
+            for (j, b) in keys.iter().enumerate() {
+                assert_eq!(a == b, i == j, "{a} vs {b}");
+            }
+        }
+        assert_eq!(direct.to_string(), "https://api.example:443");
+        assert_eq!(
+            via_a.to_string(),
+            "https://api.example:443 via proxy http://a.proxy:3128"
+        );
+        assert_eq!(
+            unix.to_string(),
+            "https://api.example:443 via unix:/run/api.sock"
+        );
+        // The same proxy with other credentials is another pool too.
+        let alice = Route::Proxy(Proxy::parse("http://alice:x@a.proxy:3128").unwrap());
+        let bob = Route::Proxy(Proxy::parse("http://bob:x@a.proxy:3128").unwrap());
+        assert_ne!(
+            PoolKey::with_route(Scheme::Http, "h", 80, alice),
+            PoolKey::with_route(Scheme::Http, "h", 80, bob)
+        );
+    }
 }
