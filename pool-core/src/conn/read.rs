@@ -95,7 +95,7 @@ impl ReadBuf {
     /// full of unused bytes (a head or chunk line larger than the buffer). Returns the
     /// byte count and whether the read filled all the space offered; `None` when the
     /// buffer is full at `max`.
-    fn read_from(
+    pub(super) fn read_from(
         &mut self,
         transport: &mut Transport,
         max: usize,
@@ -106,7 +106,9 @@ impl ReadBuf {
                 self.end -= self.start;
                 self.start = 0;
             } else if self.buf.len() < max {
-                let grown = (self.buf.len() * 2).clamp(MIN_GROWN_BUFFER_BYTES, max);
+                // Not `clamp`: it panics when `max` (from the settings) is below the
+                // growth step, which small valid buffer and head limits allow.
+                let grown = (self.buf.len() * 2).max(MIN_GROWN_BUFFER_BYTES).min(max);
                 self.buf.resize(grown, 0);
             } else {
                 return Ok(None);
@@ -136,10 +138,12 @@ impl Conn {
     /// or the state decides something.
     pub(crate) fn drive_read(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Next {
         let next = self.read_loop(req, ctx);
-        // After a failed write, that failure is the cause of whatever followed.
+        // After a failed write, that failure is the cause of whatever followed. It is
+        // swapped in once: when `100 Continue` sends the body from inside the read loop,
+        // the `drive_read` under that write has already handed it over.
         match (next, &mut self.state) {
             (Next::Fail(err), State::WriteFailed { error, .. }) => {
-                Next::Fail(std::mem::replace(error, err))
+                Next::Fail(error.take().unwrap_or(err))
             }
             (next, _) => next,
         }
@@ -249,7 +253,13 @@ impl Conn {
                 self.rbuf.consume(head.head_len);
                 self.parser.reset();
                 if awaiting_continue && matches!(head.kind, HeadKind::Continue) {
-                    return Step::Decided(self.send_body(Some(req), ctx));
+                    // When the socket does not take the whole body now, what followed
+                    // the 100 in the buffer (a final response, early) is still read: no
+                    // readable edge will come for bytes already read.
+                    return match self.send_body(Some(req), ctx) {
+                        Next::Wait => Step::Progress,
+                        next => Step::Decided(next),
+                    };
                 }
                 Step::Progress
             }
