@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 use std::error::Error;
 
-use pool_core::{CloseCause, CloseCounts, HostStats, NotReusable, Stats};
 use serde::Serialize;
+use wirepool::{CloseCause, CloseCounts, HostStats, NotReusable, Stats};
 
 /// `err` and its chain of sources on one line, joined by `": "`. A source whose text
 /// repeats the previous one (an `io::Error` wrapping our error shows the same text) is

@@ -71,7 +71,7 @@ pub(crate) type LookupFn = Arc<dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> 
 ///
 /// ```
 /// use std::net::SocketAddr;
-/// let client = pool_core::Client::builder()
+/// let client = wirepool::Client::builder()
 ///     .resolver(|host: &str, port: u16| -> std::io::Result<Vec<SocketAddr>> {
 ///         match host {
 ///             "api.service" => Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]),
@@ -79,7 +79,7 @@ pub(crate) type LookupFn = Arc<dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> 
 ///         }
 ///     })
 ///     .build()?;
-/// # Ok::<(), pool_core::Error>(())
+/// # Ok::<(), wirepool::Error>(())
 /// ```
 pub trait Resolve: Send + Sync + 'static {
     /// The addresses of `host` (lower-cased, never an IP literal) for `port`. An empty

@@ -36,7 +36,7 @@ pub enum Culprit {
 /// arm:
 ///
 /// ```
-/// use pool_core::{Client, Culprit, ErrorKind};
+/// use wirepool::{Client, Culprit, ErrorKind};
 ///
 /// // A port where nothing listens: the connect is refused.
 /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -285,18 +285,18 @@ impl std::error::Error for Message {}
 /// status other than 2xx: the status and the proxy's status line as it sent it.
 ///
 /// ```no_run
-/// # let client = pool_core::Client::new()?;
+/// # let client = wirepool::Client::new()?;
 /// match client.get("https://blocked.example/") {
-///     Err(e) if e.kind() == pool_core::ErrorKind::Proxy => {
+///     Err(e) if e.kind() == wirepool::ErrorKind::Proxy => {
 ///         let refused = std::error::Error::source(&e)
-///             .and_then(|s| s.downcast_ref::<pool_core::ProxyRefused>());
+///             .and_then(|s| s.downcast_ref::<wirepool::ProxyRefused>());
 ///         if let Some(r) = refused {
 ///             eprintln!("proxy said {}", r.status_line()); // "HTTP/1.1 403 Forbidden"
 ///         }
 ///     }
 ///     _ => {}
 /// }
-/// # Ok::<(), pool_core::Error>(())
+/// # Ok::<(), wirepool::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyRefused {

@@ -53,14 +53,14 @@ use crate::pool::Scheme;
 /// the proxy: on absolute-form requests and on the `CONNECT`, never inside a tunnel.
 ///
 /// ```
-/// use pool_core::Proxy;
+/// use wirepool::Proxy;
 /// let proxy = Proxy::parse("http://user:s%40cret@proxy.internal:3128")?;
 /// assert_eq!(proxy.host(), "proxy.internal");
 /// assert_eq!(proxy.port(), 3128);
 /// assert!(proxy.has_credentials());
 /// // Credentials are never shown.
 /// assert_eq!(proxy.to_string(), "http://user:***@proxy.internal:3128");
-/// # Ok::<(), pool_core::Error>(())
+/// # Ok::<(), wirepool::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Proxy {
@@ -283,7 +283,7 @@ fn base64(input: &[u8]) -> String {
 /// Names compare case-insensitively, without a trailing dot.
 ///
 /// ```
-/// use pool_core::NoProxy;
+/// use wirepool::NoProxy;
 /// let list = NoProxy::parse("internal.example, .svc, 10.0.0.0/8, api.test:8443");
 /// assert!(list.matches("internal.example", 443));
 /// assert!(list.matches("db.internal.example", 5432));
@@ -545,13 +545,13 @@ impl fmt::Display for Route {
 /// empty `HOST2` or `PORT2` keeps the original. Applies to direct connections only.
 ///
 /// ```
-/// use pool_core::ConnectTo;
+/// use wirepool::ConnectTo;
 /// let rule = ConnectTo::parse("api.example:443:127.0.0.1:8443")?;
 /// assert_eq!(rule.target("api.example", 443), Some(("127.0.0.1", 8443)));
 /// assert_eq!(rule.target("other.example", 443), None);
 /// let any_port = ConnectTo::parse("api.example::[::1]:")?;
 /// assert_eq!(any_port.target("api.example", 80), Some(("::1", 80)));
-/// # Ok::<(), pool_core::Error>(())
+/// # Ok::<(), wirepool::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectTo {
@@ -616,11 +616,11 @@ impl ConnectTo {
 /// origin, a proxy, a [`ConnectTo`] target).
 ///
 /// ```
-/// use pool_core::ResolveTo;
+/// use wirepool::ResolveTo;
 /// let rule = ResolveTo::parse("api.example:443:127.0.0.1,[::1]")?;
 /// assert_eq!(rule.host(), "api.example");
 /// assert_eq!(rule.addrs().len(), 2);
-/// # Ok::<(), pool_core::Error>(())
+/// # Ok::<(), wirepool::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolveTo {

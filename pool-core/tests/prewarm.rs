@@ -6,13 +6,13 @@
 mod common;
 
 use common::{wait_until, Driver, WAIT};
-use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::{Client, Config, Engine, ErrorKind, Proxy};
 use testkit::proxy::{ProxyOptions, TestProxy};
 use testkit::tls::{ServerSetup, TestPki, TlsTestServer};
 use testkit::{free_port_refused, TestServer};
+use wirepool::tls::{TlsConfig, TrustRoots};
+use wirepool::{Client, Config, Engine, ErrorKind, Proxy};
 
-fn client() -> pool_core::ClientBuilder {
+fn client() -> wirepool::ClientBuilder {
     Client::builder().proxy_from_env(false)
 }
 

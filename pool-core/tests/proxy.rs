@@ -16,14 +16,14 @@ mod common;
 use std::time::Duration;
 
 use common::WAIT;
-use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::{
-    Client, ClientBuilder, Error, ErrorKind, HostStats, Proxy, ProxyRefused, ResolveTo, Route,
-    Stats,
-};
 use testkit::proxy::{ProxyOptions, TestProxy};
 use testkit::tls::{ServerSetup, TestPki, TlsTestServer};
 use testkit::{RecordedRequest, TestServer};
+use wirepool::tls::{TlsConfig, TrustRoots};
+use wirepool::{
+    Client, ClientBuilder, Error, ErrorKind, HostStats, Proxy, ProxyRefused, ResolveTo, Route,
+    Stats,
+};
 
 const ORIGIN: &str = "origin.test";
 

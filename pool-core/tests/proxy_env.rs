@@ -11,9 +11,9 @@
 
 mod common;
 
-use pool_core::{Client, ErrorKind, ResolveTo, Route};
 use testkit::proxy::{ProxyOptions, TestProxy};
 use testkit::{process_lock, TestServer};
+use wirepool::{Client, ErrorKind, ResolveTo, Route};
 
 const VARS: &[&str] = &[
     "http_proxy",

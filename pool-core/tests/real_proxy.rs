@@ -8,7 +8,7 @@
 //!
 //! To run them by hand:
 //! `tinyproxy -d -c CONF & WIREPOOL_TEST_PROXY=http://wirepool:s3cret@127.0.0.1:PORT
-//! cargo test -p pool-core --test real_proxy` (CONF as `.ci/run` writes it).
+//! cargo test -p wirepool --test real_proxy` (CONF as `.ci/run` writes it).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -16,10 +16,10 @@ mod common;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::{Client, ClientBuilder, ErrorKind, Proxy, ProxyRefused};
 use testkit::tls::{ServerSetup, TestPki, TlsTestServer};
 use testkit::TestServer;
+use wirepool::tls::{TlsConfig, TrustRoots};
+use wirepool::{Client, ClientBuilder, ErrorKind, Proxy, ProxyRefused};
 
 const VAR: &str = "WIREPOOL_TEST_PROXY";
 

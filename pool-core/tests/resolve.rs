@@ -16,14 +16,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::{Client, ConnectTo, ErrorKind, ResolveTo};
 use testkit::tls::{ServerSetup, TestPki, TlsTestServer};
 use testkit::{BlackHole, TestServer};
+use wirepool::tls::{TlsConfig, TrustRoots};
+use wirepool::{Client, ConnectTo, ErrorKind, ResolveTo};
 
 /// A resolver that answers `addrs` for `svc.test` (any port: the addresses keep
 /// theirs) and counts its calls.
-fn fake_dns(addrs: Vec<SocketAddr>) -> (impl pool_core::Resolve, Arc<AtomicUsize>) {
+fn fake_dns(addrs: Vec<SocketAddr>) -> (impl wirepool::Resolve, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&calls);
     let resolver = move |host: &str, _port: u16| -> io::Result<Vec<SocketAddr>> {

@@ -10,8 +10,8 @@ mod common;
 use std::time::Duration;
 
 use common::{wait_until, WAIT};
-use pool_core::{Client, ErrorKind, Route};
 use testkit::unix::UnixServer;
+use wirepool::{Client, ErrorKind, Route};
 
 #[test]
 fn requests_share_one_pooled_connection_and_the_host_is_only_a_header() {
@@ -103,7 +103,7 @@ fn a_missing_socket_is_a_connect_error_naming_the_path() {
 fn the_unix_socket_wins_over_proxies() {
     let server = UnixServer::keep_alive(b"local daemon");
     let client = Client::builder()
-        .proxy(pool_core::Proxy::parse("http://127.0.0.1:9").unwrap())
+        .proxy(wirepool::Proxy::parse("http://127.0.0.1:9").unwrap())
         .unix_socket(server.path())
         .build()
         .unwrap();

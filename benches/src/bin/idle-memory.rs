@@ -29,9 +29,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use examples::load::parse_or_exit;
-use pool_core::http::{Request, Uri};
-use pool_core::{Body, Config, Engine, Event, Flow};
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
+use wirepool::http::{Request, Uri};
+use wirepool::{Body, Config, Engine, Event, Flow};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -147,7 +147,7 @@ fn run(cli: Cli) -> Result<IdleMemory, String> {
     config.max_idle_per_host = n;
     config.max_idle_total = n;
     if let Some(ca) = &cacert {
-        use pool_core::tls::{TlsConfig, TrustRoots};
+        use wirepool::tls::{TlsConfig, TrustRoots};
         let tls = TlsConfig::builder()
             .trust_roots(TrustRoots::OnlyAdded)
             .add_ca_pem_file(ca)

@@ -44,8 +44,8 @@ use hyper_rustls::MaybeHttpsStream;
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use pool_core::tls::rustls::HandshakeKind;
 use tokio::net::TcpStream;
+use wirepool::tls::rustls::HandshakeKind;
 
 /// The command line: loadgen's load options and the runtime.
 #[derive(Parser, Debug)]
@@ -206,7 +206,7 @@ async fn run(plan: Plan, name: &str) -> Result<LoadReport, String> {
         // The same rustls configuration loadgen builds (tls-glue: ring, roots, cache).
         let tls = match plan.tls_config()? {
             Some(tls) => tls,
-            None => pool_core::tls::TlsConfig::builder()
+            None => wirepool::tls::TlsConfig::builder()
                 .build()
                 .map_err(|e| format!("TLS configuration: {e}"))?,
         };

@@ -63,11 +63,11 @@ use examples::chart::{self, BarPanel};
 use examples::cpu::{self, CpuUsage};
 use examples::load::{parse_or_exit, usage_exit};
 use examples::progress::Progress;
-use pool_core::http::{Request, Uri};
-use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::{Body, Client, ClientBuilder};
 use testkit::tls::{ServerResumption, ServerSetup, TestPki, TlsTestServer};
 use testkit::TestServer;
+use wirepool::http::{Request, Uri};
+use wirepool::tls::{TlsConfig, TrustRoots};
+use wirepool::{Body, Client, ClientBuilder};
 
 /// Body size of the embedded server in the dropped-body phases: larger than a read
 /// buffer, so the body cannot already be complete when the worker drops it.

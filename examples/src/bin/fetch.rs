@@ -30,8 +30,8 @@ use examples::fetch::trace::Trace;
 use examples::fetch::write_out::{self, Transfer};
 use examples::fetch::{exit, remote_name, Cli, CliError, Options, Output};
 use examples::report::{error_chain, stats_json};
-use pool_core::http::{HeaderMap, Method, Request, Uri};
-use pool_core::{Body, Client, ErrorKind, Response};
+use wirepool::http::{HeaderMap, Method, Request, Uri};
+use wirepool::{Body, Client, ErrorKind, Response};
 
 fn main() -> ExitCode {
     let options = match Cli::parse_args(std::env::args_os()) {

@@ -52,7 +52,7 @@ use examples::cpu::{self, CpuUsage};
 use examples::load::report::{LoadReport, Tally};
 use examples::load::{parse_or_exit, usage_exit, LoadOptions, Plan, Stop};
 use examples::progress::Progress;
-use pool_core::{Client, Config, Engine, Event, Flow, RequestId};
+use wirepool::{Client, Config, Engine, Event, Flow, RequestId};
 
 /// Longest poll wait: how often a loop looks at the clock and for Ctrl-C when nothing
 /// happens.
@@ -392,13 +392,13 @@ fn read_to_end_counting(body: &mut impl Read, buf: &mut [u8]) -> io::Result<u64>
 }
 
 /// The pool's error inside an `io::Error` from a body read (or an I/O error).
-fn io_error(e: &io::Error) -> pool_core::Error {
+fn io_error(e: &io::Error) -> wirepool::Error {
     match e
         .get_ref()
-        .and_then(|inner| inner.downcast_ref::<pool_core::Error>())
+        .and_then(|inner| inner.downcast_ref::<wirepool::Error>())
     {
-        Some(ours) => pool_core::Error::new(ours.kind()),
-        None => pool_core::Error::new(pool_core::ErrorKind::Io),
+        Some(ours) => wirepool::Error::new(ours.kind()),
+        None => wirepool::Error::new(wirepool::ErrorKind::Io),
     }
 }
 
@@ -597,7 +597,7 @@ mod tests {
         .expect("valid");
         assert_eq!(cli.mode, Mode::Client);
         let plan = cli.load.check().expect("valid");
-        assert_eq!(plan.method, pool_core::http::Method::PUT);
+        assert_eq!(plan.method, wirepool::http::Method::PUT);
         assert!(Cli::try_parse_from(["loadgen", "--mode", "fast", "http://h/"]).is_err());
         Cli::command().debug_assert();
     }

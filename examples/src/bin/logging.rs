@@ -13,9 +13,9 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use pool_core::http::Request;
-use pool_core::{Body, Client, Error, Next, RequestOptions, Response};
 use testkit::TestServer;
+use wirepool::http::Request;
+use wirepool::{Body, Client, Error, Next, RequestOptions, Response};
 
 /// The middleware: one log line per request on stderr.
 fn log_requests(

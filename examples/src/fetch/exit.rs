@@ -24,8 +24,8 @@
 
 use std::error::Error as StdError;
 
-use pool_core::tls::ErrorKind as TlsKind;
-use pool_core::{Error, ErrorKind};
+use wirepool::tls::ErrorKind as TlsKind;
+use wirepool::{Error, ErrorKind};
 
 /// Success.
 pub const OK: u8 = 0;
@@ -92,7 +92,7 @@ pub fn for_error(error: &Error, reading_body: bool) -> u8 {
 fn tls_kind(error: &Error) -> Option<TlsKind> {
     let mut next: Option<&(dyn StdError + 'static)> = error.source();
     while let Some(e) = next {
-        if let Some(tls) = e.downcast_ref::<pool_core::tls::Error>() {
+        if let Some(tls) = e.downcast_ref::<wirepool::tls::Error>() {
             return Some(tls.kind());
         }
         next = e.source();

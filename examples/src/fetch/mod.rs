@@ -1,5 +1,5 @@
 //! The `fetch` tool's command line: its options (curl's spellings), and how they become
-//! a [`Client`](pool_core::Client), requests, and where each response goes.
+//! a [`Client`](wirepool::Client), requests, and where each response goes.
 //!
 //! ```text
 //!  argv ──clap──► Cli ──check()──► Options ──► client_builder() ─► Client
@@ -22,10 +22,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
-use pool_core::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
-use pool_core::http::{HeaderMap, Method, Request, Uri};
-use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::{Body, ClientBuilder};
+use wirepool::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use wirepool::http::{HeaderMap, Method, Request, Uri};
+use wirepool::tls::{TlsConfig, TrustRoots};
+use wirepool::{Body, ClientBuilder};
 
 use crate::load::{parse_header, parse_method};
 
@@ -365,7 +365,7 @@ impl Options {
     /// the separate response-head deadline (10 s by default) instead of racing it.
     ///
     /// Fails when the `--cacert` file cannot be used.
-    pub fn client_builder(&self) -> Result<ClientBuilder, pool_core::tls::Error> {
+    pub fn client_builder(&self) -> Result<ClientBuilder, wirepool::tls::Error> {
         let mut b = ClientBuilder::new();
         if self.cacert.is_some() || self.insecure {
             let mut tls = TlsConfig::builder();
@@ -393,7 +393,7 @@ impl Options {
     }
 
     /// The request for `url`: method, `-H` headers and `-d` body.
-    pub fn request(&self, url: &Uri) -> Result<Request<Body>, pool_core::http::Error> {
+    pub fn request(&self, url: &Uri) -> Result<Request<Body>, wirepool::http::Error> {
         let mut builder = Request::builder().method(self.method()).uri(url.clone());
         if let Some(headers) = builder.headers_mut() {
             headers.extend(self.headers.clone());

@@ -38,9 +38,9 @@
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
-use pool_core::http::{HeaderMap, Method, StatusCode, Uri};
-use pool_core::RequestInfo;
 use serde_json::{json, Value};
+use wirepool::http::{HeaderMap, Method, StatusCode, Uri};
+use wirepool::RequestInfo;
 
 /// What one transfer did, for `-w`.
 #[derive(Clone, Debug)]

@@ -19,10 +19,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::error::ErrorKind as ClapErrorKind;
-use pool_core::http::header::{HeaderName, HeaderValue};
-use pool_core::http::{HeaderMap, Method, Request, Uri};
-use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::Body;
+use wirepool::http::header::{HeaderName, HeaderValue};
+use wirepool::http::{HeaderMap, Method, Request, Uri};
+use wirepool::tls::{TlsConfig, TrustRoots};
+use wirepool::Body;
 
 /// Connections when `-c` is not given (wrk's default).
 pub const DEFAULT_CONNECTIONS: usize = 10;

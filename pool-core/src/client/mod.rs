@@ -89,7 +89,7 @@ struct Inner {
 ///
 /// ```no_run
 /// use std::io::Read;
-/// let client = pool_core::Client::new()?;
+/// let client = wirepool::Client::new()?;
 /// let mut resp = client.get("http://127.0.0.1:8080/")?;
 /// println!("{} (reused: {})", resp.status(), resp.info().reused);
 /// let body = resp.text()?;
@@ -158,10 +158,10 @@ impl Client {
     /// path of `url` is ignored.
     ///
     /// ```no_run
-    /// let client = pool_core::Client::new()?;
+    /// let client = wirepool::Client::new()?;
     /// let warm = client.prewarm("https://api.example/", 8)?;
     /// println!("{} opened, {} failed", warm.opened, warm.failed);
-    /// # Ok::<(), pool_core::Error>(())
+    /// # Ok::<(), wirepool::Error>(())
     /// ```
     ///
     /// # Errors
@@ -279,7 +279,7 @@ pub struct Prewarmed {
 ///
 /// ```
 /// use std::time::Duration;
-/// use pool_core::{Client, ErrorKind};
+/// use wirepool::{Client, ErrorKind};
 ///
 /// let client = Client::builder()
 ///     .timeout(Some(Duration::from_secs(5)))      // the whole request, body included
@@ -292,7 +292,7 @@ pub struct Prewarmed {
 /// // Refused at build(), with the setting named:
 /// let err = Client::builder().resolver_threads(0).build().unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::InvalidConfig);
-/// # Ok::<(), pool_core::Error>(())
+/// # Ok::<(), wirepool::Error>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct ClientBuilder {
@@ -347,12 +347,12 @@ impl ClientBuilder {
     /// environment's `NO_PROXY`, unless `proxy_from_env(false)`) exempts hosts.
     ///
     /// ```no_run
-    /// use pool_core::{Client, Proxy};
+    /// use wirepool::{Client, Proxy};
     /// let client = Client::builder()
     ///     .proxy(Proxy::parse("http://user:secret@proxy.internal:3128")?)
     ///     .no_proxy("localhost, .cluster.local, 10.0.0.0/8")
     ///     .build()?;
-    /// # Ok::<(), pool_core::Error>(())
+    /// # Ok::<(), wirepool::Error>(())
     /// ```
     pub fn proxy(mut self, proxy: Proxy) -> Self {
         self.config.proxy = Some(proxy);
@@ -377,7 +377,7 @@ impl ClientBuilder {
     /// `--unix-socket`): the URL's host is only the `Host` header.
     ///
     /// ```no_run
-    /// let docker = pool_core::Client::builder()
+    /// let docker = wirepool::Client::builder()
     ///     .unix_socket("/var/run/docker.sock")
     ///     .build()?;
     /// let version = docker.get("http://localhost/version")?.text()?;

@@ -101,8 +101,8 @@ const EVENTS_CAPACITY: usize = 1024;
 /// ```
 /// use std::io::{Read, Write};
 /// use std::time::Duration;
-/// use pool_core::http::Request;
-/// use pool_core::{Body, Config, Engine, Event, Flow};
+/// use wirepool::http::Request;
+/// use wirepool::{Body, Config, Engine, Event, Flow};
 ///
 /// # // A one-response server on loopback, so the example runs anywhere.
 /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
