@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorKind};
 /// `Basic base64(user ":" password)` (RFC 7617), for an `Authorization` header.
 ///
 /// ```
-/// let value = pool_core::basic_auth("Aladdin", Some("open sesame"));
+/// let value = wirepool::basic_auth("Aladdin", Some("open sesame"));
 /// assert_eq!(value, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
 /// ```
 pub fn basic_auth(user: &str, password: Option<&str>) -> HeaderValue {

@@ -68,7 +68,7 @@ use crate::error::{Error, ErrorKind};
 /// [module docs](self) for framing and replay.
 ///
 /// ```
-/// use pool_core::Body;
+/// use wirepool::Body;
 ///
 /// let empty = Body::empty();
 /// let json = Body::from(r#"{"a":1}"#);                 // &'static str: not copied
@@ -214,7 +214,7 @@ impl Body {
     /// each attempt calls `open` for a reader from the first byte.
     ///
     /// ```
-    /// use pool_core::Body;
+    /// use wirepool::Body;
     /// let body = Body::from_factory(Some(5), || Ok(std::io::Cursor::new(b"hello".to_vec())));
     /// assert!(body.is_replayable());
     /// assert!(body.try_clone().is_some());
@@ -455,7 +455,7 @@ pub enum Pull {
 /// only when the socket can take more, which is the backpressure.
 ///
 /// ```
-/// use pool_core::{Body, BodySource, Bytes, Pull};
+/// use wirepool::{Body, BodySource, Bytes, Pull};
 ///
 /// /// Three pieces, then the end; can start again.
 /// struct Pieces(usize);

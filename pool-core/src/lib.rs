@@ -3,9 +3,11 @@
 //! ```text
 //!  your thread ──submit(Request)──► Engine ──poll()──► Event::{Head, Data, Done, Failed}
 //!                                     │
-//!        pools: per host (scheme+host+port) an idle stack, counts, a FIFO wait queue
-//!        conns: one state machine each (resolving → connecting → writing → awaiting
-//!               head → reading body → idle | closed), bytes through http1-codec
+//!        pools: per host (scheme+host+port, and the route: direct, a proxy, a Unix
+//!               socket) an idle stack, counts, a FIFO wait queue
+//!        conns: one state machine each (resolving → connecting → [tunneling] →
+//!               [tls] → writing → awaiting head → reading body → idle | closed),
+//!               bytes through http1-codec
 //!        timers: one heap of named deadlines; the poll timeout is the next one
 //!        dns:    resolver threads answer through a channel + mio::Waker
 //!
@@ -38,26 +40,28 @@ mod error;
 mod event;
 mod pool;
 mod request;
+mod route;
 mod slab;
 mod timer;
 
 pub use auth::basic_auth;
 pub use body::{Body, BodySource, Pull};
 pub use client::{
-    Action, Attempt, CancelToken, Client, ClientBuilder, RedirectHop, RedirectPolicy,
+    Action, Attempt, CancelToken, Client, ClientBuilder, Prewarmed, RedirectHop, RedirectPolicy,
     RequestBuilder, Response, ResponseBody, DEFAULT_MAX_REDIRECTS,
 };
 pub use client::{Middleware, Next};
 pub use config::{Config, TcpKeepalive, DEFAULT_USER_AGENT};
-pub use dns::DnsError;
+pub use dns::{DnsError, Resolve, SharedResolver};
 pub use engine::Engine;
-pub use error::{Culprit, Error, ErrorKind};
+pub use error::{Culprit, Error, ErrorKind, ProxyRefused};
 pub use event::{Event, HeadView};
 pub use pool::{
     CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, PoolKey, ReuseOrder,
     Scheme, Stats,
 };
 pub use request::{Flow, RequestId, RequestInfo, RequestOptions};
+pub use route::{ConnectTo, NoProxy, Proxy, ResolveTo, Route};
 
 /// Re-export of the `bytes` crate's [`Bytes`](bytes::Bytes): an in-memory body, and the
 /// pieces a [`BodySource`] hands the engine, without copies.

@@ -11,9 +11,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use http::header::{HeaderName, HeaderValue, USER_AGENT};
+use http::header::{HeaderName, HeaderValue, PROXY_AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, Method, Request};
-use http1_codec::{RequestHead, TargetForm};
+use http1_codec::{RequestFraming, RequestHead, TargetForm};
 
 use crate::body::Outgoing;
 use crate::config::Config;
@@ -69,7 +69,8 @@ impl fmt::Display for RequestId {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RequestInfo {
-    /// The connection had served a request before this one.
+    /// The connection had served a request before this one, or was waiting in the idle
+    /// pool (opened by `prewarm`).
     pub reused: bool,
     /// How long the reused connection had been idle.
     pub idle_for: Option<Duration>,
@@ -133,10 +134,25 @@ pub(crate) struct Req {
     pub(crate) got_response_bytes: bool,
     /// A retry after a stale connection: it must go out on a fresh one.
     pub(crate) fresh_only: bool,
+    /// Not a request: `Engine::prewarm` asks for a connection to be opened and pooled.
+    pub(crate) warm: bool,
     /// The encoded head until a connection takes it (then the connection's old write
     /// buffer, emptied, to recycle); encoded again only for a retry.
     pub(crate) head: Vec<u8>,
+    /// How the head is written (origin form, or absolute form to a proxy).
+    pub(crate) form: HeadForm,
     pub(crate) info: RequestInfo,
+}
+
+/// How a request head is written for the route it takes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HeadForm {
+    /// `GET http://origin/path` for a proxy (plain `http://` through an HTTP proxy);
+    /// else `GET /path`.
+    pub(crate) absolute: bool,
+    /// `Proxy-Authorization` to add (absolute form only: it is for the proxy, which
+    /// reads this request; never inside a tunnel, where the origin would).
+    pub(crate) proxy_auth: Option<std::sync::Arc<str>>,
 }
 
 impl Req {
@@ -149,14 +165,80 @@ impl Req {
     }
 }
 
-/// Encodes `request`'s head (origin form; body framing from its method and `body`),
-/// with the configured header-name case and default fields (a `User-Agent`).
+/// Encodes `request`'s head in `form` (body framing from its method and `body`), with
+/// the configured header-name case and default fields: a `User-Agent`, and through a
+/// proxy with credentials `Proxy-Authorization` — each unless the caller set one
+/// (theirs wins, as in Go).
 pub(crate) fn encode_request_head(
     request: &Request<()>,
     body: &Outgoing,
+    form: &HeadForm,
     config: &Config,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
+    // `Proxy-Authorization` is for the proxy, which reads this request only in
+    // absolute form; never inside a tunnel, where the origin would read it.
+    let proxy_auth = match form.proxy_auth.as_deref().filter(|_| form.absolute) {
+        Some(auth) => Some(
+            HeaderValue::from_str(auth)
+                .map_err(|e| Error::with_source(crate::error::ErrorKind::InvalidConfig, e))?,
+        ),
+        None => None,
+    };
+    let mut defaults: [(&HeaderName, &HeaderValue); 2] = [(&USER_AGENT, &EMPTY); 2];
+    let mut n = 0;
+    if let Some(ua) = &config.user_agent {
+        defaults[n] = (&USER_AGENT, ua);
+        n += 1;
+    }
+    if let Some(auth) = &proxy_auth {
+        defaults[n] = (&PROXY_AUTHORIZATION, auth);
+        n += 1;
+    }
+    let head = RequestHead {
+        method: request.method(),
+        uri: request.uri(),
+        headers: request.headers(),
+        form: if form.absolute {
+            TargetForm::Absolute
+        } else {
+            TargetForm::Origin
+        },
+        framing: body.framing(request.method()),
+        case: config.header_case,
+        defaults: &defaults[..n],
+    };
+    http1_codec::encode_head(&head, out).map_err(Error::from)
+}
+
+/// A placeholder for the unused slots of the defaults array (never written).
+static EMPTY: HeaderValue = HeaderValue::from_static("");
+
+/// Encodes the `CONNECT host:port` request that opens a tunnel to `host:port` through a
+/// proxy, with `Proxy-Authorization` when the proxy has credentials, the configured
+/// `User-Agent` (as curl and Go send one) and header-name case.
+pub(crate) fn encode_connect_head(
+    host: &str,
+    port: u16,
+    proxy_auth: Option<&str>,
+    config: &Config,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let authority = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let uri = http::Uri::builder()
+        .authority(authority.as_str())
+        .build()
+        .map_err(|e| Error::with_source(crate::error::ErrorKind::InvalidRequest, e))?;
+    let mut headers = HeaderMap::new();
+    if let Some(auth) = proxy_auth {
+        let value = http::HeaderValue::from_str(auth)
+            .map_err(|e| Error::with_source(crate::error::ErrorKind::InvalidConfig, e))?;
+        headers.insert(http::header::PROXY_AUTHORIZATION, value);
+    }
     let ua: [(&HeaderName, &HeaderValue); 1];
     let defaults: &[(&HeaderName, &HeaderValue)] = match &config.user_agent {
         Some(value) => {
@@ -166,11 +248,11 @@ pub(crate) fn encode_request_head(
         None => &[],
     };
     let head = RequestHead {
-        method: request.method(),
-        uri: request.uri(),
-        headers: request.headers(),
-        form: TargetForm::Origin,
-        framing: body.framing(request.method()),
+        method: &Method::CONNECT,
+        uri: &uri,
+        headers: &headers,
+        form: TargetForm::Authority,
+        framing: RequestFraming::None,
         case: config.header_case,
         defaults,
     };

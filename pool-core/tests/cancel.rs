@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{get, host_stats, wait_until, Driver, Gate, WAIT};
-use pool_core::{Body, CancelToken, Client, Config, Engine, Error, ErrorKind};
 use testkit::tls::{ServerSetup, TestPki, TlsScript, TlsTestServer};
 use testkit::{Script, TestServer};
+use wirepool::{Body, CancelToken, Client, Config, Engine, Error, ErrorKind};
 
 /// A client whose own timeouts cannot be what ends a test's request.
 fn patient_client() -> Client {

@@ -14,8 +14,8 @@ use std::io::{Read, Write};
 use common::WAIT;
 use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
 use flate2::Compression;
-use pool_core::{Client, ErrorKind};
 use testkit::{pattern, RecordedRequest, TestServer};
+use wirepool::{Client, ErrorKind};
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = GzEncoder::new(Vec::new(), Compression::default());
@@ -226,7 +226,7 @@ fn a_decompression_bomb_is_stopped_at_the_limit() {
     let mut sink = Vec::new();
     let io_err = resp.read_to_end(&mut sink).unwrap_err();
     assert_eq!(
-        pool_core::Error::from_io(io_err).kind(),
+        wirepool::Error::from_io(io_err).kind(),
         ErrorKind::BodyTooLarge
     );
     assert!(sink.len() <= 1 << 20);

@@ -11,10 +11,10 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use pool_core::http::Request;
-use pool_core::{Body, Client, ErrorKind, RedirectPolicy};
 use testkit::tls::{ServerSetup, TestPki, TlsTestServer};
 use testkit::{RecordedRequest, ServerConn, TestServer};
+use wirepool::http::Request;
+use wirepool::{Body, Client, ErrorKind, RedirectPolicy};
 
 /// A server that answers by target with `routes(target)`: `(status, location, body)`.
 fn routed(
@@ -31,7 +31,7 @@ fn routed(
     })
 }
 
-fn path_of(url: &pool_core::http::Uri) -> &str {
+fn path_of(url: &wirepool::http::Uri) -> &str {
     url.path_and_query().map_or("", |p| p.as_str())
 }
 
@@ -269,8 +269,8 @@ fn https_to_http_is_refused_unless_allowed() {
         }
     });
     let tls = || {
-        pool_core::tls::TlsConfig::builder()
-            .trust_roots(pool_core::tls::TrustRoots::OnlyAdded)
+        wirepool::tls::TlsConfig::builder()
+            .trust_roots(wirepool::tls::TrustRoots::OnlyAdded)
             .add_ca_pem(pki.ca_pem())
             .build()
             .unwrap()
@@ -359,7 +359,7 @@ fn each_hop_goes_through_the_middleware() {
     let client = {
         let seen = Arc::clone(&seen);
         Client::builder()
-            .middleware(move |req: Request<Body>, opts, next: pool_core::Next<'_>| {
+            .middleware(move |req: Request<Body>, opts, next: wirepool::Next<'_>| {
                 seen.lock().unwrap().push(req.uri().path().to_owned());
                 next.run(req, opts)
             })

@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{wait_until, Driver, Gate, WAIT};
-use pool_core::http::{Method, Request};
-use pool_core::{Body, BodySource, Bytes, Client, Config, Engine, ErrorKind, Pull};
 use testkit::tls::{ServerSetup, TestPki, TlsTestServer};
 use testkit::{pattern, pattern_byte, Script, TestServer};
+use wirepool::http::{Method, Request};
+use wirepool::{Body, BodySource, Bytes, Client, Config, Engine, ErrorKind, Pull};
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -416,8 +416,8 @@ fn a_streamed_upload_over_tls_arrives_whole() {
             conn.respond(200, &[], if ok { b"whole" } else { b"bad" });
         }
     });
-    let tls = pool_core::tls::TlsConfig::builder()
-        .trust_roots(pool_core::tls::TrustRoots::OnlyAdded)
+    let tls = wirepool::tls::TlsConfig::builder()
+        .trust_roots(wirepool::tls::TrustRoots::OnlyAdded)
         .add_ca_pem(pki.ca_pem())
         .build()
         .unwrap();

@@ -11,14 +11,14 @@ use std::io::Read;
 use std::time::Duration;
 
 use common::get;
-use pool_core::http::{Method, Request};
-use pool_core::{Body, Client, Config, Engine, ErrorKind, HeaderCase, DEFAULT_USER_AGENT};
 use testkit::tls::TempFile;
 use testkit::{Script, TestServer};
+use wirepool::http::{Method, Request};
+use wirepool::{Body, Client, Config, Engine, ErrorKind, HeaderCase, DEFAULT_USER_AGENT};
 
 /// A client that adds nothing of its own but the `User-Agent` (no `Accept-Encoding`),
 /// so that request bytes can be compared exactly.
-fn plain_client() -> pool_core::ClientBuilder {
+fn plain_client() -> wirepool::ClientBuilder {
     Client::builder().decompress(false)
 }
 
@@ -342,10 +342,7 @@ fn body_errors_keep_their_kind() {
     let mut resp = client.get(server.url("/")).send().unwrap();
     let mut sink = Vec::new();
     let io_err = resp.read_to_end(&mut sink).unwrap_err();
-    assert_eq!(
-        pool_core::Error::from_io(io_err).kind(),
-        ErrorKind::Protocol
-    );
+    assert_eq!(wirepool::Error::from_io(io_err).kind(), ErrorKind::Protocol);
     // Later reads report the same failure, not a bare I/O error.
     let again = resp.body_mut().read_chunk().unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Protocol);

@@ -35,7 +35,7 @@ use crate::request::RequestOptions;
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use pool_core::Client;
+/// use wirepool::Client;
 ///
 /// let client = Client::new()?;
 /// let mut resp = client
@@ -46,7 +46,7 @@ use crate::request::RequestOptions;
 ///     .body(r#"{"name":"widget"}"#)
 ///     .send()?;
 /// println!("{} {}", resp.status(), resp.text()?);
-/// # Ok::<(), pool_core::Error>(())
+/// # Ok::<(), wirepool::Error>(())
 /// ```
 #[must_use = "a RequestBuilder does nothing until .send()"]
 pub struct RequestBuilder {
@@ -130,10 +130,10 @@ impl RequestBuilder {
     /// (everything but `A-Z a-z 0-9 - . _ ~`).
     ///
     /// ```no_run
-    /// # let client = pool_core::Client::new()?;
+    /// # let client = wirepool::Client::new()?;
     /// let req = client.get("http://h.test/search?page=2").query(&[("q", "a b&c")]).build()?;
     /// assert_eq!(req.uri(), "http://h.test/search?page=2&q=a%20b%26c");
-    /// # Ok::<(), pool_core::Error>(())
+    /// # Ok::<(), wirepool::Error>(())
     /// ```
     pub fn query<K: AsRef<str>, V: AsRef<str>>(self, pairs: &[(K, V)]) -> Self {
         self.edit(|r| {

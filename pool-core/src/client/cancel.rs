@@ -33,7 +33,7 @@ use crate::error::{Error, ErrorKind};
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use pool_core::{CancelToken, Client, ErrorKind};
+/// use wirepool::{CancelToken, Client, ErrorKind};
 ///
 /// let client = Client::new()?;
 /// let token = CancelToken::new();
@@ -44,7 +44,7 @@ use crate::error::{Error, ErrorKind};
 /// });
 /// let err = client.get("http://10.255.255.1/slow").cancel_token(&token).send().unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::Canceled);
-/// # Ok::<(), pool_core::Error>(())
+/// # Ok::<(), wirepool::Error>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct CancelToken {

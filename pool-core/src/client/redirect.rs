@@ -56,7 +56,7 @@ pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 /// [`limited(10)`](RedirectPolicy::limited), `https` → `http` refused.
 ///
 /// ```
-/// use pool_core::{Client, RedirectPolicy};
+/// use wirepool::{Client, RedirectPolicy};
 /// // Follow at most 3, and only within one host.
 /// let policy = RedirectPolicy::custom(|attempt| {
 ///     if attempt.previous().len() >= 3 {
@@ -68,7 +68,7 @@ pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 ///     }
 /// });
 /// let client = Client::builder().redirect(policy).build()?;
-/// # Ok::<(), pool_core::Error>(())
+/// # Ok::<(), wirepool::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct RedirectPolicy {

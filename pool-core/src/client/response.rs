@@ -272,7 +272,7 @@ impl ResponseBody {
     /// the end. Errors are this crate's, with their kind.
     ///
     /// ```no_run
-    /// # fn f(client: &pool_core::Client) -> Result<(), pool_core::Error> {
+    /// # fn f(client: &wirepool::Client) -> Result<(), wirepool::Error> {
     /// let mut resp = client.get("http://127.0.0.1:8080/big").send()?;
     /// let mut total = 0;
     /// while let Some(piece) = resp.body_mut().read_chunk()? {
