@@ -64,8 +64,23 @@ use http1_codec::RequestFraming;
 use crate::error::{Error, ErrorKind};
 
 /// A request body: bytes in memory, a blocking reader (streamed by the
-/// [`Client`](crate::Client)), or a non-blocking [`BodySource`]. See the
-/// [module docs](self) for framing and replay.
+/// [`Client`](crate::Client)), or a non-blocking [`BodySource`].
+///
+/// - **Bytes** (`Vec<u8>`, `String`, `&'static [u8]`, `&'static str`, [`Bytes`]) are
+///   never copied: the engine writes them from where they are. Always replayable.
+/// - **A reader** is streamed, never read whole into memory, on the caller's thread (the
+///   engine thread never blocks on it): with `Content-Length` when its length is known
+///   ([`sized_reader`](Self::sized_reader), files), chunked otherwise
+///   ([`from_reader`](Self::from_reader)). A reader that ends early or fails fails the
+///   request with [`ErrorKind::RequestBody`]. Replayable only if it can get back to its
+///   first byte ([`from_factory`](Self::from_factory), [`from_path`](Self::from_path),
+///   [`from_seekable`](Self::from_seekable), files).
+/// - **A [`BodySource`]** is pulled by the engine without blocking; the way to stream a
+///   body through the [`Engine`](crate::Engine) directly.
+///
+/// Replay matters once: an idempotent request that met a stale reused connection is
+/// resent only if its body can start again; otherwise the stale connection's error is
+/// returned and nothing is resent.
 ///
 /// ```
 /// use wirepool::Body;
@@ -296,9 +311,9 @@ impl Body {
         !matches!(self.inner, Inner::Bytes(_))
     }
 
-    /// Whether the body can be sent again from its first byte (see the
-    /// [module docs](self)). A [`BodySource`] counts as replayable here only if it
-    /// has not been pulled yet: whether it can rewind is its own answer.
+    /// Whether the body can be sent again from its first byte (see [`Body`]). A
+    /// [`BodySource`] counts as not replayable here: whether it can rewind is its own
+    /// answer ([`BodySource::rewind`]).
     pub fn is_replayable(&self) -> bool {
         match &self.inner {
             Inner::Bytes(_) => true,

@@ -63,7 +63,7 @@ pub use pool::{
 pub use request::{Flow, RequestId, RequestInfo, RequestOptions};
 pub use route::{ConnectTo, NoProxy, Proxy, ResolveTo, Route};
 
-/// Re-export of the `bytes` crate's [`Bytes`](bytes::Bytes): an in-memory body, and the
+/// Re-export of the `bytes` crate's [`Bytes`]: an in-memory body, and the
 /// pieces a [`BodySource`] hands the engine, without copies.
 pub use bytes::Bytes;
 

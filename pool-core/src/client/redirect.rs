@@ -55,6 +55,16 @@ pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 /// Which redirects the [`Client`](crate::Client) follows. Default:
 /// [`limited(10)`](RedirectPolicy::limited), `https` → `http` refused.
 ///
+/// Whatever the policy, the rules hold: `301`/`302`/`303` make the next request a `GET`
+/// without a body (a `HEAD` stays a `HEAD`); `307`/`308` keep the method and the body
+/// when the body can be sent again ([`Body::try_clone`]), and otherwise the redirect
+/// response is returned as it is; `Authorization`, `Cookie`, `Proxy-Authorization` and a
+/// caller-set `Host` are removed when the origin changes (URL credentials included);
+/// `https` → `http` fails with [`ErrorKind::Redirect`] unless allowed; a URL requested
+/// before with the same method is a loop and fails too. The final URL and the hops are
+/// on the response ([`Response::url`], [`Response::redirects`]), and the whole chain
+/// shares the request's total timeout.
+///
 /// ```
 /// use wirepool::{Client, RedirectPolicy};
 /// // Follow at most 3, and only within one host.
@@ -102,8 +112,8 @@ impl RedirectPolicy {
         }
     }
 
-    /// Asks `decide` about each redirect that passed the rules (see the
-    /// [module docs](self)): follow it, stop (return the redirect response), or fail.
+    /// Asks `decide` about each redirect that passed the rules (see
+    /// [`RedirectPolicy`]): follow it, stop (return the redirect response), or fail.
     pub fn custom(
         decide: impl Fn(Attempt<'_>) -> Action + Send + Sync + 'static,
     ) -> RedirectPolicy {
