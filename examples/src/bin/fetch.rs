@@ -18,7 +18,10 @@
 //! decides it, and each failure is reported on stderr as `fetch: (CODE) URL: what: why`
 //! (unless `-s`). Failing to write the output stops the run with 23.
 //!
-//! This is example code: it uses only `pool-core`'s public API.
+//! With `-v`, a middleware prints each request and response head as it goes out and
+//! comes back, so with `-L` every hop of a redirect shows.
+//!
+//! This is example code: it uses only `wirepool`'s public API.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
@@ -30,8 +33,10 @@ use examples::fetch::trace::Trace;
 use examples::fetch::write_out::{self, Transfer};
 use examples::fetch::{exit, remote_name, Cli, CliError, Options, Output};
 use examples::report::{error_chain, stats_json};
+use std::sync::atomic::Ordering;
+
 use wirepool::http::{HeaderMap, Method, Request, Uri};
-use wirepool::{Body, Client, ErrorKind, Response};
+use wirepool::{Body, Client, Error, Next, RequestOptions, Response};
 
 fn main() -> ExitCode {
     let options = match Cli::parse_args(std::env::args_os()) {
@@ -55,6 +60,22 @@ fn main() -> ExitCode {
             }
             return ExitCode::from(exit::SSL_CACERT_BADFILE);
         }
+    };
+    let builder = if options.verbose {
+        let (ua, compressed) = (verbose_user_agent(&options), options.compressed);
+        builder.middleware(
+            move |request: Request<Body>, opts: RequestOptions, next: Next<'_>| {
+                let lines = request_head_lines(&request, ua.as_deref(), compressed);
+                let url = request.uri().clone();
+                let result = next.run(request, opts);
+                if let Ok(response) = &result {
+                    print_verbose(&url, response, &lines);
+                }
+                result
+            },
+        )
+    } else {
+        builder
     };
     let client = match builder.build() {
         Ok(client) => client,
@@ -210,6 +231,8 @@ fn fetch_one(
             total: std::time::Duration::ZERO,
             downloaded: 0,
             uploaded: options.data.as_ref().map_or(0, |d| d.len() as u64),
+            effective_url: None,
+            redirects: 0,
             exit_code: exit::OK,
             error: None,
         },
@@ -217,15 +240,22 @@ fn fetch_one(
     };
     let request = match options.request(url) {
         Ok(request) => request,
+        // The -T file could not be opened (curl's read error), or the request is bad.
+        Err(e) if options.upload.is_some() => {
+            o.fail(exit::READ_ERROR, e);
+            return o;
+        }
         Err(e) => {
             o.fail(exit::USAGE, format!("invalid request: {e}"));
             return o;
         }
     };
-    let verbose_request = options
-        .verbose
-        .then(|| request_head_lines(&request, client.config()));
-    let mut response = match client.send(request) {
+    let result = client.send(request);
+    if options.upload.is_some() {
+        // What was read of the -T file or stdin (all of it was sent if this succeeded).
+        o.transfer.uploaded = options.upload_read.load(Ordering::SeqCst);
+    }
+    let mut response = match result {
         Ok(response) => response,
         Err(e) => {
             o.trace.total = started.elapsed();
@@ -244,9 +274,8 @@ fn fetch_one(
     o.transfer.status = Some(status);
     o.transfer.info = Some(*response.info());
     o.transfer.headers = response.headers().clone();
-    if let Some(lines) = verbose_request {
-        print_verbose(url, &response, &lines);
-    }
+    o.transfer.effective_url = Some(response.url().clone());
+    o.transfer.redirects = response.redirects().len();
     let finish = |o: &mut Outcome, response: &mut Response| {
         if let Some(info) = response.body_mut().final_info() {
             o.trace.info = Some(*info);
@@ -317,12 +346,13 @@ fn fetch_one(
     match copied {
         Ok(_) => {}
         Err(e) if failed => {
-            let (kind, code) = match exit::pool_error(&e) {
-                Some(pool) => (pool.kind(), exit::for_error(pool, true)),
-                None => (ErrorKind::Io, exit::RECV_ERROR),
-            };
-            o.trace.error = Some(kind);
-            o.fail(code, format!("reading the body: {}", error_chain(&e)));
+            // The body's own error, kind and all: no downcast.
+            let e = Error::from_io(e);
+            o.trace.error = Some(e.kind());
+            o.fail(
+                exit::for_error(&e, true),
+                format!("reading the body: {}", error_chain(&e)),
+            );
         }
         Err(e) => {
             o.fail(exit::WRITE_ERROR, format!("writing the output: {e}"));
@@ -351,18 +381,16 @@ fn write_head(out: &mut dyn Write, response: &Response) -> io::Result<()> {
 }
 
 /// `-v`: the request head as the client writes it: request line, `Host` first, the
-/// default `User-Agent` unless the request sets one, the caller's headers, then the
-/// body's framing (`Content-Length`, or `Transfer-Encoding: chunked` for a streamed body
-/// of unknown length). Names in the client's case (`Title-Case` by default).
-fn request_head_lines(request: &Request<Body>, config: &wirepool::Config) -> Vec<String> {
-    let name = |n: &str| match config.header_case {
-        wirepool::HeaderCase::Lower => n.to_owned(),
-        _ => title_case(n),
-    };
+/// `User-Agent` (`ua`) unless the request sets one, the caller's headers, the body's
+/// framing (`Content-Length`, or `Transfer-Encoding: chunked` for a streamed body of
+/// unknown length), and with `--compressed` the `Accept-Encoding` the client adds.
+/// Names in `Title-Case`, as the client writes them.
+fn request_head_lines(request: &Request<Body>, ua: Option<&str>, compressed: bool) -> Vec<String> {
     let uri = request.uri();
+    let headers = request.headers();
     let target = uri.path_and_query().map_or("/", |p| p.as_str());
     let mut lines = vec![format!("{} {target} HTTP/1.1", request.method())];
-    if !request.headers().contains_key("host") {
+    if !headers.contains_key("host") {
         if let Some(authority) = uri.authority() {
             let default = match uri.scheme_str() {
                 Some("https") => 443,
@@ -372,37 +400,43 @@ fn request_head_lines(request: &Request<Body>, config: &wirepool::Config) -> Vec
                 Some(port) if port != default => format!("{}:{port}", authority.host()),
                 _ => authority.host().to_owned(),
             };
-            lines.push(format!("{}: {host}", name("host")));
+            lines.push(format!("Host: {host}"));
         }
     }
-    if !request.headers().contains_key("user-agent") {
-        if let Some(ua) = &config.user_agent {
-            let ua = String::from_utf8_lossy(ua.as_bytes());
-            lines.push(format!("{}: {ua}", name("user-agent")));
-        }
+    if let (Some(ua), false) = (ua, headers.contains_key("user-agent")) {
+        lines.push(format!("User-Agent: {ua}"));
     }
-    for (header, value) in request.headers() {
-        if header == "content-length" {
+    for (name, value) in headers {
+        if name == "content-length" {
             continue;
         }
         lines.push(format!(
             "{}: {}",
-            name(header.as_str()),
+            title_case(name.as_str()),
             String::from_utf8_lossy(value.as_bytes())
         ));
+    }
+    if compressed && !headers.contains_key("accept-encoding") && !headers.contains_key("range") {
+        lines.push("Accept-Encoding: gzip, deflate".to_owned());
     }
     let expects_body = matches!(
         *request.method(),
         Method::POST | Method::PUT | Method::PATCH
     );
     match request.body().len() {
-        None => lines.push(format!("{}: chunked", name("transfer-encoding"))),
-        Some(len) if len > 0 || expects_body => {
-            lines.push(format!("{}: {len}", name("content-length")));
-        }
+        None => lines.push("Transfer-Encoding: chunked".to_owned()),
+        Some(len) if len > 0 || expects_body => lines.push(format!("Content-Length: {len}")),
         Some(_) => {}
     }
     lines
+}
+
+/// The `User-Agent` the client sends: `-A`, or wirepool's default.
+fn verbose_user_agent(options: &Options) -> Option<String> {
+    match &options.user_agent {
+        Some(ua) => ua.clone(),
+        None => Some(wirepool::DEFAULT_USER_AGENT.to_owned()),
+    }
 }
 
 /// `x-request-id` as `X-Request-Id`: what the client writes by default.

@@ -12,11 +12,15 @@
 //! | 18 | the body ended before its announced end (`PARTIAL_FILE`) |
 //! | 22 | `-f` and a status ≥ 400 (`HTTP_RETURNED_ERROR`) |
 //! | 23 | writing the body failed: stdout closed, `-o` file not writable (`WRITE_ERROR`) |
+//! | 26 | the `-T` file or stdin could not be read, or ended early (`READ_ERROR`) |
 //! | 28 | a deadline passed: connect, TLS handshake, response head, total (`OPERATION_TIMEDOUT`) |
 //! | 35 | the TLS handshake failed for another reason than the certificate (`SSL_CONNECT_ERROR`) |
 //! | 52 | the server closed before any response byte (`GOT_NOTHING`) |
+//! | 47 | `-L`: more redirects than `--max-redirs`, a loop, or an unusable `Location` (`TOO_MANY_REDIRECTS`) |
 //! | 56 | the connection failed while receiving (`RECV_ERROR`) |
 //! | 60 | the server's certificate is not trusted: unknown issuer, expired, wrong name (`PEER_FAILED_VERIFICATION`) |
+//! | 61 | `--compressed`: the body could not be decoded (`BAD_CONTENT_ENCODING`) |
+//! | 63 | `--compressed`: the body decodes to more than 64 MiB, a bomb (`FILESIZE_EXCEEDED`) |
 //! | 77 | the `--cacert` file cannot be used (`SSL_CACERT_BADFILE`) |
 //!
 //! As in curl, with several URLs the last one decides the exit status (an earlier
@@ -47,6 +51,10 @@ pub const PARTIAL_FILE: u8 = 18;
 pub const HTTP_RETURNED_ERROR: u8 = 22;
 /// Output could not be written.
 pub const WRITE_ERROR: u8 = 23;
+/// The upload could not be read.
+pub const READ_ERROR: u8 = 26;
+/// Redirects not followed: too many, a loop, an unusable `Location`.
+pub const TOO_MANY_REDIRECTS: u8 = 47;
 /// A deadline passed.
 pub const OPERATION_TIMEDOUT: u8 = 28;
 /// TLS handshake failure.
@@ -57,6 +65,10 @@ pub const GOT_NOTHING: u8 = 52;
 pub const RECV_ERROR: u8 = 56;
 /// Certificate not trusted.
 pub const PEER_FAILED_VERIFICATION: u8 = 60;
+/// A compressed body that does not decode.
+pub const BAD_CONTENT_ENCODING: u8 = 61;
+/// A compressed body over the decoded size limit.
+pub const FILESIZE_EXCEEDED: u8 = 63;
 /// Unusable `--cacert` file.
 pub const SSL_CACERT_BADFILE: u8 = 77;
 
@@ -84,6 +96,10 @@ pub fn for_error(error: &Error, reading_body: bool) -> u8 {
         ErrorKind::Protocol => WEIRD_SERVER_REPLY,
         ErrorKind::ConnectionClosed => GOT_NOTHING,
         ErrorKind::Io => RECV_ERROR,
+        ErrorKind::RequestBody => READ_ERROR,
+        ErrorKind::Redirect => TOO_MANY_REDIRECTS,
+        ErrorKind::Decode => BAD_CONTENT_ENCODING,
+        ErrorKind::BodyTooLarge => FILESIZE_EXCEEDED,
         _ => OTHER,
     }
 }
@@ -98,11 +114,6 @@ fn tls_kind(error: &Error) -> Option<TlsKind> {
         next = e.source();
     }
     None
-}
-
-/// The pool error inside an `io::Error` from a response body, if there is one.
-pub fn pool_error(e: &std::io::Error) -> Option<&Error> {
-    e.get_ref()?.downcast_ref::<Error>()
 }
 
 #[cfg(test)]
@@ -128,6 +139,10 @@ mod tests {
         assert_eq!(code(ErrorKind::ConnectionClosed, false), 52);
         assert_eq!(code(ErrorKind::ConnectionClosed, true), 18);
         assert_eq!(code(ErrorKind::Io, true), 56);
+        assert_eq!(code(ErrorKind::RequestBody, false), 26);
+        assert_eq!(code(ErrorKind::Redirect, false), 47);
+        assert_eq!(code(ErrorKind::Decode, true), 61);
+        assert_eq!(code(ErrorKind::BodyTooLarge, true), 63);
         assert_eq!(code(ErrorKind::PoolClosed, false), 1);
     }
 }

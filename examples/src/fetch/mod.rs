@@ -10,7 +10,7 @@
 //! Everything the user typed is checked here, before any request is sent: URLs parse,
 //! methods are tokens, header names are tokens and header values hold no CR, LF or NUL
 //! (so a header can never inject a second header or request), seconds are in range,
-//! `-d @file` files can be read. The run loop lives in `src/bin/fetch.rs`; the
+//! `-d @file` files can be read, `-T` files exist. The run loop lives in `src/bin/fetch.rs`; the
 //! `--trace` line in [`trace`]; `-w` in [`write_out`]; the exit codes in [`exit`].
 
 pub mod exit;
@@ -19,13 +19,15 @@ pub mod write_out;
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
-use wirepool::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use wirepool::http::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use wirepool::http::{HeaderMap, Method, Request, Uri};
 use wirepool::tls::{TlsConfig, TrustRoots};
-use wirepool::{Body, ClientBuilder, RedirectPolicy};
+use wirepool::{Body, Bytes, ClientBuilder, RedirectPolicy};
 
 use crate::load::{parse_header, parse_method};
 
@@ -71,6 +73,38 @@ pub struct Cli {
     /// Like -d, but @ has no special meaning
     #[arg(long = "data-raw", value_name = "DATA", allow_hyphen_values = true)]
     data_raw: Vec<String>,
+    /// Send DATA as JSON (POST unless -X; repeated pieces are joined as they are; @FILE
+    /// reads a file, @- stdin), with Content-Type and Accept: application/json unless -H
+    /// sets them
+    #[arg(long = "json", value_name = "DATA", allow_hyphen_values = true)]
+    json: Vec<String>,
+    /// Upload FILE with PUT (unless -X), streamed, never read whole into memory ('-':
+    /// stdin, sent chunked); a URL ending in / gets the file's name appended
+    #[arg(short = 'T', long = "upload-file", value_name = "FILE")]
+    upload_file: Option<PathBuf>,
+    /// Server credentials USER:PASSWORD, sent as Authorization: Basic (only to the
+    /// URL's own host, also with -L); a missing :PASSWORD is an empty one (no prompt)
+    #[arg(short = 'u', long = "user", value_name = "USER:PASSWORD")]
+    user: Option<String>,
+    /// The User-Agent to send instead of wirepool/VERSION ('': none)
+    #[arg(
+        short = 'A',
+        long = "user-agent",
+        value_name = "NAME",
+        allow_hyphen_values = true
+    )]
+    user_agent: Option<String>,
+    /// Follow redirects (3xx with a Location): POST becomes GET after 301/302/303,
+    /// 307/308 resend the body; credentials are not sent to another host
+    #[arg(short = 'L', long = "location")]
+    location: bool,
+    /// With -L, the most redirects followed (default 50; -1: no limit); more is exit 47
+    #[arg(long = "max-redirs", value_name = "N", allow_negative_numbers = true,
+          value_parser = parse_max_redirs)]
+    max_redirs: Option<usize>,
+    /// Ask for a compressed response (Accept-Encoding: gzip, deflate) and decode it
+    #[arg(long)]
+    compressed: bool,
 
     /// Print the status line and headers before each body
     #[arg(short = 'i', long)]
@@ -160,8 +194,19 @@ pub struct Options {
     pub method: Option<Method>,
     /// `-H`, in the order given (repeated names are all sent).
     pub headers: HeaderMap,
-    /// `-d`, `--data-binary`, `--data-raw`: the request body, pieces joined with `&`.
-    pub data: Option<Vec<u8>>,
+    /// `-d`, `--data-binary`, `--data-raw` (pieces joined with `&`) or `--json` (joined
+    /// as they are): the request body, shared by every URL without a copy.
+    pub data: Option<Bytes>,
+    /// `-T`: the file to upload, streamed.
+    pub upload: Option<Upload>,
+    /// `-A`: `Some(None)` sends no `User-Agent`.
+    pub user_agent: Option<Option<String>>,
+    /// `-L`: follow redirects, at most this many (`--max-redirs`, default 50).
+    pub follow: Option<usize>,
+    /// `--compressed`.
+    pub compressed: bool,
+    /// Bytes read from the `-T` file or stdin for the current URL (`size_upload`).
+    pub upload_read: Arc<AtomicU64>,
     /// `-i`.
     pub include: bool,
     /// `-I`.
@@ -201,6 +246,18 @@ pub struct Options {
     /// The URLs, in order (at least one).
     pub urls: Vec<Uri>,
 }
+
+/// What `-T` uploads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Upload {
+    /// `-T -`: standard input, chunked (its length is not known).
+    Stdin,
+    /// `-T FILE`: the file, with `Content-Length`, opened again for each URL.
+    File(PathBuf),
+}
+
+/// curl's default for `--max-redirs`.
+pub const DEFAULT_MAX_REDIRS: usize = 50;
 
 /// A command line that cannot run: a usage error (exit 2) or a malformed URL (exit 3).
 #[derive(Debug)]
@@ -245,9 +302,43 @@ impl Cli {
     }
 
     fn check(self, outputs: Vec<Output>) -> Result<Options, CliError> {
+        let upload = match &self.upload_file {
+            None => None,
+            Some(path) if path.as_os_str() == "-" => Some(Upload::Stdin),
+            Some(path) => {
+                let meta = std::fs::metadata(path)
+                    .map_err(|e| CliError::Usage(format!("-T {}: {e}", path.display())))?;
+                if meta.is_dir() {
+                    return Err(CliError::Usage(format!(
+                        "-T {}: is a directory",
+                        path.display()
+                    )));
+                }
+                Some(Upload::File(path.clone()))
+            }
+        };
         let mut urls = Vec::with_capacity(self.urls.len());
         for text in &self.urls {
-            urls.push(parse_url(text)?);
+            let url = parse_url(text)?;
+            urls.push(match &upload {
+                Some(Upload::File(path)) => with_file_name(url, path)?,
+                _ => url,
+            });
+        }
+        if upload == Some(Upload::Stdin) && urls.len() > 1 {
+            return Err(CliError::Usage(
+                "-T - reads stdin once: give one URL".into(),
+            ));
+        }
+        let has_data =
+            !(self.data.is_empty() && self.data_binary.is_empty() && self.data_raw.is_empty());
+        if upload.is_some() && (has_data || !self.json.is_empty()) {
+            return Err(CliError::Usage(
+                "give -T or a body (-d, --json), not both".into(),
+            ));
+        }
+        if has_data && !self.json.is_empty() {
+            return Err(CliError::Usage("give -d or --json, not both".into()));
         }
         let mut pieces: Vec<Vec<u8>> = Vec::new();
         for d in &self.data {
@@ -259,16 +350,45 @@ impl Cli {
         for d in &self.data_raw {
             pieces.push(d.clone().into_bytes());
         }
-        let data = (!pieces.is_empty()).then(|| pieces.join(&b'&'));
+        let mut data = (!pieces.is_empty()).then(|| pieces.join(&b'&'));
+        let mut json = Vec::new();
+        for d in &self.json {
+            json.extend(data_piece(d, DataKind::Binary)?);
+        }
         let mut headers = HeaderMap::new();
         for (name, value) in self.headers {
             headers.append(name, value);
         }
-        if data.is_some() && !headers.contains_key(CONTENT_TYPE) {
+        if !self.json.is_empty() {
+            data = Some(json);
+            for name in [CONTENT_TYPE, ACCEPT] {
+                if !headers.contains_key(&name) {
+                    headers.insert(name, HeaderValue::from_static("application/json"));
+                }
+            }
+        } else if data.is_some() && !headers.contains_key(CONTENT_TYPE) {
             headers.insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/x-www-form-urlencoded"),
             );
+        }
+        if let Some(user) = &self.user {
+            // -H Authorization wins, as in curl.
+            if !headers.contains_key(AUTHORIZATION) {
+                let (name, password) = match user.split_once(':') {
+                    Some((name, password)) => (name, password),
+                    None => (user.as_str(), ""),
+                };
+                headers.insert(AUTHORIZATION, wirepool::basic_auth(name, Some(password)));
+            }
+        }
+        if let Some(ua) = &self.user_agent {
+            if HeaderValue::from_str(ua).is_err() {
+                return Err(CliError::Usage(format!(
+                    "-A {}: not a valid header value",
+                    ua.escape_debug()
+                )));
+            }
         }
         let write_out = match self.write_out {
             Some(f) => Some(write_out::read_format(&f).map_err(CliError::Usage)?),
@@ -287,7 +407,15 @@ impl Cli {
         Ok(Options {
             method: self.method,
             headers,
-            data,
+            data: data.map(Bytes::from),
+            upload,
+            user_agent: self.user_agent.map(|ua| (!ua.is_empty()).then_some(ua)),
+            // --max-redirs without -L is accepted and ignored, as curl does.
+            follow: self
+                .location
+                .then(|| self.max_redirs.unwrap_or(DEFAULT_MAX_REDIRS)),
+            compressed: self.compressed,
+            upload_read: Arc::default(),
             include: self.include,
             head: self.head,
             outputs,
@@ -339,14 +467,15 @@ fn data_piece(value: &str, kind: DataKind) -> Result<Vec<u8>, CliError> {
 }
 
 impl Options {
-    /// The method every request uses: `-X`, else HEAD with `-I`, else POST with a body,
-    /// else GET.
+    /// The method every request uses: `-X`, else HEAD with `-I`, else PUT with `-T`,
+    /// else POST with a body, else GET.
     pub fn method(&self) -> Method {
-        match (&self.method, self.head, &self.data) {
-            (Some(m), _, _) => m.clone(),
-            (None, true, _) => Method::HEAD,
-            (None, false, Some(_)) => Method::POST,
-            (None, false, None) => Method::GET,
+        match (&self.method, self.head, &self.upload, &self.data) {
+            (Some(m), ..) => m.clone(),
+            (None, true, ..) => Method::HEAD,
+            (None, false, Some(_), _) => Method::PUT,
+            (None, false, None, Some(_)) => Method::POST,
+            (None, false, None, None) => Method::GET,
         }
     }
 
@@ -366,10 +495,19 @@ impl Options {
     ///
     /// Fails when the `--cacert` file cannot be used.
     pub fn client_builder(&self) -> Result<ClientBuilder, wirepool::tls::Error> {
-        // As curl: no redirects followed and no compression asked for unless told.
+        // As curl: redirects followed only with -L (and then, as curl, also from https
+        // to http, credentials stripped when the host changes); compression only with
+        // --compressed.
+        let redirect = match self.follow {
+            None => RedirectPolicy::none(),
+            Some(max) => RedirectPolicy::limited(max).allow_https_downgrade(true),
+        };
         let mut b = ClientBuilder::new()
-            .redirect(RedirectPolicy::none())
-            .decompress(false);
+            .redirect(redirect)
+            .decompress(self.compressed);
+        if let Some(ua) = &self.user_agent {
+            b = b.user_agent(ua.as_deref());
+        }
         if self.cacert.is_some() || self.insecure {
             let mut tls = TlsConfig::builder();
             if let Some(path) = &self.cacert {
@@ -395,17 +533,32 @@ impl Options {
         Ok(b)
     }
 
-    /// The request for `url`: method, `-H` headers and `-d` body.
-    pub fn request(&self, url: &Uri) -> Result<Request<Body>, wirepool::http::Error> {
+    /// The request for `url`: method, `-H` headers and the body (`-d`/`--json` bytes,
+    /// or the `-T` file or stdin, streamed). Fails when the `-T` file cannot be opened.
+    pub fn request(&self, url: &Uri) -> Result<Request<Body>, String> {
         let mut builder = Request::builder().method(self.method()).uri(url.clone());
         if let Some(headers) = builder.headers_mut() {
             headers.extend(self.headers.clone());
         }
-        let body = match &self.data {
-            Some(data) => Body::from(data.clone()),
-            None => Body::empty(),
+        self.upload_read.store(0, Ordering::SeqCst);
+        let read = Arc::clone(&self.upload_read);
+        let body = match (&self.upload, &self.data) {
+            (Some(Upload::Stdin), _) => Body::from_reader(Counted(std::io::stdin(), read)),
+            (Some(Upload::File(path)), _) => {
+                let len = std::fs::metadata(path)
+                    .map_err(|e| format!("-T {}: {e}", path.display()))?
+                    .len();
+                let path = path.clone();
+                // Opened again for a resend (the count starts again with it).
+                Body::from_factory(Some(len), move || {
+                    read.store(0, Ordering::SeqCst);
+                    std::fs::File::open(&path).map(|f| Counted(f, Arc::clone(&read)))
+                })
+            }
+            (None, Some(data)) => Body::from(data.clone()),
+            (None, None) => Body::empty(),
         };
-        builder.body(body)
+        builder.body(body).map_err(|e| e.to_string())
     }
 }
 
@@ -413,6 +566,57 @@ impl Options {
 pub fn remote_name(url: &Uri) -> Option<String> {
     let name = url.path().rsplit('/').next().unwrap_or("");
     (!name.is_empty() && name != "." && name != "..").then(|| name.to_owned())
+}
+
+/// A reader that counts what it gives (`-T`'s `size_upload`).
+struct Counted<R>(R, Arc<AtomicU64>);
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.fetch_add(n as u64, Ordering::SeqCst);
+        Ok(n)
+    }
+}
+
+/// `-T FILE` to a URL ending in `/`: the file's name appended, as curl does.
+fn with_file_name(url: Uri, file: &std::path::Path) -> Result<Uri, CliError> {
+    if !url.path().ends_with('/') {
+        return Ok(url);
+    }
+    let Some(name) = file.file_name().and_then(|n| n.to_str()) else {
+        return Ok(url);
+    };
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let mut parts = url.into_parts();
+    let pq = parts.path_and_query.as_ref().map_or("/", |p| p.as_str());
+    let (path, query) = match pq.split_once('?') {
+        Some((p, q)) => (p.to_owned(), format!("?{q}")),
+        None => (pq.to_owned(), String::new()),
+    };
+    let joined = format!("{path}{encoded}{query}");
+    parts.path_and_query = Some(
+        joined
+            .parse()
+            .map_err(|e| CliError::BadUrl(format!("URL rejected: '{joined}': {e}")))?,
+    );
+    Uri::from_parts(parts).map_err(|e| CliError::BadUrl(format!("URL rejected: {e}")))
+}
+
+/// `--max-redirs`: a count, or -1 for no limit (as curl).
+fn parse_max_redirs(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<i64>() {
+        Ok(-1) => Ok(usize::MAX),
+        Ok(n) if n >= 0 => usize::try_from(n).map_err(|e| e.to_string()),
+        _ => Err(format!("'{value}' is not a count (or -1 for no limit)")),
+    }
 }
 
 /// Parses a number of seconds, fractions allowed (`0.5`, `2`, `1e-3`). Negative,
@@ -613,6 +817,76 @@ mod tests {
     }
 
     #[test]
+    fn the_sending_options() {
+        let o = run(&["-L", "--compressed", "-A", "curl/8", "-u", "al:pw", "h/"]);
+        assert_eq!(o.follow, Some(DEFAULT_MAX_REDIRS));
+        assert!(o.compressed);
+        assert_eq!(o.user_agent, Some(Some("curl/8".into())));
+        assert_eq!(o.headers["authorization"], "Basic YWw6cHc=");
+        assert_eq!(run(&["-L", "--max-redirs", "3", "u"]).follow, Some(3));
+        assert_eq!(
+            run(&["-L", "--max-redirs", "-1", "u"]).follow,
+            Some(usize::MAX)
+        );
+        assert_eq!(
+            run(&["--max-redirs", "3", "u"]).follow,
+            None,
+            "only with -L"
+        );
+        assert_eq!(run(&["-A", "", "u"]).user_agent, Some(None));
+        assert_eq!(
+            run(&["-u", "solo", "u"]).headers["authorization"],
+            "Basic c29sbzo="
+        );
+        let o = run(&["-u", "al:pw", "-H", "Authorization: Bearer t", "u"]);
+        assert_eq!(o.headers["authorization"], "Bearer t", "-H wins");
+        let o = run(&["--json", r#"{"a":"#, "--json", "1}", "u"]);
+        assert_eq!(o.method(), Method::POST);
+        assert_eq!(o.data.as_deref(), Some(&br#"{"a":1}"#[..]));
+        assert_eq!(o.headers["content-type"], "application/json");
+        assert_eq!(o.headers["accept"], "application/json");
+        let o = run(&["--json", "[]", "-H", "Accept: text/plain", "u"]);
+        assert_eq!(o.headers["accept"], "text/plain");
+    }
+
+    #[test]
+    fn upload_file() {
+        let dir = std::env::temp_dir().join(format!("fetch-upload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("my file.bin");
+        std::fs::write(&file, b"0123456789").unwrap();
+        let t = file.display().to_string();
+        let o = run(&[
+            "-T",
+            &t,
+            "http://h/dir/",
+            "http://h/exact?x=1",
+            "http://h/?q",
+        ]);
+        assert_eq!(o.method(), Method::PUT);
+        let urls: Vec<String> = o.urls.iter().map(Uri::to_string).collect();
+        assert_eq!(
+            urls,
+            [
+                "http://h/dir/my%20file.bin",
+                "http://h/exact?x=1",
+                "http://h/my%20file.bin?q"
+            ]
+        );
+        let req = o.request(&o.urls[0]).unwrap();
+        assert_eq!(req.body().len(), Some(10));
+        assert!(req.body().is_replayable());
+        assert_eq!(run(&["-T", "-", "-X", "POST", "u"]).method(), Method::POST);
+        let o = run(&["-T", "-", "u"]);
+        assert_eq!(o.upload, Some(Upload::Stdin));
+        assert_eq!(o.request(&o.urls[0]).unwrap().body().len(), None, "chunked");
+        assert!(error(&["-T", "-", "a", "b"]).contains("one URL"));
+        assert!(error(&["-T", &t, "-d", "x", "u"]).contains("not both"));
+        assert!(error(&["-T", "/nonexistent/f", "u"]).contains("/nonexistent/f"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn usage_errors() {
         let cases: &[(&[&str], &str)] = &[
             (&[], "required"),
@@ -634,6 +908,8 @@ mod tests {
             (&["http:///path"], "URL rejected"),
             (&["http://a b/"], "URL rejected"),
             (&["ftp://h/"], "not supported"),
+            (&["--max-redirs", "-2", "u"], "not a count"),
+            (&["-d", "x", "--json", "{}", "u"], "not both"),
         ];
         for (args, expected) in cases {
             let message = error(args);

@@ -12,7 +12,8 @@
 //! | `http_code`, `response_code` | status code, `000` without a response |
 //! | `http_version` | `1.1` |
 //! | `method` | the request method |
-//! | `url`, `url_effective` | the URL |
+//! | `url` | the URL as given (with `-T FILE` and a URL ending in `/`, the file name added) |
+//! | `url_effective` | the URL of the last response: after `-L`, where the redirects led |
 //! | `scheme` | `http` or `https` |
 //! | `content_type` | the response's `Content-Type` |
 //! | `time_namelookup` | seconds from the start until the name was resolved (queue wait included) |
@@ -21,9 +22,9 @@
 //! | `time_pretransfer`, `time_starttransfer` | … until the request could go out / the response head arrived |
 //! | `time_total` | … until the body ended (or the failure) |
 //! | `num_connects` | new connections made for this transfer: 1, or 0 on a reused one |
-//! | `num_redirects` | 0 (fetch follows no redirects) |
+//! | `num_redirects` | redirects followed (`-L`) |
 //! | `size_download` | body bytes received |
-//! | `size_upload` | request body bytes |
+//! | `size_upload` | request body bytes (for `-T`, what was read of the file or stdin) |
 //! | `speed_download` | body bytes per second |
 //! | `exitcode` | the exit code of this transfer |
 //! | `errormsg` | the error message, empty on success |
@@ -61,6 +62,10 @@ pub struct Transfer {
     pub downloaded: u64,
     /// Request body bytes.
     pub uploaded: u64,
+    /// The URL of the last response (after redirects), if a head arrived.
+    pub effective_url: Option<Uri>,
+    /// Redirects followed.
+    pub redirects: usize,
     /// This transfer's exit code.
     pub exit_code: u8,
     /// The error message, if it failed.
@@ -239,7 +244,8 @@ pub fn variable(name: &str, t: &Transfer) -> Option<String> {
         "http_code" | "response_code" => code,
         "http_version" => if t.status.is_some() { "1.1" } else { "0" }.to_owned(),
         "method" => t.method.to_string(),
-        "url" | "url_effective" => t.url.to_string(),
+        "url" => t.url.to_string(),
+        "url_effective" => t.effective_url.as_ref().unwrap_or(&t.url).to_string(),
         "scheme" => t.url.scheme_str().unwrap_or("").to_owned(),
         "content_type" => t
             .headers
@@ -259,7 +265,7 @@ pub fn variable(name: &str, t: &Transfer) -> Option<String> {
             _ => "0",
         }
         .to_owned(),
-        "num_redirects" => "0".to_owned(),
+        "num_redirects" => t.redirects.to_string(),
         "size_download" => t.downloaded.to_string(),
         "size_upload" => t.uploaded.to_string(),
         "speed_download" => {
@@ -339,6 +345,8 @@ mod tests {
             total: Duration::from_micros(8_000),
             downloaded: 800,
             uploaded: 0,
+            effective_url: None,
+            redirects: 0,
             exit_code: 0,
             error: None,
         }
@@ -347,6 +355,17 @@ mod tests {
     fn text(format: &str, t: &Transfer) -> String {
         let (pieces, _) = expand(format, t);
         pieces.into_iter().map(|(_, s)| s).collect()
+    }
+
+    #[test]
+    fn redirects_show_in_url_effective_and_num_redirects() {
+        let mut t = transfer();
+        t.effective_url = Some(Uri::from_static("http://h:2/final"));
+        t.redirects = 2;
+        assert_eq!(
+            text("%{url} %{url_effective} %{num_redirects}", &t),
+            "http://h:1/p http://h:2/final 2"
+        );
     }
 
     #[test]

@@ -71,6 +71,19 @@ pub fn fetch<S: AsRef<str>>(args: &[S]) -> Run {
 
 /// Runs `fetch` with `args` in directory `dir` (for `-O`).
 pub fn fetch_in<S: AsRef<str>>(args: &[S], dir: Option<&std::path::Path>) -> Run {
+    run_fetch(args, dir, None)
+}
+
+/// Runs `fetch` with `args`, `input` on its standard input (for `-T -`, `-d @-`).
+pub fn fetch_with_stdin<S: AsRef<str>>(args: &[S], input: Vec<u8>) -> Run {
+    run_fetch(args, None, Some(input))
+}
+
+fn run_fetch<S: AsRef<str>>(
+    args: &[S],
+    dir: Option<&std::path::Path>,
+    input: Option<Vec<u8>>,
+) -> Run {
     let started = Instant::now();
     let mut command = Command::new(env!("CARGO_BIN_EXE_fetch"));
     if let Some(dir) = dir {
@@ -78,11 +91,23 @@ pub fn fetch_in<S: AsRef<str>>(args: &[S], dir: Option<&std::path::Path>) -> Run
     }
     let mut child = command
         .args(args.iter().map(AsRef::as_ref))
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("fetch starts");
+    let writer = input.map(|bytes| {
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        thread::spawn(move || {
+            use std::io::Write;
+            // A write error means fetch stopped reading: what it did is in its output.
+            let _ = stdin.write_all(&bytes);
+        })
+    });
     let mut out = child.stdout.take().expect("stdout is piped");
     let mut err = child.stderr.take().expect("stderr is piped");
     let out_reader = thread::spawn(move || {
@@ -108,6 +133,9 @@ pub fn fetch_in<S: AsRef<str>>(args: &[S], dir: Option<&std::path::Path>) -> Run
         thread::sleep(Duration::from_millis(5));
     };
     let elapsed = started.elapsed();
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
     Run {
         code: status
             .code()
