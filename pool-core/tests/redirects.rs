@@ -59,6 +59,29 @@ fn a_chain_of_redirects_ends_at_the_final_url() {
     assert_eq!(client.stats().unwrap().total.reuses, 2);
 }
 
+/// A redirect whose small body arrives after its head (two writes, as many servers do):
+/// the next hop waits for that body, so the connection is reused instead of a second
+/// one being dialed next to one still draining (Go reads up to 2 KiB the same way).
+#[test]
+fn a_small_redirect_body_is_read_before_the_next_hop() {
+    let server = TestServer::start(|conn: &mut ServerConn| {
+        while let Some(req) = conn.read_request() {
+            if req.target == "/slow-body" {
+                conn.write(b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 6\r\n\r\n");
+                conn.stall(std::time::Duration::from_millis(100));
+                conn.write(b"moved!");
+            } else {
+                conn.respond(200, &[], b"arrived");
+            }
+        }
+    });
+    let client = Client::new().unwrap();
+    let resp = client.get(server.url("/slow-body")).send().unwrap();
+    assert!(resp.info().reused, "the next hop reused the connection");
+    assert_eq!(resp.text().unwrap(), "arrived");
+    assert_eq!(server.connections(), 1);
+}
+
 #[test]
 fn see_other_turns_a_post_into_a_get_without_body() {
     for status in [301u16, 302, 303] {

@@ -350,7 +350,12 @@ impl Cli {
         for d in &self.data_raw {
             pieces.push(d.clone().into_bytes());
         }
-        let mut data = (!pieces.is_empty()).then(|| pieces.join(&b'&'));
+        // One piece is the body as it is (no second copy of a large @FILE).
+        let mut data = match pieces.len() {
+            0 => None,
+            1 => pieces.pop(),
+            _ => Some(pieces.join(&b'&')),
+        };
         let mut json = Vec::new();
         for d in &self.json {
             json.extend(data_piece(d, DataKind::Binary)?);

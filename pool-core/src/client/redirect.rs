@@ -23,8 +23,10 @@
 //!     bytes a URI may not hold (spaces, non-ASCII) percent-encoded. A `3xx` without a
 //!     `Location` is returned as it is.
 //! * **What the response says**: the final URL ([`Response::url`]) and the hops
-//!   ([`Response::redirects`]). The body of each redirect response is dropped unread:
-//!   the engine drains it so the connection is reused.
+//!   ([`Response::redirects`]). The body of each redirect response is not wanted: a
+//!   small one (up to 2 KiB, as Go) is read and dropped before the next hop, so its
+//!   connection is idle again and reused; a larger one is dropped and drained by the
+//!   engine, or the connection closed, by the usual rules.
 //!
 //! The whole chain shares one deadline: the request's total timeout covers every hop,
 //! as Go's `Client.Timeout` does.
@@ -325,9 +327,11 @@ pub(super) fn follow(
             }
             ActionKind::Error(text) => return Err(refuse(text)),
         }
-        // The redirect's own body is not wanted: dropping it lets the engine drain it
-        // and reuse the connection.
-        drop(response);
+        // The redirect's own body is not wanted. A small one is read first (it may
+        // still be on its way: a server that writes head and body apart), so that the
+        // connection is idle again when the next hop looks for one; a large one is
+        // dropped, and the engine drains it or closes the connection by the usual rules.
+        slurp(response);
         let mut headers = headers;
         if !keeps_body {
             for name in [
@@ -353,6 +357,27 @@ pub(super) fn follow(
         let (next_parts, ()) = next_request.into_parts();
         parts = next_parts;
         body = next_body;
+    }
+}
+
+/// The most bytes of a redirect's body read before the next hop (Go's
+/// `maxBodySlurpSize`): a redirect body is usually a line of text.
+const MAX_SLURP_BYTES: u64 = 2 << 10;
+
+/// Reads and drops a small redirect body (or up to [`MAX_SLURP_BYTES`] of one of unknown
+/// length), then drops the response.
+fn slurp(mut response: Response) {
+    let declared = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.map_or(true, |n| n <= MAX_SLURP_BYTES) {
+        // Errors do not matter here: the connection is then not reused, that is all.
+        let _ = std::io::copy(
+            &mut std::io::Read::take(response.body_mut(), MAX_SLURP_BYTES + 1),
+            &mut std::io::sink(),
+        );
     }
 }
 
