@@ -12,20 +12,27 @@
 //!        dns:    resolver threads answer through a channel + mio::Waker
 //!
 //!  other threads ──Client::send──► channel + Waker ──► engine thread (runs the Engine)
-//!                 ◄── Response (head) + body chunks through a bounded budget ──┘
+//!     │  (redirects, middleware,  ◄── Response (head) + body chunks, bounded ──┘
+//!     │   decompression)          ──► streamed request body pieces, bounded ──►
 //! ```
 //!
 //! Two ways in:
 //! - [`Engine`]: drive the loop on your own thread (the lowest-latency path, like curl's
 //!   multi interface or wrk). Body bytes are borrowed slices of the connection's buffer.
+//!   Request bodies are in memory or pulled from a non-blocking [`BodySource`].
 //! - [`Client`]: a `Clone + Send + Sync` blocking facade; the engine runs on its own
-//!   thread and the response body implements [`std::io::Read`].
+//!   thread. `client.get(url)…send()` (a [`RequestBuilder`]), bodies streamed from any
+//!   reader, a [`CancelToken`] per request, redirects ([`RedirectPolicy`]), transparent
+//!   gzip/deflate (feature `compression`, on by default), JSON (feature `json`); the
+//!   [`Response`] implements [`std::io::Read`]. `docs/client.md` walks through them.
 //!
 //! What the pool guarantees: a connection returns to the idle pool only when its
 //! response was read to its framed end, the keep-alive verdict allows it and nothing
 //! follows the response; an idle connection that turns readable (EOF or stray bytes) is
 //! closed before anyone reuses it; every wait has a deadline; an idempotent request that
-//! fails on a reused connection before any response byte is resent once on a fresh one.
+//! fails on a reused connection before any response byte is resent once on a fresh one,
+//! if its body can start again (a streamed body that cannot is never resent); every
+//! submitted request ends with exactly one `Done` or `Failed` (a `discard` aside).
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
