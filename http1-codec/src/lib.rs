@@ -121,7 +121,7 @@ pub use error::{Culprit, Error, ErrorKind};
 pub use framing::{body_framing, BodyFraming};
 pub use keepalive::{keep_alive, CloseReason, ConnectionTokens, KeepAlive};
 pub use request::{
-    encode_chunk, encode_head, encode_last_chunk, expects_continue, HeaderCase, RequestFraming,
-    RequestHead, TargetForm,
+    encode_chunk, encode_head, encode_last_chunk, expects_continue, DefaultField, EncodedField,
+    HeaderCase, RequestFraming, RequestHead, TargetForm,
 };
 pub use response::{Head, HeadKind, HeadLimits, ResponseParser, Span};

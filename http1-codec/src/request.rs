@@ -26,7 +26,7 @@
 //!   the caller's map does not override.
 
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http::{HeaderMap, HeaderName, Method, Uri};
 
 use crate::error::{Error, ErrorKind};
 use crate::framing::parse_decimal;
@@ -81,7 +81,70 @@ pub struct RequestHead<'a> {
     pub case: HeaderCase,
     /// Fields written right after `Host` unless `headers` has a field of the same name
     /// (a default `User-Agent`, say): borrowed, so a default costs no allocation.
-    pub defaults: &'a [(&'a HeaderName, &'a HeaderValue)],
+    pub defaults: &'a [DefaultField<'a>],
+}
+
+/// A field for [`RequestHead::defaults`]: written right after `Host` unless the caller's
+/// headers have a field of the same name. A default may not be `Host` or a framing field
+/// ([`ErrorKind::FramingHeaderSet`]).
+#[derive(Clone, Copy, Debug)]
+pub enum DefaultField<'a> {
+    /// Checked and encoded (in the head's case) when the head is written.
+    Field(&'a HeaderName, &'a [u8]),
+    /// Checked and encoded once, ahead of time: written with one copy, in the case it
+    /// was encoded in. For a field that goes on every request (a `User-Agent`).
+    Encoded(&'a EncodedField),
+}
+
+impl DefaultField<'_> {
+    fn name(&self) -> &HeaderName {
+        match self {
+            DefaultField::Field(name, _) => name,
+            DefaultField::Encoded(field) => &field.name,
+        }
+    }
+}
+
+/// A header field checked and encoded once (`Name: value\r\n`), to be written into
+/// many heads with one copy each (see [`DefaultField::Encoded`]).
+///
+/// ```
+/// use http1_codec::request::{EncodedField, HeaderCase};
+/// let ua = EncodedField::new(http::header::USER_AGENT, b"wirepool/1", HeaderCase::Title).unwrap();
+/// assert_eq!(ua.as_bytes(), b"User-Agent: wirepool/1\r\n");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedField {
+    name: HeaderName,
+    line: Box<[u8]>,
+}
+
+impl EncodedField {
+    /// Checks and encodes `name: value` in `case`. Refused like any field: a value with
+    /// CR, LF or NUL ([`ErrorKind::InvalidHeaderValue`]), a name that is not a token;
+    /// and `Host` or a framing field ([`ErrorKind::FramingHeaderSet`]): the encoder owns
+    /// those.
+    pub fn new(name: HeaderName, value: &[u8], case: HeaderCase) -> Result<EncodedField, Error> {
+        if name == HOST || name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            return Err(ErrorKind::FramingHeaderSet.into());
+        }
+        let mut line = Vec::with_capacity(name.as_str().len() + value.len() + 4);
+        write_field(&mut line, case, name.as_str().as_bytes(), value)?;
+        Ok(EncodedField {
+            name,
+            line: line.into_boxed_slice(),
+        })
+    }
+
+    /// The field's name.
+    pub fn name(&self) -> &HeaderName {
+        &self.name
+    }
+
+    /// The encoded line, `Name: value\r\n`.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.line
+    }
 }
 
 /// Appends the request head (request line, fields, blank line) to `out`.
@@ -160,12 +223,18 @@ fn write_head(head: &RequestHead<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     }
 
     // Defaults the caller did not override.
-    for (name, value) in head.defaults {
+    for default in head.defaults {
+        let name = default.name();
         if *name == HOST || *name == CONTENT_LENGTH || *name == TRANSFER_ENCODING {
             return Err(ErrorKind::FramingHeaderSet.into());
         }
-        if !head.headers.contains_key(*name) {
-            write_field(out, case, name.as_str().as_bytes(), value.as_bytes())?;
+        if !head.headers.contains_key(name) {
+            match default {
+                DefaultField::Field(name, value) => {
+                    write_field(out, case, name.as_str().as_bytes(), value)?
+                }
+                DefaultField::Encoded(field) => out.extend_from_slice(&field.line),
+            }
         }
     }
 
@@ -296,19 +365,18 @@ fn write_field(
 /// Writes a field name (a token, checked by the caller) in `case`: for `Title`, the
 /// first letter and every letter after a `-` upper-case, the rest lower-case.
 fn write_name(out: &mut Vec<u8>, case: HeaderCase, name: &[u8]) {
-    match case {
-        HeaderCase::Lower => out.extend_from_slice(name),
-        HeaderCase::Title => {
-            let mut upper = true;
-            out.extend(name.iter().map(|&b| {
-                let c = if upper {
-                    b.to_ascii_uppercase()
-                } else {
-                    b.to_ascii_lowercase()
-                };
-                upper = b == b'-';
-                c
-            }));
+    let start = out.len();
+    out.extend_from_slice(name);
+    if case == HeaderCase::Title {
+        // In place, after one copy: cheaper than pushing byte by byte.
+        let mut upper = true;
+        for b in &mut out[start..] {
+            *b = if upper {
+                b.to_ascii_uppercase()
+            } else {
+                b.to_ascii_lowercase()
+            };
+            upper = *b == b'-';
         }
     }
 }
@@ -357,25 +425,38 @@ fn write_hex(mut n: u64, out: &mut Vec<u8>) {
 
 /// `tchar` from RFC 9110 §5.6.2.
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
+    TCHAR[usize::from(b)]
 }
+
+/// `tchar` by byte: a table, because every header name of every request is checked
+/// byte by byte (a chain of comparisons per byte cost more than the rest of the field).
+static TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 /// Appends one chunk (`size CRLF data CRLF`). Empty `data` writes nothing: an empty chunk
 /// would end the body.
@@ -431,6 +512,16 @@ pub fn expects_continue(headers: &HeaderMap) -> bool {
 mod tests {
     use super::*;
 
+    /// The table says what the RFC's list says, for every byte.
+    #[test]
+    fn the_tchar_table_is_the_rfc_list() {
+        let listed = b"!#$%&'*+-.^_`|~";
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || listed.contains(&b);
+            assert_eq!(is_tchar(b), want, "byte {b:#04x}");
+        }
+    }
+
     #[test]
     fn numbers_format_without_allocation_helpers() {
         let mut out = Vec::new();
@@ -471,10 +562,12 @@ mod tests {
         }
     }
 
+    use http::HeaderValue;
+
     fn head<'a>(
         headers: &'a HeaderMap,
         uri: &'a Uri,
-        defaults: &'a [(&'a HeaderName, &'a HeaderValue)],
+        defaults: &'a [DefaultField<'a>],
     ) -> RequestHead<'a> {
         RequestHead {
             method: &Method::GET,
@@ -493,9 +586,8 @@ mod tests {
     fn defaults_cannot_set_framing_or_host() {
         let uri: Uri = "http://c.test/".parse().unwrap();
         let headers = HeaderMap::new();
-        let five = HeaderValue::from_static("5");
         for name in [&CONTENT_LENGTH, &TRANSFER_ENCODING, &HOST] {
-            let defaults = [(name, &five)];
+            let defaults = [DefaultField::Field(name, b"5")];
             let mut out = b"x".to_vec();
             let got = encode_head(&head(&headers, &uri, &defaults), &mut out);
             assert_eq!(
@@ -512,17 +604,33 @@ mod tests {
             HeaderName::from_static("user-agent"),
             HeaderName::from_static("accept"),
         );
-        let (v1, v2) = (
-            HeaderValue::from_static("w/1"),
-            HeaderValue::from_static("*/*"),
-        );
-        let defaults = [(&ua, &v1), (&accept, &v2)];
+        let defaults = [
+            DefaultField::Field(&ua, b"w/1"),
+            DefaultField::Field(&accept, b"*/*"),
+        ];
         let mut out = Vec::new();
         encode_head(&head(&headers, &uri, &defaults), &mut out).unwrap();
         assert_eq!(
             out,
             b"GET / HTTP/1.1\r\nHost: c.test\r\nUser-Agent: w/1\r\nAccept: text/plain\r\n\r\n"
         );
+        // Encoded ahead of time: the same bytes, in the case it was encoded in.
+        let encoded = EncodedField::new(ua.clone(), b"w/1", HeaderCase::Title).unwrap();
+        let defaults = [DefaultField::Encoded(&encoded)];
+        let mut again = Vec::new();
+        encode_head(&head(&HeaderMap::new(), &uri, &defaults), &mut again).unwrap();
+        assert_eq!(
+            again,
+            b"GET / HTTP/1.1\r\nHost: c.test\r\nUser-Agent: w/1\r\n\r\n"
+        );
+        // ... and refused like a field.
+        let bad = EncodedField::new(ua, b"a\r\nX: 1", HeaderCase::Title);
+        assert_eq!(
+            bad.map_err(|e| e.kind()),
+            Err(ErrorKind::InvalidHeaderValue)
+        );
+        let host = EncodedField::new(HOST, b"h", HeaderCase::Title);
+        assert_eq!(host.map_err(|e| e.kind()), Err(ErrorKind::FramingHeaderSet));
     }
 
     #[test]

@@ -6,8 +6,8 @@
 use http::header::USER_AGENT;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use http1_codec::{
-    encode_head, expects_continue, ErrorKind as E, HeaderCase, RequestFraming as F, RequestHead,
-    TargetForm as T,
+    encode_head, expects_continue, DefaultField, ErrorKind as E, HeaderCase, RequestFraming as F,
+    RequestHead, TargetForm as T,
 };
 
 struct Case {
@@ -156,8 +156,9 @@ fn request_table() {
     for case in cases() {
         let uri: Uri = case.uri.parse().unwrap();
         let headers = header_map(case.headers);
-        let ua = case.default_ua.map(HeaderValue::from_static);
-        let defaults = ua.as_ref().map(|v| [(&USER_AGENT, v)]);
+        let defaults = case
+            .default_ua
+            .map(|v| [DefaultField::Field(&USER_AGENT, v.as_bytes())]);
         let head = RequestHead {
             method: &case.method,
             uri: &uri,

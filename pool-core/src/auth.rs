@@ -39,7 +39,10 @@ fn basic_value(plain: &[u8]) -> HeaderValue {
 /// The user info of `uri` (`user:password` before the `@`), if any.
 pub(crate) fn userinfo(uri: &Uri) -> Option<&str> {
     let authority = uri.authority()?.as_str();
-    authority.rfind('@').map(|at| &authority[..at])
+    // A byte scan: this runs for every request the engine takes, and `rfind(char)`
+    // costs several times more on a short authority.
+    let at = authority.bytes().rposition(|b| b == b'@')?;
+    authority.get(..at)
 }
 
 /// Adds `Authorization: Basic …` for the credentials in `request`'s URL, unless the

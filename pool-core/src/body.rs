@@ -343,6 +343,11 @@ impl Body {
         }
     }
 
+    /// Whether the body is read from a blocking reader (the Client streams it).
+    pub(crate) fn is_reader(&self) -> bool {
+        matches!(self.inner, Inner::Reader(_))
+    }
+
     /// Takes a reader body out (the Client streams it); other bodies come back as they
     /// are.
     pub(crate) fn into_reader(self) -> Result<ReaderBody, Body> {
@@ -510,14 +515,6 @@ const FRAME_BYTES: usize = 24;
 /// How many empty pieces in a row a source may give before it is called broken.
 const MAX_EMPTY_PULLS: usize = 1024;
 
-/// The bytes of the body in flight, as the engine writes it.
-enum OutKind {
-    /// In memory: written straight from here, from `piece_pos`.
-    Bytes(Bytes),
-    /// Pulled piece by piece.
-    Source(Box<dyn BodySource>),
-}
-
 /// What [`Outgoing::refill`] found.
 #[derive(Debug)]
 pub(crate) enum Refill {
@@ -534,8 +531,25 @@ pub(crate) enum Refill {
 /// The engine's write-side state of one request body: what is queued for the socket
 /// (framing bytes, then a piece of payload), how much of the body went out on this
 /// attempt, and whether it can start again.
+///
+/// An in-memory body (every request of the hot path) needs only the bytes and a
+/// position; what a stream needs is boxed, so the request's bookkeeping stays small
+/// (it is moved on every submit).
 pub(crate) struct Outgoing {
     kind: OutKind,
+}
+
+/// The body in flight.
+enum OutKind {
+    /// In memory: written straight from here, from `pos`.
+    Bytes { bytes: Bytes, pos: usize },
+    /// Pulled piece by piece.
+    Stream(Box<Stream>),
+}
+
+/// A streamed body in flight.
+struct Stream {
+    source: Box<dyn BodySource>,
     /// `Transfer-Encoding: chunked` (a streamed body of unknown length).
     chunked: bool,
     /// The length declared in `Content-Length` (`None` when chunked).
@@ -546,8 +560,7 @@ pub(crate) struct Outgoing {
     frame: [u8; FRAME_BYTES],
     frame_pos: u8,
     frame_len: u8,
-    /// The piece being written (a source's), and how much of it is out. For an
-    /// in-memory body, `piece_pos` indexes the body itself.
+    /// The piece being written, and how much of it is out.
     piece: Bytes,
     piece_pos: usize,
     /// The source said `End` (for chunked bodies the last chunk is in `frame`).
@@ -558,12 +571,20 @@ pub(crate) struct Outgoing {
 
 impl fmt::Debug for Outgoing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Outgoing")
-            .field("chunked", &self.chunked)
-            .field("declared", &self.declared)
-            .field("taken", &self.taken)
-            .field("ended", &self.ended)
-            .finish_non_exhaustive()
+        match &self.kind {
+            OutKind::Bytes { bytes, pos } => f
+                .debug_struct("Outgoing")
+                .field("len", &bytes.len())
+                .field("pos", pos)
+                .finish(),
+            OutKind::Stream(s) => f
+                .debug_struct("Outgoing")
+                .field("chunked", &s.chunked)
+                .field("declared", &s.declared)
+                .field("taken", &s.taken)
+                .field("ended", &s.ended)
+                .finish_non_exhaustive(),
+        }
     }
 }
 
@@ -571,14 +592,23 @@ impl Outgoing {
     /// The engine's side of `body`. A reader body is refused: reading it may block,
     /// and the engine thread never blocks (the Client turns it into a source).
     pub(crate) fn new(body: Body) -> Result<Outgoing, Error> {
-        let (kind, declared) = match body.inner {
-            Inner::Bytes(b) => {
-                let len = b.len() as u64;
-                (OutKind::Bytes(b), Some(len))
-            }
-            Inner::Source(s) => {
-                let len = s.content_length();
-                (OutKind::Source(s), len)
+        let kind = match body.inner {
+            Inner::Bytes(bytes) => OutKind::Bytes { bytes, pos: 0 },
+            Inner::Source(source) => {
+                let declared = source.content_length();
+                OutKind::Stream(Box::new(Stream {
+                    source,
+                    chunked: declared.is_none(),
+                    declared,
+                    taken: 0,
+                    frame: [0; FRAME_BYTES],
+                    frame_pos: 0,
+                    frame_len: 0,
+                    piece: Bytes::new(),
+                    piece_pos: 0,
+                    ended: false,
+                    pulled: false,
+                }))
             }
             Inner::Reader(_) => {
                 return Err(Error::msg(
@@ -588,24 +618,20 @@ impl Outgoing {
                 ))
             }
         };
-        Ok(Outgoing {
-            ended: matches!(kind, OutKind::Bytes(_)),
-            kind,
-            chunked: declared.is_none(),
-            declared,
-            taken: 0,
-            frame: [0; FRAME_BYTES],
-            frame_pos: 0,
-            frame_len: 0,
-            piece: Bytes::new(),
-            piece_pos: 0,
-            pulled: false,
-        })
+        Ok(Outgoing { kind })
+    }
+
+    /// The length sent as `Content-Length`; `None` for a chunked body.
+    fn declared(&self) -> Option<u64> {
+        match &self.kind {
+            OutKind::Bytes { bytes, .. } => Some(bytes.len() as u64),
+            OutKind::Stream(s) => s.declared,
+        }
     }
 
     /// How the body is framed on the wire for a request with `method`.
     pub(crate) fn framing(&self, method: &Method) -> RequestFraming {
-        match self.declared {
+        match self.declared() {
             None => RequestFraming::Chunked,
             Some(0) if !matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {
                 RequestFraming::None
@@ -617,43 +643,86 @@ impl Outgoing {
     /// Whether the body is known to be empty (nothing to hold back for
     /// `100 Continue`).
     pub(crate) fn is_empty(&self) -> bool {
-        self.declared == Some(0)
+        self.declared() == Some(0)
     }
 
     /// Bytes queued for the socket: framing first, then payload. Both empty means
     /// [`refill`](Self::refill) is due.
     pub(crate) fn queued(&self) -> (&[u8], &[u8]) {
-        let frame = &self.frame[usize::from(self.frame_pos)..usize::from(self.frame_len)];
-        let piece = match &self.kind {
-            OutKind::Bytes(b) => &b[self.piece_pos..],
-            OutKind::Source(_) => &self.piece[self.piece_pos..],
-        };
-        (frame, piece)
+        match &self.kind {
+            OutKind::Bytes { bytes, pos } => (&[], &bytes[*pos..]),
+            OutKind::Stream(s) => (
+                &s.frame[usize::from(s.frame_pos)..usize::from(s.frame_len)],
+                &s.piece[s.piece_pos..],
+            ),
+        }
     }
 
     /// `n` queued bytes were written.
-    pub(crate) fn advance(&mut self, mut n: usize) {
-        let frame_left = usize::from(self.frame_len - self.frame_pos);
-        let from_frame = n.min(frame_left);
-        self.frame_pos += from_frame as u8;
-        n -= from_frame;
-        self.piece_pos += n;
+    pub(crate) fn advance(&mut self, n: usize) {
+        match &mut self.kind {
+            OutKind::Bytes { pos, .. } => *pos += n,
+            OutKind::Stream(s) => {
+                let frame_left = usize::from(s.frame_len - s.frame_pos);
+                let from_frame = n.min(frame_left);
+                s.frame_pos += from_frame as u8;
+                s.piece_pos += n - from_frame;
+            }
+        }
     }
 
     /// Queues the next piece when everything queued is out.
     pub(crate) fn refill(&mut self) -> Refill {
-        let (frame, piece) = self.queued();
-        if !frame.is_empty() || !piece.is_empty() {
+        match &mut self.kind {
+            OutKind::Bytes { bytes, pos } => {
+                if *pos < bytes.len() {
+                    Refill::Ready
+                } else {
+                    Refill::Done
+                }
+            }
+            OutKind::Stream(s) => s.refill(),
+        }
+    }
+
+    /// Gets ready to send the body again from its first byte, for a resend. `false`
+    /// when it cannot: a source that was pulled from and does not rewind.
+    pub(crate) fn rewind(&mut self) -> bool {
+        match &mut self.kind {
+            OutKind::Bytes { pos, .. } => {
+                *pos = 0;
+                true
+            }
+            OutKind::Stream(s) => {
+                let can = !s.pulled || s.source.rewind();
+                if can {
+                    s.taken = 0;
+                    s.frame_pos = 0;
+                    s.frame_len = 0;
+                    s.piece = Bytes::new();
+                    s.piece_pos = 0;
+                    s.pulled = false;
+                    s.ended = false;
+                }
+                can
+            }
+        }
+    }
+}
+
+impl Stream {
+    /// Pulls the next piece (with its chunk framing) when everything queued is out.
+    fn refill(&mut self) -> Refill {
+        if usize::from(self.frame_pos) < usize::from(self.frame_len)
+            || self.piece_pos < self.piece.len()
+        {
             return Refill::Ready;
         }
         if self.ended {
             return Refill::Done;
         }
-        let OutKind::Source(source) = &mut self.kind else {
-            return Refill::Done;
-        };
         for _ in 0..MAX_EMPTY_PULLS {
-            match source.pull() {
+            match self.source.pull() {
                 Pull::Data(piece) if piece.is_empty() => continue,
                 Pull::Data(piece) => {
                     let len = piece.len() as u64;
@@ -736,26 +805,6 @@ impl Outgoing {
             FrameKind::Last => put(b"0\r\n\r\n", &mut self.frame),
         }
         self.frame_len = at as u8;
-    }
-
-    /// Gets ready to send the body again from its first byte, for a resend. `false`
-    /// when it cannot: a source that was pulled from and does not rewind.
-    pub(crate) fn rewind(&mut self) -> bool {
-        let can = match &mut self.kind {
-            OutKind::Bytes(_) => true,
-            OutKind::Source(_) if !self.pulled => true,
-            OutKind::Source(source) => source.rewind(),
-        };
-        if can {
-            self.taken = 0;
-            self.frame_pos = 0;
-            self.frame_len = 0;
-            self.piece = Bytes::new();
-            self.piece_pos = 0;
-            self.pulled = false;
-            self.ended = matches!(self.kind, OutKind::Bytes(_));
-        }
-        can
     }
 }
 

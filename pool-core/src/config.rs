@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use http::HeaderValue;
-use http1_codec::{HeadLimits, HeaderCase};
+use http1_codec::{EncodedField, HeadLimits, HeaderCase};
 
 use crate::dns::SharedResolver;
 use crate::error::{Error, ErrorKind};
@@ -103,7 +103,9 @@ pub struct Config {
     /// Time allowed for that background drain. Default 2 s.
     pub drain_timeout: Duration,
     /// Resends, on a fresh connection, of an idempotent request that failed on a reused
-    /// connection before any response byte arrived. Default 1; 0 disables.
+    /// connection before any response byte arrived, when its body can start again (a
+    /// streamed body that cannot is never resent: the stale connection's error is
+    /// returned). Default 1; 0 disables.
     pub max_retries: u8,
     /// `TCP_NODELAY`. Default on: requests are written in one piece, Nagle only adds delay.
     pub tcp_nodelay: bool,
@@ -139,6 +141,12 @@ pub struct Config {
     /// The `User-Agent` sent when a request has none; `None` sends none. Default
     /// `wirepool/<version>`.
     pub user_agent: Option<HeaderValue>,
+    /// `user_agent` encoded once in `header_case` (`User-Agent: …\r\n`), so that every
+    /// request head gets it with one copy (set by `Default` and again by `Engine::new`).
+    pub(crate) encoded_user_agent: Option<EncodedField>,
+    /// `Accept-Encoding: gzip, deflate\r\n` in `header_case`, for the Client's
+    /// compression layer (see `client/decode.rs`).
+    pub(crate) encoded_accept_encoding: Option<EncodedField>,
     /// Client only: ask for compressed responses (`Accept-Encoding: gzip, deflate`,
     /// added only to requests that set no `Accept-Encoding` and no `Range`) and decode
     /// them transparently. Default on when the `compression` feature is built (it is a
@@ -177,6 +185,19 @@ pub struct Config {
     pub resolver: Option<SharedResolver>,
 }
 
+/// What the Client's compression layer offers.
+pub(crate) const ACCEPT_ENCODING_OFFER: &str = "gzip, deflate";
+
+/// `Accept-Encoding: gzip, deflate` encoded in `case` (a constant: it always encodes).
+fn accept_encoding_field(case: HeaderCase) -> Option<EncodedField> {
+    EncodedField::new(
+        http::header::ACCEPT_ENCODING,
+        ACCEPT_ENCODING_OFFER.as_bytes(),
+        case,
+    )
+    .ok()
+}
+
 /// The `User-Agent` sent by default: `wirepool/<version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("wirepool/", env!("CARGO_PKG_VERSION"));
 
@@ -211,6 +232,13 @@ impl Default for Config {
             body_buffer_limit: 256 * 1024,
             header_case: HeaderCase::Title,
             user_agent: Some(HeaderValue::from_static(DEFAULT_USER_AGENT)),
+            encoded_user_agent: EncodedField::new(
+                http::header::USER_AGENT,
+                DEFAULT_USER_AGENT.as_bytes(),
+                HeaderCase::Title,
+            )
+            .ok(),
+            encoded_accept_encoding: accept_encoding_field(HeaderCase::Title),
             decompress: cfg!(feature = "compression"),
             max_decoded_body_bytes: Some(64 << 20),
             proxy: None,
@@ -231,6 +259,16 @@ fn refuse(setting: &str, rule: impl fmt::Display) -> Error {
 }
 
 impl Config {
+    /// This configuration with what is derived from its settings computed (the encoded
+    /// `User-Agent`): called by `Engine::new` after [`validate`](Self::validate).
+    pub(crate) fn prepared(mut self) -> Config {
+        self.encoded_user_agent = self.user_agent.as_ref().and_then(|ua| {
+            EncodedField::new(http::header::USER_AGENT, ua.as_bytes(), self.header_case).ok()
+        });
+        self.encoded_accept_encoding = accept_encoding_field(self.header_case);
+        self
+    }
+
     /// Checks every setting; the error names the first one refused and what it allows.
     ///
     /// Refused: zero where zero cannot work (`connect_timeout`,
@@ -280,6 +318,13 @@ impl Config {
         }
         if self.max_decoded_body_bytes == Some(0) {
             return Err(refuse("max_decoded_body_bytes", no_limit));
+        }
+        if let Some(ua) = &self.user_agent {
+            if let Err(e) =
+                EncodedField::new(http::header::USER_AGENT, ua.as_bytes(), self.header_case)
+            {
+                return Err(refuse("user_agent", e));
+            }
         }
         if !(0.0..=1.0).contains(&self.lifetime_jitter) {
             return Err(refuse(

@@ -11,9 +11,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use http::header::{HeaderName, HeaderValue, PROXY_AUTHORIZATION, USER_AGENT};
+use http::header::PROXY_AUTHORIZATION;
 use http::{HeaderMap, Method, Request};
-use http1_codec::{RequestFraming, RequestHead, TargetForm};
+use http1_codec::{DefaultField, RequestFraming, RequestHead, TargetForm};
 
 use crate::body::Outgoing;
 use crate::config::Config;
@@ -28,6 +28,10 @@ pub struct RequestOptions {
     pub timeout: Option<Duration>,
     /// An absolute deadline; the earlier of this and the timeout applies.
     pub deadline: Option<Instant>,
+    /// The Client's compression layer: add `Accept-Encoding: gzip, deflate` unless the
+    /// request has an `Accept-Encoding` or a `Range` (written by the encoder, so no
+    /// header map is touched).
+    pub(crate) ask_compressed: bool,
 }
 
 impl RequestOptions {
@@ -153,6 +157,9 @@ pub(crate) struct HeadForm {
     /// `Proxy-Authorization` to add (absolute form only: it is for the proxy, which
     /// reads this request; never inside a tunnel, where the origin would).
     pub(crate) proxy_auth: Option<std::sync::Arc<str>>,
+    /// Add `Accept-Encoding: gzip, deflate` (the Client's compression layer asked for it:
+    /// [`RequestOptions`]' `ask_compressed`).
+    pub(crate) accept_encoding: bool,
 }
 
 impl Req {
@@ -178,21 +185,22 @@ pub(crate) fn encode_request_head(
 ) -> Result<(), Error> {
     // `Proxy-Authorization` is for the proxy, which reads this request only in
     // absolute form; never inside a tunnel, where the origin would read it.
-    let proxy_auth = match form.proxy_auth.as_deref().filter(|_| form.absolute) {
-        Some(auth) => Some(
-            HeaderValue::from_str(auth)
-                .map_err(|e| Error::with_source(crate::error::ErrorKind::InvalidConfig, e))?,
-        ),
-        None => None,
-    };
-    let mut defaults: [(&HeaderName, &HeaderValue); 2] = [(&USER_AGENT, &EMPTY); 2];
+    let proxy_auth = form.proxy_auth.as_deref().filter(|_| form.absolute);
+    let mut defaults = [DefaultField::Field(&PROXY_AUTHORIZATION, b""); 3];
     let mut n = 0;
-    if let Some(ua) = &config.user_agent {
-        defaults[n] = (&USER_AGENT, ua);
+    if let Some(ua) = &config.encoded_user_agent {
+        defaults[n] = DefaultField::Encoded(ua);
         n += 1;
     }
-    if let Some(auth) = &proxy_auth {
-        defaults[n] = (&PROXY_AUTHORIZATION, auth);
+    if let (true, Some(offer)) = (form.accept_encoding, &config.encoded_accept_encoding) {
+        if !request.headers().contains_key(http::header::RANGE) {
+            // Written unless the request has its own Accept-Encoding (the defaults' rule).
+            defaults[n] = DefaultField::Encoded(offer);
+            n += 1;
+        }
+    }
+    if let Some(auth) = proxy_auth {
+        defaults[n] = DefaultField::Field(&PROXY_AUTHORIZATION, auth.as_bytes());
         n += 1;
     }
     let head = RequestHead {
@@ -210,9 +218,6 @@ pub(crate) fn encode_request_head(
     };
     http1_codec::encode_head(&head, out).map_err(Error::from)
 }
-
-/// A placeholder for the unused slots of the defaults array (never written).
-static EMPTY: HeaderValue = HeaderValue::from_static("");
 
 /// Encodes the `CONNECT host:port` request that opens a tunnel to `host:port` through a
 /// proxy, with `Proxy-Authorization` when the proxy has credentials, the configured
@@ -239,10 +244,10 @@ pub(crate) fn encode_connect_head(
             .map_err(|e| Error::with_source(crate::error::ErrorKind::InvalidConfig, e))?;
         headers.insert(http::header::PROXY_AUTHORIZATION, value);
     }
-    let ua: [(&HeaderName, &HeaderValue); 1];
-    let defaults: &[(&HeaderName, &HeaderValue)] = match &config.user_agent {
-        Some(value) => {
-            ua = [(&USER_AGENT, value)];
+    let ua: [DefaultField<'_>; 1];
+    let defaults: &[DefaultField<'_>] = match &config.encoded_user_agent {
+        Some(field) => {
+            ua = [DefaultField::Encoded(field)];
             &ua
         }
         None => &[],

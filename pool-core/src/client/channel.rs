@@ -25,6 +25,14 @@
 //!   flag and a fence on each side ([`Handle::send`], [`EngineStatus::stop`]) make sure
 //!   no command is enqueued after the engine's final drain without its sender seeing the
 //!   stop.
+//! * **The other direction.** A streamed request body's pieces wait in the mailbox too
+//!   ([`Upload`], under the same lock, bounded by the same `body_buffer_limit`), so that
+//!   one condition variable wakes a caller for either reason it may be parked: room for
+//!   its next piece, or a message (the head, a failure). The logic of both ends is in
+//!   `upload`.
+//! * **Cancel at once.** [`Mailbox::cancel`] replaces whatever is queued by one
+//!   `Canceled` failure, refuses anything later, wakes the caller, and tells the engine
+//!   (or leaves the flag the engine thread reads right after it submits the request).
 //!
 //! # What it deliberately does not do
 //!

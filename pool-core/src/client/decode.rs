@@ -3,10 +3,11 @@
 //!
 //! # What this module owns
 //!
-//! * **When.** [`ask`] adds `Accept-Encoding: gzip, deflate` to a request that set no
-//!   `Accept-Encoding` (and no `Range`: a range of compressed bytes is not a range of
-//!   the file, the trap Go avoids the same way); [`coding_of`] says whether the
-//!   response to such a request is one to decode. A caller that sets its own
+//! * **When.** [`ask`] says whether a request gets `Accept-Encoding: gzip, deflate`:
+//!   when it set no `Accept-Encoding` (and no `Range`: a range of compressed bytes is
+//!   not a range of the file, the trap Go avoids the same way). The engine's encoder
+//!   writes the field (asked through `RequestOptions`), so no header map grows for it;
+//!   [`coding_of`] says whether the response to such a request is one to decode. A caller that sets its own
 //!   `Accept-Encoding` gets the bytes as sent, as with Go's `Transport`.
 //! * **How.** [`Decoder`] wraps the raw body: `gzip` with every member of a
 //!   multi-member stream; `deflate` as the zlib stream RFC 9110 names, or raw deflate
@@ -30,13 +31,10 @@ use std::io::{self, Read};
 
 use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, RANGE};
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 
 use super::response::RawBody;
 use crate::error::{Error, ErrorKind};
-
-/// What the Client offers.
-const OFFER: &str = "gzip, deflate";
 
 /// The most bytes left after the end of a compressed stream that are read (and
 /// dropped) to finish the exchange; more, and the rest is left to the engine's drain.
@@ -49,14 +47,12 @@ pub(super) enum Coding {
     Deflate,
 }
 
-/// Adds `Accept-Encoding: gzip, deflate` unless the request has an `Accept-Encoding`
-/// or a `Range`; returns whether it did (only then is the response decoded).
-pub(super) fn ask(headers: &mut HeaderMap) -> bool {
-    if headers.contains_key(ACCEPT_ENCODING) || headers.contains_key(RANGE) {
-        return false;
-    }
-    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(OFFER));
-    true
+/// Whether to ask for compression: the request has no `Accept-Encoding` and no
+/// `Range`. If so, the engine's encoder writes `Accept-Encoding: gzip, deflate` (asked
+/// through `RequestOptions`, so the request's header map is not touched: no allocation)
+/// and only then is the response decoded.
+pub(super) fn ask(headers: &HeaderMap) -> bool {
+    !headers.contains_key(ACCEPT_ENCODING) && !headers.contains_key(RANGE)
 }
 
 /// The coding to undo for a response with `headers` and `status` to `method`, if it
@@ -265,20 +261,17 @@ fn is_zlib_header(b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     #[test]
     fn asks_only_when_the_caller_did_not() {
-        let mut h = HeaderMap::new();
-        assert!(ask(&mut h));
-        assert_eq!(h[ACCEPT_ENCODING], OFFER);
+        assert!(ask(&HeaderMap::new()));
         let mut h = HeaderMap::new();
         h.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-        assert!(!ask(&mut h));
-        assert_eq!(h[ACCEPT_ENCODING], "identity");
+        assert!(!ask(&h));
         let mut h = HeaderMap::new();
         h.insert(RANGE, HeaderValue::from_static("bytes=0-10"));
-        assert!(!ask(&mut h));
-        assert!(!h.contains_key(ACCEPT_ENCODING));
+        assert!(!ask(&h));
     }
 
     #[test]

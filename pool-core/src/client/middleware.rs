@@ -33,12 +33,16 @@
 //! The chain: the [`Middleware`] trait, [`Next`], and `Core`, the end of the chain that
 //! every `send` reaches last. `Core::send` hands the request to the engine thread (a
 //! `Command::Send` carrying the request's route) and parks on the request's mailbox until
-//! the head or an error arrives.
+//! the head or an error arrives — feeding a streamed body from the caller's reader
+//! meanwhile (`upload`). It registers the request with its `CancelToken`, and with the
+//! `compression` feature adds `Accept-Encoding` and wraps a body to decode (`decode`):
+//! below the middleware, as Go's `Transport` does, so middleware sees decoded responses.
 //!
 //! # What it deliberately does not do
 //!
-//! Nothing here retries, redirects or times out on its own: those are middleware a user
-//! adds, or the engine's own small stale-connection retry below the chain. And nothing
+//! Nothing here retries, redirects or times out on its own: redirects are the layer
+//! around the chain (`redirect`), retries with backoff are middleware a user adds, and
+//! the engine keeps its own small stale-connection retry below the chain. And nothing
 //! here needs the [`Client`](crate::Client) type: the chain sees only `Core`, which is
 //! what keeps `client/mod.rs` above this module and not beside it in a cycle.
 
@@ -137,25 +141,38 @@ impl Core {
         opts: RequestOptions,
     ) -> Result<Response, Error> {
         let rx = Mailbox::new(self.config.body_buffer_limit);
-        #[cfg_attr(not(feature = "compression"), allow(unused_mut))]
-        let (mut parts, body) = request.into_parts();
         #[cfg(feature = "compression")]
-        let asked = self.config.decompress && super::decode::ask(&mut parts.headers);
+        let asked = self.config.decompress && super::decode::ask(request.headers());
         #[cfg(feature = "compression")]
-        let method = parts.method.clone();
-        let (body, feeder) = match body.into_reader() {
-            Ok(reader) => {
-                let (source, feeder) = upload::pipe(&rx, reader);
-                (Body::from_source(source), Some(feeder))
-            }
-            Err(body) => (body, None),
+        let opts = RequestOptions {
+            ask_compressed: asked,
+            ..opts
         };
-        if let Some(token) = parts.extensions.get::<CancelToken>() {
+        #[cfg(feature = "compression")]
+        let method = request.method().clone();
+        // A body from a blocking reader is fed from this thread; others go as they are
+        // (the request is taken apart only for a reader: moving it costs).
+        let (request, feeder) = if request.body().is_reader() {
+            let (parts, body) = request.into_parts();
+            match body.into_reader() {
+                Ok(reader) => {
+                    let (source, feeder) = upload::pipe(&rx, reader);
+                    (
+                        Request::from_parts(parts, Body::from_source(source)),
+                        Some(feeder),
+                    )
+                }
+                Err(body) => (Request::from_parts(parts, body), None),
+            }
+        } else {
+            (request, None)
+        };
+        if let Some(token) = request.extensions().get::<CancelToken>() {
             token.register(&rx, &self.engine.handle)?;
         }
-        let url = parts.uri.clone();
+        let url = request.uri().clone();
         self.engine.handle.send(Command::Send {
-            request: Box::new(Request::from_parts(parts, body)),
+            request: Box::new(request),
             opts,
             reply: Route::new(Arc::clone(&rx)),
         })?;

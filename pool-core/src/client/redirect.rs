@@ -232,39 +232,52 @@ pub(super) fn follow(
     if !policy.follows_any() {
         return send(request, opts);
     }
-    // One deadline for the whole chain.
-    if let Some(t) = opts.timeout.or(timeout) {
-        if let Some(at) = Instant::now().checked_add(t) {
-            opts.deadline = Some(opts.deadline.map_or(at, |d| d.min(at)));
-        }
-    }
-    let (mut parts, mut body) = request.into_parts();
+    let mut request = request;
     // URL credentials become a header now, so that they follow the origin rule below.
-    {
+    if crate::auth::userinfo(request.uri()).is_some() {
         let mut head = Request::new(());
-        *head.uri_mut() = parts.uri.clone();
-        *head.headers_mut() = std::mem::take(&mut parts.headers);
+        *head.uri_mut() = request.uri().clone();
+        *head.headers_mut() = std::mem::take(request.headers_mut());
         crate::auth::credentials_from_url(&mut head)?;
-        parts.headers = std::mem::take(head.headers_mut());
+        *request.headers_mut() = std::mem::take(head.headers_mut());
     }
     let mut hops: Vec<RedirectHop> = Vec::new();
     let mut visited: Vec<(Method, Uri)> = Vec::new();
+    // One deadline for the whole chain, fixed at the first redirect (a request that is
+    // not redirected pays nothing for it): when the first request was submitted, plus
+    // the total timeout.
+    let mut chain_deadline_set = false;
     loop {
-        let (method, url) = (parts.method.clone(), parts.uri.clone());
-        let headers = parts.headers.clone();
-        let extensions = parts.extensions.clone();
-        let version = parts.version;
-        let replay = body.try_clone();
-        let mut response = send(Request::from_parts(parts, body), opts)?;
+        // What the next hop needs of this request (the URL comes back on the response).
+        let method = request.method().clone();
+        let headers = request.headers().clone();
+        let extensions = request.extensions().clone();
+        let version = request.version();
+        let replay = request.body().try_clone();
+        let mut response = send(request, opts)?;
         let status = response.status();
         if !is_redirect(status) {
-            response.set_redirects(hops);
+            if !hops.is_empty() {
+                response.set_redirects(hops);
+            }
             return Ok(response);
         }
         let Some(location) = response.headers().get(LOCATION) else {
             response.set_redirects(hops);
             return Ok(response);
         };
+        if !chain_deadline_set {
+            chain_deadline_set = true;
+            if let Some(t) = opts.timeout.or(timeout) {
+                let submitted = Instant::now()
+                    .checked_sub(response.info().head)
+                    .unwrap_or_else(Instant::now);
+                if let Some(at) = submitted.checked_add(t) {
+                    opts.deadline = Some(opts.deadline.map_or(at, |d| d.min(at)));
+                }
+            }
+        }
+        let url = response.url().clone();
         let next = resolve(&url, location.as_bytes())?;
         let keeps_body = matches!(status.as_u16(), 307 | 308);
         let (next_method, next_body) = if keeps_body {
@@ -348,15 +361,12 @@ pub(super) fn follow(
                 headers.remove(name);
             }
         }
-        let mut next_request = Request::new(());
-        *next_request.method_mut() = next_method;
-        *next_request.uri_mut() = next;
-        *next_request.headers_mut() = headers;
-        *next_request.extensions_mut() = extensions;
-        *next_request.version_mut() = version;
-        let (next_parts, ()) = next_request.into_parts();
-        parts = next_parts;
-        body = next_body;
+        request = Request::new(next_body);
+        *request.method_mut() = next_method;
+        *request.uri_mut() = next;
+        *request.headers_mut() = headers;
+        *request.extensions_mut() = extensions;
+        *request.version_mut() = version;
     }
 }
 

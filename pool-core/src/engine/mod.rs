@@ -182,6 +182,7 @@ impl Engine {
     /// variables of the environment are read here, once (see `docs/proxies.md`).
     pub fn new(config: Config) -> Result<Engine, Error> {
         config.validate()?;
+        let config = config.prepared();
         let io_error = |e| Error::with_source(ErrorKind::Io, e);
         let poll = Poll::new().map_err(io_error)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN).map_err(io_error)?);
@@ -268,13 +269,15 @@ impl Engine {
         let (scheme, host) = self.host_of(request.uri())?;
         let body = Outgoing::new(body)?;
         crate::auth::credentials_from_url(&mut request)?;
-        let form = match self.pools.key(host).route() {
+        let mut form = match self.pools.key(host).route() {
             Route::Proxy(proxy) if scheme == Scheme::Http => HeadForm {
                 absolute: true,
                 proxy_auth: proxy.authorization().cloned(),
+                accept_encoding: false,
             },
             _ => HeadForm::default(),
         };
+        form.accept_encoding = opts.ask_compressed;
         // Encode the head now: a bad request fails here and never on a connection, and
         // the bytes are ready for whichever connection carries the request.
         let mut encoded = self.spares.head();
