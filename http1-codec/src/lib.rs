@@ -117,7 +117,7 @@ pub mod response;
 pub use body::{BodyDecoder, ChunkLimits, Decoded, Remaining};
 pub use error::{Culprit, Error, ErrorKind};
 pub use framing::{body_framing, BodyFraming};
-pub use keepalive::{keep_alive, CloseReason, ConnectionTokens, KeepAlive};
+pub use keepalive::{keep_alive, CloseReason, ConnectionTokens, KeepAlive, KeepAliveHint};
 pub use request::{
     encode_chunk, encode_head, encode_last_chunk, expects_continue, RequestFraming, RequestHead,
     TargetForm,

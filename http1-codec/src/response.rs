@@ -36,7 +36,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use crate::error::{Error, ErrorKind};
 use crate::framing::{body_framing, BodyFraming, ContentLength, TransferEncoding};
-use crate::keepalive::{CloseReason, ConnectionTokens, KeepAlive};
+use crate::keepalive::{CloseReason, ConnectionTokens, KeepAlive, KeepAliveHint};
 
 /// Default limit on the size of a response head: 64 KiB. Larger than any sane server
 /// sends (nginx's default buffer for a whole head is 4–8 KiB), small enough that a
@@ -109,6 +109,9 @@ pub struct Head {
     pub reason: Span,
     /// The response's `Connection` tokens.
     pub connection: ConnectionTokens,
+    /// What the response's `Keep-Alive` fields announced (idle timeout, requests
+    /// left), if anything: advice for the pool, never a reason to fail.
+    pub keep_alive_hint: KeepAliveHint,
 }
 
 impl Head {
@@ -304,6 +307,7 @@ impl ResponseParser {
         let mut transfer_encoding = TransferEncoding::default();
         let mut content_length = ContentLength::Absent;
         let mut connection = ConnectionTokens::default();
+        let mut keep_alive_hint = KeepAliveHint::default();
         for field in response.headers.iter() {
             let name = field.name.as_bytes();
             self.fields.push(FieldSpan {
@@ -316,6 +320,8 @@ impl ResponseParser {
                 content_length = content_length.add_value(field.value);
             } else if name.eq_ignore_ascii_case(b"connection") {
                 connection = connection.add_value(field.value);
+            } else if name.eq_ignore_ascii_case(b"keep-alive") {
+                keep_alive_hint = keep_alive_hint.add_value(field.value);
             }
         }
 
@@ -348,6 +354,7 @@ impl ResponseParser {
             kind,
             reason,
             connection,
+            keep_alive_hint,
         })
     }
 

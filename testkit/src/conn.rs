@@ -10,7 +10,9 @@
 //! first. Nothing else changes, so every [`Script`](crate::Script) runs over TLS as it is.
 
 use super::PATTERN_PERIOD;
-use super::{pattern_block, response_bytes, show, Shared, HEAD_LIMIT_BYTES, IO_TIMEOUT};
+use super::{
+    pattern_block, response_bytes, show, ServerLimits, Shared, HEAD_LIMIT_BYTES, IO_TIMEOUT,
+};
 use crate::tls::{Handshake, HandshakeKind};
 use rustls::{ServerConfig, ServerConnection};
 use std::fmt;
@@ -628,6 +630,66 @@ impl ServerConn {
                 return;
             }
         }
+    }
+
+    /// Serves like a server with keep-alive limits (see [`ServerLimits`]): answers
+    /// requests with `200` and `body` until it reaches `limits.max_requests` or the
+    /// connection sits idle for `limits.idle_timeout`, then closes with a FIN and no
+    /// `Connection: close` on the last response — the *silent* close of Node's 5 s
+    /// keep-alive, of load balancers and of servers with a request cap. With
+    /// `limits.hint`, every response carries `Keep-Alive: timeout=T, max=M` (`M` counting
+    /// down the requests left, as Apache does). A request with `Connection: close` is
+    /// answered with `Connection: close` and ends the connection, as in
+    /// [`serve_keep_alive`](Self::serve_keep_alive).
+    pub fn serve_with_limits(&mut self, body: &[u8], limits: ServerLimits) {
+        let mut served = 0usize;
+        loop {
+            if let Some(idle) = limits.idle_timeout {
+                self.set_io_timeout(idle);
+            }
+            let Some(request) = self.read_request() else {
+                break;
+            };
+            if limits.idle_timeout.is_some() {
+                self.set_io_timeout(IO_TIMEOUT);
+            }
+            served += 1;
+            let client_closes = request
+                .header("connection")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("close"));
+            let mut headers: Vec<(&str, String)> = Vec::new();
+            if client_closes {
+                headers.push(("Connection", "close".to_string()));
+            } else if limits.hint {
+                let mut value = Vec::new();
+                if let Some(idle) = limits.idle_timeout {
+                    value.push(format!("timeout={}", idle.as_secs()));
+                }
+                if let Some(max) = limits.max_requests {
+                    value.push(format!("max={}", max.saturating_sub(served)));
+                }
+                if !value.is_empty() {
+                    headers.push(("Keep-Alive", value.join(", ")));
+                }
+            }
+            let borrowed: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let mut response = response_bytes(200, &borrowed, body);
+            if request.method == "HEAD" {
+                response.truncate(response.len() - body.len());
+            }
+            self.write(&response);
+            if client_closes {
+                break;
+            }
+            if limits.max_requests.is_some_and(|max| served >= max) {
+                if !limits.close_delay.is_zero() {
+                    self.stall(limits.close_delay);
+                }
+                break;
+            }
+        }
+        self.close();
     }
 
     // ---- TLS -----------------------------------------------------------------------------

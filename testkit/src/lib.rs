@@ -43,6 +43,9 @@
 //! - [`ServerConn`] is one accepted connection: read whole requests (Content-Length or
 //!   chunked bodies), assert exact request bytes, write responses whole, chunked, one
 //!   byte at a time, stall, close with a FIN or reset with a RST.
+//! - [`ServerLimits`] with [`TestServer::with_limits`]: a server that closes a
+//!   connection silently after so many requests or so long idle, with or without a
+//!   `Keep-Alive: timeout=, max=` hint (what the pool's keep-alive policies react to).
 //! - [`Script`] names the faults tests keep needing (truncated bodies, resets, garbage
 //!   after a body, ambiguous framing, `100 Continue`, a huge body for slow readers).
 //! - [`open_fds`], [`free_port_refused`] and [`process_lock`] help leak and
@@ -99,6 +102,56 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest request head [`ServerConn::read_head`] accepts; longer is malformed.
 pub const HEAD_LIMIT_BYTES: usize = 64 * 1024;
 
+/// The keep-alive limits of a server run by [`ServerConn::serve_with_limits`]: how many
+/// requests one connection may carry and how long it may sit idle before the server
+/// closes it, and whether the server says so in a `Keep-Alive` header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Requests answered per connection before the server closes it; `None`: no cap.
+    pub max_requests: Option<usize>,
+    /// How long a connection may wait for its next request before the server closes it
+    /// (whole seconds in the hint); `None`: until the client closes.
+    pub idle_timeout: Option<Duration>,
+    /// Send `Keep-Alive: timeout=T, max=M` (the parts that are set) on each response.
+    pub hint: bool,
+    /// Time between the last response a connection may carry and the server's FIN
+    /// (zero: at once). A server that closes on its next event-loop turn, after
+    /// logging, or behind a proxy gives the client this long to reuse a dead
+    /// connection.
+    pub close_delay: Duration,
+}
+
+impl ServerLimits {
+    /// Closes silently after `n` responses per connection.
+    pub fn requests(n: usize) -> ServerLimits {
+        ServerLimits {
+            max_requests: Some(n),
+            ..ServerLimits::default()
+        }
+    }
+
+    /// Closes silently after `idle` without a request.
+    pub fn idle(idle: Duration) -> ServerLimits {
+        ServerLimits {
+            idle_timeout: Some(idle),
+            ..ServerLimits::default()
+        }
+    }
+
+    /// The same limits, with the FIN `delay` after the last response.
+    pub fn close_delay(self, delay: Duration) -> ServerLimits {
+        ServerLimits {
+            close_delay: delay,
+            ..self
+        }
+    }
+
+    /// The same limits, announced in a `Keep-Alive` header on every response.
+    pub fn with_hint(self) -> ServerLimits {
+        ServerLimits { hint: true, ..self }
+    }
+}
+
 /// A loopback HTTP/1.1 server that runs a handler for every accepted connection.
 ///
 /// Dropping it stops everything; see the [module docs](self) for the guarantees.
@@ -145,6 +198,13 @@ impl TestServer {
     /// `body` (Content-Length framing) until the client closes.
     pub fn keep_alive(body: &'static [u8]) -> TestServer {
         TestServer::start(move |conn| conn.serve_keep_alive(body))
+    }
+
+    /// A keep-alive server with limits: every connection runs
+    /// [`ServerConn::serve_with_limits`] with `body` and `limits` (a request cap, an idle
+    /// timeout, with or without a `Keep-Alive` hint).
+    pub fn with_limits(body: &'static [u8], limits: ServerLimits) -> TestServer {
+        TestServer::start(move |conn| conn.serve_with_limits(body, limits))
     }
 
     /// A server that runs `script` on every connection.
