@@ -47,8 +47,8 @@ pub use engine::Engine;
 pub use error::{Culprit, Error, ErrorKind};
 pub use event::{Event, HeadView};
 pub use pool::{
-    CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, PoolKey, ReuseOrder,
-    Scheme, Stats,
+    CloseCause, CloseCounts, HostStats, LearnedLimits, NotReusable, NotReusableCounts, PoolKey,
+    ReuseOrder, Scheme, Stats,
 };
 pub use request::{Body, Flow, RequestId, RequestInfo, RequestOptions};
 

@@ -35,15 +35,19 @@ pub(crate) enum Deadline {
     Total,
     /// Draining an unread body in the background (`drain_timeout`).
     Drain,
-    /// Idle connection unused for `idle_timeout`.
+    /// Idle connection unused for its idle limit (`idle_timeout`, or shorter: the
+    /// server's `Keep-Alive: timeout=` or a learned idle limit, less
+    /// `keepalive_margin`); for a retiring connection, the end of its watch.
     IdleExpiry,
     /// Connection older than its `max_conn_lifetime` (with jitter).
     Lifetime,
+    /// A request waited `pool_wait_timeout` in its host's queue (owned by the request).
+    PoolWait,
 }
 
 impl Deadline {
     /// Number of deadline names: the size of a [`DeadlineTable`].
-    pub(crate) const COUNT: usize = 9;
+    pub(crate) const COUNT: usize = 10;
 
     fn index(self) -> usize {
         self as usize
@@ -62,6 +66,7 @@ impl fmt::Display for Deadline {
             Deadline::Drain => "drain",
             Deadline::IdleExpiry => "idle-expiry",
             Deadline::Lifetime => "lifetime",
+            Deadline::PoolWait => "pool-wait",
         })
     }
 }

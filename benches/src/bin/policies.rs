@@ -59,11 +59,15 @@ impl Outcome {
             .collect();
         let s = &self.stats;
         format!(
-            "{label:<28} {total:>6} requests  {:>6} failed ({pct:>5.2} %)  dials {:>6}  reuses {:>6}  retries {:>5}  [{}]  {:.1} s",
+            "{label:<22} {total:>6} requests {:>6} failed ({pct:>5.2} %)  dials {:>6}  reuses {:>6}  silent closes {:>5}  retired {:>5}  learned {:?} (confirmed {}, refuted {})  [{}]  {:.1} s",
             self.failures(),
             s.dials,
             s.reuses,
-            s.retries,
+            s.learned.silent_closes,
+            s.closes.learned_request_limit + s.closes.learned_idle_limit,
+            s.learned.requests_per_conn,
+            s.learned.confirmed,
+            s.learned.refuted,
             kinds.join(", "),
             self.elapsed.as_secs_f64()
         )
@@ -111,16 +115,19 @@ fn run_load(client: &Client, url: &str, opts: &Opts) -> Outcome {
     }
     let mut out = std::mem::take(&mut *outcome.lock().unwrap_or_else(|e| e.into_inner()));
     out.elapsed = started.elapsed();
-    if let Ok(stats) = client.stats() {
-        out.stats = stats.total;
+    // One host per run: its own stats carry what was learned (the total does not).
+    if let Some((_, host)) = client.stats().ok().and_then(|s| s.hosts.into_iter().next()) {
+        out.stats = host;
     }
     out
 }
 
 /// The client of a run: the policies on (`true`) or off.
 fn client(policy: bool) -> Client {
-    let _ = policy;
-    ClientBuilder::new().build().expect("client")
+    ClientBuilder::new()
+        .learn_server_limits(policy)
+        .build()
+        .expect("client")
 }
 
 fn silent_close(ns: &[Option<usize>], opts: &Opts) {

@@ -284,6 +284,16 @@ impl ClientBuilder {
         drain_timeout: Duration;
         /// Safe resends on a fresh connection. Default 1.
         max_retries: u8;
+        /// Most resends as a fraction of the host's recent requests (floor: 10). Default 0.2. Envoy: `retry_budget.budget_percent`.
+        retry_budget: f64;
+        /// Time taken off a server's announced or learned idle timeout. Default 1 s. Node's undici: `keepAliveTimeoutThreshold`.
+        keepalive_margin: Duration;
+        /// Learn the limits a server shows by closing connections silently, and stop reusing just before them. Default on.
+        learn_server_limits: bool;
+        /// Requests that may wait per host at `max_conns_per_host`; more fail at once (`WaitQueueFull`). Default unlimited.
+        max_waiters_per_host: Option<usize>;
+        /// Longest wait for a connection (`PoolWaitTimeout`), apart from `timeout`. Default none.
+        pool_wait_timeout: Option<Duration>;
         /// `TCP_NODELAY`. Default on.
         tcp_nodelay: bool;
         /// TCP keepalive probes. Default 30 s idle. Go: `Dialer.KeepAlive`.

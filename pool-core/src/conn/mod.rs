@@ -10,6 +10,8 @@
 //!       ▼             ▼                                                            ▼     │
 //!    Closed ◄──────── any error, deadline, peer close, "not reusable" verdict ◄─────────┘
 //!                                          Idle ──► Writing (reused for the next request)
+//!                         ReadingBody / Idle ──► Retiring (at a learned server limit: no more
+//!                                                requests; watched for the server's close) ──► Closed
 //!
 //!   early response (RFC 9112 §9.5): Writing ──(final head before the request is out)──►
 //!       ReadingBody, never reused; Writing ──(write error)──► WriteFailed ──(a complete
@@ -66,7 +68,7 @@ use tls_glue::HandshakeKind;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::event::Sink;
-use crate::pool::{CloseCause, HostId, NotReusable};
+use crate::pool::{CloseCause, HostId, Limit, NotReusable};
 use crate::request::{Req, RequestId};
 use crate::timer::{Deadline, DeadlineTable, Owner, Timers};
 
@@ -149,6 +151,11 @@ pub(crate) enum State {
     Draining { decoder: BodyDecoder, drained: u64 },
     /// In the host's idle pool (which knows since when).
     Idle,
+    /// Out of the pool for good at a limit learned from the server's silent closes
+    /// (and counted closed), but left open, unused, to watch whether the server closes
+    /// it as the limit predicts (until the `IdleExpiry` deadline): a close confirms the
+    /// limit, none refutes it. No request ever goes out on it.
+    Retiring { limit: Limit },
     /// Closed; the slot is freed at the end of the loop turn.
     Closed { cause: CloseCause },
 }
@@ -165,7 +172,10 @@ impl State {
             | State::AwaitingContinue { req }
             | State::AwaitingHead { req }
             | State::ReadingBody { req, .. } => Some(req),
-            State::Draining { .. } | State::Idle | State::Closed { .. } => None,
+            State::Draining { .. }
+            | State::Idle
+            | State::Retiring { .. }
+            | State::Closed { .. } => None,
         }
     }
 
@@ -205,6 +215,7 @@ impl fmt::Display for State {
             State::ReadingBody { .. } => f.write_str("reading-body"),
             State::Draining { drained, .. } => write!(f, "draining({drained} bytes)"),
             State::Idle => f.write_str("idle"),
+            State::Retiring { limit } => write!(f, "retiring({limit:?} limit)"),
             State::Closed { cause } => write!(f, "closed({cause})"),
         }
     }
@@ -247,6 +258,14 @@ pub(crate) struct Conn {
     pub(crate) written: usize,
     /// Requests completed on this connection.
     pub(crate) served: u32,
+    /// The idle timeout the server announced in its latest `Keep-Alive: timeout=`
+    /// (kept until a later response says otherwise). The engine stops reusing the
+    /// connection `keepalive_margin` before it.
+    pub(crate) server_idle_timeout: Option<Duration>,
+    /// Requests the server still takes on this connection, from its latest
+    /// `Keep-Alive: max=` and counted down as requests go out; at zero the connection
+    /// is not reused.
+    pub(crate) requests_left: Option<u64>,
     /// Not reused after this instant (`max_conn_lifetime` with jitter).
     pub(crate) expires_at: Option<Instant>,
     pub(crate) deadlines: DeadlineTable,
@@ -271,6 +290,8 @@ impl Conn {
             wbuf: Vec::new(),
             written: 0,
             served: 0,
+            server_idle_timeout: None,
+            requests_left: None,
             expires_at: None,
             deadlines: DeadlineTable::default(),
         }
@@ -381,6 +402,8 @@ impl Conn {
                 Next::Close(CloseCause::Lifetime)
             }
             Deadline::Lifetime => Next::Wait,
+            // A request's deadline in its host's queue: never armed on a connection.
+            Deadline::PoolWait => Next::Wait,
         }
     }
 

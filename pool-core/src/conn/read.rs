@@ -13,6 +13,8 @@
 //!
 //! Body pieces are slices of the connection's read buffer: nothing is copied here.
 
+use std::time::Duration;
+
 use http1_codec::{BodyDecoder, HeadKind, Remaining};
 
 use super::transport::{Transport, TransportError};
@@ -157,7 +159,7 @@ impl Conn {
             .max(ctx.config.read_buffer_size)
             .saturating_add(READ_SLACK_BYTES);
         loop {
-            if matches!(self.state, State::Idle) {
+            if matches!(self.state, State::Idle | State::Retiring { .. }) {
                 return self.check_idle();
             }
             if self.paused {
@@ -273,6 +275,15 @@ impl Conn {
             } => {
                 self.deadlines.clear(Deadline::ResponseHead);
                 self.deadlines.clear(Deadline::ExpectContinue);
+                // The server's `Keep-Alive: timeout=, max=`: it holds for this connection
+                // from now on (a later response may change it).
+                let hint = head.keep_alive_hint;
+                if let Some(secs) = hint.timeout_secs {
+                    self.server_idle_timeout = Some(Duration::from_secs(secs));
+                }
+                if let Some(max) = hint.max_requests {
+                    self.requests_left = Some(max);
+                }
                 // A final answer before we sent the whole request (an early response,
                 // or one that came instead of `100 Continue`) leaves the server unsure
                 // whether a body follows: never reuse.
@@ -378,11 +389,14 @@ impl Conn {
         self.end_exchange();
         // Bytes after the end of the response: the server is not speaking HTTP/1.1 to
         // us. (Checked after the verdict: an exchange that closes anyway is not garbage.)
+        // Then the server's own budget: `Keep-Alive: max=` used up.
         let reuse = keep_alive.and_then(|()| {
-            if self.rbuf.is_empty() {
-                Ok(())
-            } else {
+            if !self.rbuf.is_empty() {
                 Err(CloseCause::Error)
+            } else if self.requests_left == Some(0) {
+                Err(CloseCause::KeepAliveMax)
+            } else {
+                Ok(())
             }
         });
         Next::Finished { req, reuse }

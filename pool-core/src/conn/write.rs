@@ -35,6 +35,9 @@ impl Conn {
         req.info.reused = self.served > 0;
         req.got_response_bytes = false;
         self.written = 0;
+        if let Some(left) = &mut self.requests_left {
+            *left = left.saturating_sub(1);
+        }
         if req.head.is_empty() {
             // A retry: the first attempt's connection took the encoded head.
             if let Err(err) = encode_request_head(&req.request, &mut req.head) {

@@ -31,6 +31,7 @@
 //! reading that socket until [`Engine::resume`] (this is how the blocking
 //! [`Client`](crate::Client) bounds memory for slow readers).
 
+mod policies;
 mod requests;
 mod settle;
 mod spares;
@@ -44,7 +45,7 @@ use mio::{Events, Poll, Token, Waker};
 use tls_glue::{HandshakeKind, TlsConfig, TlsSession};
 
 use crate::config::Config;
-use crate::conn::{from_token, Conn, Ctx, Next, Readiness};
+use crate::conn::{from_token, Conn, Ctx, Next, Readiness, State};
 use crate::dns::Resolver;
 use crate::error::{Error, ErrorKind};
 use crate::event::Sink;
@@ -227,6 +228,7 @@ impl Engine {
             info: RequestInfo::default(),
         });
         self.pools.stats_mut(host).requests += 1;
+        self.pools.budget_mut(host).on_request(now);
         self.work.pending.push_back(id);
         Ok(id)
     }
@@ -462,6 +464,7 @@ impl Engine {
             }
             Next::Finished { req, reuse } => {
                 if let Some(rid) = req {
+                    self.note_response(cid, rid);
                     self.finish_request(rid);
                 }
                 match reuse {
@@ -530,13 +533,25 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(cid) else {
             return;
         };
-        if matches!(conn.state, crate::conn::State::Closed { .. }) {
-            return;
+        match conn.state {
+            State::Closed { .. } => return,
+            State::Retiring { .. } => return self.end_watch(cid, cause),
+            _ => {}
         }
         let host = conn.host;
-        if matches!(conn.state, crate::conn::State::Idle) {
+        if matches!(conn.state, State::Idle) {
+            let since = self.pools.idle_since(cid);
             self.pools.remove_idle(cid);
+            if cause == CloseCause::ServerClose {
+                // EOF or a reset on an idle connection: a silent close.
+                let idle = since.map_or(Duration::ZERO, |s| self.now.saturating_duration_since(s));
+                let served = conn.served;
+                self.note_silent_close(host, served, idle);
+            }
         }
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
         if conn.state.is_dialing() {
             self.pools.dial_finished(host);
         }
@@ -559,7 +574,18 @@ impl Engine {
             ErrorKind::ConnectionClosed => CloseCause::ServerClose,
             _ => CloseCause::Error,
         };
+        let (host, served) = (conn.host, conn.served);
+        // A reused connection that ended before any response byte: the server closed
+        // it silently (as the request went out).
+        let silent = rid.and_then(|rid| self.reqs.get(rid)).and_then(|req| {
+            let silent =
+                cause == CloseCause::ServerClose && req.info.reused && !req.got_response_bytes;
+            silent.then(|| req.info.idle_for.unwrap_or_default())
+        });
         self.close_conn(cid, cause);
+        if let Some(idle) = silent {
+            self.note_silent_close(host, served, idle);
+        }
         if let Some(rid) = rid {
             self.fail_or_retry(rid, err);
         }
@@ -577,17 +603,23 @@ impl Engine {
             && req.idempotent
             && req.info.retries < max
             && matches!(err.kind(), ErrorKind::ConnectionClosed | ErrorKind::Io);
-        if retry {
+        let host = req.host;
+        if retry && self.budget_allows_retry(host) {
+            let Some(req) = self.reqs.get_mut(id) else {
+                return;
+            };
             log::debug!(target: "wirepool::pool", "{id}: retried on a fresh connection after: {err}");
             req.info.retries += 1;
             req.info.reused = false;
             req.fresh_only = true;
             req.place = Place::Pending;
-            let host = req.host;
             self.pools.stats_mut(host).retries += 1;
             self.work.pending.push_back(id);
             return;
         }
+        let Some(req) = self.reqs.get(id) else {
+            return;
+        };
         let safe = req.idempotent || err.is_retry_safe();
         self.fail_request(id, err.retry_safe(safe));
     }
@@ -645,7 +677,12 @@ impl Engine {
                     let Some(conn) = self.conns.get_mut(cid) else {
                         continue;
                     };
+                    let idle = matches!(conn.state, State::Idle);
                     match conn.deadlines.on_pop(kind, at, now) {
+                        // The idle limit is the pool's: it knows what ends the connection.
+                        Popped::Fire if idle && kind == Deadline::IdleExpiry => {
+                            self.idle_expired(cid)
+                        }
                         Popped::Fire => self.drive(cid, sink, |conn, req, ctx| {
                             conn.handle_deadline(kind, req, ctx)
                         }),
@@ -657,12 +694,28 @@ impl Engine {
                 // connection carries it, the connection's `Total` deadline applies.
                 Owner::Request(raw) => {
                     let id = RequestId(raw);
-                    let due = self.reqs.get(id).is_some_and(|req| {
-                        req.conn().is_none() && req.deadline.is_some_and(|d| d <= now)
+                    let wait_limit = self.config.pool_wait_timeout;
+                    let due = self.reqs.get(id).and_then(|req| {
+                        if req.conn().is_some() {
+                            return None;
+                        }
+                        if req.deadline.is_some_and(|d| d <= now) {
+                            return Some((req.host, ErrorKind::Timeout));
+                        }
+                        match (req.place, wait_limit) {
+                            (Place::Queued { since }, Some(limit))
+                                if now.saturating_duration_since(since) >= limit =>
+                            {
+                                Some((req.host, ErrorKind::PoolWaitTimeout))
+                            }
+                            _ => None,
+                        }
                     });
-                    if due {
-                        let err =
-                            Error::msg(ErrorKind::Timeout, "timed out waiting for a connection");
+                    if let Some((host, kind)) = due {
+                        if kind == ErrorKind::PoolWaitTimeout {
+                            self.pools.stats_mut(host).queue_timeouts += 1;
+                        }
+                        let err = Error::msg(kind, "timed out waiting for a connection");
                         self.fail_request(id, err);
                     }
                 }

@@ -13,14 +13,14 @@
 //! another.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Engine;
 use crate::conn::{Conn, Next, State};
 use crate::dns::Lookup;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::event::Sink;
-use crate::pool::{CloseCause, HostId, Scheme};
+use crate::pool::{CloseCause, HostId, Limit, Scheme};
 use crate::request::{Place, RequestId, RequestInfo};
 use crate::timer::{Deadline, Owner};
 
@@ -104,14 +104,23 @@ impl Engine {
         let host = req.host;
         if !req.fresh_only {
             while let Some((cid, since)) = self.pools.pop_idle(host) {
-                let expired = self.conns.get(cid).map_or(true, |c| c.is_expired(now));
-                if expired || now.saturating_duration_since(since) >= self.config.idle_timeout {
-                    let cause = if expired {
-                        CloseCause::Lifetime
-                    } else {
-                        CloseCause::IdleTimeout
-                    };
-                    self.close_conn(cid, cause);
+                let Some(conn) = self.conns.get(cid) else {
+                    continue;
+                };
+                if conn.is_expired(now) {
+                    self.close_conn(cid, CloseCause::Lifetime);
+                    continue;
+                }
+                // Past the idle time the server allows (or `idle_timeout`), or at the
+                // number of requests it was learned to allow: the server is about to
+                // close it, so this request must not go out on it.
+                let (limit, end) = self.idle_limit(conn);
+                if now.saturating_duration_since(since) >= limit {
+                    self.end_idle(cid, end);
+                    continue;
+                }
+                if self.at_learned_request_limit(conn) {
+                    self.retire(cid, Limit::Requests);
                     continue;
                 }
                 if let Some(req) = self.reqs.get_mut(id) {
@@ -127,14 +136,57 @@ impl Engine {
         if self.pools.can_open(host) {
             self.open_conn(host, id, sink);
         } else {
-            self.pools.push_waiter(host, id.0);
-            if let Some(req) = self.reqs.get_mut(id) {
-                req.place = Place::Queued { since: now };
-                if let Some(at) = req.deadline {
-                    self.timers.push(at, Owner::Request(id.0), Deadline::Total);
-                }
+            self.enqueue(host, id);
+        }
+    }
+
+    /// Puts request `id` in `host`'s wait queue, or fails it at once when
+    /// `max_waiters_per_host` are already waiting. Its alarms: the total deadline, and
+    /// `pool_wait_timeout` from now.
+    fn enqueue(&mut self, host: HostId, id: RequestId) {
+        let now = self.now;
+        if let Some(max) = self.config.max_waiters_per_host {
+            if self.pools.waiting(host) >= max {
+                self.pools.stats_mut(host).queue_rejected += 1;
+                let err = Error::msg(
+                    ErrorKind::WaitQueueFull,
+                    format!("{max} requests were already waiting (max_waiters_per_host)"),
+                );
+                return self.fail_request(id, err);
             }
         }
+        self.pools.push_waiter(host, id.0);
+        let wait_until = self
+            .config
+            .pool_wait_timeout
+            .and_then(|limit| now.checked_add(limit));
+        if let Some(req) = self.reqs.get_mut(id) {
+            req.place = Place::Queued { since: now };
+            if let Some(at) = req.deadline {
+                self.timers.push(at, Owner::Request(id.0), Deadline::Total);
+            }
+            if let Some(at) = wait_until.filter(|&w| req.deadline.map_or(true, |d| w < d)) {
+                self.timers
+                    .push(at, Owner::Request(id.0), Deadline::PoolWait);
+            }
+        }
+    }
+
+    /// Request `id` leaves its host's wait queue with a connection: its time in the
+    /// queue goes into its `RequestInfo` and the host's stats.
+    fn leave_queue(&mut self, host: HostId, id: RequestId) {
+        let now = self.now;
+        let Some(req) = self.reqs.get_mut(id) else {
+            return;
+        };
+        let Place::Queued { since } = req.place else {
+            return;
+        };
+        let waited = now.saturating_duration_since(since);
+        req.info.queued = waited;
+        let stats = self.pools.stats_mut(host);
+        stats.queued += 1;
+        stats.queue_wait = stats.queue_wait.saturating_add(waited);
     }
 
     /// Puts request `id` on connection `cid` (new, idle or handed off) and starts its
@@ -213,7 +265,7 @@ impl Engine {
     /// or put it in the idle pool.
     pub(super) fn release(&mut self, cid: usize, sink: Sink<'_>) {
         let now = self.now;
-        let Some(conn) = self.conns.get_mut(cid) else {
+        let Some(conn) = self.conns.get(cid) else {
             return;
         };
         let host = conn.host;
@@ -227,6 +279,12 @@ impl Engine {
         if conn.is_expired(now) {
             return self.close_conn(cid, CloseCause::Lifetime);
         }
+        if self.at_learned_request_limit(conn) {
+            return self.retire(cid, Limit::Requests);
+        }
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
         conn.deadlines.clear(Deadline::Total);
         conn.set_state(State::Idle);
         // A readable flag still set means unread bytes or EOF may be waiting.
@@ -235,12 +293,9 @@ impl Engine {
         }
         while let Some(waiter) = self.pools.pop_waiter(host) {
             let id = RequestId(waiter);
+            self.leave_queue(host, id);
             let Some(req) = self.reqs.get_mut(id) else {
                 continue;
-            };
-            req.info.queued = match req.place {
-                Place::Queued { since } => now.saturating_duration_since(since),
-                _ => Duration::ZERO,
             };
             if req.fresh_only {
                 // A retry after a stale connection must not meet another used one. This
@@ -267,7 +322,11 @@ impl Engine {
         if !self.pools.is_idle(cid) {
             return;
         }
-        if let Some(at) = now.checked_add(self.config.idle_timeout) {
+        let Some(conn) = self.conns.get(cid) else {
+            return;
+        };
+        let (idle_limit, _) = self.idle_limit(conn);
+        if let Some(at) = now.checked_add(idle_limit) {
             self.arm_conn(cid, Deadline::IdleExpiry, at);
         }
         if let Some(at) = expires_at {
@@ -299,17 +358,13 @@ impl Engine {
 
     /// Dials for waiters of `host` while its connection limit allows.
     fn serve_waiters(&mut self, host: HostId, sink: Sink<'_>) {
-        let now: Instant = self.now;
         while self.pools.can_open(host) {
             let Some(waiter) = self.pools.pop_waiter(host) else {
                 break;
             };
             let id = RequestId(waiter);
-            if let Some(req) = self.reqs.get_mut(id) {
-                req.info.queued = match req.place {
-                    Place::Queued { since } => now.saturating_duration_since(since),
-                    _ => Duration::ZERO,
-                };
+            if self.reqs.get(id).is_some() {
+                self.leave_queue(host, id);
                 self.open_conn(host, id, sink);
             }
         }

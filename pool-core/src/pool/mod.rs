@@ -6,11 +6,14 @@
 //!   mod.rs        Pools: host lookup, open counts, idle push/pop, waiters, snapshot
 //!     ├─ key.rs        Scheme, PoolKey, HostId, the Fx hasher and host hashing
 //!     ├─ idle_list.rs  the intrusive host and LRU lists, ConnId, Evicted
+//!     ├─ learn.rs      Learner: the limits a server shows by closing silently
+//!     ├─ budget.rs     RetryBudget: resends as a fraction of recent requests
 //!     └─ stats.rs      CloseCause, CloseCounts, HostCounters, HostStats, Stats
 //! ```
 //!
 //! The submodules depend only on `key` (a list node names its host; a snapshot names its
-//! key), never on this module, so the order is `key` ← `idle_list`, `stats` ← `mod`.
+//! key) and `stats` on `learn` (a snapshot carries what was learned), never on this
+//! module, so the order is `key`, `learn` ← `idle_list`, `stats` ← `mod`.
 //!
 //! # What this module owns
 //!
@@ -47,8 +50,10 @@
 //! entries, so removal is amortized O(1) and the waiting count ([`HostStats::waiting`]) is always
 //! exact.
 
+mod budget;
 mod idle_list;
 mod key;
+mod learn;
 mod stats;
 
 use std::collections::{HashMap, VecDeque};
@@ -58,9 +63,12 @@ use idle_list::{link_newest, unlink, Chain, IdleNode, Links, ListEnds, CHAINS};
 use key::{host_hash, FxBuild};
 use stats::HostGauges;
 
+pub(crate) use budget::RetryBudget;
 pub(crate) use idle_list::{ConnId, Evicted};
 pub(crate) use key::HostId;
 pub use key::{PoolKey, Scheme};
+pub use learn::LearnedLimits;
+pub(crate) use learn::{Learner, Limit};
 pub(crate) use stats::HostCounters;
 pub use stats::{CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, Stats};
 
@@ -133,6 +141,10 @@ struct HostPool {
     next_ticket: u64,
     /// Event counters for the stats snapshot.
     counters: HostCounters,
+    /// The limits learned from the server's silent closes.
+    learner: Learner,
+    /// Recent requests and resends, for the retry budget.
+    budget: RetryBudget,
 }
 
 impl HostPool {
@@ -148,6 +160,8 @@ impl HostPool {
             waiting: HashMap::default(),
             next_ticket: 0,
             counters: HostCounters::default(),
+            learner: Learner::default(),
+            budget: RetryBudget::default(),
         }
     }
 
@@ -376,7 +390,6 @@ impl Pools {
         matches!(self.idle.get(conn), Some(Some(_)))
     }
 
-    #[cfg(test)]
     /// When `conn` went idle, or `None` if it is not idle.
     pub fn idle_since(&self, conn: ConnId) -> Option<Instant> {
         self.idle.get(conn)?.as_ref().map(|n| n.since)
@@ -449,7 +462,6 @@ impl Pools {
         removed
     }
 
-    #[cfg(test)]
     /// Requests waiting for `host`; exact, tombstones are not counted.
     pub fn waiting(&self, host: HostId) -> usize {
         self.hosts[host].waiting.len()
@@ -460,6 +472,21 @@ impl Pools {
     /// The event counters of `host`, for the Engine to increment where events happen.
     pub fn stats_mut(&mut self, host: HostId) -> &mut HostCounters {
         &mut self.hosts[host].counters
+    }
+
+    /// The retry budget of `host`.
+    pub fn budget_mut(&mut self, host: HostId) -> &mut RetryBudget {
+        &mut self.hosts[host].budget
+    }
+
+    /// What the pool learned about `host`'s server.
+    pub fn learner(&self, host: HostId) -> &Learner {
+        &self.hosts[host].learner
+    }
+
+    /// The same, to record evidence.
+    pub fn learner_mut(&mut self, host: HostId) -> &mut Learner {
+        &mut self.hosts[host].learner
     }
 
     /// The counters and gauges of every host, sorted by key, and their sum.
@@ -474,7 +501,8 @@ impl Pools {
                 connecting: pool.connecting,
                 waiting: pool.waiting.len(),
             };
-            (pool.key.clone(), HostStats::new(&pool.counters, gauges))
+            let stats = HostStats::new(&pool.counters, gauges, pool.learner.snapshot());
+            (pool.key.clone(), stats)
         }))
     }
 }
