@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{gated_server, get, host_stats, wait_until, Driver, Gate, WAIT};
-use pool_core::http::Request;
-use pool_core::{Body, Client, ClientBuilder, Config, Engine, ErrorKind, HostStats, RequestId};
+use wirepool::http::Request;
+use wirepool::{Body, Client, ClientBuilder, Config, Engine, ErrorKind, HostStats, RequestId};
 use testkit::{Script, ServerLimits, TestServer};
 
 /// The stats of `server`'s host as `client` sees them now.

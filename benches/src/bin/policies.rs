@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use pool_core::http::{Method, Request};
-use pool_core::{Body, Client, ClientBuilder, HostStats};
+use wirepool::http::{Method, Request};
+use wirepool::{Body, Client, ClientBuilder, HostStats};
 use testkit::{ServerLimits, TestServer};
 
 /// Options shared by the scenarios.
