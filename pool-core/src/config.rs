@@ -127,6 +127,18 @@ pub struct Config {
     /// server is closing. See `docs/tuning.md` and `LearnedLimits` in the stats. Default
     /// on; off reuses every connection until the server closes it.
     pub learn_server_limits: bool,
+    /// Follow the host's DNS answer instead of pinning it: new dials start with the
+    /// answer's least loaded address (least connections, not always the first); the
+    /// answer is looked up again when its `dns_ttl` runs out while the host has
+    /// connections, and then connections to addresses that left it are closed (idle
+    /// ones at once, busy ones when their request ends; `CloseCause::DnsChange`), and
+    /// if it brought new addresses (a scale-out) connections on crowded addresses are
+    /// moved there as they come back to the pool (`CloseCause::Rebalance`). Needs a
+    /// `dns_ttl` above zero to refresh. Default on; off dials the answer's first
+    /// address first (Happy Eyeballs order) and keeps connections to whatever they
+    /// reached until they close — `max_conn_lifetime` is then the only way to pick up a
+    /// change (Go's behaviour).
+    pub follow_dns: bool,
     /// Requests that may wait for a connection per host once `max_conns_per_host` is
     /// reached; one more fails at once with [`ErrorKind::WaitQueueFull`](crate::ErrorKind::WaitQueueFull)
     /// (nothing sent: safe to retry, elsewhere or later). `Some(0)`: never wait.
@@ -144,7 +156,11 @@ pub struct Config {
     pub tcp_keepalive: Option<TcpKeepalive>,
     /// Local address to bind before connecting. Default `None`.
     pub local_address: Option<IpAddr>,
-    /// How long a DNS answer is reused. Default 30 s; zero disables the cache.
+    /// How long a DNS answer is reused (`getaddrinfo` and the `resolver` hook give no TTL
+    /// of their own, so this is the TTL of every answer); with `follow_dns`, a host with
+    /// connections has its answer looked up again when it runs out. Default 30 s; zero
+    /// disables the cache (and the refresh: every dial resolves). curl:
+    /// `--dns-cache-timeout` (60 s); Go caches nothing.
     pub dns_ttl: Duration,
     /// Threads that run blocking `getaddrinfo`. Default 2.
     pub resolver_threads: usize,
@@ -212,6 +228,7 @@ impl Default for Config {
             retry_budget: 0.2,
             keepalive_margin: Duration::from_secs(1),
             learn_server_limits: true,
+            follow_dns: true,
             max_waiters_per_host: None,
             pool_wait_timeout: None,
             tcp_nodelay: true,

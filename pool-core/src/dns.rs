@@ -374,6 +374,20 @@ impl Resolver {
         Lookup::Pending
     }
 
+    /// When the cached answer for `host:port` expires: `None` for IP literals, static
+    /// answers (`fix`) and names not cached (or with a zero TTL). The engine refreshes a
+    /// host's answer then, while the host has connections.
+    pub fn expiry(&mut self, host: &str, port: u16) -> Option<Instant> {
+        if parse_ip_literal(host).is_some() {
+            return None;
+        }
+        self.fill_key(host, port);
+        if self.fixed.contains_key(self.key_buf.as_str()) {
+            return None;
+        }
+        self.cache.get(self.key_buf.as_str()).map(|e| e.expires)
+    }
+
     /// The next finished lookup, if any; never blocks.
     ///
     /// A success is cached until `now + ttl` (not at all when the TTL is zero). Errors are
@@ -710,6 +724,9 @@ mod tests {
         );
         assert!(wait_answer(&mut poll, &mut r, t0 + ttl, Duration::from_secs(10)).is_some());
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(r.expiry("A.example", 80), Some(t0 + ttl + ttl), "{r:?}");
+        assert_eq!(r.expiry("127.0.0.1", 80), None, "a literal never expires");
+        assert_eq!(r.expiry("b.example", 80), None, "not cached");
         // The refreshed entry lives from the new answer's `now`.
         assert!(matches!(
             r.lookup("a.example", 80, t0 + ttl + ttl / 2),

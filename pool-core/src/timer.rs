@@ -45,11 +45,14 @@ pub(crate) enum Deadline {
     Lifetime,
     /// A request waited `pool_wait_timeout` in its host's queue (owned by the request).
     PoolWait,
+    /// A host's DNS answer expired: ask again while it has connections (owned by the
+    /// host).
+    DnsRefresh,
 }
 
 impl Deadline {
     /// Number of deadline names: the size of a [`DeadlineTable`].
-    pub(crate) const COUNT: usize = 10;
+    pub(crate) const COUNT: usize = 11;
 
     fn index(self) -> usize {
         self as usize
@@ -70,6 +73,7 @@ impl fmt::Display for Deadline {
             Deadline::IdleExpiry => "idle-expiry",
             Deadline::Lifetime => "lifetime",
             Deadline::PoolWait => "pool-wait",
+            Deadline::DnsRefresh => "dns-refresh",
         })
     }
 }
@@ -154,6 +158,8 @@ pub(crate) enum Owner {
     Conn(usize),
     /// A request that has no connection yet (waiting in a host's queue).
     Request(u64),
+    /// A host pool (its DNS answer's refresh).
+    Host(usize),
 }
 
 /// The engine's min-heap of deadline entries.

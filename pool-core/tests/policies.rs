@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{gated_server, get, host_stats, wait_until, Driver, Gate, WAIT};
+use testkit::{Script, ServerLimits, TestServer};
 use wirepool::http::Request;
 use wirepool::{Body, Client, ClientBuilder, Config, Engine, ErrorKind, HostStats, RequestId};
-use testkit::{Script, ServerLimits, TestServer};
 
 /// The stats of `server`'s host as `client` sees them now.
 fn stats(client: &Client, server: &TestServer) -> HostStats {

@@ -172,6 +172,10 @@ fn cases() -> Vec<(&'static str, &'static str, Expect, Change)> {
         case("learn_server_limits", "off", Works, |b| {
             b.learn_server_limits(false)
         }),
+        case("follow_dns", "off", Works, |b| b.follow_dns(false)),
+        case("follow_dns", "with dns_ttl 1ns", Works, |b| {
+            b.follow_dns(true).dns_ttl(NS)
+        }),
         // One request at a time: nobody waits, whatever the queue allows.
         case("max_waiters_per_host", "0", Works, |b| {
             b.max_conns_per_host(Some(1)).max_waiters_per_host(Some(0))

@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use testkit::{ServerLimits, TestServer};
 use wirepool::http::{Method, Request};
 use wirepool::{Body, Client, ClientBuilder, HostStats};
-use testkit::{ServerLimits, TestServer};
 
 /// Options shared by the scenarios.
 #[derive(Clone, Debug)]

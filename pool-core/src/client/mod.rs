@@ -451,6 +451,8 @@ impl ClientBuilder {
         keepalive_margin: Duration;
         /// Learn the limits a server shows by closing connections silently, and stop reusing just before them. Default on.
         learn_server_limits: bool;
+        /// Follow DNS: least-connections dials, answers refreshed on `dns_ttl`, connections to departed addresses closed, moves after a scale-out. Default on.
+        follow_dns: bool;
         /// Requests that may wait per host at `max_conns_per_host`; more fail at once (`WaitQueueFull`). Default unlimited.
         max_waiters_per_host: Option<usize>;
         /// Longest wait for a connection (`PoolWaitTimeout`), apart from `timeout`. Default none.

@@ -276,6 +276,10 @@ pub(crate) struct Conn {
     pub(crate) plan: Plan,
     /// The address the connect reached, until the engine notes it in the stats.
     pub(crate) peer: Option<std::net::SocketAddr>,
+    /// The address this connection is counted on in its host's per-address counts: the
+    /// first its dial tries, then the one it reached; `None` once uncounted (closed or
+    /// retired) and over a Unix socket.
+    pub(crate) addr: Option<std::net::SocketAddr>,
     pub(crate) state: State,
     /// The established stream, with TLS for `https` (None while resolving or
     /// connecting, and once closed).
@@ -327,6 +331,7 @@ impl Conn {
             serial,
             plan,
             peer: None,
+            addr: None,
             state: State::Resolving { req, started: now },
             transport: None,
             slot: 0,
@@ -483,8 +488,8 @@ impl Conn {
                 Next::Close(CloseCause::Lifetime)
             }
             Deadline::Lifetime => Next::Wait,
-            // A request's deadline in its host's queue: never armed on a connection.
-            Deadline::PoolWait => Next::Wait,
+            // A request's and a host's deadlines: never armed on a connection.
+            Deadline::PoolWait | Deadline::DnsRefresh => Next::Wait,
         }
     }
 

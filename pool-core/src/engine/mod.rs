@@ -656,6 +656,7 @@ impl Engine {
         if let Some(conn) = self.conns.get_mut(cid) {
             if let Some(peer) = conn.peer.take() {
                 self.pools.set_peer(conn.host, peer);
+                self.connected_to(cid, peer);
             }
         }
     }
@@ -765,6 +766,7 @@ impl Engine {
                 self.note_silent_close(host, served, idle);
             }
         }
+        self.uncount_addr(cid);
         let Some(conn) = self.conns.get_mut(cid) else {
             return;
         };
@@ -864,6 +866,16 @@ impl Engine {
 
     fn handle_dns_answers(&mut self, sink: Sink<'_>) {
         while let Some(answer) = self.resolver.poll_answer(self.now) {
+            // Every host that dials this name gets the answer (a refresh has no
+            // connection waiting for it).
+            match &answer.result {
+                Ok(addrs) => {
+                    for host in self.hosts_dialing(&answer.host, answer.port) {
+                        self.apply_answer(host, addrs);
+                    }
+                }
+                Err(_) => self.refresh_failed(&answer.host, answer.port),
+            }
             let waiting: Vec<usize> = self
                 .work
                 .resolving
@@ -878,11 +890,12 @@ impl Engine {
                 .collect();
             self.work.resolving.retain(|c| !waiting.contains(c));
             for cid in waiting {
-                if let (Ok(addrs), Some(conn)) = (&answer.result, self.conns.get(cid)) {
-                    self.pools.set_addresses(conn.host, addrs);
-                }
+                let result = match (&answer.result, self.conns.get(cid)) {
+                    (Ok(addrs), Some(conn)) => Ok(self.dial_addrs(cid, conn.host, addrs)),
+                    (result, _) => result.clone(),
+                };
                 self.drive(cid, sink, |conn, req, ctx| {
-                    conn.handle_dns(&answer.result, req, ctx)
+                    conn.handle_dns(&result, req, ctx)
                 });
             }
         }
@@ -909,6 +922,7 @@ impl Engine {
                         Popped::Stale => {}
                     }
                 }
+                Owner::Host(host) => self.refresh_due(host, at),
                 // A request's own alarm, armed while it waits for a connection; once a
                 // connection carries it, the connection's `Total` deadline applies.
                 Owner::Request(raw) => {

@@ -19,17 +19,28 @@
 //! - **The retry budget** (`retry_budget`): the engine's own resend after a stale
 //!   connection is allowed only while the host's resends stay within a fraction of its
 //!   recent requests.
+//! - **DNS-aware reuse** (`follow_dns`). Every connection is counted on an address of
+//!   its host's answer ([`HostAddrs`](crate::pool::HostAddrs)); a dial tries the least
+//!   loaded address first. A host's answer is looked up again when its cache entry
+//!   expires (`dns_ttl`) while the host has connections (`Deadline::DnsRefresh`, owned by
+//!   the host); when an answer changes, idle connections to addresses that left it are
+//!   closed at once and busy ones when they come back (`CloseCause::DnsChange`), and if
+//!   it added addresses, connections coming back on crowded addresses are closed so
+//!   that the next dial lands on a new one (`CloseCause::Rebalance`).
 //!
 //! What is not here: which connection a request gets (`settle.rs`) and how a connection
 //! reads the hint (`conn/`). The functions here are the hooks those call.
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::Engine;
+use super::{DialTarget, Engine};
 use crate::conn::{Conn, Next, State};
+use crate::dns::Lookup;
 use crate::pool::{CloseCause, HostId, Limit};
 use crate::request::RequestId;
-use crate::timer::Deadline;
+use crate::timer::{Deadline, Owner};
 
 /// What ends an idle connection once its idle limit passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +125,12 @@ impl Engine {
             return;
         }
         let host = conn.host;
+        if let Some(addr) = conn.addr.take() {
+            self.pools.addrs_mut(host).remove(addr);
+        }
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
         let cause = match limit {
             Limit::Requests => CloseCause::LearnedRequestLimit,
             Limit::Idle => CloseCause::LearnedIdleLimit,
@@ -200,5 +217,177 @@ impl Engine {
             self.pools.stats_mut(host).retries_denied += 1;
         }
         allowed
+    }
+
+    // ---- DNS-aware reuse -----------------------------------------------------------
+
+    /// The addresses connection `cid` of `host` dials, from `answer`: least loaded
+    /// first with `follow_dns`, the answer's order without. The connection is counted
+    /// on the first of them from now on.
+    pub(super) fn dial_addrs(
+        &mut self,
+        cid: usize,
+        host: HostId,
+        answer: &Arc<[SocketAddr]>,
+    ) -> Arc<[SocketAddr]> {
+        let addrs = self.pools.addrs_mut(host);
+        let ordered: Arc<[SocketAddr]> = if self.config.follow_dns && answer.len() > 1 {
+            addrs.dial_order(answer).into()
+        } else {
+            Arc::clone(answer)
+        };
+        // Happy Eyeballs tries the first address first: count the dial there.
+        let first = crate::dns::happy_eyeballs_order(&ordered).first().copied();
+        if let (Some(first), Some(conn)) = (first, self.conns.get_mut(cid)) {
+            if let Some(old) = conn.addr.replace(first) {
+                addrs.remove(old);
+            }
+            addrs.count_dial(first);
+        }
+        ordered
+    }
+
+    /// Connection `cid` reached `peer`: count it there if its dial was counted
+    /// elsewhere (the first attempt lost the race).
+    pub(super) fn connected_to(&mut self, cid: usize, peer: SocketAddr) {
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        if conn.addr == Some(peer) {
+            return;
+        }
+        let host = conn.host;
+        let old = conn.addr.replace(peer);
+        let addrs = self.pools.addrs_mut(host);
+        if let Some(old) = old {
+            addrs.remove(old);
+        }
+        addrs.add(peer);
+    }
+
+    /// Connection `cid` is closing: it no longer counts on its address.
+    pub(super) fn uncount_addr(&mut self, cid: usize) {
+        if let Some(conn) = self.conns.get_mut(cid) {
+            if let Some(addr) = conn.addr.take() {
+                self.pools.addrs_mut(conn.host).remove(addr);
+            }
+        }
+    }
+
+    /// `answer` is `host`'s DNS answer from now on (a dial's lookup or a refresh). If it
+    /// differs from the last one, idle connections to addresses that left it are closed
+    /// and, if it added addresses, rebalancing starts. The next refresh is scheduled for
+    /// when the answer's cache entry expires.
+    pub(super) fn apply_answer(&mut self, host: HostId, answer: &Arc<[SocketAddr]>) {
+        let old = self.pools.addresses(host).cloned();
+        self.pools.set_addresses(host, answer);
+        if !self.config.follow_dns {
+            return;
+        }
+        self.schedule_refresh(host);
+        let Some(old) = old.filter(|old| !Arc::ptr_eq(old, answer)) else {
+            return;
+        };
+        if *old == **answer {
+            return;
+        }
+        log::debug!(target: "wirepool::pool", "{}: DNS answer changed: {old:?} => {answer:?}", self.pools.key(host));
+        self.pools.addrs_mut(host).answer_changed(&old, answer);
+        // Idle connections: to departed addresses, closed; on crowded ones after a
+        // scale-out, closed so that the next dials land on the new addresses.
+        for cid in self.pools.idle_conns(host) {
+            if let Some(cause) = self.dns_verdict(cid) {
+                self.close_conn(cid, cause);
+            }
+        }
+    }
+
+    /// Why connection `conn`, done with its request, should not go back to the pool
+    /// because of DNS: its address left the answer, or it is on a crowded address while
+    /// the host rebalances after a scale-out.
+    pub(super) fn dns_verdict(&mut self, cid: usize) -> Option<CloseCause> {
+        if !self.config.follow_dns {
+            return None;
+        }
+        let conn = self.conns.get(cid)?;
+        let (host, addr) = (conn.host, conn.addr?);
+        let answer = Arc::clone(self.pools.addresses(host)?);
+        if !answer.contains(&addr) {
+            return Some(CloseCause::DnsChange);
+        }
+        self.pools
+            .addrs_mut(host)
+            .take_crowded(addr, &answer)
+            .then_some(CloseCause::Rebalance)
+    }
+
+    /// Arms `host`'s refresh for when its cached answer expires, unless armed for then.
+    fn schedule_refresh(&mut self, host: HostId) {
+        let DialTarget::Tcp(name, port) = self.dial_target(host) else {
+            return;
+        };
+        let (name, port) = (name.to_owned(), port);
+        let Some(at) = self.resolver.expiry(&name, port) else {
+            return;
+        };
+        self.arm_refresh(host, at);
+    }
+
+    /// Arms `host`'s refresh at `at`.
+    fn arm_refresh(&mut self, host: HostId, at: Instant) {
+        if self.pools.dns_refresh_at(host) != Some(at) {
+            self.pools.set_dns_refresh_at(host, Some(at));
+            self.timers
+                .push(at, Owner::Host(host), Deadline::DnsRefresh);
+        }
+    }
+
+    /// The refresh deadline of `host` armed for `at` popped: look its answer up again
+    /// if it still has connections (a host without any resolves on its next dial).
+    pub(super) fn refresh_due(&mut self, host: HostId, at: Instant) {
+        if host >= self.pools.host_count() || self.pools.dns_refresh_at(host) != Some(at) {
+            return; // superseded
+        }
+        self.pools.set_dns_refresh_at(host, None);
+        if self.pools.open_conns(host) == 0 {
+            return;
+        }
+        let DialTarget::Tcp(name, port) = self.dial_target(host) else {
+            return;
+        };
+        let (name, port) = (name.to_owned(), port);
+        log::debug!(target: "wirepool::pool", "{}: refreshing the DNS answer of {name}:{port}", self.pools.key(host));
+        match self.resolver.lookup(&name, port, self.now) {
+            Lookup::Ready(answer) => self.apply_answer(host, &answer),
+            // `handle_dns_answers` applies it to every host that dials this name.
+            Lookup::Pending => {}
+        }
+    }
+
+    /// A lookup of `name:port` failed: hosts with connections that dial that name ask
+    /// again one `dns_ttl` later, keeping their answer meanwhile.
+    pub(super) fn refresh_failed(&mut self, name: &str, port: u16) {
+        if !self.config.follow_dns {
+            return;
+        }
+        let Some(at) = self.now.checked_add(self.config.dns_ttl) else {
+            return;
+        };
+        for host in self.hosts_dialing(name, port) {
+            if self.pools.open_conns(host) > 0 && self.pools.dns_refresh_at(host).is_none() {
+                self.arm_refresh(host, at);
+            }
+        }
+    }
+
+    /// The hosts whose connections dial `name:port`.
+    pub(super) fn hosts_dialing(&self, name: &str, port: u16) -> Vec<HostId> {
+        self.pools
+            .hosts()
+            .filter(|&h| {
+                matches!(self.dial_target(h), DialTarget::Tcp(n, p)
+                    if p == port && n.eq_ignore_ascii_case(name))
+            })
+            .collect()
     }
 }

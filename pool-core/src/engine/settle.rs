@@ -272,8 +272,9 @@ impl Engine {
             }
         };
         match self.resolver.lookup(name, port, now) {
-            Lookup::Ready(addrs) => {
-                self.pools.set_addresses(host, &addrs);
+            Lookup::Ready(answer) => {
+                self.apply_answer(host, &answer);
+                let addrs = self.dial_addrs(cid, host, &answer);
                 self.drive(cid, sink, |conn, _, ctx| conn.start_dial(&addrs, ctx));
             }
             Lookup::Pending => self.work.resolving.push(cid),
@@ -313,6 +314,9 @@ impl Engine {
         }
         if self.at_learned_request_limit(conn) {
             return self.retire(cid, Limit::Requests);
+        }
+        if let Some(cause) = self.dns_verdict(cid) {
+            return self.close_conn(cid, cause);
         }
         let Some(conn) = self.conns.get_mut(cid) else {
             return;

@@ -8,6 +8,7 @@
 //!     ├─ idle_list.rs  the intrusive host and LRU lists, ConnId, Evicted
 //!     ├─ learn.rs      Learner: the limits a server shows by closing silently
 //!     ├─ budget.rs     RetryBudget: resends as a fraction of recent requests
+//!     ├─ addrs.rs      HostAddrs: connections per address of the DNS answer
 //!     └─ stats.rs      CloseCause, CloseCounts, HostCounters, HostStats, Stats
 //! ```
 //!
@@ -50,6 +51,7 @@
 //! entries, so removal is amortized O(1) and the waiting count ([`HostStats::waiting`]) is always
 //! exact.
 
+mod addrs;
 mod budget;
 mod idle_list;
 mod key;
@@ -65,6 +67,7 @@ use idle_list::{link_newest, unlink, Chain, IdleNode, Links, ListEnds, CHAINS};
 use key::{host_hash, FxBuild};
 use stats::HostGauges;
 
+pub(crate) use addrs::HostAddrs;
 pub(crate) use budget::RetryBudget;
 pub(crate) use idle_list::{ConnId, Evicted};
 pub(crate) use key::HostId;
@@ -147,6 +150,10 @@ struct HostPool {
     learner: Learner,
     /// Recent requests and resends, for the retry budget.
     budget: RetryBudget,
+    /// Open connections per address of the answer, for dials and rebalancing.
+    addrs: HostAddrs,
+    /// When the host's DNS answer is refreshed next (its cache entry expires).
+    dns_refresh_at: Option<Instant>,
     /// The addresses the last dial of this host tried (resolver, static rule or literal).
     addresses: Option<Arc<[SocketAddr]>>,
     /// The address the last successful connect of this host reached.
@@ -168,6 +175,8 @@ impl HostPool {
             counters: HostCounters::default(),
             learner: Learner::default(),
             budget: RetryBudget::default(),
+            addrs: HostAddrs::default(),
+            dns_refresh_at: None,
             addresses: None,
             peer: None,
         }
@@ -277,10 +286,14 @@ impl Pools {
         &self.hosts[host].key
     }
 
-    #[cfg(test)]
     /// Every host id, in creation order.
     pub fn hosts(&self) -> impl Iterator<Item = HostId> {
         0..self.hosts.len()
+    }
+
+    /// How many hosts there are (ids are `0..host_count()`).
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
     }
 
     // --- open-connection accounting -----------------------------------------------------
@@ -346,7 +359,6 @@ impl Pools {
         pool.connecting = pool.connecting.min(pool.open);
     }
 
-    #[cfg(test)]
     /// Open connections of `host`: connecting + active + idle.
     pub fn open_conns(&self, host: HostId) -> usize {
         self.hosts[host].open
@@ -556,6 +568,7 @@ impl Pools {
                 .as_deref()
                 .map(<[_]>::to_vec)
                 .unwrap_or_default();
+            stats.conns_per_address = pool.addrs.per_address(&stats.addresses);
             stats.peer = pool.peer;
             (pool.key.clone(), stats)
         }))
@@ -571,6 +584,39 @@ impl Pools {
         {
             pool.addresses = Some(Arc::clone(addrs));
         }
+    }
+
+    /// The addresses the last dial (or DNS refresh) of `host` got.
+    pub fn addresses(&self, host: HostId) -> Option<&Arc<[SocketAddr]>> {
+        self.hosts[host].addresses.as_ref()
+    }
+
+    /// The same, to count connections and decide on moves.
+    pub fn addrs_mut(&mut self, host: HostId) -> &mut HostAddrs {
+        &mut self.hosts[host].addrs
+    }
+
+    /// When `host`'s answer is refreshed next.
+    pub fn dns_refresh_at(&self, host: HostId) -> Option<Instant> {
+        self.hosts[host].dns_refresh_at
+    }
+
+    /// Sets (or clears) when `host`'s answer is refreshed next.
+    pub fn set_dns_refresh_at(&mut self, host: HostId, at: Option<Instant>) {
+        self.hosts[host].dns_refresh_at = at;
+    }
+
+    /// The idle connections of `host`, oldest first (for a sweep after a DNS change).
+    pub fn idle_conns(&self, host: HostId) -> Vec<ConnId> {
+        let mut out = Vec::with_capacity(self.hosts[host].idle.len);
+        let mut cursor = self.hosts[host].idle.oldest;
+        while let Some(conn) = cursor {
+            out.push(conn);
+            cursor = self.idle[conn]
+                .as_ref()
+                .and_then(|n| n.links[Chain::Host as usize].next);
+        }
+        out
     }
 
     /// A connect of `host` reached `peer`.

@@ -78,11 +78,16 @@ pub enum CloseCause {
     /// Its address left the host's DNS answer when the answer was refreshed: closed if
     /// idle, or when its request finished.
     DnsChange,
+    /// Moved to another address: a refreshed DNS answer added addresses (a scale-out)
+    /// and this connection's address carried at least two connections more than the
+    /// least loaded one when it came back to the pool; the next dial goes to the least
+    /// loaded address.
+    Rebalance,
 }
 
 impl CloseCause {
     /// Every cause, in the order of the fields of [`CloseCounts`].
-    pub const ALL: [CloseCause; 14] = [
+    pub const ALL: [CloseCause; 15] = [
         CloseCause::IdleTimeout,
         CloseCause::Lifetime,
         CloseCause::ServerClose,
@@ -97,6 +102,7 @@ impl CloseCause {
         CloseCause::LearnedRequestLimit,
         CloseCause::LearnedIdleLimit,
         CloseCause::DnsChange,
+        CloseCause::Rebalance,
     ];
 
     /// The name used in logs and metrics, e.g. `"idle timeout"`.
@@ -116,6 +122,7 @@ impl CloseCause {
             CloseCause::LearnedRequestLimit => "learned request limit",
             CloseCause::LearnedIdleLimit => "learned idle limit",
             CloseCause::DnsChange => "dns change",
+            CloseCause::Rebalance => "rebalance",
         }
     }
 }
@@ -278,6 +285,8 @@ pub struct CloseCounts {
     pub learned_idle_limit: u64,
     /// Closed by [`CloseCause::DnsChange`].
     pub dns_change: u64,
+    /// Closed by [`CloseCause::Rebalance`].
+    pub rebalance: u64,
 }
 
 impl CloseCounts {
@@ -298,6 +307,7 @@ impl CloseCounts {
             CloseCause::LearnedRequestLimit => self.learned_request_limit,
             CloseCause::LearnedIdleLimit => self.learned_idle_limit,
             CloseCause::DnsChange => self.dns_change,
+            CloseCause::Rebalance => self.rebalance,
         }
     }
 
@@ -331,6 +341,7 @@ impl CloseCounts {
             CloseCause::LearnedRequestLimit => &mut self.learned_request_limit,
             CloseCause::LearnedIdleLimit => &mut self.learned_idle_limit,
             CloseCause::DnsChange => &mut self.dns_change,
+            CloseCause::Rebalance => &mut self.rebalance,
         }
     }
 
@@ -425,6 +436,11 @@ pub struct HostStats {
     /// The address the last successful TCP connect of this host reached (the winner of
     /// its Happy Eyeballs race). `None` before one, over a Unix socket, and in the total.
     pub peer: Option<std::net::SocketAddr>,
+    /// Open connections per address: each address of `addresses` (zero or more), then
+    /// addresses that left the answer but still carry connections. A connection counts
+    /// on the address its dial tried first until it connects, then on the one it
+    /// reached. Empty over a Unix socket and in the total.
+    pub conns_per_address: Vec<(std::net::SocketAddr, usize)>,
 }
 
 impl HostStats {
@@ -458,6 +474,7 @@ impl HostStats {
             learned,
             addresses: Vec::new(),
             peer: None,
+            conns_per_address: Vec::new(),
         }
     }
 
@@ -538,7 +555,7 @@ mod tests {
         for (i, cause) in CloseCause::ALL.into_iter().enumerate() {
             assert_eq!(counts.get(cause), i as u64 + 1, "{cause}");
         }
-        assert_eq!(counts.total(), 105); // 1 + 2 + ... + 14
+        assert_eq!(counts.total(), 120); // 1 + 2 + ... + 15
         assert_eq!(CloseCause::IdleTimeout.to_string(), "idle timeout");
         let drain_limit = CloseCause::NotReusable(NotReusable::DrainLimit);
         assert_eq!(drain_limit.as_str(), "not reusable");
