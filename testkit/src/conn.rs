@@ -654,14 +654,20 @@ impl ServerConn {
     pub fn serve_with_limits(&mut self, body: &[u8], limits: ServerLimits) {
         let mut served = 0usize;
         loop {
+            let idle_since = std::time::Instant::now();
             if let Some(idle) = limits.idle_timeout {
-                self.set_io_timeout(idle);
+                self.set_io_timeout(idle.saturating_add(limits.close_delay));
             }
             let Some(request) = self.read_request() else {
                 break;
             };
-            if limits.idle_timeout.is_some() {
+            if let Some(idle) = limits.idle_timeout {
                 self.set_io_timeout(IO_TIMEOUT);
+                if idle_since.elapsed() > idle.saturating_sub(limits.close_delay)
+                    && !limits.close_delay.is_zero()
+                {
+                    break; // "arrived" after the server had closed: no answer
+                }
             }
             served += 1;
             let client_closes = request

@@ -121,10 +121,13 @@ pub struct ServerLimits {
     pub idle_timeout: Option<Duration>,
     /// Send `Keep-Alive: timeout=T, max=M` (the parts that are set) on each response.
     pub hint: bool,
-    /// Time between the last response a connection may carry and the server's FIN
-    /// (zero: at once). A server that closes on its next event-loop turn, after
-    /// logging, or behind a proxy gives the client this long to reuse a dead
-    /// connection.
+    /// How late the server's close reaches the client, as over a network with this
+    /// one-way delay (zero: at once, as on loopback). After the last response a
+    /// connection may carry, the FIN follows this long after it; with an idle timeout
+    /// `T`, the FIN leaves at `T + close_delay`, and a request that arrives when the
+    /// connection has been idle for more than `T − close_delay` is taken as one that
+    /// was still in flight when the server closed: it is read but never answered.
+    /// Either way the client has a window in which it reuses a dead connection.
     pub close_delay: Duration,
 }
 
@@ -145,7 +148,8 @@ impl ServerLimits {
         }
     }
 
-    /// The same limits, with the FIN `delay` after the last response.
+    /// The same limits, with the server's close reaching the client `delay` late (see
+    /// [`ServerLimits::close_delay`](field@ServerLimits::close_delay)).
     pub fn close_delay(self, delay: Duration) -> ServerLimits {
         ServerLimits {
             close_delay: delay,

@@ -311,14 +311,7 @@ impl Engine {
         }
         let conn = self.conns.get(cid)?;
         let (host, addr) = (conn.host, conn.addr?);
-        let answer = Arc::clone(self.pools.addresses(host)?);
-        if !answer.contains(&addr) {
-            return Some(CloseCause::DnsChange);
-        }
-        self.pools
-            .addrs_mut(host)
-            .take_crowded(addr, &answer)
-            .then_some(CloseCause::Rebalance)
+        self.pools.addr_verdict(host, addr)
     }
 
     /// Arms `host`'s refresh for when its cached answer expires, unless armed for then.

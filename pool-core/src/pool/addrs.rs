@@ -107,23 +107,24 @@ impl HostAddrs {
 
     /// Whether a connection on `addr` (idle, or coming back to the pool) should rather
     /// be closed so that a dial moves it to a less loaded address of `answer`: only while
-    /// rebalancing after a scale-out, and only while `addr` carries at least two
-    /// connections more than the least loaded address (counting the moves already under
-    /// way there). A `true` counts one more move. Rebalancing ends once no address does.
+    /// rebalancing after a scale-out, and only while `addr` carries more than its even
+    /// share — the answer's connections (and the moves already under way) spread over
+    /// its addresses, rounded up. A `true` counts one more move. Rebalancing ends once
+    /// no address is over its share and every move has been dialed.
     pub(crate) fn take_crowded(&mut self, addr: SocketAddr, answer: &[SocketAddr]) -> bool {
         if !self.rebalancing || answer.len() < 2 {
             return false;
         }
         let loads = answer.iter().map(|a| self.load(*a));
-        let (min, max) = loads.fold((u32::MAX, 0), |(lo, hi), n| (lo.min(n), hi.max(n)));
-        let floor = min.saturating_add(self.moving);
-        if max <= floor.saturating_add(1) {
+        let (total, max) = loads.fold((self.moving, 0), |(sum, hi), n| (sum + n, hi.max(n)));
+        let share = total.div_ceil(answer.len() as u32);
+        if max <= share {
             if self.moving == 0 {
                 self.rebalancing = false;
             }
             return false;
         }
-        let crowded = answer.contains(&addr) && self.load(addr) >= floor.saturating_add(2);
+        let crowded = answer.contains(&addr) && self.load(addr) > share;
         if crowded {
             self.moving += 1;
         }
@@ -215,7 +216,7 @@ mod tests {
                 take
             })
             .collect();
-        assert_eq!(moved, [true, true, false, false]);
+        assert_eq!(moved, [true, true, false, false], "the even share is 2");
         assert!(
             !addrs.take_crowded(v4(2), &new),
             "the new address is not crowded"
@@ -231,6 +232,20 @@ mod tests {
         addrs.count_dial(v4(1));
         addrs.count_dial(v4(1));
         assert!(!addrs.take_crowded(v4(1), &new));
+        // A scale-out to three addresses with 32 connections on the first: 21 move,
+        // leaving the even share (11) there.
+        let mut addrs = HostAddrs::default();
+        for _ in 0..32 {
+            addrs.count_dial(v4(1));
+        }
+        let three = [v4(1), v4(2), v4(3)];
+        addrs.answer_changed(&[v4(1)], &three);
+        let mut moves = 0;
+        while addrs.take_crowded(v4(1), &three) {
+            addrs.remove(v4(1));
+            moves += 1;
+        }
+        assert_eq!((moves, addrs.load(v4(1))), (21, 11));
         // An answer that only loses addresses starts no rebalancing.
         addrs.answer_changed(&new, &[v4(1)]);
         assert!(!addrs.take_crowded(v4(1), &new));

@@ -596,6 +596,20 @@ impl Pools {
         &mut self.hosts[host].addrs
     }
 
+    /// What DNS says of a connection of `host` on `addr` that is idle or coming back:
+    /// its address left the answer (`DnsChange`), or it should move to a less loaded
+    /// address after a scale-out (`Rebalance`, counted as a move), or nothing.
+    pub fn addr_verdict(&mut self, host: HostId, addr: SocketAddr) -> Option<CloseCause> {
+        let pool = &mut self.hosts[host];
+        let answer = pool.addresses.as_deref()?;
+        if !answer.contains(&addr) {
+            return Some(CloseCause::DnsChange);
+        }
+        pool.addrs
+            .take_crowded(addr, answer)
+            .then_some(CloseCause::Rebalance)
+    }
+
     /// When `host`'s answer is refreshed next.
     pub fn dns_refresh_at(&self, host: HostId) -> Option<Instant> {
         self.hosts[host].dns_refresh_at
