@@ -51,6 +51,26 @@ struct HostCounters {
     closes: Closes,
     /// The `not_reusable` closes by reason (`NotReusable::as_str`, snake case).
     not_reusable_by: Closes,
+    /// Resends the retry budget refused.
+    retries_denied: u64,
+    /// Requests that waited for a connection and got one; their summed wait (µs);
+    /// those that timed out waiting; those refused by a full queue.
+    queued: u64,
+    queue_wait_us: u64,
+    queue_timeouts: u64,
+    queue_rejected: u64,
+    /// What the pool learned from the server's silent closes.
+    learned: Learned,
+}
+
+/// `LearnedLimits` in the JSON (`null` limits when none is known, and in the total).
+#[derive(Serialize)]
+struct Learned {
+    requests_per_conn: Option<u32>,
+    idle_timeout_ms: Option<u64>,
+    silent_closes: u64,
+    confirmed: u64,
+    refuted: u64,
 }
 
 /// `{"idle_timeout":0,"lifetime":0,...}` in `CloseCause::ALL` order.
@@ -98,6 +118,21 @@ impl From<&HostStats> for HostCounters {
                     .map(|why| (snake(why.as_str()), s.closes.not_reusable_by.get(why)))
                     .collect(),
             ),
+            retries_denied: s.retries_denied,
+            queued: s.queued,
+            queue_wait_us: u64::try_from(s.queue_wait.as_micros()).unwrap_or(u64::MAX),
+            queue_timeouts: s.queue_timeouts,
+            queue_rejected: s.queue_rejected,
+            learned: Learned {
+                requests_per_conn: s.learned.requests_per_conn,
+                idle_timeout_ms: s
+                    .learned
+                    .idle_timeout
+                    .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                silent_closes: s.learned.silent_closes,
+                confirmed: s.learned.confirmed,
+                refuted: s.learned.refuted,
+            },
         }
     }
 }
@@ -178,12 +213,17 @@ mod tests {
         assert!(json
             .starts_with(r#"{"requests":0,"dials":0,"reused":0,"retries":0,"idle":0,"active":0,"#));
         assert!(json.contains(r#""closes":{"idle_timeout":0,"lifetime":0,"server_close":0,"#));
-        assert!(json.contains(r#""canceled":0},"not_reusable_by":{"server_sent_close":0,"#));
+        assert!(json.contains(r#""rebalance":0},"not_reusable_by":{"server_sent_close":0,"#));
         assert!(json.contains(r#""http_1_0_without_keep_alive":0,"#));
         assert!(json.ends_with(r#","hosts":[]}"#));
         let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
         assert_eq!(value["tls_full_handshakes"], 0);
-        assert_eq!(closes_by_cause(&CloseCounts::default()).len(), 9);
+        assert_eq!(
+            closes_by_cause(&CloseCounts::default()).len(),
+            CloseCause::ALL.len()
+        );
+        assert!(json.contains(r#""learned_request_limit":0,"#));
+        assert!(json.contains(r#""queue_rejected":0,"learned":{"requests_per_conn":null,"#));
     }
 
     #[derive(Debug)]

@@ -34,7 +34,10 @@
 //! finished until then (requests still in flight are left out).
 //!
 //! The pool is sized for the run: `max_idle_per_host` and `max_idle_total` are at least
-//! C, so every connection can be reused; other settings are wirepool's defaults.
+//! C, so every connection can be reused; the pool options (`--dns-ttl`,
+//! `--max-conns-per-host`, `--max-waiters`, `--pool-wait-timeout`, `--keepalive-margin`,
+//! `--no-learn-limits`, `--no-follow-dns`: `examples::pool`) apply on top; other
+//! settings are wirepool's defaults.
 //!
 //! Exit status: 0 when every request succeeded (or `--allow-errors`), 1 when some
 //! failed or the run could not start, 2 on bad usage.
@@ -51,6 +54,7 @@ use clap::{CommandFactory, Parser, ValueEnum};
 use examples::cpu::{self, CpuUsage};
 use examples::load::report::{LoadReport, Tally};
 use examples::load::{parse_or_exit, usage_exit, LoadOptions, Plan, Stop};
+use examples::pool::PoolOptions;
 use examples::progress::Progress;
 use wirepool::{Client, Config, Engine, Event, Flow, RequestId};
 
@@ -78,6 +82,8 @@ struct Cli {
     /// blocking Client
     #[arg(long, value_enum, default_value_t = Mode::Engine)]
     mode: Mode,
+    #[command(flatten)]
+    pool: PoolOptions,
 }
 
 /// Which API drives the load.
@@ -183,8 +189,9 @@ impl Schedule {
     }
 }
 
-/// Pool settings for a thread with `connections` concurrent requests.
-fn config_for(plan: &Plan, connections: usize) -> Result<Config, String> {
+/// Pool settings for a thread with `connections` concurrent requests, with the pool
+/// options of the command line applied last.
+fn config_for(plan: &Plan, pool: &PoolOptions, connections: usize) -> Result<Config, String> {
     let mut config = Config::default();
     config.max_idle_per_host = config.max_idle_per_host.max(connections);
     config.max_idle_total = config.max_idle_total.max(connections);
@@ -192,6 +199,7 @@ fn config_for(plan: &Plan, connections: usize) -> Result<Config, String> {
         config.max_idle_per_host = 0;
     }
     config.tls = plan.tls_config()?;
+    pool.apply(&mut config);
     Ok(config)
 }
 
@@ -212,11 +220,12 @@ fn split(total: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
 /// Engine mode: each thread drives its own Engine with its share of the slots.
 fn engine_thread(
     plan: &Plan,
+    pool: &PoolOptions,
     shared: &Shared,
     slots: std::ops::Range<usize>,
     mut schedule: Option<Schedule>,
 ) -> Result<ThreadResult, String> {
-    let prepared = config_for(plan, slots.len())
+    let prepared = config_for(plan, pool, slots.len())
         .and_then(|c| Engine::new(c).map_err(|e| format!("cannot start the engine: {e}")));
     // Meet the others even on failure, so nobody waits for ever.
     shared.start.wait();
@@ -403,7 +412,12 @@ fn io_error(e: &io::Error) -> wirepool::Error {
 }
 
 /// Runs the load threads, watching for the end, Ctrl-C and the progress line.
-fn run(plan: &Plan, mode: Mode, interrupted: Arc<AtomicBool>) -> Result<LoadReport, String> {
+fn run(
+    plan: &Plan,
+    pool: &PoolOptions,
+    mode: Mode,
+    interrupted: Arc<AtomicBool>,
+) -> Result<LoadReport, String> {
     let c = plan.connections;
     let threads = match mode {
         Mode::Engine => plan.threads.unwrap_or(1),
@@ -413,8 +427,8 @@ fn run(plan: &Plan, mode: Mode, interrupted: Arc<AtomicBool>) -> Result<LoadRepo
     let client = match mode {
         Mode::Engine => None,
         Mode::Client => {
-            let mut config = config_for(plan, c)?;
-            if threads > c {
+            let mut config = config_for(plan, pool, c)?;
+            if threads > c && pool.max_conns_per_host.is_none() {
                 config.max_conns_per_host = Some(c);
             }
             let client = Client::builder()
@@ -438,7 +452,7 @@ fn run(plan: &Plan, mode: Mode, interrupted: Arc<AtomicBool>) -> Result<LoadRepo
             let spawned = std::thread::Builder::new()
                 .name(format!("loadgen-{i}"))
                 .spawn_scoped(scope, move || match client {
-                    None => engine_thread(plan, shared, range, schedule),
+                    None => engine_thread(plan, pool, shared, range, schedule),
                     Some(client) => Ok(client_thread(client, plan, shared, i, schedule)),
                 });
             match spawned {
@@ -542,7 +556,7 @@ fn main() -> ExitCode {
             eprintln!("loadgen: note: Ctrl-C will not print a report: {e}");
         }
     }
-    match run(&plan, cli.mode, interrupted) {
+    match run(&plan, &cli.pool, cli.mode, interrupted) {
         Ok(report) => {
             if plan.options.json {
                 println!("{}", report.to_json());

@@ -28,6 +28,7 @@ use wirepool::tls::{TlsConfig, TrustRoots};
 use wirepool::{Body, ClientBuilder};
 
 use crate::load::{parse_header, parse_method};
+use crate::pool::PoolOptions;
 
 /// The command line, as clap reads it (see [`Options`] for what it means once checked).
 #[derive(Parser, Debug)]
@@ -140,6 +141,9 @@ pub struct Cli {
     /// At exit, the pool's counters as one JSON line on stderr
     #[arg(long)]
     stats: bool,
+
+    #[command(flatten)]
+    pool: PoolOptions,
 }
 
 /// Where one URL's body goes.
@@ -198,6 +202,9 @@ pub struct Options {
     pub trace_file: Option<PathBuf>,
     /// `--stats`.
     pub stats: bool,
+    /// `--dns-ttl`, `--max-conns-per-host`, `--max-waiters`, `--pool-wait-timeout`,
+    /// `--keepalive-margin`, `--no-learn-limits`, `--no-follow-dns`.
+    pub pool: PoolOptions,
     /// The URLs, in order (at least one).
     pub urls: Vec<Uri>,
 }
@@ -306,6 +313,7 @@ impl Cli {
             trace: self.trace || self.trace_file.is_some(),
             trace_file: self.trace_file,
             stats: self.stats,
+            pool: self.pool,
             urls,
         })
     }
@@ -389,7 +397,7 @@ impl Options {
         if let Some(t) = self.idle_timeout {
             b = b.idle_timeout(t);
         }
-        Ok(b)
+        Ok(self.pool.apply_to(b))
     }
 
     /// The request for `url`: method, `-H` headers and `-d` body.
