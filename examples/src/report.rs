@@ -71,6 +71,7 @@ struct Learned {
     silent_closes: u64,
     confirmed: u64,
     refuted: u64,
+    expired: u64,
 }
 
 /// `{"idle_timeout":0,"lifetime":0,...}` in `CloseCause::ALL` order.
@@ -132,6 +133,7 @@ impl From<&HostStats> for HostCounters {
                 silent_closes: s.learned.silent_closes,
                 confirmed: s.learned.confirmed,
                 refuted: s.learned.refuted,
+                expired: s.learned.expired,
             },
         }
     }

@@ -190,6 +190,34 @@ fn without_learning_every_third_post_fails() {
     assert_eq!(s.closes.learned_request_limit, 0);
 }
 
+/// A server that closes a connection only when the request after its second arrives
+/// (it reads it and hangs up without an answer): it never closes an idle connection on
+/// its own, so a watch sees nothing — which must not refute the limit learned from the
+/// failed reuses.
+#[test]
+fn a_server_that_closes_only_on_the_next_request_is_learned_too() {
+    let server = TestServer::start(|conn| {
+        for _ in 0..2 {
+            if conn.read_request().is_none() {
+                return;
+            }
+            conn.respond(200, &[], b"l");
+        }
+        let _ = conn.read_request();
+    });
+    let client = Client::new().unwrap();
+    assert_eq!(posts(&client, &server, 6), [2, 5]);
+    assert_eq!(posts(&client, &server, 12), [] as [usize; 0]);
+    let s = stats(&client, &server);
+    assert_eq!(s.learned.requests_per_conn, Some(2));
+    assert_eq!(s.closes.learned_request_limit, 6);
+    // The watches end without the server's close: nothing is refuted.
+    assert!(wait_until(WAIT, || server.open_connections() == 0));
+    let s = stats(&client, &server);
+    assert_eq!((s.learned.refuted, s.learned.confirmed), (0, 0));
+    assert_eq!(s.learned.requests_per_conn, Some(2));
+}
+
 /// A server that closes connections idle for 1 s, without a hint: two idle closes teach
 /// the pool the 1 s limit; the next idle connection is retired after 600 ms (margin
 /// 400 ms), and the server's close during the watch confirms the limit.

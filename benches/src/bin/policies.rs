@@ -10,6 +10,8 @@
 //! policies scale-out            a service behind a fake DNS goes from one instance to
 //!                               three, then is replaced by two others: requests per
 //!                               instance with follow_dns off/on
+//! policies dying                GETs against a server on which every reuse fails: the
+//!                               retry budget off (1.0) and at its default (0.2)
 //! policies serve [N]            serve on 127.0.0.1 (the silently closing server, N = 5 by
 //!                               default) until stdin closes, for `loadgen -m POST`
 //! ```
@@ -333,6 +335,45 @@ fn answer_change(opts: &Opts, new: impl Fn(&[TestServer]) -> Vec<SocketAddr>) {
     }
 }
 
+// ---- the retry budget -------------------------------------------------------------------------
+
+/// A dying server: every connection answers one request, then takes the next one and
+/// closes without an answer (testkit's `StaleOnReuse`), so every reuse fails and the
+/// engine's resend is all that saves a GET. Learning off shows the budget alone (how
+/// many requests the server had to read per request sent, and what the callers saw);
+/// the last run shows the two together.
+fn dying(opts: &Opts) {
+    println!(
+        "dying server: {} GET requests from {} threads; every reused connection fails",
+        opts.requests, opts.threads
+    );
+    let runs = [
+        ("budget 1.0 (none)", 1.0, false),
+        ("budget 0.2", 0.2, false),
+        ("budget 0.2, learning", 0.2, true),
+    ];
+    for (label, ratio, learn) in runs {
+        let server = TestServer::scripted(testkit::Script::StaleOnReuse(b"ok"));
+        let client = ClientBuilder::new()
+            .learn_server_limits(learn)
+            .retry_budget(ratio)
+            .build()
+            .expect("client");
+        let get = Opts {
+            method: Method::GET,
+            ..opts.clone()
+        };
+        let outcome = run_load(&client, &server.url("/"), &get);
+        let sent = outcome.ok + outcome.failures();
+        println!(
+            "{}  server load {:.2} requests read per request sent, retries denied {}",
+            outcome.line(label),
+            server.requests() as f64 / sent.max(1) as f64,
+            outcome.stats.retries_denied
+        );
+    }
+}
+
 // ---- serve ----------------------------------------------------------------------------------
 
 fn serve(n: usize, opts: &Opts) {
@@ -352,7 +393,7 @@ fn serve(n: usize, opts: &Opts) {
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: policies silent-close [N...] | keepalive-hint | scale-out | serve [N]  [--threads T] [--requests R] [--method M] [--close-delay-ms D]";
+    let usage = "usage: policies silent-close [N...] | keepalive-hint | scale-out | dying | serve [N]  [--threads T] [--requests R] [--method M] [--close-delay-ms D]";
     let Some(scenario) = args.next() else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -415,6 +456,7 @@ fn main() -> ExitCode {
         }
         "keepalive-hint" => keepalive_hint(&opts),
         "scale-out" => scale_out(&opts),
+        "dying" => dying(&opts),
         "serve" => serve(values.first().copied().unwrap_or(5), &opts),
         other => {
             eprintln!("unknown scenario {other:?}\n{usage}");

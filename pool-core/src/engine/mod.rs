@@ -763,7 +763,7 @@ impl Engine {
                 // EOF or a reset on an idle connection: a silent close.
                 let idle = since.map_or(Duration::ZERO, |s| self.now.saturating_duration_since(s));
                 let served = conn.served;
-                self.note_silent_close(host, served, idle);
+                self.note_silent_close(host, served, idle, false);
             }
         }
         self.uncount_addr(cid);
@@ -802,7 +802,7 @@ impl Engine {
         });
         self.close_conn(cid, cause);
         if let Some(idle) = silent {
-            self.note_silent_close(host, served, idle);
+            self.note_silent_close(host, served, idle, true);
         }
         if let Some(rid) = rid {
             self.fail_or_retry(rid, err);

@@ -67,7 +67,7 @@ impl Engine {
             }
         }
         if self.config.learn_server_limits {
-            if let Some(learned) = self.pools.learner(conn.host).idle_limit() {
+            if let Some(learned) = self.pools.learner(conn.host).idle_limit(self.now) {
                 let usable = learned.saturating_sub(margin);
                 if usable < limit.0 {
                     limit = (usable, IdleEnd::Learned);
@@ -83,7 +83,7 @@ impl Engine {
             && self
                 .pools
                 .learner(conn.host)
-                .request_limit()
+                .request_limit(self.now)
                 .is_some_and(|limit| conn.served >= limit)
     }
 
@@ -180,14 +180,21 @@ impl Engine {
     }
 
     /// The server closed a connection of `host` without warning after `served`
-    /// responses and `idle` idle time: evidence for the learner.
-    pub(super) fn note_silent_close(&mut self, host: HostId, served: u32, idle: Duration) {
-        let learn = self.config.learn_server_limits;
+    /// responses and `idle` idle time — while idle, or (`on_reuse`) as a request went
+    /// out on it: evidence for the learner.
+    pub(super) fn note_silent_close(
+        &mut self,
+        host: HostId,
+        served: u32,
+        idle: Duration,
+        on_reuse: bool,
+    ) {
+        let (learn, now) = (self.config.learn_server_limits, self.now);
         let learner = self.pools.learner_mut(host);
         if !learn {
             return learner.count_silent_close();
         }
-        if let Some(limit) = learner.on_silent_close(served, idle) {
+        if let Some(limit) = learner.on_silent_close(served, idle, on_reuse, now) {
             let known = learner.snapshot();
             log::debug!(target: "wirepool::pool", "{}: learned the server's {limit:?} limit: {:?} requests per connection, idle {:?}", self.pools.key(host), known.requests_per_conn, known.idle_timeout);
         }
@@ -203,10 +210,10 @@ impl Engine {
             return;
         };
         let idle_before = req.info.idle_for.filter(|_| req.info.reused);
-        let (host, served) = (conn.host, conn.served);
+        let (host, served, now) = (conn.host, conn.served, self.now);
         self.pools
             .learner_mut(host)
-            .on_response(served, idle_before);
+            .on_response(served, idle_before, now);
     }
 
     /// Whether the retry budget of `host` allows one more resend now (and counts it).

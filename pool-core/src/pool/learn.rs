@@ -39,9 +39,18 @@
 //! limit, that evidence could never come again by itself; so a connection retired at a
 //! learned limit is not closed by the pool but *watched*: kept open, unused, for a short
 //! while ([`Learner::watch_for`]). If the server closes it as predicted, the limit is
-//! confirmed; if it does not, the server has changed and the limit is forgotten (and
-//! learned again from new closes if it comes back). Watching costs no request: a
-//! retired connection never carries one.
+//! confirmed; if it does not, and the server has been seen closing connections on its
+//! own (a FIN on an idle connection, or an earlier watch), the server has changed and
+//! the limit is forgotten (and learned again from new closes if it comes back).
+//! Watching costs no request: a retired connection never carries one.
+//!
+//! Some servers close only when the next request arrives (they count requests, or look
+//! at the idle time, on receipt): all the pool ever sees is a reused connection dying,
+//! never a FIN on an idle one, so a watch proves nothing either way. A limit learned
+//! from such a server is kept without watching, for [`LAZY_TTL`] at first, then
+//! forgotten and learned again (two failed requests); each time it comes back the same
+//! it is kept twice as long, up to [`LAZY_TTL_MAX`]: a server that raises its limit is
+//! noticed within that time, at the price of two failures per period.
 //!
 //! # What it deliberately does not do
 //!
@@ -50,13 +59,20 @@
 //! not here either (the connection reads it and the engine applies it): a server that
 //! announces its limits closes before them, not silently.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How soon after going idle a server's close counts as "right after the response": the
 /// mark of a request limit rather than an idle timeout. Far above the time a FIN takes to
 /// follow the last response (well under a millisecond on a LAN, one network delay over a
 /// WAN), and below the idle timeouts servers use (1 s and more).
 pub(crate) const PROMPT_CLOSE: Duration = Duration::from_millis(250);
+
+/// How long a limit learned from a server that closes only on the next request is kept
+/// before it is learned again (it cannot be checked by watching).
+pub(crate) const LAZY_TTL: Duration = Duration::from_secs(60);
+
+/// The longest [`LAZY_TTL`] grows to while the limit keeps coming back the same.
+pub(crate) const LAZY_TTL_MAX: Duration = Duration::from_secs(3600);
 
 /// Which learned limit retired a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +103,9 @@ pub struct LearnedLimits {
     /// Learned limits dropped because the server did not behave as they predicted (it
     /// kept a retired connection open, or a connection went past the limit).
     pub refuted: u64,
+    /// Limits learned from a server that closes only on the next request, dropped after
+    /// their time to be learned again (see `docs/tuning.md`).
+    pub expired: u64,
 }
 
 impl LearnedLimits {
@@ -95,6 +114,7 @@ impl LearnedLimits {
         self.silent_closes += other.silent_closes;
         self.confirmed += other.confirmed;
         self.refuted += other.refuted;
+        self.expired += other.expired;
     }
 }
 
@@ -113,17 +133,70 @@ pub(crate) struct Learner {
     /// The longest idle time after which a reused connection answered, since
     /// `idle_vote` was cast.
     idle_ok_since_vote: Duration,
+    /// The server has been seen closing a connection on its own (a FIN or reset on an
+    /// idle connection, or during a watch): a watch that sees no close refutes.
+    closes_on_its_own: bool,
+    /// Until when a limit learned without that is kept (request limit, idle limit).
+    request_expires: Option<Instant>,
+    idle_expires: Option<Instant>,
+    /// How long the next such limit is kept, and the value that last expired (the
+    /// time doubles when the same limit comes back).
+    lazy_ttl: Duration,
+    expired_request_limit: Option<u32>,
 }
 
 impl Learner {
-    /// The learned request limit, if any.
-    pub(crate) fn request_limit(&self) -> Option<u32> {
-        self.known.requests_per_conn
+    /// The learned request limit at `now`, if any (one past its time counts as gone).
+    pub(crate) fn request_limit(&self, now: Instant) -> Option<u32> {
+        match self.request_expires {
+            Some(at) if at <= now => None,
+            _ => self.known.requests_per_conn,
+        }
     }
 
-    /// The learned idle limit, if any.
-    pub(crate) fn idle_limit(&self) -> Option<Duration> {
-        self.known.idle_timeout
+    /// The learned idle limit at `now`, if any.
+    pub(crate) fn idle_limit(&self, now: Instant) -> Option<Duration> {
+        match self.idle_expires {
+            Some(at) if at <= now => None,
+            _ => self.known.idle_timeout,
+        }
+    }
+
+    /// Drops the limits whose time ran out at `now` (learned from a server that closes
+    /// only on the next request), so that they are learned again.
+    fn expire(&mut self, now: Instant) {
+        if self.request_expires.is_some_and(|at| at <= now) {
+            self.request_expires = None;
+            self.expired_request_limit = self.known.requests_per_conn.take();
+            self.known.expired += 1;
+        }
+        if self.idle_expires.is_some_and(|at| at <= now) {
+            self.idle_expires = None;
+            self.known.idle_timeout = None;
+            self.known.expired += 1;
+        }
+    }
+
+    /// How long a limit just learned from a lazily closing server is kept.
+    fn lazy_expiry(&mut self, now: Instant, same_as_before: bool) -> Option<Instant> {
+        if self.closes_on_its_own {
+            return None;
+        }
+        let ttl = if self.lazy_ttl.is_zero() || !same_as_before {
+            LAZY_TTL
+        } else {
+            self.lazy_ttl.saturating_mul(2).min(LAZY_TTL_MAX)
+        };
+        self.lazy_ttl = ttl;
+        now.checked_add(ttl)
+    }
+
+    /// The server closed a connection on its own: watches can now refute, and what was
+    /// learned no longer needs to expire.
+    fn saw_own_close(&mut self) {
+        self.closes_on_its_own = true;
+        self.request_expires = None;
+        self.idle_expires = None;
     }
 
     /// The limits and counters, for the stats.
@@ -134,7 +207,10 @@ impl Learner {
     /// A connection completed its `served`-th response; it had been idle for
     /// `idle_before` when that request went out (`None`: its first request, or not
     /// reused). Evidence *for* the server's patience; cheap enough for every response.
-    pub(crate) fn on_response(&mut self, served: u32, idle_before: Option<Duration>) {
+    pub(crate) fn on_response(&mut self, served: u32, idle_before: Option<Duration>, now: Instant) {
+        if self.request_expires.is_some() || self.idle_expires.is_some() {
+            self.expire(now);
+        }
         self.served_since_vote = self.served_since_vote.max(served);
         if self
             .known
@@ -161,10 +237,21 @@ impl Learner {
     }
 
     /// The server closed a connection without warning after it had carried `served`
-    /// responses and idled for `idle`. Returns the limit this close taught, if it
-    /// completed one.
-    pub(crate) fn on_silent_close(&mut self, served: u32, idle: Duration) -> Option<Limit> {
+    /// responses and idled for `idle`: on its own (`on_reuse` false: a FIN or reset on
+    /// the idle connection), or as the next request went out on it. Returns the limit
+    /// this close taught, if it completed one.
+    pub(crate) fn on_silent_close(
+        &mut self,
+        served: u32,
+        idle: Duration,
+        on_reuse: bool,
+        now: Instant,
+    ) -> Option<Limit> {
         self.known.silent_closes += 1;
+        self.expire(now);
+        if !on_reuse {
+            self.saw_own_close();
+        }
         if served == 0 {
             // Closed before its first response was asked for: says nothing about limits.
             return None;
@@ -174,6 +261,8 @@ impl Learner {
             if agreed {
                 self.request_vote = None;
                 self.known.requests_per_conn = Some(served);
+                let same = self.expired_request_limit == Some(served);
+                self.request_expires = self.lazy_expiry(now, same);
                 return Some(Limit::Requests);
             }
             self.request_vote = Some(served);
@@ -187,6 +276,7 @@ impl Learner {
         if let Some(earlier) = agreed {
             self.idle_vote = None;
             self.known.idle_timeout = Some(earlier.min(idle));
+            self.idle_expires = self.lazy_expiry(now, false);
             return Some(Limit::Idle);
         }
         self.idle_vote = Some(idle);
@@ -209,10 +299,16 @@ impl Learner {
     }
 
     /// The watch of a connection retired at `limit` ended: the server closed it
-    /// (`closed`), confirming the limit, or kept it open past the watch, refuting it.
+    /// (`closed`), confirming the limit, or kept it open past the watch, refuting it —
+    /// if the server is known to close connections on its own; if not, silence says
+    /// nothing (it may close only when a request comes).
     pub(crate) fn on_watch(&mut self, limit: Limit, closed: bool) {
         if closed {
             self.known.confirmed += 1;
+            self.saw_own_close();
+            return;
+        }
+        if !self.closes_on_its_own {
             return;
         }
         let slot = match limit {
@@ -236,134 +332,182 @@ mod tests {
         Duration::from_secs_f64(s)
     }
 
+    /// A learner and the instant its evidence arrives at (time only matters for the
+    /// expiry of limits learned from lazily closing servers).
+    fn learner() -> (Learner, Instant) {
+        (Learner::default(), Instant::now())
+    }
+
     #[test]
     fn two_prompt_closes_at_one_count_teach_a_request_limit() {
-        let mut l = Learner::default();
+        let (mut l, t) = learner();
         for _ in 0..3 {
-            l.on_response(1, None);
+            l.on_response(1, None, t);
         }
-        assert_eq!(l.on_silent_close(5, MS), None, "one close teaches nothing");
-        assert_eq!(l.request_limit(), None);
-        l.on_response(4, Some(MS));
-        assert_eq!(l.on_silent_close(5, Duration::ZERO), Some(Limit::Requests));
-        assert_eq!(l.request_limit(), Some(5));
+        assert_eq!(
+            l.on_silent_close(5, MS, false, t),
+            None,
+            "one close teaches nothing"
+        );
+        assert_eq!(l.request_limit(t), None);
+        l.on_response(4, Some(MS), t);
+        assert_eq!(
+            l.on_silent_close(5, Duration::ZERO, true, t),
+            Some(Limit::Requests)
+        );
+        assert_eq!(l.request_limit(t), Some(5));
         assert_eq!(l.snapshot().silent_closes, 2);
+        // The server closes on its own (the first close): the limit does not expire.
+        assert_eq!(l.request_limit(t + LAZY_TTL_MAX * 2), Some(5));
     }
 
     #[test]
     fn votes_that_disagree_teach_nothing() {
-        let mut l = Learner::default();
+        let (mut l, t) = learner();
         // Different counts in a row: a restart or a deploy, not a limit.
         for served in [3, 7, 1, 9, 2] {
-            assert_eq!(l.on_silent_close(served, MS), None);
+            assert_eq!(l.on_silent_close(served, MS, false, t), None);
         }
-        assert_eq!(l.request_limit(), None);
+        assert_eq!(l.request_limit(t), None);
         // The same count, but a connection completed more responses in between.
-        l.on_silent_close(4, MS);
-        l.on_response(6, Some(MS));
-        assert_eq!(l.on_silent_close(4, MS), None);
-        assert_eq!(l.request_limit(), None);
+        l.on_silent_close(4, MS, false, t);
+        l.on_response(6, Some(MS), t);
+        assert_eq!(l.on_silent_close(4, MS, false, t), None);
+        assert_eq!(l.request_limit(t), None);
         // A connection closed before its first response says nothing.
-        assert_eq!(l.on_silent_close(0, MS), None);
-        assert_eq!(l.on_silent_close(0, MS), None);
+        assert_eq!(l.on_silent_close(0, MS, false, t), None);
+        assert_eq!(l.on_silent_close(0, MS, false, t), None);
         assert_eq!(l.snapshot().silent_closes, 9);
     }
 
     #[test]
     fn a_response_past_the_limit_refutes_it() {
-        let mut l = Learner::default();
-        l.on_silent_close(2, MS);
-        l.on_silent_close(2, MS);
-        assert_eq!(l.request_limit(), Some(2));
-        l.on_response(2, Some(MS));
-        assert_eq!(l.request_limit(), Some(2), "at the limit is consistent");
-        l.on_response(3, Some(MS));
-        assert_eq!(l.request_limit(), None);
+        let (mut l, t) = learner();
+        l.on_silent_close(2, MS, false, t);
+        l.on_silent_close(2, MS, false, t);
+        assert_eq!(l.request_limit(t), Some(2));
+        l.on_response(2, Some(MS), t);
+        assert_eq!(l.request_limit(t), Some(2), "at the limit is consistent");
+        l.on_response(3, Some(MS), t);
+        assert_eq!(l.request_limit(t), None);
         assert_eq!(l.snapshot().refuted, 1);
     }
 
     #[test]
     fn a_lower_limit_replaces_a_higher_one() {
-        let mut l = Learner::default();
-        l.on_silent_close(10, MS);
-        l.on_silent_close(10, MS);
-        assert_eq!(l.request_limit(), Some(10));
+        let (mut l, t) = learner();
+        l.on_silent_close(10, MS, false, t);
+        l.on_silent_close(10, MS, false, t);
+        assert_eq!(l.request_limit(t), Some(10));
         // The server now closes after 3; connections still finish up to 3.
-        l.on_response(3, Some(MS));
-        l.on_silent_close(3, MS);
-        l.on_response(2, Some(MS));
-        assert_eq!(l.on_silent_close(3, MS), Some(Limit::Requests));
-        assert_eq!(l.request_limit(), Some(3));
+        l.on_response(3, Some(MS), t);
+        l.on_silent_close(3, MS, true, t);
+        l.on_response(2, Some(MS), t);
+        assert_eq!(l.on_silent_close(3, MS, true, t), Some(Limit::Requests));
+        assert_eq!(l.request_limit(t), Some(3));
     }
 
     #[test]
     fn slow_closes_teach_an_idle_limit_not_a_request_limit() {
-        let mut l = Learner::default();
+        let (mut l, t) = learner();
         // Node's 5 s keep-alive: closes at 5 s idle after any number of responses.
-        l.on_response(1, None);
-        assert_eq!(l.on_silent_close(1, secs(5.002)), None);
-        l.on_response(3, Some(secs(1.0)));
-        assert_eq!(l.on_silent_close(3, secs(5.010)), Some(Limit::Idle));
-        assert_eq!(l.idle_limit(), Some(secs(5.002)));
-        assert_eq!(l.request_limit(), None);
+        l.on_response(1, None, t);
+        assert_eq!(l.on_silent_close(1, secs(5.002), false, t), None);
+        l.on_response(3, Some(secs(1.0)), t);
+        assert_eq!(
+            l.on_silent_close(3, secs(5.010), false, t),
+            Some(Limit::Idle)
+        );
+        assert_eq!(l.idle_limit(t), Some(secs(5.002)));
+        assert_eq!(l.request_limit(t), None);
     }
 
     #[test]
     fn idle_votes_must_agree_and_not_be_contradicted() {
-        let mut l = Learner::default();
-        l.on_silent_close(1, secs(5.0));
+        let (mut l, t) = learner();
+        l.on_silent_close(1, secs(5.0), false, t);
         assert_eq!(
-            l.on_silent_close(1, secs(30.0)),
+            l.on_silent_close(1, secs(30.0), false, t),
             None,
             "5 s and 30 s disagree"
         );
         // 30 s then 31 s agree within 10 %, but a reuse answered after 30.5 s idle.
-        l.on_response(2, Some(secs(30.5)));
-        assert_eq!(l.on_silent_close(1, secs(31.0)), None);
-        assert_eq!(l.idle_limit(), None);
+        l.on_response(2, Some(secs(30.5)), t);
+        assert_eq!(l.on_silent_close(1, secs(31.0), false, t), None);
+        assert_eq!(l.idle_limit(t), None);
         // Two that agree with nothing against them.
-        assert_eq!(l.on_silent_close(1, secs(60.1)), None);
-        assert_eq!(l.on_silent_close(2, secs(60.0)), Some(Limit::Idle));
-        assert_eq!(l.idle_limit(), Some(secs(60.0)));
+        assert_eq!(l.on_silent_close(1, secs(60.1), false, t), None);
+        assert_eq!(
+            l.on_silent_close(2, secs(60.0), false, t),
+            Some(Limit::Idle)
+        );
+        assert_eq!(l.idle_limit(t), Some(secs(60.0)));
         // A reuse that answered after a longer idle time refutes it.
-        l.on_response(3, Some(secs(61.0)));
-        assert_eq!(l.idle_limit(), None);
+        l.on_response(3, Some(secs(61.0)), t);
+        assert_eq!(l.idle_limit(t), None);
         assert_eq!(l.snapshot().refuted, 1);
     }
 
     #[test]
     fn watches_confirm_or_refute() {
-        let mut l = Learner::default();
-        l.on_silent_close(1, MS);
-        l.on_silent_close(1, MS);
+        let (mut l, t) = learner();
+        l.on_silent_close(1, MS, false, t);
+        l.on_silent_close(1, MS, false, t);
         l.on_watch(Limit::Requests, true);
-        assert_eq!(l.request_limit(), Some(1));
+        assert_eq!(l.request_limit(t), Some(1));
         assert_eq!(l.snapshot().confirmed, 1);
         l.on_watch(Limit::Requests, false);
-        assert_eq!(l.request_limit(), None);
+        assert_eq!(l.request_limit(t), None);
         assert_eq!(l.snapshot().refuted, 1);
         // A second refutation of a limit already gone counts nothing.
         l.on_watch(Limit::Requests, false);
         assert_eq!(l.snapshot().refuted, 1);
         // And it is learned again when the server closes again.
-        l.on_silent_close(1, MS);
-        l.on_silent_close(1, MS);
-        assert_eq!(l.request_limit(), Some(1));
+        l.on_silent_close(1, MS, true, t);
+        l.on_silent_close(1, MS, true, t);
+        assert_eq!(l.request_limit(t), Some(1));
+    }
+
+    #[test]
+    fn a_server_that_closes_only_on_the_next_request() {
+        let (mut l, t) = learner();
+        // Only reuses that die: never a close on its own.
+        l.on_silent_close(2, MS, true, t);
+        assert_eq!(l.on_silent_close(2, MS, true, t), Some(Limit::Requests));
+        // A watch sees nothing, which proves nothing: the limit stays.
+        l.on_watch(Limit::Requests, false);
+        assert_eq!(l.request_limit(t), Some(2));
+        assert_eq!(l.snapshot().refuted, 0);
+        // It is kept for LAZY_TTL, then learned again...
+        assert_eq!(l.request_limit(t + LAZY_TTL - MS), Some(2));
+        let later = t + LAZY_TTL;
+        assert_eq!(l.request_limit(later), None);
+        l.on_response(1, None, later);
+        assert_eq!(l.snapshot().expired, 1);
+        assert_eq!(l.snapshot().requests_per_conn, None);
+        // ...and kept twice as long when it comes back the same.
+        l.on_silent_close(2, MS, true, later);
+        l.on_silent_close(2, MS, true, later);
+        assert_eq!(l.request_limit(later + LAZY_TTL * 2 - MS), Some(2));
+        assert_eq!(l.request_limit(later + LAZY_TTL * 2), None);
+        // Once the server is seen closing on its own, the limit no longer expires.
+        l.on_watch(Limit::Requests, true);
+        assert_eq!(l.request_limit(later + LAZY_TTL_MAX * 2), Some(2));
     }
 
     #[test]
     fn watch_windows() {
-        let mut l = Learner::default();
+        let (mut l, t) = learner();
         let margin = Duration::from_secs(1);
         assert_eq!(l.watch_for(Limit::Requests, margin), PROMPT_CLOSE);
-        l.on_silent_close(1, secs(5.0));
-        l.on_silent_close(1, secs(5.0));
+        l.on_silent_close(1, secs(5.0), false, t);
+        l.on_silent_close(1, secs(5.0), false, t);
         // Retired at 4 s idle, watched until 6 s.
         assert_eq!(l.watch_for(Limit::Idle, margin), secs(2.0));
         // A limit shorter than the margin: retired at once, watched until T + margin.
-        let mut short = Learner::default();
-        short.on_silent_close(1, secs(0.5));
-        short.on_silent_close(1, secs(0.5));
+        let (mut short, t) = learner();
+        short.on_silent_close(1, secs(0.5), false, t);
+        short.on_silent_close(1, secs(0.5), false, t);
         assert_eq!(short.watch_for(Limit::Idle, margin), secs(1.5));
     }
 }
