@@ -51,8 +51,10 @@ pub(crate) enum Deadline {
 }
 
 impl Deadline {
-    /// Number of deadline names: the size of a [`DeadlineTable`].
-    pub(crate) const COUNT: usize = 11;
+    /// Number of deadline names: the size of a [`DeadlineTable`]. Derived from the last
+    /// variant, so a variant added in the middle (or by a merge) cannot leave a name
+    /// without a slot; `every_deadline_has_a_slot` checks it.
+    pub(crate) const COUNT: usize = Deadline::DnsRefresh as usize + 1;
 
     fn index(self) -> usize {
         self as usize
@@ -195,6 +197,45 @@ impl Timers {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn every_deadline_has_a_slot() {
+        // Exhaustive: a new variant must be added here, and then fits the table.
+        fn all() -> [Deadline; 12] {
+            use Deadline::*;
+            let list = [
+                Connect,
+                HappyEyeballs,
+                TlsHandshake,
+                ProxyConnect,
+                ResponseHead,
+                ExpectContinue,
+                Total,
+                Drain,
+                IdleExpiry,
+                Lifetime,
+                PoolWait,
+                DnsRefresh,
+            ];
+            for d in list {
+                match d {
+                    Connect | HappyEyeballs | TlsHandshake | ProxyConnect | ResponseHead
+                    | ExpectContinue | Total | Drain | IdleExpiry | Lifetime | PoolWait
+                    | DnsRefresh => {}
+                }
+            }
+            list
+        }
+        let list = all();
+        assert_eq!(list.len(), Deadline::COUNT);
+        let mut table = DeadlineTable::default();
+        let t = Instant::now();
+        for (i, d) in list.into_iter().enumerate() {
+            assert_eq!(d.index(), i, "{d}");
+            assert!(table.set(d, t));
+            assert_eq!(table.get(d), Some(t));
+        }
+    }
 
     fn t0() -> Instant {
         Instant::now()
