@@ -275,7 +275,12 @@ impl ServerConn {
             body,
             raw,
         };
-        self.shared.update(|s| s.recorded.push(request.clone()));
+        self.shared.update(|s| {
+            s.requests += 1;
+            if !s.forget_requests {
+                s.recorded.push(request.clone());
+            }
+        });
         Ok(request)
     }
 
