@@ -129,4 +129,4 @@ export WIREPOOL_INTEROP_CA="$dir/ca.pem"
 export WIREPOOL_INTEROP_ROOT="$www"
 export WIREPOOL_INTEROP_KEEPALIVE_REQUESTS=$keepalive_requests
 export WIREPOOL_INTEROP_KEEPALIVE_TIMEOUT_MS=$keepalive_timeout_ms
-cargo test -p pool-core --test interop -- --ignored --nocapture --test-threads=1
+cargo test -p wirepool --test interop -- --ignored --nocapture --test-threads=1

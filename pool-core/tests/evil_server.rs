@@ -54,9 +54,9 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{host_stats, wait_until, WAIT};
-use pool_core::http::{Method, Request};
-use pool_core::{Body, Client, ErrorKind, RequestOptions};
 use testkit::{open_fds, ServerConn, TestServer};
+use wirepool::http::{Method, Request};
+use wirepool::{Body, Client, ErrorKind, RequestOptions};
 
 // ---- settings -----------------------------------------------------------------------------
 
@@ -902,12 +902,12 @@ impl Lane<'_> {
                     Ok(_) => Ok((status, body)),
                     Err(e) => match e
                         .into_inner()
-                        .and_then(|i| i.downcast::<pool_core::Error>().ok())
+                        .and_then(|i| i.downcast::<wirepool::Error>().ok())
                     {
                         Some(err) => Err(*err),
                         None => {
                             find("a body read error that is not a wirepool error".into());
-                            Err(pool_core::Error::new(ErrorKind::Io))
+                            Err(wirepool::Error::new(ErrorKind::Io))
                         }
                     },
                 }
@@ -1166,7 +1166,7 @@ fn mutated_responses_never_poison_the_pool() {
                 let _ = writeln!(
                     report,
                     "    {}; mutations {:?}; drop after {:?}\n    replay: WIREPOOL_EVIL_SEED={seed:#x} \
-                     WIREPOOL_EVIL_ONLY={} cargo test -p pool-core --test evil_server -- --nocapture",
+                     WIREPOOL_EVIL_ONLY={} cargo test -p wirepool --test evil_server -- --nocapture",
                     plan.shape,
                     plan.mutations
                         .iter()

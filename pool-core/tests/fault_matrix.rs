@@ -20,11 +20,11 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use common::WAIT;
-use pool_core::http::Request;
-use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::{Body, Client, CloseCause, Error, ErrorKind, HeadLimits};
 use testkit::tls::{ServerSetup, TestPki, TlsTestServer};
 use testkit::{ServerConn, TestServer};
+use wirepool::http::Request;
+use wirepool::tls::{TlsConfig, TrustRoots};
+use wirepool::{Body, Client, CloseCause, Error, ErrorKind, HeadLimits};
 
 /// The body every "good" connection of these servers answers with.
 const GOOD: &[u8] = b"good";
@@ -49,7 +49,7 @@ fn codec_kind(err: &Error) -> Option<http1_codec::ErrorKind> {
 }
 
 /// The error of reading `resp`'s body to the end (it must fail), and the bytes read.
-fn body_error(mut resp: pool_core::Response) -> (Error, Vec<u8>) {
+fn body_error(mut resp: wirepool::Response) -> (Error, Vec<u8>) {
     let mut body = Vec::new();
     let err = resp.body_mut().read_to_end(&mut body).unwrap_err();
     let inner = err
@@ -402,10 +402,10 @@ fn tls_client(pki: &TestPki) -> Client {
 }
 
 /// The TLS layer's own kind in `err`'s source.
-fn tls_kind(err: &Error) -> Option<pool_core::tls::ErrorKind> {
+fn tls_kind(err: &Error) -> Option<wirepool::tls::ErrorKind> {
     std::error::Error::source(err)?
-        .downcast_ref::<pool_core::tls::Error>()
-        .map(pool_core::tls::Error::kind)
+        .downcast_ref::<wirepool::tls::Error>()
+        .map(wirepool::tls::Error::kind)
 }
 
 /// A fatal alert (`bad_record_mac`) in the middle of a body: the body read fails with
@@ -430,7 +430,7 @@ fn a_tls_alert_in_the_middle_of_a_body_is_a_tls_error() {
     assert_eq!(err.kind(), ErrorKind::Tls, "{err:?}");
     assert_eq!(
         tls_kind(&err),
-        Some(pool_core::tls::ErrorKind::Protocol),
+        Some(wirepool::tls::ErrorKind::Protocol),
         "{err:?}"
     );
     assert_eq!(body, b"start");

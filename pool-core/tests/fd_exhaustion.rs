@@ -12,7 +12,7 @@
 //! `accept`), so the test runs in two processes: the parent (this binary, as `cargo
 //! test` starts it) runs the server and starts itself again with
 //! `WIREPOOL_FD_CHILD_URL` set; that child lowers its own soft limit (`setrlimit`
-//! through rustix: the workspace forbids unsafe code) and drives an [`Engine`] against
+//! through nix: the workspace forbids unsafe code) and drives an [`Engine`] against
 //! the parent's server. The child's assertions fail its exit status, which fails the
 //! parent; its output is printed either way.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
@@ -23,9 +23,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{get, Driver, WAIT};
-use pool_core::{Client, Config, Engine, ErrorKind};
-use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use testkit::TestServer;
+use wirepool::{Client, Config, Engine, ErrorKind};
 
 /// The environment variable that makes this binary the child, carrying the server's URL.
 const CHILD_URL: &str = "WIREPOOL_FD_CHILD_URL";
@@ -173,16 +173,9 @@ fn child(url: &str) {
     engine.close_idle();
     let baseline = open_fds().len();
 
-    let original = getrlimit(Resource::Nofile);
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
     let limit = limit_leaving(HEADROOM);
-    setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: Some(limit),
-            maximum: original.maximum,
-        },
-    )
-    .unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, limit, hard).unwrap();
     let free = HEADROOM;
     let n = free * 3;
 
@@ -208,7 +201,7 @@ fn child(url: &str) {
     let build_error = built.expect_err("a client built with no descriptor to spare");
 
     // 4. Descriptors back: everything is served again.
-    setrlimit(Resource::Nofile, original).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
     let third = round(&mut engine, url, n);
     assert_eq!(third.ok, n, "{third:?}");
 

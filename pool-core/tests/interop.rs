@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pool_core::http::Request;
-use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::{Body, Client, Response};
+use wirepool::http::Request;
+use wirepool::tls::{TlsConfig, TrustRoots};
+use wirepool::{Body, Client, Response};
 
 /// One interop target, from the environment.
 struct Target {

@@ -1,6 +1,7 @@
 //! Resolving and connecting: a new connection's first states.
 //!
-//! A connection starts `Resolving` (the engine asks its resolver and hands the answer to
+//! A connection starts `Resolving` (the engine asks its resolver for the name it dials:
+//! the origin's, a `connect_to` target's or the proxy's, and hands the answer to
 //! [`Conn::handle_dns`]), then races connect attempts over the answer's addresses as
 //! RFC 8305 (Happy Eyeballs) describes: one attempt, and another after
 //! `happy_eyeballs_delay` while the first is still pending, families interleaved. The
@@ -8,14 +9,17 @@
 //! socket2 so that `TCP_NODELAY`, keepalive probes and a local bind are set *before*
 //! `connect`, which then returns at once (`EINPROGRESS`); writability tells the outcome.
 //!
+//! A connection over a Unix domain socket skips `Resolving`: [`Conn::start_unix`]
+//! connects to the path (one attempt, under the same `connect_timeout`).
+//!
 //! This room does not pick the host, count dials or open TLS: the engine decides when to
-//! dial, and [`Next::NeedsTls`] / [`Next::Connected`] hand the connection back to it.
+//! dial, and [`Conn::after_connect`] says what the connection needs next (TLS, a tunnel,
+//! or nothing: [`Next::Connected`]).
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
 
@@ -46,7 +50,7 @@ pub(crate) struct Dial {
     /// Index of the next address to try.
     pub(crate) next: usize,
     /// Sockets whose connect is in progress, by slot.
-    pub(crate) attempts: [Option<TcpStream>; DIAL_SLOTS],
+    pub(crate) attempts: [Option<Stream>; DIAL_SLOTS],
     /// The most recent failure, reported if every address fails.
     pub(crate) last_error: Option<io::Error>,
     /// When the first attempt started (for `RequestInfo::connect`).
@@ -84,6 +88,51 @@ impl Conn {
         }
     }
 
+    /// Start connecting to the Unix domain socket at `path`.
+    #[cfg(unix)]
+    pub(crate) fn start_unix(&mut self, path: &std::path::Path, ctx: &mut Ctx<'_>) -> Next {
+        let Some(req) = self.state.request() else {
+            return Next::Wait;
+        };
+        let mut dial = Dial {
+            addrs: Vec::new(),
+            next: 0,
+            attempts: [None, None],
+            last_error: None,
+            started: ctx.now,
+        };
+        let connected = mio::net::UnixStream::connect(path).and_then(|mut stream| {
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            ctx.registry
+                .register(&mut stream, token(ctx.cid, 0), interest)
+                .map(|()| stream)
+        });
+        match connected {
+            Ok(stream) => dial.attempts[0] = Some(Stream::Unix(stream)),
+            Err(e) => {
+                let what = format!("unix socket {}: {e}", path.display());
+                return Next::Fail(Error::with_source(
+                    ErrorKind::Connect,
+                    io::Error::new(e.kind(), what),
+                ));
+            }
+        }
+        self.set_state(State::Connecting { req, dial });
+        Next::Wait
+    }
+
+    /// Unix domain sockets exist only on Unix.
+    #[cfg(not(unix))]
+    pub(crate) fn start_unix(&mut self, path: &std::path::Path, _ctx: &mut Ctx<'_>) -> Next {
+        Next::Fail(Error::msg(
+            ErrorKind::Connect,
+            format!(
+                "unix socket {}: not supported on this platform",
+                path.display()
+            ),
+        ))
+    }
+
     /// Start connecting to `addrs` (the DNS answer, or a cached one).
     pub(crate) fn start_dial(&mut self, addrs: &[SocketAddr], ctx: &mut Ctx<'_>) -> Next {
         let Some(req) = self.state.request() else {
@@ -113,7 +162,8 @@ impl Conn {
                 let addr = dial.addrs[dial.next];
                 dial.next += 1;
                 match start_connect(addr, ctx.config) {
-                    Ok(mut stream) => {
+                    Ok(stream) => {
+                        let mut stream = Stream::Tcp(stream);
                         let interest = Interest::READABLE | Interest::WRITABLE;
                         match ctx
                             .registry
@@ -166,7 +216,7 @@ impl Conn {
                 dial.last_error = Some(e);
                 self.next_attempt(ctx)
             }
-            ConnectCheck::Connected => {
+            ConnectCheck::Connected(peer) => {
                 let Some(stream) = dial.attempts[slot].take() else {
                     return Next::Wait;
                 };
@@ -174,17 +224,15 @@ impl Conn {
                 if let Some(req) = req {
                     req.info.connect = Some(ctx.now.saturating_duration_since(dial.started));
                 }
-                self.transport = Some(Transport::plain(Stream::Tcp(stream)));
+                self.transport = Some(Transport::plain(stream));
+                self.peer = peer;
                 self.slot = slot;
                 self.writable = true;
                 self.deadlines.clear(Deadline::Connect);
                 self.deadlines.clear(Deadline::HappyEyeballs);
-                if self.tls {
-                    // Still connecting (in the stats) until the handshake is done.
-                    Next::NeedsTls
-                } else {
-                    Next::Connected { tls: None }
-                }
+                // TLS, a tunnel or the request; still connecting (in the stats) until
+                // the last layer is up.
+                self.after_connect()
             }
         }
     }
@@ -226,8 +274,8 @@ fn libc_einprogress() -> i32 {
 /// The outcome of a connect attempt that reported readiness.
 #[derive(Debug)]
 enum ConnectCheck {
-    /// Connected.
-    Connected,
+    /// Connected (to this address, for TCP).
+    Connected(Option<SocketAddr>),
     /// Still in progress (a spurious wake-up).
     Pending,
     /// Failed with this error.
@@ -236,13 +284,13 @@ enum ConnectCheck {
 
 /// Checks a connecting socket after a readiness event, as mio documents: `take_error`
 /// for a failure, `peer_addr` for success.
-fn check_connect(stream: &mio::net::TcpStream) -> ConnectCheck {
+fn check_connect(stream: &Stream) -> ConnectCheck {
     match stream.take_error() {
         Ok(Some(e)) | Err(e) => return ConnectCheck::Failed(e),
         Ok(None) => {}
     }
     match stream.peer_addr() {
-        Ok(_) => ConnectCheck::Connected,
+        Ok(peer) => ConnectCheck::Connected(peer),
         Err(e) if e.kind() == io::ErrorKind::NotConnected => ConnectCheck::Pending,
         Err(e) if e.raw_os_error() == Some(libc_einprogress()) => ConnectCheck::Pending,
         Err(e) => ConnectCheck::Failed(e),

@@ -344,6 +344,14 @@ pub struct HostStats {
     pub waiting: usize,
     /// Connections closed so far, by cause.
     pub closes: CloseCounts,
+    /// The addresses the last dial of this host tried, in the order the answer gave
+    /// them: from the resolver (the system's or [`Config::resolver`](crate::Config::resolver)),
+    /// a [`ResolveTo`](crate::ResolveTo) rule, or the IP literal itself. Through a proxy,
+    /// the proxy's. Empty before the first dial, over a Unix socket, and in the total.
+    pub addresses: Vec<std::net::SocketAddr>,
+    /// The address the last successful TCP connect of this host reached (the winner of
+    /// its Happy Eyeballs race). `None` before one, over a Unix socket, and in the total.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl HostStats {
@@ -365,6 +373,8 @@ impl HostStats {
             connecting: gauges.connecting,
             waiting: gauges.waiting,
             closes: counters.closes,
+            addresses: Vec::new(),
+            peer: None,
         }
     }
 
