@@ -4,7 +4,9 @@
 # a 1 s keepalive_timeout; then pool-core/tests/interop.rs (ignored by plain `cargo test`)
 # against it. nginx, curl and openssl come from apt when missing (CI runs as root on
 # Debian). nginx is stopped and the directory removed on exit, whatever happens.
-# Prints one line per check; fails if nginx does not start or any check fails.
+# With WIREPOOL_TEST_PROXY set (.ci/run starts tinyproxy and sets it), the same checks
+# also go through that proxy. Prints one line per check; fails if nginx does not start
+# or any check fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -129,4 +131,12 @@ export WIREPOOL_INTEROP_CA="$dir/ca.pem"
 export WIREPOOL_INTEROP_ROOT="$www"
 export WIREPOOL_INTEROP_KEEPALIVE_REQUESTS=$keepalive_requests
 export WIREPOOL_INTEROP_KEEPALIVE_TIMEOUT_MS=$keepalive_timeout_ms
-cargo test -p wirepool --test interop -- --ignored --nocapture --test-threads=1
+# The real proxy .ci/run starts for real_proxy.rs (tinyproxy, Basic credentials): the
+# proxy test fails without it, so run standalone this script needs it set too.
+if [[ -n ${WIREPOOL_TEST_PROXY:-} ]]; then
+  export WIREPOOL_INTEROP_PROXY=$WIREPOOL_TEST_PROXY
+  cargo test -p wirepool --test interop -- --ignored --nocapture --test-threads=1
+else
+  echo "interop: WIREPOOL_TEST_PROXY is not set (.ci/run starts tinyproxy): the proxy test does not run"
+  cargo test -p wirepool --test interop -- --ignored --nocapture --test-threads=1 --skip nginx_through_tinyproxy
+fi

@@ -10,12 +10,17 @@
 //! The pool's counters must show what the server did (dials per `keepalive_requests`,
 //! a fresh dial after every idle timeout, no retry).
 //!
+//! Through a real proxy too: tinyproxy (which `.ci/run` starts for `real_proxy.rs`, with
+//! Basic credentials) carries the plain requests in absolute form and the `https` ones
+//! through a `CONNECT` tunnel, and the bytes are compared with `curl --proxy` through
+//! the same proxy.
+//!
 //! The tests are `#[ignore]`d: `cargo test` has no nginx. `.ci/run` sets
 //! `WIREPOOL_INTEROP_HTTP`, `WIREPOOL_INTEROP_HTTPS`, `WIREPOOL_INTEROP_CA`,
-//! `WIREPOOL_INTEROP_ROOT`, `WIREPOOL_INTEROP_KEEPALIVE_REQUESTS` and
-//! `WIREPOOL_INTEROP_KEEPALIVE_TIMEOUT_MS` and runs them with `--ignored`; run that way
-//! without the variables, or with a server that does not answer, they fail: they never
-//! pass without having talked to nginx.
+//! `WIREPOOL_INTEROP_ROOT`, `WIREPOOL_INTEROP_KEEPALIVE_REQUESTS`,
+//! `WIREPOOL_INTEROP_KEEPALIVE_TIMEOUT_MS` and `WIREPOOL_INTEROP_PROXY` and runs them
+//! with `--ignored`; run that way without the variables, or with a server that does not
+//! answer, they fail: they never pass without having talked to nginx (and tinyproxy).
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a broken step should fail loudly
 
 use std::path::{Path, PathBuf};
@@ -24,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use wirepool::http::Request;
 use wirepool::tls::{TlsConfig, TrustRoots};
-use wirepool::{Body, Client, Response};
+use wirepool::{Body, Client, Proxy, Response};
 
 /// One interop target, from the environment.
 struct Target {
@@ -36,6 +41,8 @@ struct Target {
     root: PathBuf,
     keepalive_requests: u64,
     keepalive_timeout: Duration,
+    /// The proxy every request goes through (`http://USER:PASSWORD@HOST:PORT`).
+    proxy: Option<String>,
 }
 
 fn env(name: &str) -> String {
@@ -55,6 +62,7 @@ fn target(scheme_var: &str, tls: bool) -> Target {
                 .parse()
                 .unwrap(),
         ),
+        proxy: None,
     }
 }
 
@@ -64,7 +72,13 @@ impl Target {
     }
 
     fn client(&self) -> Client {
-        let mut builder = Client::builder().timeout(Some(Duration::from_secs(30)));
+        // The environment's proxy settings never apply: these tests say which proxy.
+        let mut builder = Client::builder()
+            .timeout(Some(Duration::from_secs(30)))
+            .proxy_from_env(false);
+        if let Some(proxy) = &self.proxy {
+            builder = builder.proxy(Proxy::parse(proxy).unwrap());
+        }
         if let Some(ca) = &self.ca {
             let tls = TlsConfig::builder()
                 .trust_roots(TrustRoots::OnlyAdded)
@@ -89,6 +103,11 @@ impl Target {
         if let Some(ca) = &self.ca {
             cmd.arg("--cacert").arg(ca);
         }
+        // curl reads proxies from the environment too: say which, or none.
+        match &self.proxy {
+            Some(proxy) => cmd.arg("--proxy").arg(proxy),
+            None => cmd.arg("--noproxy").arg("*"),
+        };
         for (name, value) in headers {
             cmd.arg("-H").arg(format!("{name}: {value}"));
         }
@@ -419,6 +438,71 @@ fn run(t: &Target, scheme: &'static str) {
         );
     }
     checks.finish();
+}
+
+/// Through the real proxy: static files, chunked responses, over plain HTTP (absolute
+/// form) and HTTPS (a `CONNECT` tunnel, the origin's certificate checked), the same
+/// bytes as `curl --proxy`, nothing retried.
+fn run_through_proxy(t: &Target, scheme: &'static str) {
+    let mut checks = Checks {
+        scheme,
+        failed: Vec::new(),
+        passed: 0,
+    };
+    let client = t.client();
+    if let Err(e) = client.get(&t.url("/small.txt")).and_then(|mut r| r.bytes()) {
+        panic!("{} through {:?} does not answer: {e:?}", t.base, t.proxy);
+    }
+    for (path, headers) in [
+        ("/small.txt", &[][..]),
+        ("/mid-1m.bin", &[][..]),
+        ("/big-32m.bin", &[][..]),
+        ("/ssi/page.shtml", &[][..]),
+        ("/text.txt", &[("Accept-Encoding", "gzip")][..]),
+    ] {
+        let (resp, body) = t.fetch(&client, "GET", path, headers);
+        let (curl_status, curl_body) = t.curl("GET", path, headers);
+        let on_disk =
+            (!path.starts_with("/ssi") && headers.is_empty()).then(|| file(&t.root, path));
+        checks.check(
+            &format!("GET {path} {headers:?}"),
+            resp.status() == 200
+                && curl_status == 200
+                && body == curl_body
+                && on_disk.as_ref().map_or(true, |f| *f == body),
+            format!(
+                "{} bytes, status {} (curl {curl_status}), Transfer-Encoding {:?}, same as curl: \
+                 {}, same as the file: {:?}",
+                body.len(),
+                resp.status(),
+                header(&resp, "transfer-encoding"),
+                body == curl_body,
+                on_disk.map(|f| f == body)
+            ),
+        );
+    }
+    let s = client.stats().unwrap().total;
+    checks.check(
+        "pool counters",
+        s.requests == 6 && s.retries == 0,
+        format!(
+            "requests {} dials {} reuses {} retries {}",
+            s.requests, s.dials, s.reuses, s.retries
+        ),
+    );
+    checks.finish();
+}
+
+#[test]
+#[ignore = "needs the nginx and tinyproxy that .ci/run starts (WIREPOOL_INTEROP_*)"]
+fn nginx_through_tinyproxy() {
+    let proxy = env("WIREPOOL_INTEROP_PROXY");
+    let mut plain = target("WIREPOOL_INTEROP_HTTP", false);
+    plain.proxy = Some(proxy.clone());
+    run_through_proxy(&plain, "http via proxy");
+    let mut tls = target("WIREPOOL_INTEROP_HTTPS", true);
+    tls.proxy = Some(proxy);
+    run_through_proxy(&tls, "https via CONNECT");
 }
 
 #[test]
