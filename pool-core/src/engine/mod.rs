@@ -179,8 +179,25 @@ impl Engine {
     ///
     /// Unless `proxy_from_env` is off (or `proxy` and `no_proxy` are both set), the proxy
     /// variables of the environment are read here, once (see `docs/proxies.md`).
+    ///
+    /// A TLS configuration that does not verify certificates
+    /// (`danger_accept_invalid_certs_for_testing_only`) is logged here at warn level
+    /// (target `wirepool::tls`), once per engine.
     pub fn new(config: Config) -> Result<Engine, Error> {
         config.validate()?;
+        if config
+            .tls
+            .as_ref()
+            .is_some_and(|tls| !tls.verifies_certificates())
+        {
+            // Said once per engine, where any log backend shows it: off is never quiet.
+            log::warn!(
+                target: "wirepool::tls",
+                "TLS certificate verification is OFF for this engine \
+                 (danger_accept_invalid_certs_for_testing_only): any server can pose as any \
+                 https host, and anyone on the path can read and change the traffic"
+            );
+        }
         let io_error = |e| Error::with_source(ErrorKind::Io, e);
         let poll = Poll::new().map_err(io_error)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN).map_err(io_error)?);
