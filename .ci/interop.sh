@@ -23,8 +23,11 @@ if ((${#need[@]})); then
     made_policy=1
   fi
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  [[ -n $made_policy ]] && rm -f /usr/sbin/policy-rc.d
+  # nginx-light is Debian 12's small build; later releases have only `nginx`.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${need[@]/nginx-light/nginx}" >/dev/null
+  if [[ -n $made_policy ]]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
@@ -135,8 +138,8 @@ export WIREPOOL_INTEROP_KEEPALIVE_TIMEOUT_MS=$keepalive_timeout_ms
 # proxy test fails without it, so run standalone this script needs it set too.
 if [[ -n ${WIREPOOL_TEST_PROXY:-} ]]; then
   export WIREPOOL_INTEROP_PROXY=$WIREPOOL_TEST_PROXY
-  cargo test -p wirepool --test interop -- --ignored --nocapture --test-threads=1
+  cargo test --workspace --test interop -- --ignored --nocapture --test-threads=1
 else
   echo "interop: WIREPOOL_TEST_PROXY is not set (.ci/run starts tinyproxy): the proxy test does not run"
-  cargo test -p wirepool --test interop -- --ignored --nocapture --test-threads=1 --skip nginx_through_tinyproxy
+  cargo test --workspace --test interop -- --ignored --nocapture --test-threads=1 --skip nginx_through_tinyproxy
 fi
