@@ -108,7 +108,8 @@ const HTTP_VARS: &[&str] = &["http_proxy", "all_proxy", "ALL_PROXY"];
 const HTTPS_VARS: &[&str] = &["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"];
 const NO_PROXY_VARS: &[&str] = &["no_proxy", "NO_PROXY"];
 
-/// Every variable [`Routing`] reads (tests clear them for a clean environment).
+/// Every proxy variable curl or Go reads, `HTTP_PROXY` included (which [`Routing`]
+/// never uses): the tests clear them all for a clean environment.
 pub const ENV_VARS: &[&str] = &[
     "http_proxy",
     "HTTP_PROXY",
@@ -143,11 +144,14 @@ impl Routing {
         getenv: impl Fn(&str) -> Option<String>,
     ) -> Routing {
         let set = |name: &str| getenv(name).filter(|v| !v.is_empty());
-        let env = ENV_VARS
-            .iter()
-            .filter(|name| !NO_PROXY_VARS.contains(name))
-            .filter_map(|&name| set(name).map(|v| (name, v)))
-            .collect();
+        let mut env: Vec<(&'static str, String)> = Vec::new();
+        for &name in HTTP_VARS.iter().chain(HTTPS_VARS) {
+            if !env.iter().any(|(n, _)| *n == name) {
+                if let Some(value) = set(name) {
+                    env.push((name, value));
+                }
+            }
+        }
         let noproxy = noproxy.or_else(|| NO_PROXY_VARS.iter().find_map(|&name| set(name)));
         Routing {
             unix_socket,
