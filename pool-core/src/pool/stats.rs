@@ -441,6 +441,8 @@ mod tests {
         }
         assert_eq!(counts.total(), 45); // 1 + 2 + ... + 9
         assert_eq!(CloseCause::IdleTimeout.to_string(), "idle timeout");
-        assert_eq!(CloseCause::NotReusable.to_string(), "not reusable");
+        let why = CloseCause::NotReusable(NotReusable::ServerSentClose);
+        assert_eq!(why.as_str(), "not reusable");
+        assert_eq!(why.to_string(), "not reusable: server sent close");
     }
 }
