@@ -38,6 +38,7 @@ mod pool;
 mod request;
 mod slab;
 mod timer;
+pub mod trace;
 
 pub use client::{Client, ClientBuilder, Response, ResponseBody};
 pub use client::{Middleware, Next};
@@ -47,8 +48,8 @@ pub use engine::Engine;
 pub use error::{Culprit, Error, ErrorKind};
 pub use event::{Event, HeadView};
 pub use pool::{
-    CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, PoolKey, ReuseOrder,
-    Scheme, Stats,
+    CloseCause, CloseCounts, Histogram, HostStats, NotReusable, NotReusableCounts, PoolKey,
+    ReuseOrder, Scheme, Stats, Timings,
 };
 pub use request::{Body, Flow, RequestId, RequestInfo, RequestOptions};
 

@@ -57,6 +57,7 @@ mod write;
 mod tests;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http1_codec::{BodyDecoder, ResponseParser};
@@ -69,6 +70,7 @@ use crate::event::Sink;
 use crate::pool::{CloseCause, HostId, NotReusable};
 use crate::request::{Req, RequestId};
 use crate::timer::{Deadline, DeadlineTable, Owner, Timers};
+use crate::trace::{Tracer, Tracers};
 
 pub(crate) use dial::{from_token, Dial};
 pub(crate) use read::ReadBuf;
@@ -87,6 +89,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) registry: &'a Registry,
     /// The caller's callback: response heads and body data go out through it.
     pub(crate) sink: Sink<'a>,
+    /// The client's tracer, if one is installed (the request's is on the connection).
+    pub(crate) tracer: Option<&'a dyn Tracer>,
 }
 
 /// What a transition decided; the engine applies it.
@@ -119,8 +123,8 @@ pub(crate) enum State {
     Resolving { req: RequestId, started: Instant },
     /// TCP connect attempts in flight.
     Connecting { req: RequestId, dial: Dial },
-    /// `https`: TCP is up, the TLS handshake is running.
-    Handshaking { req: RequestId },
+    /// `https`: TCP is up, the TLS handshake is running since `started`.
+    Handshaking { req: RequestId, started: Instant },
     /// Writing the request head and, when `with_body`, the body. The socket is read
     /// too: a server may answer before it has read the whole request (RFC 9112 §9.5).
     Writing { req: RequestId, with_body: bool },
@@ -155,7 +159,7 @@ impl State {
         match *self {
             State::Resolving { req, .. }
             | State::Connecting { req, .. }
-            | State::Handshaking { req }
+            | State::Handshaking { req, .. }
             | State::Writing { req, .. }
             | State::WriteFailed { req, .. }
             | State::AwaitingContinue { req }
@@ -243,6 +247,9 @@ pub(crate) struct Conn {
     pub(crate) written: usize,
     /// Requests completed on this connection.
     pub(crate) served: u32,
+    /// The tracer of the request it carries (or carried last, until it is returned to
+    /// the pool or closed): events of the connection reach that request's tracer too.
+    pub(crate) req_tracer: Option<Arc<dyn Tracer>>,
     /// Not reused after this instant (`max_conn_lifetime` with jitter).
     pub(crate) expires_at: Option<Instant>,
     pub(crate) deadlines: DeadlineTable,
@@ -267,6 +274,7 @@ impl Conn {
             wbuf: Vec::new(),
             written: 0,
             served: 0,
+            req_tracer: None,
             expires_at: None,
             deadlines: DeadlineTable::default(),
         }
@@ -380,20 +388,40 @@ impl Conn {
         }
     }
 
-    /// Our side closes: `close_notify` for TLS, sockets out of the poller, no deadline
-    /// left. The engine records the cause and frees the slot.
-    pub(crate) fn shut(&mut self, registry: &Registry, cause: CloseCause) {
+    /// Our side closes: `close_notify` for TLS, sockets out of the poller (connect
+    /// attempts in flight end as abandoned, for `trace`), no deadline left. The engine
+    /// records the cause and frees the slot.
+    pub(crate) fn shut(
+        &mut self,
+        registry: &Registry,
+        cause: CloseCause,
+        trace: Tracers<'_>,
+        now: Instant,
+    ) {
         if let Some(mut transport) = self.transport.take() {
             transport.close_notify();
             if let Some(tcp) = transport.tcp_mut() {
                 let _ = registry.deregister(tcp);
             }
         }
+        let (conn_id, request) = (self.serial, self.state.request());
         if let State::Connecting { dial, .. } = &mut self.state {
-            dial.abandon(registry);
+            let cx = dial::DialTrace {
+                trace,
+                now,
+                conn_id,
+                request,
+            };
+            dial.abandon(registry, &cx);
         }
         self.deadlines.clear_all();
         self.set_state(State::Closed { cause });
+    }
+
+    /// The tracers of this connection's events: the client's (lent in a [`Ctx`]) and
+    /// its request's.
+    pub(crate) fn tracers<'a>(&'a self, client: Option<&'a dyn Tracer>) -> Tracers<'a> {
+        Tracers::new(client, self.req_tracer.as_deref())
     }
 }
 

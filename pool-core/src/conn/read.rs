@@ -22,6 +22,7 @@ use crate::event::{Event, HeadView};
 use crate::pool::{CloseCause, NotReusable};
 use crate::request::{Flow, Req};
 use crate::timer::Deadline;
+use crate::trace::{HeadReceived, Step, Tracers};
 
 /// Bytes read from an idle socket to tell EOF from stray bytes: any count is enough.
 const IDLE_PROBE_BYTES: usize = 64;
@@ -120,7 +121,7 @@ impl ReadBuf {
 }
 
 /// What the buffered bytes led to, inside [`Conn::drive_read`].
-enum Step {
+enum ReadStep {
     /// Everything buffered was used; read more if the socket has more.
     NeedInput,
     /// The state moved on (a head was parsed); run the new state over what is buffered.
@@ -160,10 +161,10 @@ impl Conn {
                 return Next::Wait;
             }
             match self.use_buffered(req.as_deref_mut(), ctx) {
-                Step::NeedInput => {}
-                Step::Progress => continue,
-                Step::Stop => return Next::Wait,
-                Step::Decided(next) => return next,
+                ReadStep::NeedInput => {}
+                ReadStep::Progress => continue,
+                ReadStep::Stop => return Next::Wait,
+                ReadStep::Decided(next) => return next,
             }
             if !self.readable || !self.state.is_reading() {
                 return self.nothing_more_to_read();
@@ -206,54 +207,68 @@ impl Conn {
     }
 
     /// Runs the current state over the buffered bytes.
-    fn use_buffered(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Step {
+    fn use_buffered(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> ReadStep {
         // The body states check for their end first: an empty body (`Content-Length: 0`,
         // 204, 304, a response to HEAD) is complete before any byte of it arrives.
         match self.state {
             State::ReadingBody { .. } | State::Draining { .. } => self.read_body(ctx),
             _ if self.rbuf.is_empty() => {
                 if self.state.is_reading() {
-                    Step::NeedInput
+                    ReadStep::NeedInput
                 } else {
-                    Step::Stop
+                    ReadStep::Stop
                 }
             }
             State::Writing { .. }
             | State::WriteFailed { .. }
             | State::AwaitingContinue { .. }
             | State::AwaitingHead { .. } => self.read_head(req, ctx),
-            _ => Step::Stop,
+            _ => ReadStep::Stop,
         }
     }
 
     /// Parses a response head from the buffer: skips 1xx, delivers the final one.
-    fn read_head(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Step {
+    fn read_head(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> ReadStep {
         let Some(rid) = self.state.request() else {
-            return Step::Stop;
+            return ReadStep::Stop;
         };
         let Some(req) = req else {
-            return Step::Stop;
+            return ReadStep::Stop;
         };
         let awaiting_continue = matches!(self.state, State::AwaitingContinue { .. });
         // Not all of the request went out: the server cannot know where the rest would
         // have ended, so the connection must not carry another request.
         let request_sent = matches!(self.state, State::AwaitingHead { .. });
-        req.got_response_bytes = true;
+        let (now, conn_id) = (ctx.now, self.serial);
+        let trace = Tracers::new(ctx.tracer, self.req_tracer.as_deref());
+        let step = Step {
+            at: now,
+            request: rid,
+            conn_id,
+        };
+        if !req.got_response_bytes {
+            // The first bytes of this attempt's response are in the buffer: they were
+            // read in this turn.
+            req.got_response_bytes = true;
+            req.info.ttfb = now.saturating_duration_since(req.submitted);
+            trace.emit(|t| t.first_byte(&step));
+        }
         let head = match self.parser.parse(self.rbuf.data(), req.request.method()) {
-            Ok(None) => return Step::NeedInput,
+            Ok(None) => return ReadStep::NeedInput,
             Ok(Some(head)) => head,
-            Err(e) => return Step::Decided(Next::Fail(e.into())),
+            Err(e) => return ReadStep::Decided(Next::Fail(e.into())),
         };
         match head.kind {
             HeadKind::Continue | HeadKind::Informational => {
                 self.rbuf.consume(head.head_len);
                 self.parser.reset();
                 if awaiting_continue && matches!(head.kind, HeadKind::Continue) {
-                    return Step::Decided(self.send_body(Some(req), ctx));
+                    trace.emit(|t| t.got_100_continue(&step));
+                    return ReadStep::Decided(self.send_body(Some(req), ctx));
                 }
-                Step::Progress
+                ReadStep::Progress
             }
-            HeadKind::SwitchingProtocols => Step::Decided(Next::Fail(Error::msg(
+            HeadKind::SwitchingProtocols => ReadStep::Decided(Next::Fail(Error::msg(
                 ErrorKind::Protocol,
                 "101 switching protocols: upgrades are not supported",
             ))),
@@ -273,7 +288,16 @@ impl Conn {
                     None => Ok(()),
                 }
                 .map_err(CloseCause::NotReusable);
-                req.info.head = ctx.now.saturating_duration_since(req.submitted);
+                req.info.head = now.saturating_duration_since(req.submitted);
+                trace.emit(|t| {
+                    t.head_received(&HeadReceived {
+                        at: now,
+                        request: rid,
+                        conn_id,
+                        status: head.status,
+                        version: head.version,
+                    })
+                });
                 let view = HeadView {
                     head: &head,
                     parser: &self.parser,
@@ -293,32 +317,32 @@ impl Conn {
                 });
                 if flow == Flow::Pause {
                     self.paused = true;
-                    return Step::Stop;
+                    return ReadStep::Stop;
                 }
-                Step::Progress
+                ReadStep::Progress
             }
         }
     }
 
     /// The body loop of `ReadingBody` (pieces go to the caller) and `Draining` (pieces
     /// are counted and dropped, up to `drain_limit`).
-    fn read_body(&mut self, ctx: &mut Ctx<'_>) -> Step {
+    fn read_body(&mut self, ctx: &mut Ctx<'_>) -> ReadStep {
         let drain_limit = ctx.config.drain_limit;
         loop {
             let (decoder, deliver_to, drained) = match &mut self.state {
                 State::ReadingBody { req, decoder, .. } => (decoder, Some(*req), None),
                 State::Draining { decoder, drained } => (decoder, None, Some(drained)),
-                _ => return Step::Stop,
+                _ => return ReadStep::Stop,
             };
             if decoder.is_done() {
-                return Step::Decided(self.finish_body());
+                return ReadStep::Decided(self.finish_body());
             }
             if self.rbuf.is_empty() {
-                return Step::NeedInput;
+                return ReadStep::NeedInput;
             }
             let decoded = match decoder.decode(self.rbuf.data()) {
                 Ok(d) => d,
-                Err(e) => return Step::Decided(Next::Fail(e.into())),
+                Err(e) => return ReadStep::Decided(Next::Fail(e.into())),
             };
             let (consumed, done) = (decoded.consumed, decoded.done);
             let mut flow = Flow::Continue;
@@ -340,20 +364,20 @@ impl Conn {
             if over_limit {
                 // The rest of the body stays unread: the connection cannot be reused.
                 self.end_exchange();
-                return Step::Decided(Next::Finished {
+                return ReadStep::Decided(Next::Finished {
                     req: None,
                     reuse: Err(CloseCause::NotReusable(NotReusable::DrainLimit)),
                 });
             }
             if done {
-                return Step::Decided(self.finish_body());
+                return ReadStep::Decided(self.finish_body());
             }
             if flow == Flow::Pause {
                 self.paused = true;
-                return Step::Stop;
+                return ReadStep::Stop;
             }
             if consumed == 0 {
-                return Step::NeedInput;
+                return ReadStep::NeedInput;
             }
         }
     }

@@ -169,6 +169,11 @@ impl Transport {
         self.tls.is_some()
     }
 
+    /// The TLS session, for `https` (what it negotiated, for trace events).
+    pub(crate) fn tls_session(&self) -> Option<&TlsSession> {
+        self.tls.as_deref().map(|tls| &tls.session)
+    }
+
     /// The TCP socket, to (de)register with the poller.
     pub(crate) fn tcp_mut(&mut self) -> Option<&mut TcpStream> {
         match &mut self.stream {

@@ -55,6 +55,10 @@ use crate::request::{
 };
 use crate::slab::Slab;
 use crate::timer::{Deadline, Owner, Popped, Timers};
+use crate::trace::{
+    BodyDone, Canceled, ConnClosed, DnsDone, RequestFailed, RequestTracer, Retry, TlsDone,
+    TlsHandshake, TlsStart, Tracer, Tracers,
+};
 
 pub use crate::event::Event;
 
@@ -91,6 +95,8 @@ pub struct Engine {
     conn_serial: u64,
     /// xorshift state for lifetime jitter.
     rng: u64,
+    /// The tracer of every request (see [`Engine::set_tracer`]).
+    tracer: Option<Arc<dyn Tracer>>,
 }
 
 impl fmt::Debug for Engine {
@@ -143,12 +149,20 @@ impl Engine {
             now,
             conn_serial: 0,
             rng: seed | 1,
+            tracer: None,
         })
     }
 
     /// The engine's configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Installs `tracer` for every request (`None` removes it): its hooks are called on
+    /// this engine's thread as requests and connections move along (see
+    /// [`trace`](crate::trace)). A request's own [`RequestTracer`] is called as well.
+    pub fn set_tracer(&mut self, tracer: Option<Arc<dyn Tracer>>) {
+        self.tracer = tracer;
     }
 
     /// A waker that interrupts a blocked [`poll`](Engine::poll) from another thread.
@@ -213,6 +227,11 @@ impl Engine {
         };
         let idempotent = is_idempotent(request.method(), request.headers());
         let expect_continue = http1_codec::expects_continue(request.headers());
+        // An empty extension map is a `None` inside: no lookup, no allocation.
+        let tracer = request
+            .extensions()
+            .get::<RequestTracer>()
+            .map(|t| Arc::clone(&t.0));
         let id = self.reqs.insert(Req {
             request,
             host,
@@ -225,6 +244,7 @@ impl Engine {
             fresh_only: false,
             head: encoded,
             info: RequestInfo::default(),
+            tracer,
         });
         self.pools.stats_mut(host).requests += 1;
         self.work.pending.push_back(id);
@@ -237,10 +257,10 @@ impl Engine {
         let Some(req) = self.reqs.remove(id) else {
             return;
         };
+        let on_conn = req.conn().filter(|&cid| self.carries(cid, id));
+        self.trace_canceled(id, &req, on_conn, false);
         match req.place {
-            Place::OnConn(cid) if self.carries(cid, id) => {
-                self.close_conn(cid, CloseCause::Canceled)
-            }
+            Place::OnConn(cid) if on_conn.is_some() => self.close_conn(cid, CloseCause::Canceled),
             // Promised by a hand-off: the hand-off finds the request gone and releases
             // the connection again.
             Place::OnConn(_) => {}
@@ -255,8 +275,10 @@ impl Engine {
         let Some(req) = self.reqs.remove(id) else {
             return;
         };
+        let on_conn = req.conn().filter(|&cid| self.carries(cid, id));
+        self.trace_canceled(id, &req, on_conn, true);
         let cid = match req.place {
-            Place::OnConn(cid) if self.carries(cid, id) => cid,
+            Place::OnConn(cid) if on_conn.is_some() => cid,
             Place::OnConn(_) => return,
             Place::Pending | Place::Queued { .. } => return self.unqueue(id, &req),
         };
@@ -402,6 +424,7 @@ impl Engine {
             config,
             poll,
             now,
+            tracer,
             ..
         } = self;
         let conn = conns.get_mut(cid)?;
@@ -415,6 +438,7 @@ impl Engine {
             timers,
             registry: poll.registry(),
             sink,
+            tracer: tracer.as_deref(),
         };
         Some(f(conn, req, &mut ctx))
     }
@@ -438,6 +462,7 @@ impl Engine {
             Next::Wait => {}
             Next::NeedsTls => match self.tls_session(cid) {
                 Ok(session) => {
+                    self.trace_tls_start(cid, &session);
                     self.drive(cid, sink, |conn, _, ctx| conn.start_handshake(session, ctx))
                 }
                 Err(e) => self.fail_conn(cid, e),
@@ -447,9 +472,29 @@ impl Engine {
                     return;
                 };
                 let (host, is_tls, rid) = (conn.host, conn.tls, conn.state.request());
+                let handshake = match conn.state {
+                    crate::conn::State::Handshaking { started, .. } => {
+                        Some(self.now.saturating_duration_since(started))
+                    }
+                    _ => None,
+                };
+                if let Some(took) = handshake {
+                    self.trace_tls_done(cid, took, Ok(()));
+                }
                 self.pools.dial_finished(host);
+                let connect = rid.and_then(|id| {
+                    let req = self.reqs.get_mut(id)?;
+                    req.info.tls = handshake;
+                    req.info.connect
+                });
+                let counters = self.pools.stats_mut(host);
+                if let Some(d) = connect {
+                    counters.timings.connect.record(d);
+                }
+                if let Some(d) = handshake {
+                    counters.timings.tls.record(d);
+                }
                 if is_tls {
-                    let counters = self.pools.stats_mut(host);
                     if tls.is_some_and(HandshakeKind::is_resumed) {
                         counters.tls_resumed_handshakes += 1;
                     } else {
@@ -519,7 +564,19 @@ impl Engine {
     /// Request `rid` got its whole response: report it done.
     fn finish_request(&mut self, rid: RequestId) {
         if let Some(mut req) = self.reqs.remove(rid) {
-            req.info.total = self.now.saturating_duration_since(req.submitted);
+            let now = self.now;
+            req.info.total = now.saturating_duration_since(req.submitted);
+            let timings = &mut self.pools.stats_mut(req.host).timings;
+            timings.ttfb.record(req.info.ttfb);
+            timings.total.record(req.info.total);
+            let info = &req.info;
+            Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+                t.body_done(&BodyDone {
+                    at: now,
+                    request: rid,
+                    info,
+                })
+            });
             self.work.outbox.push((rid, Ok(req.info)));
             self.spares.give_head(std::mem::take(&mut req.head));
         }
@@ -542,7 +599,21 @@ impl Engine {
         }
         log::debug!(target: "wirepool::pool", "conn#{} to {} closed: {cause}", conn.serial, self.pools.key(host));
         self.spares.strip(conn);
-        conn.shut(self.poll.registry(), cause);
+        // The connection is done with its request's tracer after this close.
+        let req_tracer = conn.req_tracer.take();
+        let trace = Tracers::new(self.tracer.as_deref(), req_tracer.as_deref());
+        let now = self.now;
+        trace.emit(|t| {
+            t.conn_closed(&ConnClosed {
+                at: now,
+                request: conn.state.request(),
+                conn_id: conn.serial,
+                host: self.pools.key(host),
+                cause,
+                served: conn.served,
+            })
+        });
+        conn.shut(self.poll.registry(), cause, trace, now);
         self.pools.conn_closed(host);
         self.pools.stats_mut(host).closes.record(cause);
         self.work.conn_closed(cid, host);
@@ -554,20 +625,25 @@ impl Engine {
         let Some(conn) = self.conns.get(cid) else {
             return;
         };
+        let conn_id = conn.serial;
         let rid = conn.state.request();
+        if let crate::conn::State::Handshaking { started, .. } = conn.state {
+            let took = self.now.saturating_duration_since(started);
+            self.trace_tls_done(cid, took, Err(&err));
+        }
         let cause = match err.kind() {
             ErrorKind::ConnectionClosed => CloseCause::ServerClose,
             _ => CloseCause::Error,
         };
         self.close_conn(cid, cause);
         if let Some(rid) = rid {
-            self.fail_or_retry(rid, err);
+            self.fail_or_retry(rid, conn_id, err);
         }
     }
 
     /// Retries `id` on a fresh connection if it failed on a reused one before any
     /// response byte, is idempotent, and has retries left; otherwise reports `err`.
-    fn fail_or_retry(&mut self, id: RequestId, err: Error) {
+    fn fail_or_retry(&mut self, id: RequestId, conn_id: u64, err: Error) {
         let max = self.config.max_retries;
         let Some(req) = self.reqs.get_mut(id) else {
             return;
@@ -580,7 +656,21 @@ impl Engine {
         if retry {
             log::debug!(target: "wirepool::pool", "{id}: retried on a fresh connection after: {err}");
             req.info.retries += 1;
-            req.info.reused = false;
+            let (at, attempt, error) = (self.now, req.info.retries, &err);
+            Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+                t.retry(&Retry {
+                    at,
+                    request: id,
+                    conn_id,
+                    error,
+                    attempt,
+                })
+            });
+            // The next attempt's facts replace this one's: it goes out on a fresh
+            // connection (no idle time) that it dials itself.
+            let info = &mut req.info;
+            (info.reused, info.idle_for, info.conn_requests) = (false, None, 0);
+            (info.dns, info.connect, info.tls) = (None, None, None);
             req.fresh_only = true;
             req.place = Place::Pending;
             let host = req.host;
@@ -596,6 +686,14 @@ impl Engine {
     /// was dealt with).
     fn fail_request(&mut self, id: RequestId, err: Error) {
         if let Some(req) = self.reqs.remove(id) {
+            let (at, error) = (self.now, &err);
+            Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+                t.request_failed(&RequestFailed {
+                    at,
+                    request: id,
+                    error,
+                })
+            });
             self.unqueue(id, &req);
             self.work.outbox.push((id, Err(err)));
         }
@@ -630,6 +728,8 @@ impl Engine {
                 .collect();
             self.work.resolving.retain(|c| !waiting.contains(c));
             for cid in waiting {
+                let result = answer.result.as_ref().map(|addrs| &addrs[..]);
+                self.trace_dns_done(cid, result, false);
                 self.drive(cid, sink, |conn, req, ctx| {
                     conn.handle_dns(&answer.result, req, ctx)
                 });
@@ -687,5 +787,102 @@ impl Engine {
         for cid in self.work.to_free.drain(..) {
             self.conns.remove(cid);
         }
+    }
+
+    // ---- trace events fired by the engine (see `trace.rs` for where each fires) ----------
+
+    /// The tracers of connection `cid`'s events: the client's and its request's.
+    fn conn_tracers(&self, cid: usize) -> Tracers<'_> {
+        let req = self.conns.get(cid).and_then(|c| c.req_tracer.as_deref());
+        Tracers::new(self.tracer.as_deref(), req)
+    }
+
+    /// `canceled`: the caller canceled request `id` (`req`, already out of the table) or
+    /// dropped its body (`discarded`).
+    fn trace_canceled(&self, id: RequestId, req: &Req, on_conn: Option<usize>, discarded: bool) {
+        let trace = Tracers::new(self.tracer.as_deref(), req.tracer.as_deref());
+        if trace.is_on() {
+            let conn_id = on_conn
+                .and_then(|cid| self.conns.get(cid))
+                .map(|c| c.serial);
+            trace.emit(|t| {
+                t.canceled(&Canceled {
+                    at: self.now,
+                    request: id,
+                    conn_id,
+                    discarded,
+                })
+            });
+        }
+    }
+
+    /// `dns_done` for connection `cid`: the resolver answered, or (`cached`) the cache did.
+    fn trace_dns_done(
+        &self,
+        cid: usize,
+        result: Result<&[std::net::SocketAddr], &crate::dns::DnsError>,
+        cached: bool,
+    ) {
+        let trace = self.conn_tracers(cid);
+        let Some(conn) = self.conns.get(cid).filter(|_| trace.is_on()) else {
+            return;
+        };
+        let took = match conn.state {
+            crate::conn::State::Resolving { started, .. } if !cached => {
+                self.now.saturating_duration_since(started)
+            }
+            _ => Duration::ZERO,
+        };
+        trace.emit(|t| {
+            t.dns_done(&DnsDone {
+                at: self.now,
+                request: conn.state.request(),
+                conn_id: conn.serial,
+                host: self.pools.key(conn.host).host(),
+                result,
+                cached,
+                took,
+            })
+        });
+    }
+
+    /// `tls_start` on connection `cid`, about to take `session`.
+    fn trace_tls_start(&self, cid: usize, session: &TlsSession) {
+        let trace = self.conn_tracers(cid);
+        let Some(conn) = self.conns.get(cid).filter(|_| trace.is_on()) else {
+            return;
+        };
+        let server_name = session.server_name();
+        trace.emit(|t| {
+            t.tls_start(&TlsStart {
+                at: self.now,
+                request: conn.state.request(),
+                conn_id: conn.serial,
+                server_name: &server_name,
+            })
+        });
+    }
+
+    /// `tls_done` on connection `cid`: what its session negotiated, or `Err`.
+    fn trace_tls_done(&self, cid: usize, took: Duration, result: Result<(), &Error>) {
+        let trace = self.conn_tracers(cid);
+        let Some(conn) = self.conns.get(cid).filter(|_| trace.is_on()) else {
+            return;
+        };
+        let session = conn.transport.as_ref().and_then(|t| t.tls_session());
+        let result = result.map(|()| TlsHandshake {
+            kind: session.and_then(TlsSession::handshake_kind),
+            protocol: session.and_then(TlsSession::protocol_version),
+            cipher_suite: session.and_then(TlsSession::cipher_suite),
+        });
+        trace.emit(|t| {
+            t.tls_done(&TlsDone {
+                at: self.now,
+                request: conn.state.request(),
+                conn_id: conn.serial,
+                result,
+                took,
+            })
+        });
     }
 }

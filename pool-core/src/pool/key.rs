@@ -39,6 +39,11 @@ const HTTPS_DEFAULT_PORT: u16 = 443;
 /// The URI scheme of a pooled connection: it decides whether the connection runs TLS, so two
 /// connections to the same host and port but different schemes never share a pool.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Scheme {
     /// Plain-text HTTP/1.1 over TCP.
     Http,
@@ -77,6 +82,11 @@ impl fmt::Display for Scheme {
 /// origin.) Host names compare ASCII case-insensitively, as DNS names do; the stored host is
 /// lower-cased once at construction so `Eq` and `Hash` can stay derived.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(from = "KeyParts")
+)]
 pub struct PoolKey {
     /// Plain or TLS: connections of different schemes are never interchangeable.
     scheme: Scheme,
@@ -114,6 +124,23 @@ impl PoolKey {
     /// True if this key names `scheme://host:port`, comparing `host` ASCII case-insensitively.
     pub(super) fn matches(&self, scheme: Scheme, host: &str, port: u16) -> bool {
         self.scheme == scheme && self.port == port && self.host.eq_ignore_ascii_case(host)
+    }
+}
+
+/// A [`PoolKey`] as written by serde: deserializing goes through [`PoolKey::new`], so the
+/// host is lower-cased as in every other key.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+struct KeyParts {
+    scheme: Scheme,
+    host: String,
+    port: u16,
+}
+
+#[cfg(feature = "serde")]
+impl From<KeyParts> for PoolKey {
+    fn from(k: KeyParts) -> PoolKey {
+        PoolKey::new(k.scheme, &k.host, k.port)
     }
 }
 
