@@ -34,6 +34,7 @@ mod dns;
 mod engine;
 mod error;
 mod event;
+pub mod layers;
 mod pool;
 mod request;
 mod slab;
