@@ -122,8 +122,9 @@ impl DnsError {
         }
     }
 
-    /// The resolver failed for `host` with `err`.
-    fn failed(host: &str, err: &io::Error) -> Self {
+    /// The resolver failed for `host` with `err` (also how the connection's unit tests
+    /// make a failed answer).
+    pub(crate) fn failed(host: &str, err: &io::Error) -> Self {
         let text = err.to_string();
         let message = text.strip_prefix(STD_LOOKUP_PREFIX).unwrap_or(&text);
         DnsError {

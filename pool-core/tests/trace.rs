@@ -1,7 +1,8 @@
 //! Trace hooks: the order and content of the events a [`Tracer`] sees for a fresh plain
-//! dial (by IP and by name), fresh TLS dials (full and resumed), a reuse, a wait at
-//! `max_conns_per_host`, a stale-connection retry, a timeout and a cancel; a per-request
-//! tracer next to the client's; and the timing summary on each response.
+//! dial (by IP and by name), fresh TLS dials (full and resumed), `Expect: 100-continue`,
+//! a reuse, a wait at `max_conns_per_host`, a stale-connection retry, a timeout, a
+//! cancel and a refused connect; a per-request tracer next to the client's; and the
+//! timing summary on each response.
 //!
 //! Each test drives an [`Engine`] (or a `Client`) against `testkit`'s loopback servers
 //! and compares what a recording tracer saw, rendered one line per event, with the
@@ -411,6 +412,44 @@ fn fresh_tls_dials_full_then_resumed() {
             "{versions:?}"
         );
     }
+}
+
+/// `Expect: 100-continue`: the head goes out alone, the `100` is the first response
+/// byte, then the body goes out and the final response follows.
+#[test]
+fn an_expect_continue_exchange() {
+    let server = TestServer::start(|conn| {
+        while let Ok(head) = conn.read_head() {
+            assert!(head.expects_continue());
+            conn.send_continue();
+            if conn.read_body(head).is_err() {
+                return;
+            }
+            conn.respond(201, &[], b"made");
+        }
+    });
+    let (mut engine, rec) = traced_engine(Config::default());
+    let mut driver = Driver::new();
+    let request = Request::post(server.url("/upload"))
+        .header("Expect", "100-continue")
+        .body(Body::from("the body"))
+        .unwrap();
+    let a = engine.submit(request).unwrap();
+    finish(&mut engine, &mut driver, a);
+    let lines = rec.lines(&[(a, "A")]);
+    assert_eq!(
+        lines[2..],
+        [
+            "A conn1 got_conn fresh served=0 idle=false",
+            "A conn1 wrote_headers",
+            "A conn1 first_byte",
+            "A conn1 got_100_continue",
+            "A conn1 wrote_request",
+            "A conn1 head_received 201",
+            "A conn1 body_done reused=false retries=0",
+            "A conn1 conn_returned idle served=1",
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -130,8 +130,12 @@ pub(crate) enum State {
     Writing { req: RequestId, with_body: bool },
     /// Writing failed (the server reset or stopped reading). It may have answered
     /// before it did: what the socket still holds is read, and a complete response is
-    /// delivered; otherwise the request fails with `error`.
-    WriteFailed { req: RequestId, error: Error },
+    /// delivered; otherwise the request fails with `error` (taken out when handed over:
+    /// a failure is reported once, however deep the read that met it).
+    WriteFailed {
+        req: RequestId,
+        error: Option<Error>,
+    },
     /// Head sent with `Expect: 100-continue`; the body waits for `100 Continue` or the
     /// expect-continue deadline.
     AwaitingContinue { req: RequestId },

@@ -22,7 +22,7 @@ use crate::event::{Event, HeadView};
 use crate::pool::{CloseCause, NotReusable};
 use crate::request::{Flow, Req};
 use crate::timer::Deadline;
-use crate::trace::{HeadReceived, Step, Tracers};
+use crate::trace::{HeadReceived, Step as TraceStep, Tracers};
 
 /// Bytes read from an idle socket to tell EOF from stray bytes: any count is enough.
 const IDLE_PROBE_BYTES: usize = 64;
@@ -107,7 +107,9 @@ impl ReadBuf {
                 self.end -= self.start;
                 self.start = 0;
             } else if self.buf.len() < max {
-                let grown = (self.buf.len() * 2).clamp(MIN_GROWN_BUFFER_BYTES, max);
+                // Not `clamp`: it panics when `max` (from the settings) is below the
+                // growth step, which small valid buffer and head limits allow.
+                let grown = (self.buf.len() * 2).max(MIN_GROWN_BUFFER_BYTES).min(max);
                 self.buf.resize(grown, 0);
             } else {
                 return Ok(None);
@@ -121,7 +123,7 @@ impl ReadBuf {
 }
 
 /// What the buffered bytes led to, inside [`Conn::drive_read`].
-enum ReadStep {
+enum Step {
     /// Everything buffered was used; read more if the socket has more.
     NeedInput,
     /// The state moved on (a head was parsed); run the new state over what is buffered.
@@ -137,10 +139,12 @@ impl Conn {
     /// or the state decides something.
     pub(crate) fn drive_read(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Next {
         let next = self.read_loop(req, ctx);
-        // After a failed write, that failure is the cause of whatever followed.
+        // After a failed write, that failure is the cause of whatever followed. It is
+        // swapped in once: when `100 Continue` sends the body from inside the read loop,
+        // the `drive_read` under that write has already handed it over.
         match (next, &mut self.state) {
             (Next::Fail(err), State::WriteFailed { error, .. }) => {
-                Next::Fail(std::mem::replace(error, err))
+                Next::Fail(error.take().unwrap_or(err))
             }
             (next, _) => next,
         }
@@ -161,10 +165,10 @@ impl Conn {
                 return Next::Wait;
             }
             match self.use_buffered(req.as_deref_mut(), ctx) {
-                ReadStep::NeedInput => {}
-                ReadStep::Progress => continue,
-                ReadStep::Stop => return Next::Wait,
-                ReadStep::Decided(next) => return next,
+                Step::NeedInput => {}
+                Step::Progress => continue,
+                Step::Stop => return Next::Wait,
+                Step::Decided(next) => return next,
             }
             if !self.readable || !self.state.is_reading() {
                 return self.nothing_more_to_read();
@@ -207,33 +211,33 @@ impl Conn {
     }
 
     /// Runs the current state over the buffered bytes.
-    fn use_buffered(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> ReadStep {
+    fn use_buffered(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Step {
         // The body states check for their end first: an empty body (`Content-Length: 0`,
         // 204, 304, a response to HEAD) is complete before any byte of it arrives.
         match self.state {
             State::ReadingBody { .. } | State::Draining { .. } => self.read_body(ctx),
             _ if self.rbuf.is_empty() => {
                 if self.state.is_reading() {
-                    ReadStep::NeedInput
+                    Step::NeedInput
                 } else {
-                    ReadStep::Stop
+                    Step::Stop
                 }
             }
             State::Writing { .. }
             | State::WriteFailed { .. }
             | State::AwaitingContinue { .. }
             | State::AwaitingHead { .. } => self.read_head(req, ctx),
-            _ => ReadStep::Stop,
+            _ => Step::Stop,
         }
     }
 
     /// Parses a response head from the buffer: skips 1xx, delivers the final one.
-    fn read_head(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> ReadStep {
+    fn read_head(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Step {
         let Some(rid) = self.state.request() else {
-            return ReadStep::Stop;
+            return Step::Stop;
         };
         let Some(req) = req else {
-            return ReadStep::Stop;
+            return Step::Stop;
         };
         let awaiting_continue = matches!(self.state, State::AwaitingContinue { .. });
         // Not all of the request went out: the server cannot know where the rest would
@@ -241,7 +245,7 @@ impl Conn {
         let request_sent = matches!(self.state, State::AwaitingHead { .. });
         let (now, conn_id) = (ctx.now, self.serial);
         let trace = Tracers::new(ctx.tracer, self.req_tracer.as_deref());
-        let step = Step {
+        let step = TraceStep {
             at: now,
             request: rid,
             conn_id,
@@ -254,9 +258,9 @@ impl Conn {
             trace.emit(|t| t.first_byte(&step));
         }
         let head = match self.parser.parse(self.rbuf.data(), req.request.method()) {
-            Ok(None) => return ReadStep::NeedInput,
+            Ok(None) => return Step::NeedInput,
             Ok(Some(head)) => head,
-            Err(e) => return ReadStep::Decided(Next::Fail(e.into())),
+            Err(e) => return Step::Decided(Next::Fail(e.into())),
         };
         match head.kind {
             HeadKind::Continue | HeadKind::Informational => {
@@ -264,11 +268,17 @@ impl Conn {
                 self.parser.reset();
                 if awaiting_continue && matches!(head.kind, HeadKind::Continue) {
                     trace.emit(|t| t.got_100_continue(&step));
-                    return ReadStep::Decided(self.send_body(Some(req), ctx));
+                    // When the socket does not take the whole body now, what followed
+                    // the 100 in the buffer (a final response, early) is still read: no
+                    // readable edge will come for bytes already read.
+                    return match self.send_body(Some(req), ctx) {
+                        Next::Wait => Step::Progress,
+                        next => Step::Decided(next),
+                    };
                 }
-                ReadStep::Progress
+                Step::Progress
             }
-            HeadKind::SwitchingProtocols => ReadStep::Decided(Next::Fail(Error::msg(
+            HeadKind::SwitchingProtocols => Step::Decided(Next::Fail(Error::msg(
                 ErrorKind::Protocol,
                 "101 switching protocols: upgrades are not supported",
             ))),
@@ -317,32 +327,32 @@ impl Conn {
                 });
                 if flow == Flow::Pause {
                     self.paused = true;
-                    return ReadStep::Stop;
+                    return Step::Stop;
                 }
-                ReadStep::Progress
+                Step::Progress
             }
         }
     }
 
     /// The body loop of `ReadingBody` (pieces go to the caller) and `Draining` (pieces
     /// are counted and dropped, up to `drain_limit`).
-    fn read_body(&mut self, ctx: &mut Ctx<'_>) -> ReadStep {
+    fn read_body(&mut self, ctx: &mut Ctx<'_>) -> Step {
         let drain_limit = ctx.config.drain_limit;
         loop {
             let (decoder, deliver_to, drained) = match &mut self.state {
                 State::ReadingBody { req, decoder, .. } => (decoder, Some(*req), None),
                 State::Draining { decoder, drained } => (decoder, None, Some(drained)),
-                _ => return ReadStep::Stop,
+                _ => return Step::Stop,
             };
             if decoder.is_done() {
-                return ReadStep::Decided(self.finish_body());
+                return Step::Decided(self.finish_body());
             }
             if self.rbuf.is_empty() {
-                return ReadStep::NeedInput;
+                return Step::NeedInput;
             }
             let decoded = match decoder.decode(self.rbuf.data()) {
                 Ok(d) => d,
-                Err(e) => return ReadStep::Decided(Next::Fail(e.into())),
+                Err(e) => return Step::Decided(Next::Fail(e.into())),
             };
             let (consumed, done) = (decoded.consumed, decoded.done);
             let mut flow = Flow::Continue;
@@ -364,20 +374,20 @@ impl Conn {
             if over_limit {
                 // The rest of the body stays unread: the connection cannot be reused.
                 self.end_exchange();
-                return ReadStep::Decided(Next::Finished {
+                return Step::Decided(Next::Finished {
                     req: None,
                     reuse: Err(CloseCause::NotReusable(NotReusable::DrainLimit)),
                 });
             }
             if done {
-                return ReadStep::Decided(self.finish_body());
+                return Step::Decided(self.finish_body());
             }
             if flow == Flow::Pause {
                 self.paused = true;
-                return ReadStep::Stop;
+                return Step::Stop;
             }
             if consumed == 0 {
-                return ReadStep::NeedInput;
+                return Step::NeedInput;
             }
         }
     }

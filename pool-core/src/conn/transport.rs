@@ -183,6 +183,16 @@ impl Transport {
         }
     }
 
+    /// The scripted stream under this transport (unit tests feed it and read what was
+    /// written).
+    #[cfg(test)]
+    pub(crate) fn script_mut(&mut self) -> Option<&mut script::ScriptStream> {
+        match &mut self.stream {
+            Stream::Script(s) => Some(s),
+            Stream::Tcp(_) => None,
+        }
+    }
+
     /// Reads plaintext into `buf`; `Ok(0)` is the peer's clean end.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> Result<usize, TransportError> {
         let Some(tls) = self.tls.as_deref_mut() else {

@@ -147,7 +147,10 @@ impl Conn {
         ctx: &mut Ctx<'_>,
     ) -> Next {
         self.readable = true;
-        self.set_state(State::WriteFailed { req: rid, error });
+        self.set_state(State::WriteFailed {
+            req: rid,
+            error: Some(error),
+        });
         self.drive_read(Some(req), ctx)
     }
 

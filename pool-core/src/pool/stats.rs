@@ -455,8 +455,8 @@ mod tests {
         }
         assert_eq!(counts.total(), 45); // 1 + 2 + ... + 9
         assert_eq!(CloseCause::IdleTimeout.to_string(), "idle timeout");
-        let why = CloseCause::NotReusable(NotReusable::ServerSentClose);
-        assert_eq!(why.as_str(), "not reusable");
-        assert_eq!(why.to_string(), "not reusable: server sent close");
+        let drain_limit = CloseCause::NotReusable(NotReusable::DrainLimit);
+        assert_eq!(drain_limit.as_str(), "not reusable");
+        assert_eq!(drain_limit.to_string(), "not reusable: drain limit");
     }
 }
