@@ -125,8 +125,10 @@ impl RequestId {
 }
 
 impl fmt::Display for RequestId {
+    /// `req#N`, N counting the engine's submissions from 1 (the id's generation; the
+    /// slot it also holds is reused, so it would name many requests in a log).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "req#{}", self.0 & 0xffff_ffff)
+        write!(f, "req#{}", self.0 >> 32)
     }
 }
 

@@ -594,25 +594,31 @@ impl Tracer for LogTracer {
         let (req, conn, took) = (Req(ev.request), ev.conn_id, ev.took);
         match &ev.result {
             Ok(hs) => trace_log!(
-                "{req} conn#{conn} tls_done {} {:?} {} in {took:?}",
+                "{req} conn#{conn} tls_done {} {} {} in {took:?}",
                 if hs.is_resumed() { "resumed" } else { "full" },
-                hs.protocol,
+                match hs.protocol {
+                    Some(TlsVersion::Tls13) => "TLSv1.3",
+                    Some(TlsVersion::Tls12) => "TLSv1.2",
+                    _ => "?",
+                },
                 hs.cipher_suite.unwrap_or("?"),
             ),
             Err(e) => trace_log!("{req} conn#{conn} tls_done failed: {e} in {took:?}"),
         }
     }
     fn got_conn(&self, ev: &GotConn) {
-        trace_log!(
-            "{} conn#{} got_conn {} served={} idle={:?} queued={:?} wait={:?}",
-            ev.request,
-            ev.conn_id,
-            if ev.reused { "reused" } else { "fresh" },
-            ev.served,
-            ev.idle_for,
-            ev.queued_for,
-            ev.wait
-        );
+        let (req, conn, served) = (ev.request, ev.conn_id, ev.served);
+        let (queued, wait) = (ev.queued_for, ev.wait);
+        if ev.reused {
+            let idle = ev.idle_for.unwrap_or_default();
+            trace_log!(
+                "{req} conn#{conn} got_conn reused served={served} idle={idle:?} queued={queued:?} wait={wait:?}"
+            );
+        } else {
+            trace_log!(
+                "{req} conn#{conn} got_conn fresh served={served} queued={queued:?} wait={wait:?}"
+            );
+        }
     }
     fn wrote_headers(&self, ev: &Step) {
         trace_log!("{} conn#{} wrote_headers", ev.request, ev.conn_id);

@@ -26,7 +26,9 @@
 //! request gets which connection — idle reuse, a new dial, the wait queue, hand-offs —
 //! is `settle.rs`; the request table is `requests.rs`; buffer recycling is `spares.rs`.
 //!
-//! The engine reads the clock once per turn. Body data is handed to the callback as a
+//! The engine reads the clock once per turn, and again around a TLS handshake (whose
+//! CPU cost is spent inside a turn and would otherwise be charged to the phases around
+//! it in the timings and trace events). Body data is handed to the callback as a
 //! slice of the connection's read buffer; the callback answers [`Flow::Pause`] to stop
 //! reading that socket until [`Engine::resume`] (this is how the blocking
 //! [`Client`](crate::Client) bounds memory for slow readers).
@@ -462,6 +464,10 @@ impl Engine {
             Next::Wait => {}
             Next::NeedsTls => match self.tls_session(cid) {
                 Ok(session) => {
+                    // A handshake costs CPU inside this turn (key exchange, certificate
+                    // checks): the clock is read around it so that its time is its own,
+                    // not charged to the phase before or after it.
+                    self.now = Instant::now();
                     self.trace_tls_start(cid, &session);
                     self.drive(cid, sink, |conn, _, ctx| conn.start_handshake(session, ctx))
                 }
@@ -474,6 +480,7 @@ impl Engine {
                 let (host, is_tls, rid) = (conn.host, conn.tls, conn.state.request());
                 let handshake = match conn.state {
                     crate::conn::State::Handshaking { started, .. } => {
+                        self.now = Instant::now(); // see `NeedsTls`
                         Some(self.now.saturating_duration_since(started))
                     }
                     _ => None,

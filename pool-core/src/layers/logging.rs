@@ -64,7 +64,7 @@ impl fmt::Display for Reuse<'_> {
             (false, _) => f.write_str("fresh"),
         }?;
         if info.retries > 0 {
-            write!(f, " after {} stale-connection retries", info.retries)?;
+            write!(f, " retries={}", info.retries)?;
         }
         Ok(())
     }
