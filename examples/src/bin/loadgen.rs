@@ -36,6 +36,11 @@
 //! always uses URL *i* mod the count, so C slots over H hosts open C/H connections each.
 //! The JSON also has `peak_rss_kb` (`VmHWM` at exit) and `tls_full`/`tls_resumed`.
 //!
+//! Observability costs (docs/benchmarks.md): `--noop-tracer` installs a trace hook whose
+//! every method does nothing (the cost of having one installed); `--log-layer` (client
+//! mode) adds `layers::LogLayer` and a `log` backend that writes each line to stderr
+//! (one `write` per line; send stderr to a file or `/dev/null`).
+//!
 //! Exit status: 0 when the run finished (request errors are part of the report), 1 when
 //! it could not run (engine setup, a request the pool refuses), 2 on bad usage.
 
@@ -43,7 +48,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use examples::cpu_time::{self, CpuUsage};
@@ -51,11 +56,14 @@ use examples::histogram::Histogram;
 use examples::json::JsonObject;
 use examples::progress::Progress;
 use pool_core::http::{Request, Uri};
+use pool_core::layers::LogLayer;
+use pool_core::trace::Tracer;
 use pool_core::{Body, Client, Config, Engine, Event, Flow};
 
 const USAGE: &str = "\
 usage: loadgen --url URL -c CONNECTIONS (-n REQUESTS | -d SECONDS) [--json] [--mode engine|client]
                [--cacert PATH | --insecure] [--no-reuse] [--no-resume] [--url-list FILE]
+               [--noop-tracer] [--log-layer]
 
   --url URL          http:// or https:// URL to GET
   -c, --connections  requests kept in flight (engine) or threads (client); one
@@ -70,6 +78,8 @@ usage: loadgen --url URL -c CONNECTIONS (-n REQUESTS | -d SECONDS) [--json] [--m
   --no-reuse         keep no idle connection: a new connection per request
   --no-resume        no TLS session cache: every handshake is a full one
   --url-list FILE    URLs to spread the load over, one per line (instead of --url)
+  --noop-tracer      install a trace hook that does nothing (measures its cost)
+  --log-layer        client mode: log every request (LogLayer) to stderr
   -h, --help         this text";
 
 /// Longest poll wait: how often the loop looks at the clock when nothing happens.
@@ -124,6 +134,10 @@ struct BenchOptions {
     no_resume: bool,
     /// From `--url-list`; empty: only `url`.
     urls: Vec<Uri>,
+    /// `--noop-tracer`.
+    noop_tracer: bool,
+    /// `--log-layer`.
+    log_layer: bool,
 }
 
 /// What the command line asked for.
@@ -177,6 +191,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             "--no-reuse" => bench.no_reuse = true,
             "--no-resume" => bench.no_resume = true,
             "--url-list" => url_list = Some(value("--url-list")?),
+            "--noop-tracer" => bench.noop_tracer = true,
+            "--log-layer" => bench.log_layer = true,
             "--mode" | "-m" => {
                 mode = match value("--mode")?.as_str() {
                     "engine" => Mode::Engine,
@@ -203,6 +219,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
     let url = url.ok_or("--url is required")?;
     let url = parse_url(&url)?;
     let connections = connections.ok_or("-c is required")?;
+    if bench.log_layer && mode == Mode::Engine {
+        return Err("--log-layer needs --mode client (layers wrap Client::send)".into());
+    }
     let stop = match (requests, duration) {
         (Some(n), None) => Stop::Requests(n),
         (None, Some(d)) => Stop::Duration(d),
@@ -368,6 +387,9 @@ fn run_engine(args: &Args) -> Result<Report, String> {
     let c = args.connections;
     let mut engine = Engine::new(config_for(c, &args.bench)?)
         .map_err(|e| format!("cannot start the engine: {e}"))?;
+    if args.bench.noop_tracer {
+        engine.set_tracer(Some(Arc::new(NoopTracer)));
+    }
     let mut tally = Tally::default();
     // Request → (submitted at, its slot); free slots are handed out again.
     let mut in_flight: HashMap<pool_core::RequestId, (Instant, usize)> = HashMap::with_capacity(c);
@@ -477,8 +499,14 @@ struct Shared {
 /// Client mode: C threads share one `Client`.
 fn run_client(args: &Args) -> Result<Report, String> {
     let c = args.connections;
-    let client = Client::builder()
-        .config(config_for(c, &args.bench)?)
+    let mut builder = Client::builder().config(config_for(c, &args.bench)?);
+    if args.bench.noop_tracer {
+        builder = builder.tracer(Arc::new(NoopTracer));
+    }
+    if args.bench.log_layer {
+        builder = builder.middleware(LogLayer::new());
+    }
+    let client = builder
         .build()
         .map_err(|e| format!("cannot start the client: {e}"))?;
     let shared = Shared::default();
@@ -755,6 +783,31 @@ impl Report {
     }
 }
 
+/// A tracer whose every hook is the trait's default, which does nothing.
+struct NoopTracer;
+
+impl Tracer for NoopTracer {}
+
+/// The `log` backend of `--log-layer`: each `wirepool::http` line formatted and written
+/// to stderr with one `write`, as a plain file logger would.
+struct StderrLines;
+
+impl log::Log for StderrLines {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target() == "wirepool::http"
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        use std::io::Write;
+        if self.enabled(record.metadata()) {
+            let line = format!("{} {}\n", record.level(), record.args());
+            let _ = io::stderr().write_all(line.as_bytes());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(Command::Run(args)) => args,
@@ -767,6 +820,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.bench.log_layer && log::set_logger(&StderrLines).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
     let report = match args.mode {
         Mode::Engine => run_engine(&args),
         Mode::Client => run_client(&args),
