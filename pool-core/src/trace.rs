@@ -33,7 +33,7 @@
 //! | `wrote_headers`, `wrote_request` | `conn/write.rs` `drive_write`: the write loop |
 //! | `got_100_continue`, `first_byte`, `head_received` | `conn/read.rs` `read_head` |
 //! | `body_done` | `Engine::finish_request` |
-//! | `request_failed` | `Engine::fail_request` |
+//! | `request_failed` | `Engine::fail_request` (and `Engine::shutdown`, through the same helper) |
 //! | `retry` | `Engine::fail_or_retry` |
 //! | `canceled` | `Engine::cancel`, `Engine::discard` |
 //! | `conn_returned` | `settle.rs` `release` (to the idle pool or a waiter) |

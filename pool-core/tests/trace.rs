@@ -656,6 +656,30 @@ fn a_cancel() {
     gate.open_all();
 }
 
+/// `Engine::shutdown` fails the request in flight (`PoolClosed`), then closes its
+/// connection: every request ends with `body_done`, `request_failed` or `canceled`.
+#[test]
+fn a_shutdown() {
+    let gate = Gate::new();
+    let server = common::gated_server(&gate, b"never sent");
+    let (mut engine, rec) = traced_engine(Config::default());
+    let mut driver = Driver::new();
+    let a = engine.submit(get(&server.url("/"))).unwrap();
+    driver.run_until(&mut engine, "A to be written", |_, _| {
+        rec.events().iter().any(|e| e.name == "wrote_request")
+    });
+    rec.clear();
+    engine.shutdown(|_| pool_core::Flow::Continue);
+    assert_eq!(
+        rec.lines(&[(a, "A")]),
+        [
+            "A - request_failed PoolClosed",
+            "A conn1 conn_closed shutdown served=0",
+        ]
+    );
+    gate.open_all();
+}
+
 /// A connect refused by the only address: one attempt, failed, then the request fails.
 #[test]
 fn a_refused_connect() {

@@ -387,10 +387,9 @@ impl Engine {
                 if req.conn().is_none() {
                     self.unqueue(id, &req);
                 }
-                on_event(Event::Failed {
-                    id,
-                    error: Error::new(ErrorKind::PoolClosed),
-                });
+                let error = Error::new(ErrorKind::PoolClosed);
+                self.trace_failed(id, &req, &error);
+                on_event(Event::Failed { id, error });
             }
         }
         for cid in self.conns.ids().collect::<Vec<_>>() {
@@ -693,14 +692,7 @@ impl Engine {
     /// was dealt with).
     fn fail_request(&mut self, id: RequestId, err: Error) {
         if let Some(req) = self.reqs.remove(id) {
-            let (at, error) = (self.now, &err);
-            Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
-                t.request_failed(&RequestFailed {
-                    at,
-                    request: id,
-                    error,
-                })
-            });
+            self.trace_failed(id, &req, &err);
             self.unqueue(id, &req);
             self.work.outbox.push((id, Err(err)));
         }
@@ -802,6 +794,17 @@ impl Engine {
     fn conn_tracers(&self, cid: usize) -> Tracers<'_> {
         let req = self.conns.get(cid).and_then(|c| c.req_tracer.as_deref());
         Tracers::new(self.tracer.as_deref(), req)
+    }
+
+    /// `request_failed`: request `id` (`req`, out of the table) fails with `error`.
+    fn trace_failed(&self, id: RequestId, req: &Req, error: &Error) {
+        Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+            t.request_failed(&RequestFailed {
+                at: self.now,
+                request: id,
+                error,
+            })
+        });
     }
 
     /// `canceled`: the caller canceled request `id` (`req`, already out of the table) or
