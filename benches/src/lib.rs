@@ -2,8 +2,8 @@
 //!
 //! The binaries in `src/bin/` are load generators built on other HTTP clients — the
 //! *peers* wirepool is compared with — plus the servers and the runner. Every load
-//! generator takes `loadgen`'s command line ([`cli`]) and prints `loadgen`'s JSON line
-//! ([`report`]), so the runner treats them alike:
+//! generator takes `loadgen`'s load options and prints `loadgen`'s JSON line (both in
+//! `examples::load`), so the runner treats them alike:
 //!
 //! ```text
 //! loadbench ──runs──▶ loadgen (wirepool) │ peer-hyper │ peer-ureq │ peer-wrk ──▶ nginx / bench-server
@@ -13,7 +13,5 @@
 //!
 //! Nothing here runs under `cargo test` except the unit tests of the helpers.
 
-pub mod cli;
 pub mod machine;
-pub mod report;
 pub mod server;

@@ -4,8 +4,8 @@
 //! - the main address `127.0.0.1:P`: `/` answers 200 with the 13-byte body
 //!   `hello, world!` (nginx: `return 200`), `/64k` a 65 536-byte static file;
 //! - with nginx, a TLS address `127.0.0.1:Q` with the same locations, a certificate for
-//!   `127.0.0.1`/`localhost` signed by a CA generated for the session with the `openssl`
-//!   CLI (ECDSA P-256; TLS 1.2 and 1.3, session tickets and a session cache on, so
+//!   `127.0.0.1`/`localhost` signed by a CA generated for the session with `testkit`'s
+//!   PKI (ECDSA P-256; TLS 1.2 and 1.3, session tickets and a session cache on, so
 //!   clients can resume). bench-server has no TLS: the HTTPS runs are then skipped, with
 //!   a note;
 //! - the scale addresses: `127.0.0.{2..}` × a block of ports, `H` distinct `ip:port`
@@ -21,6 +21,8 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use testkit::tls::TestPki;
 
 use crate::machine::pinned;
 
@@ -123,87 +125,25 @@ fn temp_dir() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// A CA and a server certificate for 127.0.0.1/localhost, made with the `openssl` CLI.
-/// Returns (CA file, certificate chain file, key file).
+/// A CA and a server certificate for 127.0.0.1/localhost, made with `testkit`'s PKI
+/// (ECDSA P-256, rcgen), written as PEM files. Returns (CA file, certificate file, key
+/// file).
 pub fn make_certs(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
-    let run = |args: &[&str]| -> Result<(), String> {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .map_err(|e| format!("openssl: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "openssl {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &["-keyout", "ca.key", "-out", "ca.pem", "-days", "3"],
-        &[
-            "-subj",
-            "/CN=wirepool bench CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    ]
-    .concat())?;
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    ]
-    .concat())?;
-    fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .map_err(|e| format!("ext.cnf: {e}"))?;
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "3",
-        "-extfile",
-        "ext.cnf",
-    ])?;
-    Ok((
+    let pki = TestPki::with_name("wirepool bench CA");
+    let leaf = pki.localhost_cert();
+    let files = (
         dir.join("ca.pem"),
         dir.join("server.pem"),
         dir.join("server.key"),
-    ))
+    );
+    for (path, pem) in [
+        (&files.0, pki.ca_pem()),
+        (&files.1, leaf.cert_pem),
+        (&files.2, leaf.key_pem),
+    ] {
+        fs::write(path, pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(files)
 }
 
 /// The nginx config: one worker, fixed answers, keep-alive without limits.
@@ -258,7 +198,7 @@ http {{
     )
 }
 
-/// Starts nginx with its own config (TLS too when `openssl` works).
+/// Starts nginx with its own config, TLS included.
 pub fn start_nginx(
     nginx: &Path,
     cpu: Option<usize>,

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use benches::report::{json_number, json_str};
+use serde_json::Value;
 
 /// `bench-server` on a free loopback port, killed on drop.
 struct Server(Child, String);
@@ -33,14 +33,19 @@ fn server() -> Server {
     Server(child, addr)
 }
 
-fn run(program: &str, args: &[&str]) -> String {
+fn run(program: &str, args: &[&str]) -> Value {
     let out = Command::new(program).args(args).output().expect("runs");
     assert!(
         out.status.success(),
         "{program} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.trim()).expect("one JSON line")
+}
+
+fn num(line: &Value, key: &str) -> Option<f64> {
+    line.get(key).and_then(Value::as_f64)
 }
 
 #[test]
@@ -59,17 +64,15 @@ fn hyper_and_ureq_peers_print_loadgens_json() {
                 args.extend(["--mode", extra]);
             }
             let line = run(program, &args);
-            assert_eq!(json_str(&line, "client"), Some(client), "{line}");
-            assert_eq!(json_number(&line, "n"), Some(20.0), "{line}");
-            assert_eq!(json_number(&line, "errors"), Some(0.0), "{line}");
-            assert_eq!(
-                json_number(&line, "body_bytes"),
-                Some(20.0 * body),
-                "{line}"
-            );
-            assert!(json_number(&line, "dials").is_some_and(|d| (2.0..=20.0).contains(&d)));
-            assert!(json_number(&line, "peak_rss_kb").is_some_and(|kb| kb > 0.0));
-            assert!(json_number(&line, "p50_us").is_some_and(|us| us > 0.0));
+            assert_eq!(line["client"], client, "{line}");
+            assert_eq!(num(&line, "n"), Some(20.0), "{line}");
+            assert_eq!(num(&line, "ok"), Some(20.0), "{line}");
+            assert_eq!(num(&line, "errors"), Some(0.0), "{line}");
+            assert_eq!(num(&line, "body_bytes"), Some(20.0 * body), "{line}");
+            assert!(num(&line, "dials").is_some_and(|d| (2.0..=20.0).contains(&d)));
+            assert!(num(&line, "peak_rss_kb").is_some_and(|kb| kb > 0.0));
+            assert!(num(&line, "p50_us").is_some_and(|us| us > 0.0));
+            assert_eq!(line["cpu_source"], "getrusage");
         }
     }
     // A dial per request when asked.
@@ -78,7 +81,7 @@ fn hyper_and_ureq_peers_print_loadgens_json() {
         env!("CARGO_BIN_EXE_peer-hyper"),
         &["--url", &url, "-c", "1", "-n", "5", "--no-reuse", "--json"],
     );
-    assert_eq!(json_number(&line, "dials"), Some(5.0), "{line}");
+    assert_eq!(num(&line, "dials"), Some(5.0), "{line}");
 }
 
 #[test]
@@ -88,10 +91,18 @@ fn peers_reject_what_they_cannot_do() {
         .output()
         .expect("runs");
     assert_eq!(ureq.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&ureq.stderr).contains("https://"));
     let wrk = Command::new(env!("CARGO_BIN_EXE_peer-wrk"))
         .args(["--url", "http://127.0.0.1:1/", "-c", "1", "-n", "1"])
         .output()
         .expect("runs");
     assert_eq!(wrk.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&wrk.stderr).contains("-d SECS"));
+    assert!(String::from_utf8_lossy(&wrk.stderr).contains("-d TIME"));
+    // An option of loadgen's that a peer cannot do is refused, not ignored.
+    let hyper = Command::new(env!("CARGO_BIN_EXE_peer-hyper"))
+        .args(["-R", "100", "-c", "1", "-n", "1", "http://127.0.0.1:1/"])
+        .output()
+        .expect("runs");
+    assert_eq!(hyper.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&hyper.stderr).contains("-R/--rate"));
 }

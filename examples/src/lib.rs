@@ -1,12 +1,14 @@
 //! Shared helpers for wirepool's example binaries.
 
-pub mod args;
-pub mod cpu_time;
+pub mod chart;
+pub mod cpu;
 pub mod fetch;
-pub mod histogram;
-pub mod json;
-pub mod memory;
+pub mod load;
 pub mod progress;
 pub mod report;
-pub mod server;
-pub mod tls_server;
+
+/// The README's Rust examples, compiled as doc tests of this crate (`cargo test -p
+/// examples --doc`), so that the code a new user copies keeps compiling.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

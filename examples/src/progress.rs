@@ -1,4 +1,5 @@
-//! A one-line progress bar on stderr, drawn only when stderr is a terminal.
+//! A one-line live progress line on stderr, drawn only when stderr is a terminal: the
+//! one `loadgen` and `demo` share.
 //!
 //! Piped or redirected output (scripts, CI, `--json | jq`) gets no bar and no carriage
 //! returns: [`Progress::new`] checks [`std::io::IsTerminal`] once, and every other call
@@ -18,21 +19,23 @@ const BAR_WIDTH: usize = 30;
 /// A progress bar for a run bounded by a count or by a duration.
 #[derive(Debug)]
 pub struct Progress {
+    label: String,
     enabled: bool,
     started: Instant,
     next_draw: Instant,
 }
 
 impl Progress {
-    /// A bar that draws only if stderr is a terminal.
-    pub fn new() -> Progress {
-        Progress::with_enabled(io::stderr().is_terminal())
+    /// A line that draws only if stderr is a terminal, starting with `label`.
+    pub fn new(label: &str) -> Progress {
+        Progress::with_enabled(label, io::stderr().is_terminal())
     }
 
-    /// A bar that draws only if `enabled`.
-    pub fn with_enabled(enabled: bool) -> Progress {
+    /// A line that draws only if `enabled`.
+    pub fn with_enabled(label: &str, enabled: bool) -> Progress {
         let now = Instant::now();
         Progress {
+            label: label.to_owned(),
             enabled,
             started: now,
             next_draw: now,
@@ -44,8 +47,9 @@ impl Progress {
         self.enabled
     }
 
-    /// Redraws if due: `done` requests so far, `fraction` of the run done (0.0..=1.0).
-    pub fn update(&mut self, done: u64, fraction: f64) {
+    /// Redraws if due: `done` requests so far, `errors` of them failed, `fraction` of
+    /// the run done (0.0..=1.0).
+    pub fn update(&mut self, done: u64, errors: u64, fraction: f64) {
         if !self.enabled {
             return;
         }
@@ -55,9 +59,9 @@ impl Progress {
         }
         self.next_draw = now + REDRAW_EVERY;
         let secs = now.duration_since(self.started).as_secs_f64();
-        let line = render(done, fraction, secs);
+        let line = render(done, errors, fraction, secs);
         let mut err = io::stderr().lock();
-        let _ = write!(err, "\r{line}");
+        let _ = write!(err, "\r{}{line}", self.label);
         let _ = err.flush();
     }
 
@@ -65,16 +69,11 @@ impl Progress {
     pub fn finish(&mut self) {
         if self.enabled {
             let mut err = io::stderr().lock();
-            let _ = write!(err, "\r{:width$}\r", "", width = BAR_WIDTH + 50);
+            let width = self.label.chars().count() + BAR_WIDTH + 60;
+            let _ = write!(err, "\r{:width$}\r", "");
             let _ = err.flush();
             self.enabled = false;
         }
-    }
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Progress::new()
     }
 }
 
@@ -84,8 +83,9 @@ impl Drop for Progress {
     }
 }
 
-/// The bar's text: `[#######.......]  45%  45000 req  12.3 s  3658 req/s`.
-fn render(done: u64, fraction: f64, secs: f64) -> String {
+/// The line's text: `[#######.......]  45%  45000 req  12.3 s  3658 req/s`, then
+/// `  7 errors` when some failed.
+fn render(done: u64, errors: u64, fraction: f64, secs: f64) -> String {
     let fraction = if fraction.is_finite() {
         fraction.clamp(0.0, 1.0)
     } else {
@@ -93,8 +93,13 @@ fn render(done: u64, fraction: f64, secs: f64) -> String {
     };
     let filled = (fraction * BAR_WIDTH as f64).round() as usize;
     let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    let errors = if errors > 0 {
+        format!("  {errors} errors")
+    } else {
+        String::new()
+    };
     format!(
-        "[{}{}] {:3.0}%  {done} req  {secs:.1} s  {rate:.0} req/s",
+        "[{}{}] {:3.0}%  {done} req  {secs:.1} s  {rate:.0} req/s{errors}",
         "#".repeat(filled),
         ".".repeat(BAR_WIDTH - filled),
         fraction * 100.0,
@@ -108,21 +113,22 @@ mod tests {
     #[test]
     fn renders_bounded_bar() {
         assert_eq!(
-            render(50, 0.5, 2.0),
+            render(50, 0, 0.5, 2.0),
             format!(
                 "[{}{}]  50%  50 req  2.0 s  25 req/s",
                 "#".repeat(15),
                 ".".repeat(15)
             )
         );
-        assert!(render(1, 7.0, 0.0).starts_with(&format!("[{}]", "#".repeat(30))));
-        assert!(render(1, f64::NAN, 1.0).contains("  0%"));
+        assert!(render(1, 0, 7.0, 0.0).starts_with(&format!("[{}]", "#".repeat(30))));
+        assert!(render(1, 0, f64::NAN, 1.0).contains("  0%"));
+        assert!(render(9, 3, 0.1, 1.0).ends_with("9 req/s  3 errors"));
     }
 
     #[test]
     fn disabled_bar_is_silent() {
-        let mut p = Progress::with_enabled(false);
-        p.update(10, 0.1);
+        let mut p = Progress::with_enabled("x ", false);
+        p.update(10, 0, 0.1);
         p.finish();
         assert!(!p.is_enabled());
     }

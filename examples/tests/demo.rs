@@ -7,7 +7,7 @@
 
 use std::process::{Command, Output};
 
-use examples::server::DemoServer;
+use testkit::TestServer;
 
 const PLAIN_PHASES: [&str; 4] = ["(a)", "(b)", "(c)", "(d)"];
 const TLS_PHASES: [&str; 3] = ["(e)", "(f)", "(g)"];
@@ -135,7 +135,7 @@ fn no_tls_skips_the_https_phases() {
 
 #[test]
 fn an_http_url_runs_the_plain_phases_against_it() {
-    let server = DemoServer::start(10).expect("server");
+    let server = TestServer::keep_alive(b"0123456789");
     let url = server.url("/x");
     let out = demo_ok(&["--workers", "4", "--requests", "40", "--url", &url]);
     for label in PLAIN_PHASES {
@@ -151,6 +151,33 @@ fn an_http_url_runs_the_plain_phases_against_it() {
 }
 
 #[test]
+fn svg_draws_the_phases() {
+    let path = std::env::temp_dir().join(format!("demo-test-{}.svg", std::process::id()));
+    let out = demo_ok(&[
+        "--workers",
+        "4",
+        "--requests",
+        "40",
+        "--no-tls",
+        "--svg",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    assert!(out.contains("chart: "), "{out}");
+    let svg = std::fs::read_to_string(&path).expect("the chart");
+    let _ = std::fs::remove_file(&path);
+    for text in [
+        "<svg",
+        "(a) Go defaults: 2 idle/host",
+        "(d) dropped, no drain/read-ahead",
+        "dials",
+        "CPU per request",
+        "p99 latency",
+    ] {
+        assert!(svg.contains(text), "{text} missing from the chart");
+    }
+}
+
+#[test]
 fn bad_arguments_exit_2_with_usage() {
     for args in [
         &["--workers", "0"][..],
@@ -161,7 +188,7 @@ fn bad_arguments_exit_2_with_usage() {
         let out = demo(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("usage: demo"),
+            String::from_utf8_lossy(&out.stderr).contains("Usage: demo"),
             "{args:?}"
         );
     }

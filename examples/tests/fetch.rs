@@ -134,12 +134,13 @@ fn a_failing_url_is_reported_and_the_others_are_still_fetched() {
     let good = server.url("/");
     let refused = format!("http://{}/", testkit::free_port_refused());
     let run = fetch(&["--trace", &good, &refused, &good]);
-    assert_eq!(run.code, 1, "{run:?}");
+    // As curl: the last URL decides the exit status; the failure is still reported.
+    assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, b"good;good;");
     let errors = run.error_lines();
     assert_eq!(errors.len(), 1, "{}", run.stderr);
     assert!(
-        errors[0].starts_with(&format!("error: {refused}: connect failed: ")),
+        errors[0].starts_with(&format!("fetch: (7) {refused}: connect failed: ")),
         "{}",
         errors[0]
     );
@@ -149,6 +150,9 @@ fn a_failing_url_is_reported_and_the_others_are_still_fetched() {
     assert!(traces[1].contains("status=failed"), "{}", traces[1]);
     assert!(traces[1].ends_with("error=connect_failed"), "{}", traces[1]);
     assert!(traces[2].contains("reused=true"), "{}", traces[2]);
+    // The failure last: exit 7.
+    let run = fetch(&[&good, &refused]);
+    assert_eq!(run.code, 7, "{run:?}");
 }
 
 #[test]
@@ -165,7 +169,8 @@ fn usage_errors_exit_2_and_send_nothing() {
         vec!["-H", "X-Evil: a\nInjected: yes", &url],
         vec!["-H", "no colon", &url],
         vec!["--include=yes", &url],
-        vec!["http://", &url],
+        vec!["--trace=out.txt", &url],
+        vec!["-k", "--cacert", "ca.pem", &url],
     ];
     for args in cases {
         let run = fetch(&args);
@@ -176,7 +181,22 @@ fn usage_errors_exit_2_and_send_nothing() {
             "{args:?}: {}",
             run.stderr
         );
-        assert!(run.stderr.contains("usage: fetch"), "{args:?}");
+        assert!(
+            run.stderr.contains("Usage: fetch"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // A malformed URL is curl's 3, another scheme its 1; nothing is sent either way,
+    // not even for the good URL before it.
+    for (bad, code) in [("http://", 3), ("http://a b/", 3), ("ftp://h/x", 1)] {
+        let run = fetch(&[url.as_str(), bad]);
+        assert_eq!(run.code, code, "{bad}: {run:?}");
+        assert!(
+            run.stderr.starts_with(&format!("fetch: ({code}) ")),
+            "{}",
+            run.stderr
+        );
     }
     assert_eq!(server.connections(), 0, "a usage error sent something");
 }
@@ -186,21 +206,41 @@ fn help_goes_to_stdout_and_exits_0() {
     let run = fetch(&["--help"]);
     assert_eq!(run.code, 0);
     let text = run.stdout_text();
-    assert!(text.starts_with("usage: fetch [OPTIONS] URL..."), "{text}");
-    for option in ["--trace", "--stats", "--sleep", "--cacert"] {
+    assert!(text.contains("Usage: fetch [OPTIONS] <URL>..."), "{text}");
+    for option in [
+        "--trace",
+        "--stats",
+        "--sleep",
+        "--cacert",
+        "--output",
+        "--remote-name",
+        "--silent",
+        "--show-error",
+        "--verbose",
+        "--fail",
+        "--head",
+        "--insecure",
+        "--max-time",
+        "--write-out",
+        "--trace-file",
+        "--include",
+        "--data",
+        "--header",
+        "--request",
+    ] {
         assert!(text.contains(option), "help lacks {option}");
     }
     assert!(run.stderr.is_empty());
 }
 
 #[test]
-fn an_unreadable_cacert_is_a_usage_error_and_nothing_is_sent() {
+fn an_unreadable_cacert_is_curls_77_and_nothing_is_sent() {
     let server = TestServer::keep_alive(b"ok");
     let run = fetch(&["--cacert", "/nonexistent/ca.pem", &server.url("/")]);
-    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.code, 77, "{run:?}");
     assert!(
         run.stderr
-            .starts_with("error: --cacert /nonexistent/ca.pem: "),
+            .starts_with("fetch: (77) --cacert /nonexistent/ca.pem: "),
         "{}",
         run.stderr
     );
@@ -210,11 +250,11 @@ fn an_unreadable_cacert_is_a_usage_error_and_nothing_is_sent() {
 #[test]
 fn https_to_a_closed_port_is_a_connect_error() {
     let run = fetch(&["https://127.0.0.1:1/"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, 7, "{run:?}");
     let lines = run.error_lines();
     assert_eq!(lines.len(), 1, "{run:?}");
     assert!(
-        lines[0].starts_with("error: https://127.0.0.1:1/: connect failed"),
+        lines[0].starts_with("fetch: (7) https://127.0.0.1:1/: connect failed"),
         "{}",
         lines[0]
     );
@@ -224,7 +264,7 @@ fn https_to_a_closed_port_is_a_connect_error() {
 fn timeout_fires_against_a_server_that_never_answers() {
     let server = TestServer::scripted(Script::NeverAnswer);
     let run = fetch(&["--timeout", "0.2", "--trace", &server.url("/")]);
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, 28, "{run:?}");
     assert!(
         run.elapsed < Duration::from_secs(5),
         "took {:?}",
@@ -307,14 +347,14 @@ fn truncating_server(pause: Duration) -> TestServer {
 }
 
 /// Checks the run against a truncating server: the bytes that came are on stdout, one
-/// error line says the body could not be read, exit 1.
+/// error line says the body could not be read, exit 18 (curl's "partial file").
 fn assert_truncated(run: &Run, url: &str) {
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, 18, "{run:?}");
     assert_eq!(run.stdout, testkit::SENT_PREFIX);
     let errors = run.error_lines();
     assert_eq!(errors.len(), 1, "{}", run.stderr);
     assert!(
-        errors[0].starts_with(&format!("error: {url}: reading the body: ")),
+        errors[0].starts_with(&format!("fetch: (18) {url}: reading the body: ")),
         "{}",
         errors[0]
     );

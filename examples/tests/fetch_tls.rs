@@ -86,7 +86,7 @@ fn a_redial_after_idle_expiry_resumes() {
 }
 
 /// `--cacert` with some other CA: the server's certificate is from an unknown issuer;
-/// the error says so, exit status 1, and no request reached the server.
+/// the error says so, exit status 60 (curl's), and no request reached the server.
 #[test]
 fn a_cacert_of_another_ca_is_an_unknown_issuer() {
     let pki = TestPki::new();
@@ -94,11 +94,11 @@ fn a_cacert_of_another_ca_is_an_unknown_issuer() {
     let server = TlsTestServer::keep_alive(ServerSetup::localhost(&pki), b"never");
     let url = server.url("/");
     let run = fetch(&["--cacert", other.path_str(), &url]);
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, 60, "{run:?}");
     let lines = run.error_lines();
     assert_eq!(lines.len(), 1, "{run:?}");
     assert!(
-        lines[0].starts_with(&format!("error: {url}: tls error: ")),
+        lines[0].starts_with(&format!("fetch: (60) {url}: tls error: ")),
         "{}",
         lines[0]
     );
@@ -106,6 +106,30 @@ fn a_cacert_of_another_ca_is_an_unknown_issuer() {
     assert!(run.stdout.is_empty());
     assert!(server.wait_for_handshakes_ended(1, Duration::from_secs(5)));
     assert_eq!(server.requests(), 0);
+}
+
+/// `-k` skips verification: the untrusted test CA works, as with curl.
+#[test]
+fn insecure_accepts_an_untrusted_certificate() {
+    let pki = TestPki::new();
+    let server = TlsTestServer::keep_alive(ServerSetup::localhost(&pki), b"anyway");
+    let url = server.url("/");
+    let run = fetch(&["-k", "-w", "%{http_code} %{num_connects} %{scheme}", &url]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout_text(), "anyway200 1 https");
+}
+
+/// A server that speaks no TLS at all (it answers the ClientHello in plain HTTP): the
+/// handshake fails, curl's 35.
+#[test]
+fn a_server_without_tls_is_a_handshake_error() {
+    let server = testkit::TestServer::start(|conn| {
+        conn.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        conn.close();
+    });
+    let url = server.url("/").replace("http://", "https://");
+    let run = fetch(&["-k", "-m", "5", &url]);
+    assert_eq!(run.code, 35, "{run:?}");
 }
 
 /// Without `--cacert` the system store is used, which does not hold the test CA: the
@@ -117,11 +141,11 @@ fn without_cacert_the_test_ca_is_not_trusted() {
     let server = TlsTestServer::keep_alive(ServerSetup::localhost(&pki), b"never");
     let url = server.url("/");
     let run = fetch(&[&url]);
-    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.code == 60 || run.code == 35, "{run:?}");
     let lines = run.error_lines();
     assert_eq!(lines.len(), 1, "{run:?}");
     assert!(
-        lines[0].starts_with(&format!("error: {url}: tls error")),
+        lines[0].starts_with(&format!("fetch: ({}) {url}: tls error", run.code)),
         "{}",
         lines[0]
     );

@@ -1,15 +1,20 @@
-//! `loadgen` end to end: the real binary against a `testkit` keep-alive server.
+//! `loadgen` end to end: the real binary against `testkit` servers.
 //!
-//! The point of these tests is that loadgen's numbers can be trusted: its `--json` line
-//! parses as JSON, its request count equals the server's own count, and its dials equal
-//! the connections the server accepted, in both modes. Speed is not checked here (that
-//! is `benches/`), only that `-d` stops on time within a generous bound.
+//! The point of these tests is that loadgen's numbers can be trusted and that it behaves
+//! as a wrk user expects: its `--json` line is JSON with the documented keys, its
+//! request count equals the server's own count, its dials equal the connections the
+//! server accepted, failures are counted by kind and are not requests per second (and
+//! make the exit status 1), `-H`/`-m`/`--body` reach the server, `-R` holds a rate,
+//! `-t` splits the connections, durations take units, and Ctrl-C prints the partial
+//! report. Speed is not checked here (that is `benches/`).
 
-use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::io::Read;
+use std::process::{Command, Output, Stdio};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use testkit::TestServer;
+use serde_json::Value;
+use testkit::{Script, TestServer};
 
 const BODY: &[u8] = b"hello, world!"; // 13 bytes, like the benchmark server's
 
@@ -20,49 +25,41 @@ fn loadgen(args: &[&str]) -> Output {
         .expect("run loadgen")
 }
 
-/// Runs loadgen with `--json`, checks it succeeded, and parses its one line.
-fn loadgen_json(args: &[&str]) -> BTreeMap<String, Json> {
+/// Runs loadgen with `--json`, checks its exit status is `code`, and parses its one line.
+fn loadgen_json_status(args: &[&str], code: i32) -> Value {
     let mut all = args.to_vec();
     all.push("--json");
     let out = loadgen(&all);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{args:?}: {}\n{stderr}", out.status);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
     assert!(
         !stderr.contains('\r'),
-        "progress bar drawn on a pipe: {stderr:?}"
+        "progress line drawn on a pipe: {stderr:?}"
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "want exactly one line of JSON, got {stdout:?}"
-    );
-    match parse_json(lines[0]) {
-        Ok(Json::Object(members)) => members.into_iter().collect(),
-        other => panic!("not a JSON object: {other:?} from {stdout:?}"),
-    }
+    assert_eq!(lines.len(), 1, "want one line of JSON, got {stdout:?}");
+    let value: Value = serde_json::from_str(lines[0]).expect("valid JSON");
+    assert!(value.is_object(), "{value}");
+    value
 }
 
-fn num(o: &BTreeMap<String, Json>, key: &str) -> f64 {
-    match o.get(key) {
-        Some(Json::Number(n)) => *n,
-        other => panic!("{key}: want a number, got {other:?} in {o:?}"),
-    }
+fn loadgen_json(args: &[&str]) -> Value {
+    loadgen_json_status(args, 0)
 }
 
-fn string<'a>(o: &'a BTreeMap<String, Json>, key: &str) -> &'a str {
-    match o.get(key) {
-        Some(Json::String(s)) => s,
-        other => panic!("{key}: want a string, got {other:?}"),
-    }
+fn num(o: &Value, key: &str) -> f64 {
+    o[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key}: want a number in {o}"))
 }
 
 /// The checks every successful run must pass against a healthy keep-alive server.
-fn check_agrees_with_server(o: &BTreeMap<String, Json>, server: &TestServer, c: usize, n: u64) {
+fn check_agrees_with_server(o: &Value, server: &TestServer, c: usize, n: u64) {
     for key in [
         "c",
         "n",
+        "ok",
         "secs",
         "rps",
         "p50_us",
@@ -76,12 +73,15 @@ fn check_agrees_with_server(o: &BTreeMap<String, Json>, server: &TestServer, c: 
         "dials",
         "reuses",
         "errors",
+        "errors_by_kind",
+        "peak_rss_kb",
     ] {
-        assert!(o.contains_key(key), "missing {key:?} in {o:?}");
+        assert!(o.get(key).is_some(), "missing {key:?} in {o}");
     }
     assert_eq!(num(o, "c"), c as f64);
-    assert_eq!(num(o, "n"), n as f64, "{o:?}");
-    assert_eq!(num(o, "errors"), 0.0, "{o:?}");
+    assert_eq!(num(o, "n"), n as f64, "{o}");
+    assert_eq!(num(o, "ok"), n as f64, "{o}");
+    assert_eq!(num(o, "errors"), 0.0, "{o}");
     assert_eq!(
         server.requests() as f64,
         num(o, "n"),
@@ -92,22 +92,23 @@ fn check_agrees_with_server(o: &BTreeMap<String, Json>, server: &TestServer, c: 
         num(o, "dials"),
         "loadgen's dials differ from the connections the server accepted"
     );
-    assert_eq!(num(o, "dials") + num(o, "reuses"), n as f64, "{o:?}");
+    assert_eq!(num(o, "dials") + num(o, "reuses"), n as f64, "{o}");
     assert_eq!(num(o, "body_bytes"), (n as usize * BODY.len()) as f64);
-    assert!(num(o, "secs") > 0.0 && num(o, "rps") > 0.0, "{o:?}");
+    assert!(num(o, "secs") > 0.0 && num(o, "rps") > 0.0, "{o}");
     let p: Vec<f64> = ["p50_us", "p90_us", "p99_us", "p999_us", "max_us"]
         .iter()
         .map(|k| num(o, k))
         .collect();
-    assert!(p[0] > 0.0, "{o:?}");
+    assert!(p[0] > 0.0, "{o}");
     assert!(
         p.windows(2).all(|w| w[0] <= w[1]),
         "percentiles out of order: {p:?}"
     );
-    // CPU figures: present (this is Linux), non-negative, and consistent.
     let (user, sys) = (num(o, "cpu_user_s"), num(o, "cpu_sys_s"));
-    assert!(user >= 0.0 && sys >= 0.0, "{o:?}");
-    assert!(num(o, "cpu_us_per_req") > 0.0, "{o:?}");
+    assert!(user >= 0.0 && sys >= 0.0, "{o}");
+    assert!(num(o, "cpu_us_per_req") > 0.0, "{o}");
+    assert_eq!(o["cpu_source"], "getrusage");
+    assert!(num(o, "peak_rss_kb") > 0.0);
 }
 
 #[test]
@@ -115,10 +116,11 @@ fn engine_mode_counts_agree_with_the_server() {
     let server = TestServer::keep_alive(BODY);
     let url = server.url("/");
     let o = loadgen_json(&["--url", &url, "-c", "4", "-n", "300"]);
-    assert_eq!(string(&o, "client"), "wirepool-engine");
+    assert_eq!(o["client"], "wirepool-engine");
     check_agrees_with_server(&o, &server, 4, 300);
     // The engine keeps exactly C requests in flight from the start: C dials.
-    assert_eq!(num(&o, "dials"), 4.0, "{o:?}");
+    assert_eq!(num(&o, "dials"), 4.0, "{o}");
+    assert_eq!(num(&o, "threads"), 1.0, "{o}");
 }
 
 #[test]
@@ -126,71 +128,178 @@ fn client_mode_counts_agree_with_the_server() {
     let server = TestServer::keep_alive(BODY);
     let url = server.url("/");
     let o = loadgen_json(&["--url", &url, "-c", "4", "-n", "300", "--mode", "client"]);
-    assert_eq!(string(&o, "client"), "wirepool-client");
+    assert_eq!(o["client"], "wirepool-client");
     check_agrees_with_server(&o, &server, 4, 300);
     // At most one connection per thread; fewer if a thread started after another's
     // connection was already back in the pool.
     let dials = num(&o, "dials");
-    assert!((1.0..=4.0).contains(&dials), "{o:?}");
+    assert!((1.0..=4.0).contains(&dials), "{o}");
 }
 
 #[test]
-fn a_single_connection_is_dialled_once() {
+fn a_single_connection_is_dialled_once_and_the_url_can_be_positional() {
     for mode in ["engine", "client"] {
         let server = TestServer::keep_alive(BODY);
         let url = server.url("/path?q=1");
-        let o = loadgen_json(&["--url", &url, "-c", "1", "-n", "50", "--mode", mode]);
+        let o = loadgen_json(&["-c", "1", "-n", "50", "--mode", mode, &url]);
         check_agrees_with_server(&o, &server, 1, 50);
-        assert_eq!(num(&o, "dials"), 1.0, "{mode}: {o:?}");
+        assert_eq!(num(&o, "dials"), 1.0, "{mode}: {o}");
         assert!(server.recorded().iter().all(|r| r.target == "/path?q=1"));
     }
 }
 
 #[test]
-fn duration_mode_stops_in_about_the_given_time() {
+fn threads_split_the_connections_in_both_modes() {
     for mode in ["engine", "client"] {
         let server = TestServer::keep_alive(BODY);
         let url = server.url("/");
+        let o = loadgen_json(&["-t", "2", "-c", "4", "-n", "200", "--mode", mode, &url]);
+        assert_eq!(num(&o, "threads"), 2.0, "{mode}: {o}");
+        assert_eq!(num(&o, "ok"), 200.0, "{mode}: {o}");
+        assert_eq!(server.requests(), 200, "{mode}");
+        // Engine: 2 engines with 2 slots each. Client: 2 threads, at most 2 connections.
+        let dials = num(&o, "dials");
+        let most = if mode == "engine" { 4.0 } else { 2.0 };
+        assert!((1.0..=most).contains(&dials), "{mode}: {o}");
+        assert_eq!(server.connections() as f64, dials, "{mode}");
+    }
+    let out = loadgen(&["-t", "3", "-c", "2", "-n", "1", "http://127.0.0.1:1/"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn duration_mode_takes_units_and_stops_in_about_the_given_time() {
+    for (mode, duration) in [("engine", "1s"), ("client", "1000ms"), ("engine", "1")] {
+        let server = TestServer::keep_alive(BODY);
+        let url = server.url("/");
         let started = Instant::now();
-        let o = loadgen_json(&["--url", &url, "-c", "2", "-d", "1", "--mode", mode]);
+        let o = loadgen_json(&["--url", &url, "-c", "2", "-d", duration, "--mode", mode]);
         let wall = started.elapsed();
         assert!(
             wall >= Duration::from_millis(950) && wall < Duration::from_secs(5),
-            "{mode}: -d 1 took {wall:?}"
+            "{mode}: -d {duration} took {wall:?}"
         );
         let secs = num(&o, "secs");
         assert!((0.95..3.0).contains(&secs), "{mode}: secs {secs}");
         let n = num(&o, "n");
-        assert!(n >= 1.0, "{mode}: {o:?}");
-        assert_eq!(server.requests() as f64, n, "{mode}: {o:?}");
-        assert_eq!(num(&o, "errors"), 0.0, "{mode}: {o:?}");
+        assert!(n >= 1.0, "{mode}: {o}");
+        assert_eq!(server.requests() as f64, n, "{mode}: {o}");
+        assert_eq!(num(&o, "errors"), 0.0, "{mode}: {o}");
     }
 }
 
 #[test]
-fn refused_connections_are_counted_by_kind() {
+fn refused_connections_are_errors_by_kind_not_requests_per_second() {
     let addr = testkit::free_port_refused();
     let url = format!("http://{addr}/");
     for mode in ["engine", "client"] {
-        let o = loadgen_json(&["--url", &url, "-c", "2", "-n", "6", "--mode", mode]);
-        assert_eq!(num(&o, "n"), 6.0, "{mode}: {o:?}");
-        assert_eq!(num(&o, "errors"), 6.0, "{mode}: {o:?}");
-        match o.get("errors_by_kind") {
-            Some(Json::Object(kinds)) => {
-                assert_eq!(kinds.len(), 1, "{kinds:?}");
-                assert_eq!(kinds[0].1, Json::Number(6.0), "{kinds:?}");
-                assert!(kinds[0].0.contains("connect"), "{kinds:?}");
-            }
-            other => panic!("errors_by_kind: {other:?}"),
+        let o = loadgen_json_status(&["--url", &url, "-c", "2", "-n", "100", "--mode", mode], 1);
+        assert_eq!(num(&o, "n"), 100.0, "{mode}: {o}");
+        assert_eq!(num(&o, "ok"), 0.0, "{mode}: {o}");
+        assert_eq!(num(&o, "errors"), 100.0, "{mode}: {o}");
+        assert_eq!(num(&o, "rps"), 0.0, "{mode}: {o}");
+        assert!(o["p50_us"].is_null(), "{mode}: {o}");
+        let kinds = o["errors_by_kind"].as_object().expect("an object");
+        assert_eq!(kinds.len(), 1, "{kinds:?}");
+        let (kind, count) = kinds.iter().next().expect("one kind");
+        assert!(kind.contains("connect"), "{kinds:?}");
+        assert_eq!(count, 100);
+        // Asked to, the same run exits 0.
+        let o = loadgen_json_status(
+            &[
+                "--url",
+                &url,
+                "-c",
+                "2",
+                "-n",
+                "10",
+                "--mode",
+                mode,
+                "--allow-errors",
+            ],
+            0,
+        );
+        assert_eq!(num(&o, "errors"), 10.0);
+    }
+    // The table says so too.
+    let out = loadgen(&["-c", "1", "-n", "3", &url]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("0 ok in"), "{text}");
+    assert!(
+        text.contains("errors       3 (connect failed: 3)"),
+        "{text}"
+    );
+    assert!(text.contains("Requests/sec:       0.00"), "{text}");
+}
+
+#[test]
+fn method_headers_and_body_reach_the_server() {
+    for mode in ["engine", "client"] {
+        let server = TestServer::keep_alive(BODY);
+        let url = server.url("/submit");
+        let o = loadgen_json(&[
+            "-c",
+            "2",
+            "-n",
+            "6",
+            "--mode",
+            mode,
+            "-m",
+            "PUT",
+            "-H",
+            "X-Load: yes",
+            "-H",
+            "Authorization: Bearer t",
+            "--body",
+            "payload",
+            &url,
+        ]);
+        assert_eq!(num(&o, "ok"), 6.0, "{o}");
+        let recorded = server.recorded();
+        assert_eq!(recorded.len(), 6);
+        for r in recorded {
+            assert_eq!(r.method, "PUT");
+            assert_eq!(r.header("x-load"), Some("yes"));
+            assert_eq!(r.header("authorization"), Some("Bearer t"));
+            assert_eq!(r.body, b"payload");
         }
     }
 }
 
 #[test]
-fn human_table_lists_the_numbers() {
+fn rate_mode_holds_the_rate_and_measures_from_the_due_time() {
+    for mode in ["engine", "client"] {
+        let server = TestServer::keep_alive(BODY);
+        let url = server.url("/");
+        let o = loadgen_json(&["-c", "2", "-d", "1s", "-R", "100", "--mode", mode, &url]);
+        let n = num(&o, "n");
+        // 100 requests due in the second; a few either way for scheduling.
+        assert!((90.0..=101.0).contains(&n), "{mode}: {o}");
+        assert_eq!(num(&o, "rate"), 100.0);
+        assert_eq!(server.requests() as f64, n);
+    }
+    // A server that answers every request after 50 ms with one connection cannot keep
+    // up with 100/s: requests queue, and the latency counted from the due time grows
+    // well past the 50 ms service time (no coordinated omission).
+    let slow = TestServer::start(|conn| {
+        while conn.read_request().is_some() {
+            std::thread::sleep(Duration::from_millis(50));
+            conn.respond(200, &[], BODY);
+        }
+    });
+    let o = loadgen_json(&["-c", "1", "-n", "20", "-R", "100", &slow.url("/")]);
+    assert_eq!(num(&o, "ok"), 20.0);
+    // The 20th request is due at 190 ms but cannot start before 19 × 50 ms = 950 ms.
+    assert!(num(&o, "max_us") > 500_000.0, "{o}");
+    assert!(num(&o, "p50_us") > 100_000.0, "{o}");
+}
+
+#[test]
+fn human_table_lists_the_numbers_and_the_latency_distribution() {
     let server = TestServer::keep_alive(BODY);
     let url = server.url("/");
-    let out = loadgen(&["--url", &url, "-c", "2", "-n", "20"]);
+    let out = loadgen(&["--url", &url, "-c", "2", "-n", "20", "--latency"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [
@@ -198,10 +307,19 @@ fn human_table_lists_the_numbers() {
         "requests/s",
         "p50",
         "p99.9",
-        "max",
         "errors       0",
         "2 dials, 18 reuses",
         "per request",
+        "Latency Distribution",
+        "     50%",
+        "     75%",
+        "     90%",
+        "     99%",
+        "   99.9%",
+        "  99.99%",
+        "     max",
+        "Requests/sec:",
+        "Transfer/sec:",
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
@@ -212,38 +330,104 @@ fn human_table_lists_the_numbers() {
     );
 }
 
+/// Starts loadgen, lets it run for `after`, sends it SIGINT and returns its output.
+fn interrupted_run(args: &[&str], after: Duration) -> (Output, Duration) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("loadgen starts");
+    thread::sleep(after);
+    let sent = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "loadgen ignored Ctrl-C");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let took = sent.elapsed();
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let _ = child.stdout.take().map(|mut s| s.read_to_end(&mut stdout));
+    let _ = child.stderr.take().map(|mut s| s.read_to_end(&mut stderr));
+    let status = child.wait().expect("status");
+    (
+        Output {
+            status,
+            stdout,
+            stderr,
+        },
+        took,
+    )
+}
+
 #[test]
-fn bad_usage_exits_2_with_a_message() {
+fn ctrl_c_prints_the_partial_report() {
+    for mode in ["engine", "client"] {
+        let server = TestServer::keep_alive(BODY);
+        let url = server.url("/");
+        let (out, took) = interrupted_run(
+            &["-c", "2", "-d", "60s", "--mode", mode, "--json", &url],
+            Duration::from_millis(800),
+        );
+        assert!(
+            took < Duration::from_secs(3),
+            "{mode}: stopping took {took:?}"
+        );
+        assert_eq!(out.status.code(), Some(0), "{mode}");
+        let line = String::from_utf8_lossy(&out.stdout);
+        let o: Value = serde_json::from_str(line.trim()).expect("a JSON report");
+        assert_eq!(o["interrupted"], true, "{o}");
+        assert!(num(&o, "ok") > 0.0, "{o}");
+        assert_eq!(
+            num(&o, "errors"),
+            0.0,
+            "{mode}: in-flight requests are not failures: {o}"
+        );
+        assert!(num(&o, "secs") < 5.0, "{o}");
+    }
+    // A server that never answers: Ctrl-C still ends the run at once, with the table.
+    let server = TestServer::scripted(Script::NeverAnswer);
+    for mode in ["engine", "client"] {
+        let (out, took) = interrupted_run(
+            &["-c", "2", "-d", "60s", "--mode", mode, &server.url("/")],
+            Duration::from_millis(500),
+        );
+        assert!(
+            took < Duration::from_secs(3),
+            "{mode}: stopping took {took:?}"
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("interrupted"), "{mode}: {text}");
+        assert!(text.contains("0 ok in"), "{mode}: {text}");
+        assert!(text.contains("errors       0"), "{mode}: {text}");
+    }
+}
+
+#[test]
+fn bad_usage_exits_2_with_usage_on_stderr() {
     for (args, needle) in [
-        (&[][..], "--url is required"),
+        (&[][..], "a URL is required"),
         (
-            &["--url", "http://127.0.0.1:1/", "-n", "1"][..],
-            "-c is required",
-        ),
-        (
-            &["--url", "http://127.0.0.1:1/", "-c", "1"][..],
-            "-n REQUESTS or -d",
-        ),
-        (
-            &["--url", "ftp://127.0.0.1:1/", "-c", "1", "-n", "1"][..],
+            &["-c", "1", "-n", "1", "ftp://127.0.0.1:1/"][..],
             "unsupported scheme",
         ),
+        (&["-c", "lots", "http://127.0.0.1:1/"][..], "-c"),
+        (&["--mode", "x", "http://127.0.0.1:1/"][..], "--mode"),
+        (&["-d", "10x", "http://127.0.0.1:1/"][..], "ms, s, m, h"),
         (
-            &["--url", "http://127.0.0.1:1/", "-c", "lots", "-n", "1"][..],
-            "-c",
+            &["-n", "1", "-d", "1s", "http://127.0.0.1:1/"][..],
+            "cannot be used with",
         ),
+        (&["--bogus", "http://127.0.0.1:1/"][..], "--bogus"),
         (
-            &[
-                "--url",
-                "http://127.0.0.1:1/",
-                "-c",
-                "1",
-                "-n",
-                "1",
-                "--mode",
-                "x",
-            ][..],
-            "--mode",
+            &["-H", "X: a\r\nY: b", "http://127.0.0.1:1/"][..],
+            "invalid header value",
         ),
     ] {
         let out = loadgen(args);
@@ -253,225 +437,23 @@ fn bad_usage_exits_2_with_a_message() {
             stderr.contains(needle),
             "{args:?}: {stderr:?} lacks {needle:?}"
         );
-        assert!(stderr.contains("usage: loadgen"), "{args:?}: {stderr}");
+        assert!(stderr.contains("Usage: loadgen"), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "{args:?}");
     }
     let help = loadgen(&["--help"]);
     assert!(help.status.success());
-    assert!(String::from_utf8_lossy(&help.stdout).starts_with("usage: loadgen"));
-}
-
-// ---- a tiny JSON parser, enough to prove the output is JSON ------------------------------
-
-#[derive(Debug, Clone, PartialEq)]
-enum Json {
-    Null,
-    Bool(bool),
-    Number(f64),
-    String(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
-}
-
-/// Parses one JSON value (RFC 8259) that must fill `text` but for whitespace.
-fn parse_json(text: &str) -> Result<Json, String> {
-    let mut p = Parser {
-        bytes: text.as_bytes(),
-        pos: 0,
-    };
-    let v = p.value()?;
-    p.ws();
-    if p.pos != p.bytes.len() {
-        return Err(format!("trailing bytes at {}", p.pos));
-    }
-    Ok(v)
-}
-
-struct Parser<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl Parser<'_> {
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.pos += 1;
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn eat(&mut self, b: u8) -> Result<(), String> {
-        if self.peek() == Some(b) {
-            self.pos += 1;
-            Ok(())
-        } else {
-            Err(format!("want {:?} at {}", b as char, self.pos))
-        }
-    }
-
-    fn literal(&mut self, word: &str, v: Json) -> Result<Json, String> {
-        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
-            self.pos += word.len();
-            Ok(v)
-        } else {
-            Err(format!("bad literal at {}", self.pos))
-        }
-    }
-
-    fn value(&mut self) -> Result<Json, String> {
-        self.ws();
-        match self.peek().ok_or("unexpected end")? {
-            b'{' => self.object(),
-            b'[' => self.array(),
-            b'"' => self.string().map(Json::String),
-            b't' => self.literal("true", Json::Bool(true)),
-            b'f' => self.literal("false", Json::Bool(false)),
-            b'n' => self.literal("null", Json::Null),
-            b'-' | b'0'..=b'9' => self.number(),
-            b => Err(format!("unexpected {:?} at {}", b as char, self.pos)),
-        }
-    }
-
-    fn object(&mut self) -> Result<Json, String> {
-        self.eat(b'{')?;
-        let mut members = Vec::new();
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(Json::Object(members));
-        }
-        loop {
-            self.ws();
-            let key = self.string()?;
-            self.ws();
-            self.eat(b':')?;
-            members.push((key, self.value()?));
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(Json::Object(members));
-                }
-                _ => return Err(format!("want , or }} at {}", self.pos)),
-            }
-        }
-    }
-
-    fn array(&mut self) -> Result<Json, String> {
-        self.eat(b'[')?;
-        let mut items = Vec::new();
-        self.ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return Ok(Json::Array(items));
-        }
-        loop {
-            items.push(self.value()?);
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Json::Array(items));
-                }
-                _ => return Err(format!("want , or ] at {}", self.pos)),
-            }
-        }
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        self.eat(b'"')?;
-        let mut out = Vec::new();
-        loop {
-            let b = self.peek().ok_or("unterminated string")?;
-            self.pos += 1;
-            match b {
-                b'"' => return String::from_utf8(out).map_err(|e| e.to_string()),
-                b'\\' => {
-                    let e = self.peek().ok_or("unterminated escape")?;
-                    self.pos += 1;
-                    match e {
-                        b'"' | b'\\' | b'/' => out.push(e),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
-                        b'b' => out.push(8),
-                        b'f' => out.push(12),
-                        b'u' => {
-                            let hex = self
-                                .bytes
-                                .get(self.pos..self.pos + 4)
-                                .and_then(|h| std::str::from_utf8(h).ok())
-                                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                                .ok_or("bad \\u escape")?;
-                            self.pos += 4;
-                            let c = char::from_u32(hex).ok_or("surrogate \\u escape")?;
-                            out.extend_from_slice(c.to_string().as_bytes());
-                        }
-                        _ => return Err(format!("bad escape at {}", self.pos)),
-                    }
-                }
-                0..=0x1f => return Err("control character in string".into()),
-                _ => out.push(b),
-            }
-        }
-    }
-
-    fn number(&mut self) -> Result<Json, String> {
-        let start = self.pos;
-        while matches!(
-            self.peek(),
-            Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-        ) {
-            self.pos += 1;
-        }
-        let text = std::str::from_utf8(&self.bytes[start..self.pos]).map_err(|e| e.to_string())?;
-        // JSON forbids what Rust's parser accepts beyond it: leading '+', "01", ".5", "5.".
-        let digits = text.strip_prefix('-').unwrap_or(text);
-        let int_part = digits.split(['.', 'e', 'E']).next().unwrap_or("");
-        let bad_int = int_part.is_empty() || (int_part.len() > 1 && int_part.starts_with('0'));
-        if bad_int || text.contains(".e") || text.ends_with('.') || digits.starts_with('+') {
-            return Err(format!("bad number {text:?}"));
-        }
-        text.parse()
-            .map(Json::Number)
-            .map_err(|_| format!("bad number {text:?}"))
-    }
-}
-
-#[test]
-fn the_test_parser_is_strict_enough() {
-    assert_eq!(
-        parse_json(r#" {"a": [1, -2.5e3, true, null], "b": "x\"\u00e9"} "#),
-        Ok(Json::Object(vec![
-            (
-                "a".into(),
-                Json::Array(vec![
-                    Json::Number(1.0),
-                    Json::Number(-2500.0),
-                    Json::Bool(true),
-                    Json::Null
-                ])
-            ),
-            ("b".into(), Json::String("x\"é".into())),
-        ]))
-    );
-    for bad in [
-        "{",
-        "{\"a\":1,}",
-        "{a:1}",
-        "[1 2]",
-        "01",
-        "1.",
-        ".5",
-        "NaN",
-        "{\"a\":1} x",
-        "\"\n\"",
+    let text = String::from_utf8_lossy(&help.stdout);
+    for option in [
+        "--rate",
+        "--latency",
+        "--header",
+        "--method",
+        "--threads",
+        "--duration",
     ] {
-        assert!(parse_json(bad).is_err(), "accepted {bad:?}");
+        assert!(
+            text.contains(option),
+            "{option} missing from --help:\n{text}"
+        );
     }
 }

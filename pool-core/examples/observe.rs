@@ -3,8 +3,8 @@
 //! the log layer's lines, and the stats as Prometheus text.
 //!
 //! ```text
-//! cargo run -p pool-core --example observe            # all of it
-//! cargo run -p pool-core --example observe -- metrics # only the Prometheus text
+//! cargo run -p wirepool --example observe            # all of it
+//! cargo run -p wirepool --example observe -- metrics # only the Prometheus text
 //! ```
 //!
 //! Log lines go to stderr through a ten-line `log` backend below (a program would use
@@ -15,13 +15,13 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pool_core::http::Request;
-use pool_core::layers::{LogLayer, RetryLayer};
-use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::trace::LogTracer;
-use pool_core::{Body, Client, RequestInfo, RequestOptions};
 use testkit::tls::{ServerSetup, TestPki, TlsTestServer};
 use testkit::{Script, TestServer};
+use wirepool::http::Request;
+use wirepool::layers::{LogLayer, RetryLayer};
+use wirepool::tls::{TlsConfig, TrustRoots};
+use wirepool::trace::LogTracer;
+use wirepool::{Body, Client, RequestInfo, RequestOptions};
 
 /// Writes every record to stderr as `target: message`, relative time first.
 struct Stderr(Instant);

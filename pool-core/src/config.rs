@@ -8,12 +8,15 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use http1_codec::HeadLimits;
 
+use crate::dns::SharedResolver;
 use crate::error::{Error, ErrorKind};
 use crate::pool::ReuseOrder;
+use crate::route::{ConnectTo, NoProxy, Proxy, ResolveTo};
 
 /// The largest read buffer and response head accepted (64 MiB). A connection's read
 /// buffer grows up to the larger of the two, so these bound the memory one connection
@@ -125,6 +128,33 @@ pub struct Config {
     /// Client only: body bytes the engine may buffer for a reader that has not read
     /// them yet; beyond it the engine stops reading that socket. Default 256 KiB.
     pub body_buffer_limit: usize,
+    /// The HTTP proxy for every request (`http://` and `https://`), instead of the
+    /// environment's. Default `None`. Go: `Transport.Proxy = http.ProxyURL(u)`; curl:
+    /// `-x`. See `docs/proxies.md`.
+    pub proxy: Option<Proxy>,
+    /// Hosts that never go through a proxy, instead of the environment's `NO_PROXY`.
+    /// Default `None`. curl: `--noproxy`.
+    pub no_proxy: Option<NoProxy>,
+    /// Read `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy` (and their
+    /// upper-case forms) when the engine is built, for whatever `proxy` and `no_proxy`
+    /// leave unset. Default on, as Go's `http.ProxyFromEnvironment` and curl.
+    pub proxy_from_env: bool,
+    /// Deadline for a proxy's answer to `CONNECT`, from the moment the TCP connection
+    /// to the proxy is up (and its TLS handshake, for an `https://` proxy). The TCP
+    /// connect itself is under `connect_timeout`. Default 10 s.
+    pub proxy_connect_timeout: Duration,
+    /// Send every request over this Unix domain socket; the URL's host is only the
+    /// `Host` header. Default `None`. curl: `--unix-socket`.
+    pub unix_socket: Option<PathBuf>,
+    /// Rules that send connections for one `host:port` to another (curl's
+    /// `--connect-to`); the first that applies wins. Default none.
+    pub connect_to: Vec<ConnectTo>,
+    /// Static answers for `host:port` that skip the resolver (curl's `--resolve`).
+    /// Default none.
+    pub resolve: Vec<ResolveTo>,
+    /// Resolves names instead of the system resolver (`getaddrinfo`), on the resolver
+    /// threads: service discovery, or a fake DNS in tests. Default `None`.
+    pub resolver: Option<SharedResolver>,
 }
 
 impl Default for Config {
@@ -156,6 +186,14 @@ impl Default for Config {
             head_limits: HeadLimits::default(),
             read_buffer_size: 16 * 1024,
             body_buffer_limit: 256 * 1024,
+            proxy: None,
+            no_proxy: None,
+            proxy_from_env: true,
+            proxy_connect_timeout: Duration::from_secs(10),
+            unix_socket: None,
+            connect_to: Vec::new(),
+            resolve: Vec::new(),
+            resolver: None,
         }
     }
 }
@@ -169,12 +207,13 @@ impl Config {
     /// Checks every setting; the error names the first one refused and what it allows.
     ///
     /// Refused: zero where zero cannot work (`connect_timeout`,
-    /// `tls_handshake_timeout`, `Some(0)` for `timeout`, `response_header_timeout`,
+    /// `tls_handshake_timeout`, `proxy_connect_timeout`, `Some(0)` for `timeout`, `response_header_timeout`,
     /// `max_conns_per_host`, `max_requests_per_conn`; zero `read_buffer_size`,
     /// `body_buffer_limit`, head limits, `resolver_threads`), a `lifetime_jitter` that is
     /// not a number from 0 to 1, buffers over 64 MiB (`MAX_BUFFER_BYTES`), more than
     /// 256 resolver threads (`MAX_RESOLVER_THREADS`), and TCP keepalive values the kernel
-    /// refuses (1 s to 32 767 s, 1 to 127 probes). Everything else is allowed, and a
+    /// refuses (1 s to 32 767 s, 1 to 127 probes), an empty `unix_socket` path and a
+    /// `resolve` rule without an address. Everything else is allowed, and a
     /// duration too large for the clock means "never".
     pub fn validate(&self) -> Result<(), Error> {
         let no_limit = "must be more than zero (None means no limit)";
@@ -190,6 +229,20 @@ impl Config {
         }
         if self.tls_handshake_timeout.is_zero() {
             return Err(refuse("tls_handshake_timeout", never));
+        }
+        if self.proxy_connect_timeout.is_zero() {
+            return Err(refuse("proxy_connect_timeout", never));
+        }
+        if let Some(path) = &self.unix_socket {
+            if path.as_os_str().is_empty() {
+                return Err(refuse("unix_socket", "must be a path"));
+            }
+        }
+        if let Some(rule) = self.resolve.iter().find(|r| r.addrs().is_empty()) {
+            return Err(refuse(
+                "resolve",
+                format_args!("{}:{} has no address", rule.host(), rule.port()),
+            ));
         }
         if self.max_conns_per_host == Some(0) {
             return Err(refuse("max_conns_per_host", no_limit));
@@ -292,6 +345,13 @@ mod tests {
             ("connect_timeout", |c| c.connect_timeout = Duration::ZERO),
             ("tls_handshake_timeout", |c| {
                 c.tls_handshake_timeout = Duration::ZERO
+            }),
+            ("proxy_connect_timeout", |c| {
+                c.proxy_connect_timeout = Duration::ZERO
+            }),
+            ("unix_socket", |c| c.unix_socket = Some(PathBuf::new())),
+            ("resolve", |c| {
+                c.resolve = vec![ResolveTo::new("h", 80, Vec::new())]
             }),
             ("max_conns_per_host", |c| c.max_conns_per_host = Some(0)),
             ("max_requests_per_conn", |c| {

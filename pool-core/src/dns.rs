@@ -57,6 +57,69 @@ pub(crate) const MAX_CACHE_ENTRIES: usize = 1024;
 /// in tests (of this module and of the Engine) so they need no network.
 pub(crate) type LookupFn = Arc<dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync>;
 
+/// A name resolver the engine calls instead of the system's: service discovery, a
+/// fixed table, or a fake DNS in tests.
+///
+/// It runs on the engine's resolver threads (`resolver_threads`), never on the engine
+/// thread, so it may block; its answers are cached for `dns_ttl` like the system's. It
+/// is asked only for names: IP literals and `resolve` rules
+/// ([`ResolveTo`](crate::ResolveTo)) never reach it. The addresses are tried in
+/// RFC 8305 order (families interleaved), each racing the next after
+/// `happy_eyeballs_delay`.
+///
+/// Any `Fn(&str, u16) -> io::Result<Vec<SocketAddr>>` closure is a resolver:
+///
+/// ```
+/// use std::net::SocketAddr;
+/// let client = wirepool::Client::builder()
+///     .resolver(|host: &str, port: u16| -> std::io::Result<Vec<SocketAddr>> {
+///         match host {
+///             "api.service" => Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]),
+///             _ => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "unknown service")),
+///         }
+///     })
+///     .build()?;
+/// # Ok::<(), wirepool::Error>(())
+/// ```
+pub trait Resolve: Send + Sync + 'static {
+    /// The addresses of `host` (lower-cased, never an IP literal) for `port`. An empty
+    /// list or an error fails the requests waiting for it with `ErrorKind::Dns`.
+    fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>>;
+}
+
+impl<F> Resolve for F
+where
+    F: Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+{
+    fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+        self(host, port)
+    }
+}
+
+/// A [`Resolve`] shared by the engine's resolver threads (what
+/// [`Config::resolver`](crate::Config::resolver) holds).
+#[derive(Clone)]
+pub struct SharedResolver(Arc<dyn Resolve>);
+
+impl SharedResolver {
+    /// Wraps `resolver`.
+    pub fn new(resolver: impl Resolve) -> SharedResolver {
+        SharedResolver(Arc::new(resolver))
+    }
+
+    /// As the worker threads call it.
+    pub(crate) fn lookup_fn(&self) -> LookupFn {
+        let inner = Arc::clone(&self.0);
+        Arc::new(move |host: &str, port: u16| inner.resolve(host, port))
+    }
+}
+
+impl fmt::Debug for SharedResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedResolver(..)")
+    }
+}
+
 /// The system resolver: `getaddrinfo` through `std::net::ToSocketAddrs`.
 fn system_lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     (host, port).to_socket_addrs().map(Iterator::collect)
@@ -221,6 +284,9 @@ pub(crate) struct Resolver {
     cache: HashMap<Box<str>, CacheEntry>,
     /// Reused buffer for building cache keys, so a cache hit does not allocate.
     key_buf: String,
+    /// Static answers (`Config::resolve`) by cache key: they never expire and never
+    /// reach a worker.
+    fixed: HashMap<Box<str>, Arc<[SocketAddr]>>,
 }
 
 impl fmt::Debug for Resolver {
@@ -263,7 +329,16 @@ impl Resolver {
             in_flight: HashSet::new(),
             cache: HashMap::new(),
             key_buf: String::new(),
+            fixed: HashMap::new(),
         }
+    }
+
+    /// Answers `host:port` with `addrs` from now on, without asking anyone (curl's
+    /// `--resolve`). A later rule for the same name replaces an earlier one.
+    pub fn fix(&mut self, host: &str, port: u16, addrs: &[SocketAddr]) {
+        self.fill_key(host, port);
+        self.fixed
+            .insert(self.key_buf.as_str().into(), Arc::from(addrs));
     }
 
     /// Addresses for `host:port`, now if possible.
@@ -277,6 +352,9 @@ impl Resolver {
             return Lookup::Ready(Arc::new([SocketAddr::new(ip, port)]));
         }
         self.fill_key(host, port);
+        if let Some(addrs) = self.fixed.get(self.key_buf.as_str()) {
+            return Lookup::Ready(Arc::clone(addrs));
+        }
         if let Some(entry) = self.cache.get(self.key_buf.as_str()) {
             if now < entry.expires {
                 return Lookup::Ready(Arc::clone(&entry.addrs));

@@ -31,6 +31,30 @@ pub enum Culprit {
 }
 
 /// What went wrong with a request.
+///
+/// Match on it to decide what to do; the enum is `#[non_exhaustive]`, so keep a wildcard
+/// arm:
+///
+/// ```
+/// use wirepool::{Client, Culprit, ErrorKind};
+///
+/// // A port where nothing listens: the connect is refused.
+/// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+/// let client = Client::new()?;
+/// let err = client.get(&format!("http://127.0.0.1:{port}/")).unwrap_err();
+/// let what_to_do = match err.kind() {
+///     ErrorKind::Dns | ErrorKind::Connect | ErrorKind::ConnectTimeout => "try another host",
+///     _ if err.is_timeout() => "give it more time",
+///     ErrorKind::Protocol => "the server is broken: report it",
+///     _ => "give up",
+/// };
+/// assert_eq!(err.kind(), ErrorKind::Connect);
+/// assert_eq!(err.culprit(), Culprit::Environment);
+/// assert!(err.is_retry_safe()); // nothing was sent
+/// assert_eq!(what_to_do, "try another host");
+/// assert_eq!(err.to_string(), "connect failed"); // the cause is in source()
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
@@ -53,6 +77,16 @@ pub enum ErrorKind {
     /// `connect_timeout` passed before a connection (DNS included) was established.
     /// Nothing was sent.
     ConnectTimeout,
+    /// The HTTP proxy did not open the tunnel: it answered `CONNECT` with another status
+    /// than 2xx (the source is a [`ProxyRefused`](crate::ProxyRefused) with the proxy's
+    /// status line: 407 means it wants credentials, 403 that it refuses the
+    /// destination), closed or reset the connection, or sent something that is not
+    /// HTTP. Or the proxy configured for the request cannot be used (a `socks5://` URL
+    /// in `ALL_PROXY`, say). Nothing of the request was sent.
+    Proxy,
+    /// `proxy_connect_timeout` passed before the proxy answered `CONNECT`. Nothing of
+    /// the request was sent.
+    ProxyConnectTimeout,
     /// The request was written but no response head arrived within
     /// `response_header_timeout`. The server may have acted on the request.
     ResponseHeaderTimeout,
@@ -95,6 +129,8 @@ impl ErrorKind {
             ErrorKind::Tls => "tls error",
             ErrorKind::TlsHandshakeTimeout => "tls handshake timed out",
             ErrorKind::ConnectTimeout => "connect timed out",
+            ErrorKind::Proxy => "proxy refused or failed the tunnel",
+            ErrorKind::ProxyConnectTimeout => "timed out waiting for the proxy's CONNECT answer",
             ErrorKind::ResponseHeaderTimeout => "timed out waiting for the response head",
             ErrorKind::Timeout => "request timed out",
             ErrorKind::Protocol => "protocol error from server",
@@ -132,7 +168,11 @@ impl Error {
             source: None,
             retry_safe: matches!(
                 kind,
-                ErrorKind::Dns | ErrorKind::Connect | ErrorKind::ConnectTimeout
+                ErrorKind::Dns
+                    | ErrorKind::Connect
+                    | ErrorKind::ConnectTimeout
+                    | ErrorKind::Proxy
+                    | ErrorKind::ProxyConnectTimeout
             ),
         }
     }
@@ -175,6 +215,7 @@ impl Error {
                 | ErrorKind::ResponseHeaderTimeout
                 | ErrorKind::Timeout
                 | ErrorKind::TlsHandshakeTimeout
+                | ErrorKind::ProxyConnectTimeout
         )
     }
 
@@ -239,6 +280,57 @@ impl fmt::Display for Message {
 }
 
 impl std::error::Error for Message {}
+
+/// The source of an [`ErrorKind::Proxy`] error when the proxy answered `CONNECT` with a
+/// status other than 2xx: the status and the proxy's status line as it sent it.
+///
+/// ```no_run
+/// # let client = wirepool::Client::new()?;
+/// match client.get("https://blocked.example/") {
+///     Err(e) if e.kind() == wirepool::ErrorKind::Proxy => {
+///         let refused = std::error::Error::source(&e)
+///             .and_then(|s| s.downcast_ref::<wirepool::ProxyRefused>());
+///         if let Some(r) = refused {
+///             eprintln!("proxy said {}", r.status_line()); // "HTTP/1.1 403 Forbidden"
+///         }
+///     }
+///     _ => {}
+/// }
+/// # Ok::<(), wirepool::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyRefused {
+    status: http::StatusCode,
+    status_line: Box<str>,
+}
+
+impl ProxyRefused {
+    pub(crate) fn new(status: http::StatusCode, status_line: String) -> ProxyRefused {
+        ProxyRefused {
+            status,
+            status_line: status_line.into_boxed_str(),
+        }
+    }
+
+    /// The status the proxy answered `CONNECT` with.
+    pub fn status(&self) -> http::StatusCode {
+        self.status
+    }
+
+    /// The proxy's status line, e.g. `HTTP/1.1 407 Proxy Authentication Required`
+    /// (control bytes replaced).
+    pub fn status_line(&self) -> &str {
+        &self.status_line
+    }
+}
+
+impl fmt::Display for ProxyRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the proxy answered CONNECT with {:?}", self.status_line)
+    }
+}
+
+impl std::error::Error for ProxyRefused {}
 
 impl Error {
     /// An error of `kind` whose source is a plain message.

@@ -3,9 +3,11 @@
 //! ```text
 //!  your thread ──submit(Request)──► Engine ──poll()──► Event::{Head, Data, Done, Failed}
 //!                                     │
-//!        pools: per host (scheme+host+port) an idle stack, counts, a FIFO wait queue
-//!        conns: one state machine each (resolving → connecting → writing → awaiting
-//!               head → reading body → idle | closed), bytes through http1-codec
+//!        pools: per host (scheme+host+port, and the route: direct, a proxy, a Unix
+//!               socket) an idle stack, counts, a FIFO wait queue
+//!        conns: one state machine each (resolving → connecting → [tunneling] →
+//!               [tls] → writing → awaiting head → reading body → idle | closed),
+//!               bytes through http1-codec
 //!        timers: one heap of named deadlines; the poll timeout is the next one
 //!        dns:    resolver threads answer through a channel + mio::Waker
 //!
@@ -37,22 +39,24 @@ mod event;
 pub mod layers;
 mod pool;
 mod request;
+mod route;
 mod slab;
 mod timer;
 pub mod trace;
 
-pub use client::{Client, ClientBuilder, Response, ResponseBody};
+pub use client::{Client, ClientBuilder, Prewarmed, Response, ResponseBody};
 pub use client::{Middleware, Next};
 pub use config::{Config, TcpKeepalive};
-pub use dns::DnsError;
+pub use dns::{DnsError, Resolve, SharedResolver};
 pub use engine::Engine;
-pub use error::{Culprit, Error, ErrorKind};
+pub use error::{Culprit, Error, ErrorKind, ProxyRefused};
 pub use event::{Event, HeadView};
 pub use pool::{
     CloseCause, CloseCounts, Histogram, HostStats, NotReusable, NotReusableCounts, PoolKey,
     ReuseOrder, Scheme, Stats, Timings,
 };
 pub use request::{Body, Flow, RequestId, RequestInfo, RequestOptions};
+pub use route::{ConnectTo, NoProxy, Proxy, ResolveTo, Route};
 
 /// Re-export of `tls-glue`: TLS configuration (`tls::TlsConfig`) and TLS errors.
 pub use tls_glue as tls;

@@ -153,7 +153,8 @@ impl fmt::Display for RequestId {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RequestInfo {
-    /// The connection had served a request before this one.
+    /// The connection had served a request before this one, or was waiting in the idle
+    /// pool (opened by `prewarm`).
     pub reused: bool,
     /// How long the reused connection had been idle (zero when it was handed over
     /// straight from the request before).
@@ -224,12 +225,27 @@ pub(crate) struct Req {
     pub(crate) got_response_bytes: bool,
     /// A retry after a stale connection: it must go out on a fresh one.
     pub(crate) fresh_only: bool,
+    /// Not a request: `Engine::prewarm` asks for a connection to be opened and pooled.
+    pub(crate) warm: bool,
     /// The encoded head until a connection takes it (then the connection's old write
     /// buffer, emptied, to recycle); encoded again only for a retry.
     pub(crate) head: Vec<u8>,
+    /// How the head is written (origin form, or absolute form to a proxy).
+    pub(crate) form: HeadForm,
     pub(crate) info: RequestInfo,
     /// This request's own tracer ([`RequestTracer`](crate::trace::RequestTracer)).
     pub(crate) tracer: Option<Arc<dyn Tracer>>,
+}
+
+/// How a request head is written for the route it takes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HeadForm {
+    /// `GET http://origin/path` for a proxy (plain `http://` through an HTTP proxy);
+    /// else `GET /path`.
+    pub(crate) absolute: bool,
+    /// `Proxy-Authorization` to add (absolute form only: it is for the proxy, which
+    /// reads this request; never inside a tunnel, where the origin would).
+    pub(crate) proxy_auth: Option<std::sync::Arc<str>>,
 }
 
 impl Req {
@@ -242,14 +258,72 @@ impl Req {
     }
 }
 
-/// Encodes `request`'s head (origin form; body framing from its method and length).
-pub(crate) fn encode_request_head(request: &Request<Body>, out: &mut Vec<u8>) -> Result<(), Error> {
+/// Encodes `request`'s head in `form` (body framing from its method and length).
+///
+/// Through a proxy with credentials, `Proxy-Authorization` is added after the caller's
+/// headers, unless the caller set one (theirs wins, as in Go).
+pub(crate) fn encode_request_head(
+    request: &Request<Body>,
+    form: &HeadForm,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     let head = RequestHead {
         method: request.method(),
         uri: request.uri(),
         headers: request.headers(),
-        form: TargetForm::Origin,
+        form: if form.absolute {
+            TargetForm::Absolute
+        } else {
+            TargetForm::Origin
+        },
         framing: request_framing(request.method(), request.body().len()),
+    };
+    http1_codec::encode_head(&head, out).map_err(Error::from)?;
+    if let Some(auth) = form.proxy_auth.as_deref().filter(|_| form.absolute) {
+        if !request
+            .headers()
+            .contains_key(http::header::PROXY_AUTHORIZATION)
+        {
+            // The head ends with the blank line: put the field before it. The value is
+            // `Basic` + base64, built by us: nothing in it can break the head.
+            out.truncate(out.len() - 2);
+            out.extend_from_slice(b"proxy-authorization: ");
+            out.extend_from_slice(auth.as_bytes());
+            out.extend_from_slice(b"\r\n\r\n");
+        }
+    }
+    Ok(())
+}
+
+/// Encodes the `CONNECT host:port` request that opens a tunnel to `host:port` through a
+/// proxy, with `Proxy-Authorization` when the proxy has credentials.
+pub(crate) fn encode_connect_head(
+    host: &str,
+    port: u16,
+    proxy_auth: Option<&str>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let authority = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let uri = http::Uri::builder()
+        .authority(authority.as_str())
+        .build()
+        .map_err(|e| Error::with_source(crate::error::ErrorKind::InvalidRequest, e))?;
+    let mut headers = HeaderMap::new();
+    if let Some(auth) = proxy_auth {
+        let value = http::HeaderValue::from_str(auth)
+            .map_err(|e| Error::with_source(crate::error::ErrorKind::InvalidConfig, e))?;
+        headers.insert(http::header::PROXY_AUTHORIZATION, value);
+    }
+    let head = RequestHead {
+        method: &Method::CONNECT,
+        uri: &uri,
+        headers: &headers,
+        form: TargetForm::Authority,
+        framing: RequestFraming::None,
     };
     http1_codec::encode_head(&head, out).map_err(Error::from)
 }

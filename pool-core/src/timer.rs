@@ -27,6 +27,8 @@ pub(crate) enum Deadline {
     HappyEyeballs,
     /// TLS handshake not finished (`tls_handshake_timeout`).
     TlsHandshake,
+    /// The proxy has not answered `CONNECT` (`proxy_connect_timeout`).
+    ProxyConnect,
     /// Request written, response head not yet read (`response_header_timeout`).
     ResponseHead,
     /// Waiting for `100 Continue` before sending the body (`expect_continue_timeout`).
@@ -43,7 +45,7 @@ pub(crate) enum Deadline {
 
 impl Deadline {
     /// Number of deadline names: the size of a [`DeadlineTable`].
-    pub(crate) const COUNT: usize = 9;
+    pub(crate) const COUNT: usize = 10;
 
     fn index(self) -> usize {
         self as usize
@@ -56,6 +58,7 @@ impl fmt::Display for Deadline {
             Deadline::Connect => "connect",
             Deadline::HappyEyeballs => "happy-eyeballs",
             Deadline::TlsHandshake => "tls-handshake",
+            Deadline::ProxyConnect => "proxy-connect",
             Deadline::ResponseHead => "response-head",
             Deadline::ExpectContinue => "expect-continue",
             Deadline::Total => "total",

@@ -28,7 +28,7 @@
 //! | `dns_start`, `dns_done` | `settle.rs` `open_conn` (a cached answer), `Engine::handle_dns_answers` (the resolver's); both through `Engine::dns_answered` |
 //! | `connect_start` | `conn/dial.rs` `next_attempt`: the one place an attempt starts |
 //! | `connect_done` | `conn/dial.rs` `Dial::end_attempt`: the one place an attempt ends (connected, failed, or abandoned when another won or the dial was dropped) |
-//! | `tls_start`, `tls_done` | `Engine::apply`: `NeedsTls` and `Connected` (a failure: `Engine::fail_conn` while handshaking) |
+//! | `tls_start`, `tls_done` | `Engine::apply`: `NeedsTls` starts one; whatever follows a handshake (`NeedsTunnel`, the origin's `NeedsTls`, `Connected`) ends it, in `Engine::handshake_finished` (a failure: `Engine::fail_conn` while handshaking) |
 //! | `got_conn` | `settle.rs` `start_exchange`: a request is put on a connection |
 //! | `wrote_headers`, `wrote_request` | `conn/write.rs` `drive_write`: the write loop |
 //! | `got_100_continue`, `first_byte`, `head_received` | `conn/read.rs` `read_head` |
@@ -50,7 +50,8 @@
 //! - A per-request tracer sees its request's events and those of the connection while it
 //!   carries the request, up to the `conn_returned` or `conn_closed` that ends its use.
 //!   The client's tracer also sees connections closing on their own (idle timeout,
-//!   eviction, a server closing an idle connection).
+//!   eviction, a server closing an idle connection), and the connections
+//!   `Engine::prewarm` opens: their dial events and `conn_returned`, no request events.
 //!
 //! # Cost
 //!
@@ -78,7 +79,7 @@ use crate::request::{RequestId, RequestInfo};
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use pool_core::trace::{GotConn, Step, Tracer};
+/// use wirepool::trace::{GotConn, Step, Tracer};
 ///
 /// /// Remembers when each request's first response byte came.
 /// #[derive(Default)]
@@ -91,26 +92,29 @@ use crate::request::{RequestId, RequestInfo};
 /// }
 ///
 /// let tracer = Arc::new(FirstBytes::default());
-/// let client = pool_core::Client::builder().tracer(tracer.clone()).build()?;
-/// # Ok::<(), pool_core::Error>(())
+/// let client = wirepool::Client::builder().tracer(tracer.clone()).build()?;
+/// # Ok::<(), wirepool::Error>(())
 /// ```
 #[allow(unused_variables)]
 pub trait Tracer: Send + Sync {
     /// The request joined its host's wait queue (`max_conns_per_host` reached). How long
     /// it waited comes with [`got_conn`](Tracer::got_conn).
     fn queued(&self, ev: &Queued<'_>) {}
-    /// A new connection asks for its host's addresses (host names only: an IP literal
-    /// needs no lookup and has no DNS events).
+    /// A new connection asks for the addresses of the name it dials — the origin's, a
+    /// `connect_to` target's, or its proxy's (names only: an IP literal needs no lookup
+    /// and has no DNS events, nor has a Unix socket).
     fn dns_start(&self, ev: &DnsStart<'_>) {}
-    /// The addresses are known (or the lookup failed); `cached` when the answer came from
-    /// the engine's DNS cache without asking the resolver.
+    /// The addresses are known (or the lookup failed); `cached` when the answer came at
+    /// once, from the engine's DNS cache or a fixed `ResolveTo` rule, without asking the
+    /// resolver.
     fn dns_done(&self, ev: &DnsDone<'_>) {}
     /// A TCP connect to one address started (Happy Eyeballs may race two).
     fn connect_start(&self, ev: &ConnectStart) {}
     /// A connect attempt ended: connected, failed, or abandoned (another attempt won, or
     /// the connection was closed while connecting).
     fn connect_done(&self, ev: &ConnectDone<'_>) {}
-    /// TCP is up on an `https` connection; the TLS handshake starts.
+    /// A TLS handshake starts: with the origin (`https`), or with an `https://` proxy
+    /// ([`TlsStart::proxy`]; the origin's follows through the tunnel).
     fn tls_start(&self, ev: &TlsStart<'_>) {}
     /// The TLS handshake finished (full or resumed, protocol, cipher suite) or failed.
     fn tls_done(&self, ev: &TlsDone<'_>) {}
@@ -149,12 +153,12 @@ pub trait Tracer: Send + Sync {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use pool_core::trace::{LogTracer, RequestTracer};
-/// use pool_core::{http::Request, Body};
+/// use wirepool::trace::{LogTracer, RequestTracer};
+/// use wirepool::{http::Request, Body};
 ///
 /// let mut request = Request::get("http://127.0.0.1:8080/").body(Body::empty())?;
 /// request.extensions_mut().insert(RequestTracer(Arc::new(LogTracer)));
-/// # Ok::<(), pool_core::http::Error>(())
+/// # Ok::<(), wirepool::http::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct RequestTracer(pub Arc<dyn Tracer>);
@@ -209,7 +213,7 @@ pub struct DnsDone<'a> {
     pub host: &'a str,
     /// The addresses, in the resolver's order, or why there are none.
     pub result: Result<&'a [SocketAddr], &'a DnsError>,
-    /// The answer came from the engine's cache (`dns_ttl`).
+    /// The answer came at once: the engine's cache (`dns_ttl`) or a `ResolveTo` rule.
     pub cached: bool,
     /// Since `dns_start` (zero for a cached answer).
     pub took: Duration,
@@ -225,8 +229,9 @@ pub struct ConnectStart {
     pub request: Option<RequestId>,
     /// The new connection.
     pub conn_id: u64,
-    /// The address tried.
-    pub addr: SocketAddr,
+    /// The address tried (`None` over a Unix domain socket: its path is in the pool
+    /// key's route).
+    pub addr: Option<SocketAddr>,
 }
 
 /// How a connect attempt ended ([`ConnectDone::result`]).
@@ -252,8 +257,8 @@ pub struct ConnectDone<'a> {
     pub request: Option<RequestId>,
     /// The new connection.
     pub conn_id: u64,
-    /// The address tried.
-    pub addr: SocketAddr,
+    /// The address tried (`None` over a Unix domain socket).
+    pub addr: Option<SocketAddr>,
     /// How the attempt ended.
     pub result: ConnectResult<'a>,
     /// Since this attempt's `connect_start`.
@@ -272,6 +277,9 @@ pub struct TlsStart<'a> {
     pub conn_id: u64,
     /// The name the certificate is checked against (and sent as SNI unless an IP).
     pub server_name: &'a str,
+    /// The handshake is with an `https://` proxy (the origin's follows through the
+    /// tunnel), not with the origin.
+    pub proxy: bool,
 }
 
 /// A finished TLS handshake ([`TlsDone::result`]).
@@ -303,6 +311,8 @@ pub struct TlsDone<'a> {
     pub request: Option<RequestId>,
     /// The connection.
     pub conn_id: u64,
+    /// With an `https://` proxy, not the origin (see [`TlsStart::proxy`]).
+    pub proxy: bool,
     /// What was negotiated, or why the handshake failed.
     pub result: Result<TlsHandshake, &'a Error>,
     /// Since `tls_start`.
@@ -512,6 +522,18 @@ macro_rules! trace_log {
     };
 }
 
+/// An address, or `unix` for a Unix domain socket.
+struct Addr(Option<SocketAddr>);
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("unix"),
+        }
+    }
+}
+
 /// `req#N` or `-`.
 struct Req(Option<RequestId>);
 
@@ -565,11 +587,11 @@ impl Tracer for LogTracer {
             "{} conn#{} connect_start {}",
             Req(ev.request),
             ev.conn_id,
-            ev.addr
+            Addr(ev.addr)
         );
     }
     fn connect_done(&self, ev: &ConnectDone<'_>) {
-        let (req, conn, addr, took) = (Req(ev.request), ev.conn_id, ev.addr, ev.took);
+        let (req, conn, addr, took) = (Req(ev.request), ev.conn_id, Addr(ev.addr), ev.took);
         match ev.result {
             ConnectResult::Connected => {
                 trace_log!("{req} conn#{conn} connect_done {addr} connected in {took:?}")
@@ -584,17 +606,19 @@ impl Tracer for LogTracer {
     }
     fn tls_start(&self, ev: &TlsStart<'_>) {
         trace_log!(
-            "{} conn#{} tls_start {}",
+            "{} conn#{} tls_start {}{}",
             Req(ev.request),
             ev.conn_id,
+            if ev.proxy { "proxy " } else { "" },
             ev.server_name
         );
     }
     fn tls_done(&self, ev: &TlsDone<'_>) {
         let (req, conn, took) = (Req(ev.request), ev.conn_id, ev.took);
+        let hop = if ev.proxy { "proxy " } else { "" };
         match &ev.result {
             Ok(hs) => trace_log!(
-                "{req} conn#{conn} tls_done {} {} {} in {took:?}",
+                "{req} conn#{conn} tls_done {hop}{} {} {} in {took:?}",
                 if hs.is_resumed() { "resumed" } else { "full" },
                 match hs.protocol {
                     Some(TlsVersion::Tls13) => "TLSv1.3",
@@ -603,7 +627,7 @@ impl Tracer for LogTracer {
                 },
                 hs.cipher_suite.unwrap_or("?"),
             ),
-            Err(e) => trace_log!("{req} conn#{conn} tls_done failed: {e} in {took:?}"),
+            Err(e) => trace_log!("{req} conn#{conn} tls_done {hop}failed: {e} in {took:?}"),
         }
     }
     fn got_conn(&self, ev: &GotConn) {

@@ -11,8 +11,8 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use common::{get, WAIT};
-use pool_core::{Client, Config, Engine, Event, Flow};
 use testkit::{pattern, pattern_byte, Script, TestServer};
+use wirepool::{Client, Config, Engine, Event, Flow};
 
 const MIB: usize = 1024 * 1024;
 

@@ -16,8 +16,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{kind_of, Gate, WAIT};
-use pool_core::{Client, Error, ErrorKind, Response};
 use testkit::{pattern_byte, Script, TestServer};
+use wirepool::{Client, Error, ErrorKind, Response};
 
 const MIB: usize = 1024 * 1024;
 
@@ -227,7 +227,7 @@ fn an_engine_panic_fails_every_caller_and_reader_promptly() {
     // Every later call says so too, at once.
     let err = client.stats().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::EngineFailed, "{err:?}");
-    assert_eq!(err.culprit(), pool_core::Culprit::Internal);
+    assert_eq!(err.culprit(), wirepool::Culprit::Internal);
     let err = client.get(&stalled.url("/")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::EngineFailed, "{err:?}");
     within_wait("shutting a dead engine down", move || client.shutdown());

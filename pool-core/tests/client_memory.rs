@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::WAIT;
-use pool_core::Client;
 use testkit::{pattern_byte, TestServer};
+use wirepool::Client;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;

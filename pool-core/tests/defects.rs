@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{get, Driver, Gate, WAIT};
-use pool_core::http::StatusCode;
-use pool_core::{Config, Engine, ErrorKind};
 use testkit::TestServer;
+use wirepool::http::StatusCode;
+use wirepool::{Config, Engine, ErrorKind};
 
 /// A head longer than the first piece the slow server sends (no blank line in it).
 fn long_head() -> Vec<u8> {
@@ -84,9 +84,9 @@ fn a_trickled_head_on_one_connection_does_not_hide_complete_heads_on_others() {
 }
 
 /// A POST body large enough to fill every socket buffer between client and server.
-fn big_post(url: &str) -> pool_core::http::Request<pool_core::Body> {
-    pool_core::http::Request::post(url)
-        .body(pool_core::Body::from(vec![b'u'; 64 << 20]))
+fn big_post(url: &str) -> wirepool::http::Request<wirepool::Body> {
+    wirepool::http::Request::post(url)
+        .body(wirepool::Body::from(vec![b'u'; 64 << 20]))
         .unwrap()
 }
 
@@ -102,7 +102,7 @@ fn an_early_response_then_close_while_the_body_is_sent_is_delivered() {
             conn.close();
         }
     });
-    let client = pool_core::Client::new().unwrap();
+    let client = wirepool::Client::new().unwrap();
     let mut resp = client
         .send(big_post(&server.url("/upload")))
         .expect("the early 413 is delivered");
@@ -122,7 +122,7 @@ fn an_early_response_from_a_server_that_stops_reading_is_delivered_at_once() {
             conn.stall(WAIT);
         }
     });
-    let client = pool_core::Client::builder()
+    let client = wirepool::Client::builder()
         .timeout(Some(Duration::from_secs(20)))
         .build()
         .unwrap();
@@ -148,7 +148,7 @@ fn a_response_that_arrived_before_a_reset_is_delivered_after_the_write_fails() {
             conn.reset();
         }
     });
-    let client = pool_core::Client::new().unwrap();
+    let client = wirepool::Client::new().unwrap();
     for _ in 0..3 {
         let mut resp = client
             .send(big_post(&server.url("/upload")))
@@ -168,7 +168,7 @@ fn the_connecting_gauge_counts_tls_handshakes() {
     });
     let mut config = Config::default();
     config.tls = Some(
-        pool_core::tls::TlsConfig::builder()
+        wirepool::tls::TlsConfig::builder()
             .danger_accept_invalid_certs_for_testing_only()
             .build()
             .unwrap(),

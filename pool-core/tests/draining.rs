@@ -9,8 +9,8 @@ use std::io::Read;
 use std::time::Duration;
 
 use common::{get, Driver, WAIT};
-use pool_core::{Client, Config, Engine, Event, Flow};
 use testkit::{Script, TestServer};
+use wirepool::{Client, Config, Engine, Event, Flow};
 
 static SMALL: [u8; 10 * 1024] = [b's'; 10 * 1024];
 

@@ -9,9 +9,9 @@ mod common;
 use std::io::Read;
 
 use common::{kind_of, WAIT};
-use pool_core::http::Request;
-use pool_core::{Body, Client, ErrorKind};
 use testkit::{Script, TestServer, SCRIPT_BODY, SENT_PREFIX};
+use wirepool::http::Request;
+use wirepool::{Body, Client, ErrorKind};
 
 /// Which server connection each recorded request came on.
 fn conns_of(server: &TestServer) -> Vec<usize> {

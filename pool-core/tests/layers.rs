@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use pool_core::http::Request;
-use pool_core::layers::{LogLayer, RetryBudget, RetryLayer};
-use pool_core::{Body, Client, ErrorKind, Next, RequestOptions};
 use testkit::{ServerConn, TestServer};
+use wirepool::http::Request;
+use wirepool::layers::{LogLayer, RetryBudget, RetryLayer};
+use wirepool::{Body, Client, ErrorKind, Next, RequestOptions};
 
 /// A server whose connections answer the `n`-th request overall (from 0) with
 /// `answer(n)`: status, headers, body.

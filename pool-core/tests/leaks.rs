@@ -12,9 +12,9 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use common::{get, wait_until, WAIT};
-use pool_core::http::Request;
-use pool_core::{Body, Client, Config, Engine, Event, Flow, RequestOptions};
 use testkit::{open_fds, Script, TestServer};
+use wirepool::http::Request;
+use wirepool::{Body, Client, Config, Engine, Event, Flow, RequestOptions};
 
 /// xorshift64*: a seeded generator, so a failing run can be replayed.
 struct Rng(u64);

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{gated_server, get, host_stats, wait_until, Driver, Gate, WAIT};
-use pool_core::{Client, Config, Engine, RequestId, ReuseOrder};
 use testkit::TestServer;
+use wirepool::{Client, Config, Engine, RequestId, ReuseOrder};
 
 /// Submits `n` GETs at once to a gated server and waits until all `n` are at the server
 /// (so `n` connections are open), then lets them finish one at a time, in the order the

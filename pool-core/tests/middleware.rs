@@ -2,9 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use pool_core::http::{HeaderValue, Request};
-use pool_core::{Body, Client, Error, ErrorKind, Next, RequestOptions, Response};
 use testkit::TestServer;
+use wirepool::http::{HeaderValue, Request};
+use wirepool::{Body, Client, Error, ErrorKind, Next, RequestOptions, Response};
 
 #[test]
 fn chain_runs_outermost_first_and_can_rewrite_requests() {

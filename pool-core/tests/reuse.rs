@@ -9,8 +9,8 @@ use testkit as support;
 use std::time::Duration;
 
 use common::{gated_server, Driver, Gate, WAIT};
-use pool_core::{Client, Config, Engine, Event, Flow};
 use support::TestServer;
+use wirepool::{Client, Config, Engine, Event, Flow};
 
 #[test]
 fn sequential_gets_reuse_one_connection() {
@@ -171,8 +171,8 @@ fn client_shared_by_threads_reuses_connections() {
 /// early response, a dropped body over the drain limit.
 #[test]
 fn stats_say_why_connections_were_not_reused() {
-    use pool_core::http::Request;
-    use pool_core::{Body, NotReusable};
+    use wirepool::http::Request;
+    use wirepool::{Body, NotReusable};
     let server = TestServer::start(|conn| {
         while let Some(req) = conn.read_request() {
             match req.target.as_str() {

@@ -13,9 +13,9 @@ mod common;
 use std::io::Read;
 use std::time::Duration;
 
-use pool_core::http::Request;
-use pool_core::{Body, Client, ClientBuilder, ErrorKind, HeadLimits, RequestOptions, TcpKeepalive};
 use testkit::TestServer;
+use wirepool::http::Request;
+use wirepool::{Body, Client, ClientBuilder, ErrorKind, HeadLimits, RequestOptions, TcpKeepalive};
 
 /// The body every request gets: large enough to need many reads and buffer refills.
 const BODY_LEN: u64 = 100_000;

@@ -11,8 +11,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{get, kind_of, Driver, WAIT};
-use pool_core::{Client, Config, Engine, ErrorKind, Event, Flow};
 use testkit::{Script, TestServer};
+use wirepool::{Client, Config, Engine, ErrorKind, Event, Flow};
 
 /// A server that sends a head announcing 1000 bytes, 10 of them, then nothing until
 /// the client closes.

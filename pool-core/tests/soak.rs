@@ -54,9 +54,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{kind_of, wait_until};
-use pool_core::http::Request;
-use pool_core::{Body, Client, ErrorKind, RequestOptions, Stats};
 use testkit::{open_fds, ServerConn, TestServer};
+use wirepool::http::Request;
+use wirepool::{Body, Client, ErrorKind, RequestOptions, Stats};
 
 // ---- settings -----------------------------------------------------------------------------
 
@@ -578,7 +578,7 @@ struct Failure {
 }
 
 /// An error's text followed by its source's.
-fn cause_of(e: &pool_core::Error) -> String {
+fn cause_of(e: &wirepool::Error) -> String {
     match std::error::Error::source(e) {
         Some(source) => format!("{e}: {source}"),
         None => e.to_string(),
@@ -714,7 +714,7 @@ fn exchange(client: &Client, base: &str, seed: u64, id: u64) -> Outcome {
                     });
                     let ours = e
                         .get_ref()
-                        .and_then(|i| i.downcast_ref::<pool_core::Error>());
+                        .and_then(|i| i.downcast_ref::<wirepool::Error>());
                     Err(Failure {
                         kind,
                         stage: Stage::Body,
@@ -994,7 +994,7 @@ fn pool_survives_mixed_faults_from_many_threads() {
 
     assert!(
         problems.is_empty(),
-        "soak found {} problems (replay: {} cargo test -p pool-core --test soak -- --nocapture):\n{}",
+        "soak found {} problems (replay: {} cargo test -p wirepool --test soak -- --nocapture):\n{}",
         problems.len(),
         settings.replay(),
         report(&problems)

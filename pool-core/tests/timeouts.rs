@@ -10,10 +10,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::{gated_server, get, kind_of, Driver, Gate, WAIT};
-use pool_core::http::Request;
-use pool_core::{Client, Config, Engine, ErrorKind, RequestOptions};
 use socket2::{Domain, Protocol, Socket, Type};
 use testkit::{ReadError, Script, TestServer, IO_TIMEOUT};
+use wirepool::http::Request;
+use wirepool::{Client, Config, Engine, ErrorKind, RequestOptions};
 
 /// A listener whose accept queue is full and is never accepted from: a new connect to
 /// it gets no SYN-ACK and hangs (Linux drops the SYN when the queue is full). Returns
@@ -297,7 +297,7 @@ fn waiter_deadline_applies_after_the_handoff() {
     assert_eq!((stats.total.active, stats.total.waiting), (0, 0));
 }
 
-fn expect_continue_post(url: &str) -> Request<pool_core::Body> {
+fn expect_continue_post(url: &str) -> Request<wirepool::Body> {
     Request::post(url)
         .header("Expect", "100-continue")
         .body("payload".into())

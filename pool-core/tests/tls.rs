@@ -14,13 +14,13 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use common::{get, wait_until, Driver, WAIT};
-use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::{Client, Config, Engine, Error, ErrorKind, HostStats, Response, Scheme, Stats};
 use testkit::tls::{
     Identity, ServerResumption, ServerSetup, TestPki, TlsScript, TlsTestServer, TlsVersions,
     WRONG_NAME,
 };
 use testkit::{open_fds, process_lock, TestServer};
+use wirepool::tls::{TlsConfig, TrustRoots};
+use wirepool::{Client, Config, Engine, Error, ErrorKind, HostStats, Response, Scheme, Stats};
 
 /// The client TLS configuration of these tests: only `pki`'s CA is trusted.
 fn tls_config(pki: &TestPki) -> TlsConfig {
@@ -59,9 +59,9 @@ fn stats_of(stats: &Stats, scheme: Scheme, port: u16) -> HostStats {
 }
 
 /// The `tls_glue::Error` a TLS failure carries as its source.
-fn tls_source(err: &Error) -> &pool_core::tls::Error {
+fn tls_source(err: &Error) -> &wirepool::tls::Error {
     std::error::Error::source(err)
-        .and_then(|s| s.downcast_ref::<pool_core::tls::Error>())
+        .and_then(|s| s.downcast_ref::<wirepool::tls::Error>())
         .unwrap_or_else(|| panic!("no tls_glue::Error in the source of {err:?}"))
 }
 
@@ -339,7 +339,7 @@ fn https_never_reuses_an_idle_http_connection_to_the_same_port() {
     assert_eq!(err.kind(), ErrorKind::Tls, "{}", chain(&err));
     assert_eq!(
         tls_source(&err).kind(),
-        pool_core::tls::ErrorKind::HandshakeFailure
+        wirepool::tls::ErrorKind::HandshakeFailure
     );
     assert!(
         chain(&err).contains("did not answer with TLS"),
@@ -463,7 +463,7 @@ fn mutual_tls_rejections() {
             assert_eq!(err.kind(), ErrorKind::Tls, "{case}: {}", chain(&err));
             assert_eq!(
                 tls_source(&err).kind(),
-                pool_core::tls::ErrorKind::ClientCertificateRejected,
+                wirepool::tls::ErrorKind::ClientCertificateRejected,
                 "{case}: {}",
                 chain(&err)
             );
@@ -486,12 +486,12 @@ struct CertCase {
     name: &'static str,
     identity: Identity,
     host: &'static str,
-    kind: pool_core::tls::ErrorKind,
+    kind: wirepool::tls::ErrorKind,
     says: String,
 }
 
 fn cert_cases(pki: &TestPki) -> Vec<CertCase> {
-    use pool_core::tls::ErrorKind as K;
+    use wirepool::tls::ErrorKind as K;
     vec![
         CertCase {
             name: "unknown issuer",
@@ -547,7 +547,7 @@ fn certificate_errors_fail_closed_with_their_own_kind() {
             .expect_err(name);
         let shown = chain(&err);
         assert_eq!(err.kind(), ErrorKind::Tls, "{name}: {shown}");
-        assert_eq!(err.culprit(), pool_core::Culprit::Peer, "{name}");
+        assert_eq!(err.culprit(), wirepool::Culprit::Peer, "{name}");
         let tls = tls_source(&err);
         assert_eq!(tls.kind(), case.kind, "{name}: {shown}");
         assert!(tls.is_certificate_error(), "{name}");
@@ -900,8 +900,8 @@ fn a_large_request_body_over_tls() {
     });
     let client = client(&pki);
     let body = testkit::pattern(7, 1 << 20);
-    let request = pool_core::http::Request::post(server.url("/upload"))
-        .body(pool_core::Body::from(body.clone()))
+    let request = wirepool::http::Request::post(server.url("/upload"))
+        .body(wirepool::Body::from(body.clone()))
         .unwrap();
     let mut resp = client.send(request).unwrap();
     assert_eq!(resp.text().unwrap(), (1 << 20).to_string());
@@ -1188,7 +1188,7 @@ fn garbage_under_tls_mid_body_is_a_tls_error() {
     let client = client(&pki);
     let err = get_error(&client, &server.url("/"));
     assert_eq!(err.kind(), ErrorKind::Tls, "{}", chain(&err));
-    assert_eq!(tls_source(&err).kind(), pool_core::tls::ErrorKind::Protocol);
+    assert_eq!(tls_source(&err).kind(), wirepool::tls::ErrorKind::Protocol);
     assert_eq!(client.stats().unwrap().total.idle, 0);
 }
 
@@ -1222,7 +1222,7 @@ fn a_server_hanging_up_mid_handshake() {
     assert_eq!(err.kind(), ErrorKind::Tls, "{}", chain(&err));
     assert_eq!(
         tls_source(&err).kind(),
-        pool_core::tls::ErrorKind::HandshakeFailure
+        wirepool::tls::ErrorKind::HandshakeFailure
     );
     assert!(
         chain(&err).contains("closed during the handshake"),
@@ -1249,7 +1249,7 @@ fn no_protocol_version_in_common() {
     let tls = TlsConfig::builder()
         .trust_roots(TrustRoots::OnlyAdded)
         .add_ca_pem(pki.ca_pem())
-        .min_protocol_version(pool_core::tls::TlsVersion::Tls13)
+        .min_protocol_version(wirepool::tls::TlsVersion::Tls13)
         .build()
         .unwrap();
     let client = Client::builder().tls_config(tls).build().unwrap();
@@ -1257,7 +1257,7 @@ fn no_protocol_version_in_common() {
     assert_eq!(err.kind(), ErrorKind::Tls, "{}", chain(&err));
     assert_eq!(
         tls_source(&err).kind(),
-        pool_core::tls::ErrorKind::ProtocolVersion,
+        wirepool::tls::ErrorKind::ProtocolVersion,
         "{}",
         chain(&err)
     );

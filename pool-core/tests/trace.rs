@@ -16,12 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{get, Driver, Gate, WAIT};
-use pool_core::http::Request;
-use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::trace::*;
-use pool_core::{Body, Client, Config, Engine, ErrorKind, RequestId, RequestOptions};
 use testkit::tls::{ServerSetup, TestPki, TlsTestServer, TlsVersions};
 use testkit::{Script, TestServer};
+use wirepool::http::Request;
+use wirepool::tls::{TlsConfig, TrustRoots};
+use wirepool::trace::*;
+use wirepool::{Body, Client, Config, Engine, ErrorKind, RequestId, RequestOptions};
 
 /// One event as recorded: its name, request, connection and the details worth checking.
 #[derive(Clone, Debug)]
@@ -111,7 +111,7 @@ impl Tracer for Recorder {
             "connect_start",
             ev.request,
             Some(ev.conn_id),
-            ev.addr.to_string(),
+            ev.addr.map_or_else(|| "unix".into(), |a| a.to_string()),
         );
     }
     fn connect_done(&self, ev: &ConnectDone<'_>) {
@@ -121,16 +121,14 @@ impl Tracer for Recorder {
             ConnectResult::Abandoned => "abandoned".to_owned(),
             _ => "?".to_owned(),
         };
-        let detail = format!("{} {result}", ev.addr);
+        let addr = ev.addr.map_or_else(|| "unix".into(), |a| a.to_string());
+        let detail = format!("{addr} {result}");
         self.push("connect_done", ev.request, Some(ev.conn_id), detail);
     }
     fn tls_start(&self, ev: &TlsStart<'_>) {
-        self.push(
-            "tls_start",
-            ev.request,
-            Some(ev.conn_id),
-            ev.server_name.to_owned(),
-        );
+        let hop = if ev.proxy { " (proxy)" } else { "" };
+        let detail = format!("{}{hop}", ev.server_name);
+        self.push("tls_start", ev.request, Some(ev.conn_id), detail);
     }
     fn tls_done(&self, ev: &TlsDone<'_>) {
         let detail = match &ev.result {
@@ -142,7 +140,13 @@ impl Tracer for Recorder {
             ),
             Err(e) => format!("error {:?}", e.kind()),
         };
-        self.push("tls_done", ev.request, Some(ev.conn_id), detail);
+        let hop = if ev.proxy { " (proxy)" } else { "" };
+        self.push(
+            "tls_done",
+            ev.request,
+            Some(ev.conn_id),
+            format!("{detail}{hop}"),
+        );
     }
     fn got_conn(&self, ev: &GotConn) {
         let detail = format!(
@@ -456,6 +460,81 @@ fn an_expect_continue_exchange() {
     );
 }
 
+/// Through an `https://` proxy to an `https` origin: the connect goes to the proxy, a
+/// TLS handshake with the proxy (`proxy` set), the `CONNECT` tunnel, then the origin's
+/// handshake inside it; only the origin's is `RequestInfo::tls`.
+#[test]
+fn tls_in_tls_through_an_https_proxy() {
+    use testkit::proxy::{ProxyOptions, TestProxy};
+    use wirepool::{Proxy, ResolveTo};
+    const ORIGIN: &str = "origin.test";
+    let pki = TestPki::new();
+    let origin = TlsTestServer::keep_alive(ServerSetup::new(pki.server_cert(&[ORIGIN])), b"inner");
+    let proxy = TestProxy::start_tls(
+        ServerSetup::localhost(&pki),
+        ProxyOptions::default().host(ORIGIN, origin.addr()),
+    );
+    let tracer = Arc::new(Recorder::default());
+    let client = Client::builder()
+        .proxy(Proxy::parse(&format!("https://localhost:{}", proxy.addr().port())).unwrap())
+        .proxy_from_env(false)
+        .resolve(ResolveTo::new(
+            "localhost",
+            proxy.addr().port(),
+            vec![proxy.addr().ip()],
+        ))
+        .tls_config(tls_engine_config(&pki).tls.unwrap())
+        .tracer(tracer.clone())
+        .build()
+        .unwrap();
+    let url = format!("https://{ORIGIN}:{}/", origin.addr().port());
+    let mut resp = client.get(&url).unwrap();
+    assert_eq!(resp.text().unwrap(), "inner");
+    let a = tracer.events()[0].req.unwrap();
+    let p = proxy.addr().port();
+    let lines: Vec<String> = tracer.lines(&[(a, "A")]);
+    assert_eq!(
+        lines[..8],
+        [
+            "A conn1 dns_start localhost".to_owned(),
+            "A conn1 dns_done cached=true 127.0.0.1:true".into(),
+            format!("A conn1 connect_start 127.0.0.1:{p}"),
+            format!("A conn1 connect_done 127.0.0.1:{p} connected"),
+            "A conn1 tls_start localhost (proxy)".into(),
+            "A conn1 tls_done full Tls13 cipher=true (proxy)".into(),
+            format!("A conn1 tls_start {ORIGIN}"),
+            "A conn1 tls_done full Tls13 cipher=true".into(),
+        ]
+    );
+    assert_eq!(lines[8], "A conn1 got_conn fresh served=0 idle=false");
+    let info = resp.info();
+    assert!(info.tls.is_some() && info.connect.is_some(), "{info:?}");
+}
+
+/// Over a Unix domain socket: no DNS, one connect attempt with no address.
+#[cfg(unix)]
+#[test]
+fn a_unix_socket_dial() {
+    let server = testkit::unix::UnixServer::keep_alive(b"local");
+    let tracer = Arc::new(Recorder::default());
+    let client = Client::builder()
+        .unix_socket(server.path())
+        .tracer(tracer.clone())
+        .build()
+        .unwrap();
+    client.get("http://docker.local/v").unwrap().text().unwrap();
+    let a = tracer.events()[0].req.unwrap();
+    assert!(common::wait_until(WAIT, || tracer.events().len() == 9));
+    assert_eq!(
+        tracer.lines(&[(a, "A")])[..3],
+        [
+            "A conn1 connect_start unix",
+            "A conn1 connect_done unix connected",
+            "A conn1 got_conn fresh served=0 idle=false",
+        ]
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Reuse, waiting, retries, failures
 // ---------------------------------------------------------------------------------------
@@ -669,7 +748,7 @@ fn a_shutdown() {
         rec.events().iter().any(|e| e.name == "wrote_request")
     });
     rec.clear();
-    engine.shutdown(|_| pool_core::Flow::Continue);
+    engine.shutdown(|_| wirepool::Flow::Continue);
     assert_eq!(
         rec.lines(&[(a, "A")]),
         [

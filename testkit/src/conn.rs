@@ -333,6 +333,16 @@ impl ServerConn {
         std::mem::take(&mut self.pending)
     }
 
+    /// The bytes received and not yet handed out, or else the next bytes to arrive (one
+    /// read, within the I/O timeout): for relaying a byte stream (a proxy's tunnel).
+    /// An empty vector is EOF.
+    pub fn read_some(&mut self) -> Result<Vec<u8>, ReadError> {
+        if self.pending.is_empty() {
+            self.fill()?;
+        }
+        Ok(std::mem::take(&mut self.pending))
+    }
+
     /// Reads once more from the socket into `pending`; `Ok(0)` is EOF.
     fn fill(&mut self) -> Result<usize, ReadError> {
         if self.stream.is_none() {

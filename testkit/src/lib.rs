@@ -46,7 +46,11 @@
 //! - [`Script`] names the faults tests keep needing (truncated bodies, resets, garbage
 //!   after a body, ambiguous framing, `100 Continue`, a huge body for slow readers).
 //! - [`open_fds`], [`free_port_refused`] and [`process_lock`] help leak and
-//!   connect-refused tests.
+//!   connect-refused tests; [`BlackHole`] is an address whose connects never finish
+//!   (for connect timeouts and Happy Eyeballs races).
+//! - [`unix::UnixServer`]: the same server on a Unix domain socket.
+//! - [`proxy`]: an HTTP forward proxy (absolute form and `CONNECT`, credentials, a
+//!   refused `CONNECT`, a proxy that never answers).
 //! - [`tls`]: the same server speaking TLS ([`tls::TlsTestServer`]), certificates made
 //!   at test time ([`tls::TestPki`]), handshake records (full or resumed, client
 //!   certificate, SNI) and TLS-only faults (close with or without `close_notify`, a
@@ -69,8 +73,11 @@
 #![allow(clippy::unwrap_used)] // a test fixture: a broken fixture should fail the test loudly
 
 mod conn;
+pub mod proxy;
 mod script;
 pub mod tls;
+#[cfg(unix)]
+pub mod unix;
 
 pub use conn::{ReadError, RecordedRequest, RequestHead, ServerConn};
 pub use script::{Script, ANNOUNCED_LEN, GARBAGE, SCRIPT_BODY, SENT_PREFIX};
@@ -270,6 +277,51 @@ pub fn process_lock() -> MutexGuard<'static, ()> {
 pub fn free_port_refused() -> SocketAddr {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     listener.local_addr().unwrap()
+}
+
+/// A `127.0.0.1` address where a connect never finishes: nothing answers and nothing
+/// refuses, as behind a firewall that drops packets.
+///
+/// How, without root: a listener with a backlog of 0 whose one queue slot is taken by a
+/// connection nobody accepts. Linux drops further SYNs while the accept queue is full
+/// (`tcp_abort_on_overflow` is 0 by default), so a new connect stays in `SYN_SENT` and
+/// retransmits until its own timeout. Dropping the `BlackHole` closes the listener.
+#[derive(Debug)]
+pub struct BlackHole {
+    addr: SocketAddr,
+    _listener: socket2::Socket,
+    _filler: TcpStream,
+}
+
+impl BlackHole {
+    /// A new black hole on `127.0.0.1`.
+    pub fn new() -> BlackHole {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+        listener
+            .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .unwrap();
+        listener.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap().as_socket().unwrap();
+        // Takes the one slot of the accept queue (the handshake completes in the kernel).
+        let filler = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap();
+        BlackHole {
+            addr,
+            _listener: listener,
+            _filler: filler,
+        }
+    }
+
+    /// The address whose connects never finish.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Default for BlackHole {
+    fn default() -> Self {
+        BlackHole::new()
+    }
 }
 
 /// The bytes of a complete response: status line, `headers`, a `Content-Length` unless

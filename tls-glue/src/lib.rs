@@ -69,26 +69,23 @@
 //! # use tls_glue::rustls;
 //! use tls_glue::{PlaintextRead, TlsConfig, TrustRoots};
 //!
-//! # let key = rcgen::KeyPair::generate().unwrap();
-//! # let cert = rcgen::CertificateParams::new(vec!["api.example".to_owned()])
-//! #     .unwrap()
-//! #     .self_signed(&key)
-//! #     .unwrap();
-//! # let (cert_pem, cert_der) = (cert.pem(), cert.der().clone());
+//! # let pki = testkit::tls::TestPki::new(); // the test CA of the workspace's tests
+//! # let leaf = pki.server_cert(&["api.example"]);
+//! # let ca_pem = pki.ca_pem();
 //! # let mut server_config = rustls::ServerConfig::builder_with_provider(Arc::new(
 //! #     tls_glue::default_provider(),
 //! # ))
 //! # .with_safe_default_protocol_versions()
 //! # .unwrap()
 //! # .with_no_client_auth()
-//! # .with_single_cert(vec![cert_der], key.serialize_der().try_into().unwrap())
+//! # .with_single_cert(leaf.chain(), leaf.key())
 //! # .unwrap();
 //! # server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
 //! # let mut server = rustls::ServerConnection::new(Arc::new(server_config)).unwrap();
 //! // One config per client; its resumption cache is shared by every session.
 //! let config = TlsConfig::builder()
 //!     .trust_roots(TrustRoots::OnlyAdded)
-//!     .add_ca_pem(&cert_pem) // a self-signed test certificate is its own CA
+//!     .add_ca_pem(&ca_pem) // the test CA that issued the server's certificate
 //!     .build()?;
 //! let mut tls = config.new_session("api.example")?;
 //!

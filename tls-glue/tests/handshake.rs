@@ -170,7 +170,7 @@ fn mutual_tls_with_a_client_certificate() {
         ServerVersions::Both,
         Some(&client_ca),
     );
-    let me = client_ca.leaf(&["client.example"]);
+    let me = client_ca.client_cert("client.example");
     let config = TlsConfig::builder()
         .trust_roots(TrustRoots::OnlyAdded)
         .add_ca_pem(ca.cert_pem())
@@ -224,7 +224,7 @@ fn mutual_tls_without_a_client_certificate_is_rejected() {
 fn mutual_tls_with_an_untrusted_client_certificate_is_rejected() {
     let ca = TestCa::new("server ca");
     let client_ca = TestCa::new("client ca");
-    let stranger = TestCa::new("someone else").leaf(&["client.example"]);
+    let stranger = TestCa::new("someone else").client_cert("client.example");
     let server = server_config_with_client_auth(
         &ca.leaf(&["api.example"]),
         ServerVersions::Both,
@@ -258,7 +258,7 @@ fn ip_literal_verifies_against_ip_san_and_sends_no_sni() {
 fn ca_and_client_identity_from_files() {
     let ca = TestCa::new("server ca");
     let client_ca = TestCa::new("client ca");
-    let me = client_ca.leaf(&["client.example"]);
+    let me = client_ca.client_cert("client.example");
     let dir = std::env::temp_dir().join(format!("tls-glue-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca_path = dir.join("ca.pem");

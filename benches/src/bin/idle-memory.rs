@@ -23,18 +23,82 @@
 //! in either figure.
 
 use std::alloc::System;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use examples::json::JsonObject;
-use pool_core::http::{Request, Uri};
-use pool_core::{Body, Config, Engine, Event, Flow};
+use clap::Parser;
+use examples::load::parse_or_exit;
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
+use wirepool::http::{Request, Uri};
+use wirepool::{Body, Config, Engine, Event, Flow};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-const USAGE: &str = "usage: idle-memory (--url URL | --url-list FILE) -c N [--cacert PATH]";
+/// The command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "idle-memory",
+    about = "Memory per idle pooled connection in wirepool's engine"
+)]
+struct Cli {
+    /// A URL to open connections to (repeatable)
+    #[arg(long = "url", value_name = "URL", required_unless_present = "url_list")]
+    urls: Vec<String>,
+    /// More URLs, one per line
+    #[arg(long, value_name = "FILE")]
+    url_list: Option<PathBuf>,
+    /// Connections to open
+    #[arg(short = 'c', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    connections: u64,
+    /// https: trust only the CA certificates in this PEM file
+    #[arg(long, value_name = "PATH")]
+    cacert: Option<PathBuf>,
+    /// Accepted for symmetry with the load generators (the output is always JSON)
+    #[arg(long)]
+    json: bool,
+}
+
+/// What one run measured: one JSON line.
+#[derive(Debug, serde::Serialize)]
+struct IdleMemory {
+    client: &'static str,
+    url: String,
+    hosts: usize,
+    conns: u64,
+    idle: usize,
+    failed: usize,
+    first_error: String,
+    tls_full: u64,
+    tls_resumed: u64,
+    open_secs: f64,
+    heap_before_b: i64,
+    heap_after_b: i64,
+    heap_per_idle_conn_b: f64,
+    heap_after_close_b: i64,
+    heap_freed_per_conn_b: f64,
+    heap_kept_per_conn_b: f64,
+    rss_before_kb: u64,
+    rss_after_kb: u64,
+    rss_per_idle_conn_kb: f64,
+}
+
+/// Resident set size now, KiB (`VmRSS` of `/proc/self/status`; 0 where there is none).
+fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse().ok())
+        .unwrap_or(0)
+}
+
+fn round(x: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (x * scale).round() / scale
+}
 
 /// Longest time the N requests may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -46,44 +110,35 @@ fn live_heap_bytes() -> i64 {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let cli: Cli = parse_or_exit();
+    match run(cli).and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string())) {
         Ok(line) => {
             println!("{line}");
             ExitCode::SUCCESS
         }
         Err(msg) => {
-            eprintln!("idle-memory: {msg}\n{USAGE}");
+            eprintln!("idle-memory: {msg}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run() -> Result<String, String> {
-    let (mut urls, mut n, mut cacert) = (Vec::new(), 0usize, None);
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = || args.next().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--url" => urls.push(value()?),
-            "--url-list" => {
-                let file = value()?;
-                let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
-                urls.extend(
-                    text.lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(String::from),
-                );
-            }
-            "-c" => n = value()?.parse().map_err(|_| "-c wants a number")?,
-            "--cacert" => cacert = Some(value()?),
-            "--json" => {}
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+fn run(cli: Cli) -> Result<IdleMemory, String> {
+    let mut urls = cli.urls;
+    if let Some(file) = &cli.url_list {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        urls.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from),
+        );
     }
-    if urls.is_empty() || n == 0 {
-        return Err("give --url or --url-list, and -c N".into());
+    if urls.is_empty() {
+        return Err("no URL given".into());
     }
+    let n = usize::try_from(cli.connections).map_err(|e| e.to_string())?;
+    let cacert = cli.cacert;
     let uris: Vec<Uri> = urls
         .iter()
         .map(|u| u.parse().map_err(|e| format!("{u}: {e}")))
@@ -92,7 +147,7 @@ fn run() -> Result<String, String> {
     config.max_idle_per_host = n;
     config.max_idle_total = n;
     if let Some(ca) = &cacert {
-        use pool_core::tls::{TlsConfig, TrustRoots};
+        use wirepool::tls::{TlsConfig, TrustRoots};
         let tls = TlsConfig::builder()
             .trust_roots(TrustRoots::OnlyAdded)
             .add_ca_pem_file(ca)
@@ -108,7 +163,7 @@ fn run() -> Result<String, String> {
         requests.push(req);
     }
     let heap0 = live_heap_bytes();
-    let rss0 = examples::memory::rss_kb().unwrap_or(0);
+    let rss0 = rss_kb();
     for req in requests {
         engine.submit(req).map_err(|e| format!("submit: {e}"))?;
     }
@@ -134,7 +189,7 @@ fn run() -> Result<String, String> {
     }
     let open_secs = t0.elapsed().as_secs_f64();
     let heap1 = live_heap_bytes();
-    let rss1 = examples::memory::rss_kb().unwrap_or(0);
+    let rss1 = rss_kb();
     let stats = engine.stats();
     let idle = stats.total.idle;
     if idle == 0 {
@@ -151,41 +206,26 @@ fn run() -> Result<String, String> {
             .map_err(|e| format!("poll: {e}"))?;
     }
     let heap2 = live_heap_bytes();
-    let mut o = JsonObject::new();
-    o.str("client", "wirepool-engine")
-        .str("url", &urls[0])
-        .u64("hosts", urls.len() as u64)
-        .u64("conns", n as u64)
-        .u64("idle", idle as u64)
-        .u64("failed", failed as u64)
-        .str("first_error", &first_error)
-        .u64("tls_full", stats.total.tls_full_handshakes)
-        .u64("tls_resumed", stats.total.tls_resumed_handshakes)
-        .f64("open_secs", open_secs, 3)
-        .f64("heap_before_b", heap0 as f64, 0)
-        .f64("heap_after_b", heap1 as f64, 0)
-        .f64(
-            "heap_per_idle_conn_b",
-            (heap1 - heap0) as f64 / idle as f64,
-            1,
-        )
-        .f64("heap_after_close_b", heap2 as f64, 0)
-        .f64(
-            "heap_freed_per_conn_b",
-            (heap1 - heap2) as f64 / idle as f64,
-            1,
-        )
-        .f64(
-            "heap_kept_per_conn_b",
-            (heap2 - heap0) as f64 / idle as f64,
-            1,
-        )
-        .u64("rss_before_kb", rss0)
-        .u64("rss_after_kb", rss1)
-        .f64(
-            "rss_per_idle_conn_kb",
-            rss1.saturating_sub(rss0) as f64 / idle as f64,
-            2,
-        );
-    Ok(o.finish())
+    let per_idle = |bytes: i64| round(bytes as f64 / idle as f64, 1);
+    Ok(IdleMemory {
+        client: "wirepool-engine",
+        url: urls[0].clone(),
+        hosts: urls.len(),
+        conns: n as u64,
+        idle,
+        failed,
+        first_error,
+        tls_full: stats.total.tls_full_handshakes,
+        tls_resumed: stats.total.tls_resumed_handshakes,
+        open_secs: round(open_secs, 3),
+        heap_before_b: heap0,
+        heap_after_b: heap1,
+        heap_per_idle_conn_b: per_idle(heap1 - heap0),
+        heap_after_close_b: heap2,
+        heap_freed_per_conn_b: per_idle(heap1 - heap2),
+        heap_kept_per_conn_b: per_idle(heap2 - heap0),
+        rss_before_kb: rss0,
+        rss_after_kb: rss1,
+        rss_per_idle_conn_kb: round(rss1.saturating_sub(rss0) as f64 / idle as f64, 2),
+    })
 }

@@ -46,14 +46,11 @@ use std::time::Duration;
 use benches::machine::{
     find_program, first3, machine_busy_ticks, median, pinned, process_tree_ticks, sh, wait_for_idle,
 };
-use benches::report::{json_number, json_str};
 use benches::server::{self, Server};
-
-const USAGE: &str = "\
-usage: loadbench [--reps N] [--secs S] [--conns 1,16,64,256] [--server auto|nginx|builtin]
-                 [--only plain,64k,https,handshake,scale,memory,strace] [--strace SECS]
-                 [--scale-conns N] [--scale-hosts H] [--no-pin] [--out FILE]
-                 [--idle-wait SECS] [--max-others FRACTION] [--retries N]";
+use clap::{Parser, ValueEnum};
+use examples::chart::{self, Axes, Series};
+use examples::load::parse_or_exit;
+use serde_json::Value;
 
 const SECTIONS: [&str; 7] = [
     "plain",
@@ -65,94 +62,87 @@ const SECTIONS: [&str; 7] = [
     "strace",
 ];
 
-#[derive(Debug)]
+/// The command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadbench",
+    about = "Runs loadgen and the peer load generators against one local server and prints \
+             the tables of docs/benchmarks.md"
+)]
 struct Options {
-    reps: usize,
+    /// Rounds of every scenario (A B C A B C ...); medians are reported
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    reps: u64,
+    /// Seconds per run
+    #[arg(long, default_value_t = 4.0, value_parser = at_least_half)]
     secs: f64,
-    conns: Vec<usize>,
+    /// Concurrencies of the plain section
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,256",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    conns: Vec<u64>,
+    /// Which server to run
+    #[arg(long, value_enum, default_value_t = ServerChoice::Auto)]
     server: ServerChoice,
+    /// Sections to run
+    #[arg(long, value_delimiter = ',', default_value = "plain,64k,https,handshake,scale,memory,strace",
+          value_parser = clap::builder::PossibleValuesParser::new(SECTIONS))]
     only: Vec<String>,
+    /// Seconds per strace run
+    #[arg(long = "strace", default_value_t = 3.0, value_parser = at_least_half)]
     strace_secs: f64,
-    scale_conns: usize,
-    scale_hosts: usize,
-    pin: bool,
+    /// Connections of the scale and memory sections
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    scale_conns: u64,
+    /// Hosts (loopback addresses) of the scale and memory sections
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=25_000))]
+    scale_hosts: u64,
+    /// Do not pin the server and the clients to CPUs with taskset
+    #[arg(long)]
+    no_pin: bool,
+    /// Where the raw runs go (JSON Lines)
+    #[arg(long, default_value = "target/loadbench/results.jsonl")]
     out: PathBuf,
-    idle_wait: Duration,
+    /// Also write SVG charts into DIR: requests/s and CPU µs per request by client and
+    /// concurrency, and the latency percentiles at C = 64
+    #[arg(long, value_name = "DIR")]
+    charts: Option<PathBuf>,
+    /// Only draw the charts (into --charts DIR) from the raw runs of an earlier session
+    /// (its --out file); runs nothing
+    #[arg(long, value_name = "FILE", requires = "charts")]
+    charts_from: Option<PathBuf>,
+    /// Seconds to wait for a quiet machine before each run
+    #[arg(long, default_value_t = 15.0, value_parser = non_negative)]
+    idle_wait: f64,
+    /// Repeat a run when other processes used more than this fraction of a CPU
+    #[arg(long, default_value_t = 0.05, value_parser = non_negative)]
     max_others: f64,
-    retries: usize,
+    /// How often a disturbed run is repeated
+    #[arg(long, default_value_t = 1)]
+    retries: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+fn at_least_half(text: &str) -> Result<f64, String> {
+    non_negative(text).map(|v| v.max(0.5))
+}
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("'{text}' is not a number"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ServerChoice {
     Auto,
     Nginx,
     Builtin,
 }
 
-fn parse_options() -> Result<Options, String> {
-    let mut o = Options {
-        reps: 3,
-        secs: 4.0,
-        conns: vec![1, 16, 64, 256],
-        server: ServerChoice::Auto,
-        only: SECTIONS.iter().map(|s| s.to_string()).collect(),
-        strace_secs: 3.0,
-        scale_conns: 10_000,
-        scale_hosts: 1_000,
-        pin: true,
-        out: PathBuf::from("target/loadbench/results.jsonl"),
-        idle_wait: Duration::from_secs(15),
-        max_others: 0.05,
-        retries: 1,
-    };
-    let mut args = std::env::args().skip(1);
-    let pos = |v: String, what: &str| -> Result<f64, String> {
-        v.parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .ok_or(format!("{what} wants a number, not {v:?}"))
-    };
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--reps" => o.reps = (pos(value()?, "--reps")? as usize).max(1),
-            "--secs" => o.secs = pos(value()?, "--secs")?.max(0.5),
-            "--conns" => {
-                o.conns = value()?
-                    .split(',')
-                    .map(|c| c.trim().parse().ok().filter(|&c| c > 0))
-                    .collect::<Option<Vec<usize>>>()
-                    .ok_or("--conns wants a list like 1,64")?
-            }
-            "--server" => {
-                o.server = match value()?.as_str() {
-                    "auto" => ServerChoice::Auto,
-                    "nginx" => ServerChoice::Nginx,
-                    "builtin" => ServerChoice::Builtin,
-                    other => return Err(format!("--server auto|nginx|builtin, not {other:?}")),
-                }
-            }
-            "--only" => {
-                o.only = value()?.split(',').map(|s| s.trim().to_string()).collect();
-                if let Some(bad) = o.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
-                    return Err(format!("--only: unknown section {bad:?}"));
-                }
-            }
-            "--strace" => o.strace_secs = pos(value()?, "--strace")?.max(0.5),
-            "--scale-conns" => o.scale_conns = (pos(value()?, "--scale-conns")? as usize).max(1),
-            "--scale-hosts" => {
-                o.scale_hosts = (pos(value()?, "--scale-hosts")? as usize).clamp(1, 25_000)
-            }
-            "--no-pin" => o.pin = false,
-            "--out" => o.out = PathBuf::from(value()?),
-            "--idle-wait" => o.idle_wait = Duration::from_secs_f64(pos(value()?, "--idle-wait")?),
-            "--max-others" => o.max_others = pos(value()?, "--max-others")?,
-            "--retries" => o.retries = pos(value()?, "--retries")? as usize,
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(o)
+/// A number of a JSON line; NaN when missing or null.
+fn field(v: &Value, key: &str) -> f64 {
+    v.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
 }
 
 /// One load generator as a row of a table.
@@ -183,9 +173,8 @@ struct Bench<'a> {
     server: &'a Server,
     client_cpu: Option<usize>,
     clk_tck: f64,
-    jsonl: String,
     /// (scenario key, client label) → JSON lines of its runs.
-    results: BTreeMap<(String, String), Vec<String>>,
+    results: BTreeMap<(String, String), Vec<Value>>,
     md: String,
     /// Live heap bytes per idle plain connection (the memory section), for the targets.
     idle_heap_per_conn: Option<f64>,
@@ -193,11 +182,11 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     /// One run of `spec`; returns its JSON line with the disturbance figures added.
-    fn run_once(&self, spec: &ClientSpec, sc: &Scenario) -> Result<String, String> {
+    fn run_once(&self, spec: &ClientSpec, sc: &Scenario) -> Result<Value, String> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            wait_for_idle(self.opts.idle_wait);
+            wait_for_idle(Duration::from_secs_f64(self.opts.idle_wait));
             let machine0 = machine_busy_ticks();
             let server0 = process_tree_ticks(self.server.child.id());
             let out = pinned(&spec.program, self.client_cpu)
@@ -207,32 +196,36 @@ impl Bench<'_> {
                 .output()
                 .map_err(|e| format!("cannot run {}: {e}", spec.program.display()))?;
             let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if !out.status.success() || !line.starts_with('{') {
+            let parsed: Option<serde_json::Map<String, Value>> = serde_json::from_str(&line).ok();
+            let Some(mut run) = parsed else {
                 return Err(format!(
-                    "{} failed ({}): {}",
+                    "{} failed ({}): {}{line}",
                     spec.label,
                     out.status,
                     String::from_utf8_lossy(&out.stderr)
                 ));
-            }
+            };
             let machine = machine_busy_ticks().saturating_sub(machine0);
             let server_ticks = process_tree_ticks(self.server.child.id()).saturating_sub(server0);
-            let ours = json_number(&line, "cpu_total_s").unwrap_or(0.0);
+            let number = |k: &str| run.get(k).and_then(Value::as_f64);
+            let ours = number("cpu_total_s").unwrap_or(0.0);
             let others =
                 (machine.saturating_sub(server_ticks) as f64 / self.clk_tck - ours).max(0.0);
-            let secs = json_number(&line, "secs").unwrap_or(sc.secs);
-            if json_number(&line, "errors").unwrap_or(0.0) > 0.0 {
+            let secs = number("secs").unwrap_or(sc.secs);
+            if number("errors").unwrap_or(0.0) > 0.0 {
                 eprintln!("loadbench: warning: errors in run: {line}");
             }
-            let line = format!(
-                "{},\"scenario\":\"{}\",\"label\":\"{}\",\"others_cpu_s\":{others:.3},\"server_cpu_s\":{:.3},\"attempt\":{attempt}}}",
-                line.trim_end_matches('}'),
-                sc.key,
-                spec.label,
-                server_ticks as f64 / self.clk_tck
+            let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+            run.insert("scenario".into(), sc.key.clone().into());
+            run.insert("label".into(), spec.label.clone().into());
+            run.insert("others_cpu_s".into(), round3(others).into());
+            run.insert(
+                "server_cpu_s".into(),
+                round3(server_ticks as f64 / self.clk_tck).into(),
             );
+            run.insert("attempt".into(), attempt.into());
             if others <= self.opts.max_others * secs || attempt > self.opts.retries {
-                return Ok(line);
+                return Ok(Value::Object(run));
             }
             eprintln!("loadbench: others used {others:.2} CPU-s during the run; again");
         }
@@ -246,9 +239,24 @@ impl Bench<'_> {
                     "loadbench: {} | {} | run {rep}/{}",
                     sc.title, spec.label, self.opts.reps
                 );
-                let line = self.run_once(spec, sc)?;
-                self.jsonl.push_str(&line);
-                self.jsonl.push('\n');
+                let line = match self.run_once(spec, sc) {
+                    Ok(line) => line,
+                    Err(msg) => {
+                        // One client failing does not lose the session: say so, go on.
+                        eprintln!("loadbench: {msg}; this run is left out");
+                        continue;
+                    }
+                };
+                // Every run is on disk at once, so an interrupted session keeps its runs.
+                let text = format!("{line}\n");
+                if let Err(e) = fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&self.opts.out)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+                {
+                    eprintln!("loadbench: {}: {e}", self.opts.out.display());
+                }
                 self.results
                     .entry((sc.key.clone(), spec.label.clone()))
                     .or_default()
@@ -264,7 +272,11 @@ impl Bench<'_> {
         let Some(lines) = self.results.get(&(key.to_string(), label.to_string())) else {
             return f64::NAN;
         };
-        let mut v: Vec<f64> = lines.iter().filter_map(|l| json_number(l, field)).collect();
+        let mut v: Vec<f64> = lines
+            .iter()
+            .map(|l| self::field(l, field))
+            .filter(|x| !x.is_nan())
+            .collect();
         median(&mut v)
     }
 
@@ -294,7 +306,7 @@ impl Bench<'_> {
         );
         for spec in &sc.clients {
             let m = |f: &str| self.med(&sc.key, &spec.label, f);
-            let (rps, cpu, n) = (m("rps"), m("cpu_us_per_req"), m("n"));
+            let (rps, cpu, n) = (m("rps"), m("cpu_us_per_req"), m("ok"));
             let per_req = |f: &str| m(f) * 1e6 / n;
             let tls = if m("tls_full").is_nan() {
                 "–".to_string()
@@ -324,17 +336,24 @@ impl Bench<'_> {
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_options() {
-        Ok(o) => o,
-        Err(msg) if msg.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("loadbench: {msg}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let opts: Options = parse_or_exit();
+    if let (Some(dir), Some(from)) = (&opts.charts, &opts.charts_from) {
+        let drawn = fs::read_to_string(from)
+            .map_err(|e| format!("{}: {e}", from.display()))
+            .and_then(|text| draw_charts(&runs_by_scenario(&text), dir));
+        return match drawn {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(msg) => {
+                eprintln!("loadbench: {msg}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(&opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
@@ -377,14 +396,15 @@ fn run(opts: &Options) -> Result<(), String> {
     }
     let has = |s: &str| opts.only.iter().any(|o| o == s);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pin = opts.pin && cpus >= 2 && find_program("taskset").is_some();
+    let pin = !opts.no_pin && cpus >= 2 && find_program("taskset").is_some();
     let (server_cpu, client_cpu) = if pin {
         (Some(0), Some(1))
     } else {
         (None, None)
     };
     let scale = if has("scale") || has("memory") {
-        server::scale_addrs(opts.scale_hosts).map_err(|e| format!("scale addresses: {e}"))?
+        server::scale_addrs(opts.scale_hosts as usize)
+            .map_err(|e| format!("scale addresses: {e}"))?
     } else {
         Vec::new()
     };
@@ -408,6 +428,7 @@ fn run(opts: &Options) -> Result<(), String> {
     if let Some(dir) = opts.out.parent() {
         let _ = fs::create_dir_all(dir);
     }
+    fs::write(&opts.out, "").map_err(|e| format!("{}: {e}", opts.out.display()))?;
     let load_before = sh("cat /proc/loadavg");
     let started = sh("date -u '+%Y-%m-%d %H:%M UTC'");
     let mut b = Bench {
@@ -415,7 +436,6 @@ fn run(opts: &Options) -> Result<(), String> {
         server: &server,
         client_cpu,
         clk_tck: sh("getconf CLK_TCK").parse().unwrap_or(100.0),
-        jsonl: String::new(),
         results: BTreeMap::new(),
         md: String::new(),
         idle_heap_per_conn: None,
@@ -469,7 +489,7 @@ fn run(opts: &Options) -> Result<(), String> {
     }
     let tls = server.tls.clone();
     if (has("https") || has("handshake")) && tls.is_none() {
-        let msg = "HTTPS sections skipped: no TLS server (needs nginx and openssl).";
+        let msg = "HTTPS sections skipped: no TLS server (needs nginx).";
         eprintln!("loadbench: note: {msg}");
         b.md.push_str(&format!("{msg}\n\n"));
     }
@@ -574,7 +594,12 @@ fn run(opts: &Options) -> Result<(), String> {
     }
     b.md.push_str(&targets(&b, opts));
     let load_after = sh("cat /proc/loadavg");
-    fs::write(&opts.out, &b.jsonl).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    // (every run was appended to `opts.out` as it finished)
+    if let Some(dir) = &opts.charts {
+        for file in draw_charts(&b.results, dir)? {
+            eprintln!("loadbench: chart {}", file.display());
+        }
+    }
     let server_name = server.name.clone();
     let body = std::mem::take(&mut b.md);
     drop(b);
@@ -647,7 +672,7 @@ fn memory_section(
     );
     for (label, args) in runs {
         eprintln!("loadbench: idle memory, {label}");
-        wait_for_idle(opts.idle_wait);
+        wait_for_idle(Duration::from_secs_f64(opts.idle_wait));
         let out = pinned(idle_memory, b.client_cpu)
             .args(&args)
             .output()
@@ -661,7 +686,8 @@ fn memory_section(
             );
             continue;
         }
-        let f = |k: &str| json_number(&line, k).unwrap_or(f64::NAN);
+        let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        let f = |k: &str| field(&parsed, k);
         let _ = writeln!(
             md,
             "| {label} | {:.0} | {:.0} B | {:.0} B | {:.1} KiB | {:.0} / {:.0} | {:.2} s |",
@@ -724,7 +750,8 @@ fn strace_section(b: &Bench<'_>, url: &str, wrk: bool) -> Result<String, String>
             .output()
             .map_err(|e| format!("strace: {e}"))?;
         let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let n = json_number(&line, "n")
+        let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        let n = Some(field(&parsed, "n"))
             .filter(|&n| n > 0.0)
             .unwrap_or(f64::NAN);
         let text = fs::read_to_string(&summary).unwrap_or_default();
@@ -743,9 +770,8 @@ fn strace_section(b: &Bench<'_>, url: &str, wrk: bool) -> Result<String, String>
         }
         header.push(format!(
             "{label} ({:.0} req/s under strace)",
-            json_number(&line, "rps").unwrap_or(f64::NAN)
+            field(&parsed, "rps")
         ));
-        let _ = json_str(&line, "client");
     }
     let mut md = format!(
         "### System calls per request\n\n`strace -c -f`, C = 64, 13-byte body, {secs} s each (strace slows every client; the counts per request are what matter).\n\n| syscall | {} |\n|---|{}\n",
@@ -853,4 +879,191 @@ fn targets(b: &Bench<'_>, opts: &Options) -> String {
     );
     md.push('\n');
     md
+}
+
+/// The runs of a JSON Lines file by (scenario, label), as a session collects them.
+fn runs_by_scenario(text: &str) -> BTreeMap<(String, String), Vec<Value>> {
+    let mut runs: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let key = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        if let (Some(scenario), Some(label)) = (key("scenario"), key("label")) {
+            runs.entry((scenario, label)).or_default().push(v);
+        }
+    }
+    runs
+}
+
+/// Median of `field` over `runs`; NaN without values.
+fn median_of(runs: &[Value], field_name: &str) -> f64 {
+    let mut v: Vec<f64> = runs
+        .iter()
+        .map(|r| field(r, field_name))
+        .filter(|x| !x.is_nan())
+        .collect();
+    median(&mut v)
+}
+
+/// Draws the charts of `docs/benchmarks.md` into `dir`; returns the files written.
+///
+/// - `rps.svg`, `cpu.svg`: requests/s and CPU µs per request of every client at each
+///   concurrency of the plain section (scenarios `plain-cN`), medians;
+/// - `latency.svg`: p50 to p99.9 of every client at C = 64 (`plain-c64`).
+fn draw_charts(
+    runs: &BTreeMap<(String, String), Vec<Value>>,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, String> {
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Clients in the order of the first run of each, concurrencies ascending.
+    let mut clients: Vec<String> = Vec::new();
+    let mut conns: Vec<u64> = Vec::new();
+    for (scenario, label) in runs.keys() {
+        let Some(c) = scenario
+            .strip_prefix("plain-c")
+            .and_then(|c| c.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        conns.push(c);
+        if !clients.contains(label) {
+            clients.push(label.clone());
+        }
+    }
+    if clients.is_empty() {
+        return Err("no run of the plain section to draw".into());
+    }
+    clients.sort_by_key(|label| client_rank(label));
+    conns.sort_unstable();
+    conns.dedup();
+    let series = |f: &str| -> Vec<Series> {
+        clients
+            .iter()
+            .map(|label| Series {
+                name: label.clone(),
+                values: conns
+                    .iter()
+                    .map(|&c| {
+                        let rs = runs.get(&(format!("plain-c{c}"), label.clone()))?;
+                        Some(median_of(rs, f))
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+    let axes = |title: &str, y: &str| Axes {
+        title: title.to_owned(),
+        x: "concurrent requests (connections)".to_owned(),
+        y: y.to_owned(),
+        categories: conns.iter().map(u64::to_string).collect(),
+        legend_left: false,
+    };
+    let mut written = Vec::new();
+    let rps = dir.join("rps.svg");
+    chart::lines(
+        &rps,
+        &axes(
+            "Requests per second, 13-byte body (medians; higher is better)",
+            "requests/s",
+        ),
+        &series("rps"),
+    )?;
+    written.push(rps);
+    let cpu = dir.join("cpu.svg");
+    chart::lines(
+        &cpu,
+        &axes(
+            "Client CPU per request, 13-byte body (medians; lower is better)",
+            "CPU µs per request (user + system)",
+        ),
+        &series("cpu_us_per_req"),
+    )?;
+    written.push(cpu);
+    let percentiles = [
+        ("p50", "p50_us"),
+        ("p90", "p90_us"),
+        ("p99", "p99_us"),
+        ("p99.9", "p999_us"),
+    ];
+    let at = conns
+        .iter()
+        .copied()
+        .find(|&c| c == 64)
+        .or(conns.last().copied());
+    if let Some(c) = at {
+        let latency: Vec<Series> = clients
+            .iter()
+            .filter_map(|label| {
+                let rs = runs.get(&(format!("plain-c{c}"), label.clone()))?;
+                Some(Series {
+                    name: label.clone(),
+                    values: percentiles
+                        .iter()
+                        .map(|(_, f)| Some(median_of(rs, f)))
+                        .collect(),
+                })
+            })
+            .collect();
+        let path = dir.join("latency.svg");
+        chart::lines(
+            &path,
+            &Axes {
+                title: format!("Latency percentiles at C = {c} (medians; lower is better)"),
+                x: "percentile".to_owned(),
+                y: "latency µs".to_owned(),
+                categories: percentiles.iter().map(|(n, _)| (*n).to_owned()).collect(),
+                legend_left: true,
+            },
+            &latency,
+        )?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The order clients are listed in: ours first.
+fn client_rank(label: &str) -> usize {
+    [
+        "wirepool-engine",
+        "wirepool-client",
+        "hyper-cur",
+        "hyper-mt",
+        "ureq",
+        "wrk",
+    ]
+    .iter()
+    .position(|l| *l == label)
+    .unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_from_runs() {
+        let mut text = String::new();
+        for (c, engine, hyper) in [(1, 20_000.0, 15_000.0), (64, 130_000.0, 95_000.0)] {
+            for (label, rps) in [("wirepool-engine", engine), ("hyper-cur", hyper)] {
+                text.push_str(&format!(
+                    "{{\"scenario\":\"plain-c{c}\",\"label\":\"{label}\",\"rps\":{rps},\
+                     \"cpu_us_per_req\":7.5,\"p50_us\":100,\"p90_us\":150,\"p99_us\":300,\
+                     \"p999_us\":900}}\n"
+                ));
+            }
+        }
+        text.push_str("not json\n");
+        let runs = runs_by_scenario(&text);
+        assert_eq!(runs.len(), 4);
+        let dir = std::env::temp_dir().join(format!("loadbench-charts-{}", std::process::id()));
+        let files = draw_charts(&runs, &dir).expect("charts");
+        assert_eq!(files.len(), 3);
+        let rps = fs::read_to_string(dir.join("rps.svg")).expect("rps.svg");
+        assert!(rps.contains("wirepool-engine") && rps.contains("hyper-cur"));
+        let latency = fs::read_to_string(dir.join("latency.svg")).expect("latency.svg");
+        assert!(latency.contains("p99.9") && latency.contains("C = 64"));
+        let _ = fs::remove_dir_all(&dir);
+        assert!(draw_charts(&BTreeMap::new(), &dir).is_err());
+    }
 }

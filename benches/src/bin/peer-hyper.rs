@@ -1,9 +1,12 @@
 //! `peer-hyper`: `loadgen`'s load on hyper 1.x with hyper-util's pooled legacy `Client`.
 //!
 //! ```text
-//! peer-hyper --url URL -c C (-n N | -d SECS) [--json] [--mode cur|mt]
-//!            [--cacert PATH | --insecure] [--no-reuse] [--no-resume]
+//! peer-hyper [-c C] [-n N | -d TIME] [--json] [--mode cur|mt]
+//!            [--cacert PATH | --insecure] [--no-reuse] [--no-resume] URL
 //! ```
+//!
+//! The options are `loadgen`'s ([`examples::load::LoadOptions`]); the ones this peer
+//! does not do (`-t`, `-R`, `-m`, `-H`, `--body`, `--url-list`) are usage errors.
 //!
 //! - `--mode cur` (default, client `hyper-cur`): a tokio current-thread runtime; the
 //!   main thread runs everything, like loadgen's engine mode.
@@ -30,22 +33,40 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use benches::cli::{self, LoadArgs};
-use benches::report::{LoadReport, Tally};
 use bytes::Bytes;
-use examples::cpu_time::{self, CpuUsage};
+use clap::{CommandFactory, Parser, ValueEnum};
+use examples::cpu::{self, CpuUsage};
+use examples::load::report::{LoadReport, Tally};
+use examples::load::{parse_or_exit, usage_exit, LoadOptions, Plan};
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper_rustls::MaybeHttpsStream;
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use pool_core::tls::rustls::HandshakeKind;
 use tokio::net::TcpStream;
+use wirepool::tls::rustls::HandshakeKind;
 
-const USAGE: &str = "\
-usage: peer-hyper --url URL -c C (-n N | -d SECS) [--json] [--mode cur|mt]
-                  [--cacert PATH | --insecure] [--no-reuse] [--no-resume]";
+/// The command line: loadgen's load options and the runtime.
+#[derive(Parser, Debug)]
+#[command(
+    name = "peer-hyper",
+    about = "loadgen's load on hyper-util's pooled Client"
+)]
+struct Cli {
+    #[command(flatten)]
+    load: LoadOptions,
+    /// tokio runtime: cur (current-thread, client hyper-cur) or mt (multi-thread, hyper-mt)
+    #[arg(long, value_enum, default_value_t = Runtime::Cur)]
+    mode: Runtime,
+}
+
+/// Which tokio runtime runs the load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Runtime {
+    Cur,
+    Mt,
+}
 
 /// Counters the connector wrapper shares with the report.
 #[derive(Debug, Default)]
@@ -127,21 +148,15 @@ fn http_connector() -> HttpConnector {
 }
 
 fn main() -> ExitCode {
-    let args = match cli::args_or_exit("peer-hyper", USAGE) {
-        Ok(args) => args,
-        Err(code) => return code,
+    let cli: Cli = parse_or_exit();
+    let plan = match cli.load.check().and_then(|plan| {
+        plan.refuse_unsupported("peer-hyper")?;
+        Ok(plan)
+    }) {
+        Ok(plan) => plan,
+        Err(msg) => usage_exit(&mut Cli::command(), msg),
     };
-    let mut multi_thread = false;
-    for (flag, value) in &args.extra {
-        match (flag.as_str(), value.as_str()) {
-            ("--mode", "cur") => multi_thread = false,
-            ("--mode", "mt") => multi_thread = true,
-            _ => {
-                eprintln!("peer-hyper: unknown option {flag} {value}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
+    let multi_thread = cli.mode == Runtime::Mt;
     let runtime = if multi_thread {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -163,9 +178,13 @@ fn main() -> ExitCode {
     } else {
         "hyper-cur"
     };
-    match runtime.block_on(run(args.clone(), name)) {
+    match runtime.block_on(run(plan.clone(), name)) {
         Ok(report) => {
-            report.print(args.json);
+            if plan.options.json {
+                println!("{}", report.to_json());
+            } else {
+                println!("{}", report.to_table(plan.options.latency));
+            }
             ExitCode::SUCCESS
         }
         Err(msg) => {
@@ -175,12 +194,22 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: LoadArgs, name: &str) -> Result<LoadReport, String> {
+async fn run(plan: Plan, name: &str) -> Result<LoadReport, String> {
     let counts = Arc::new(DialCounts::default());
     let mut builder = Client::builder(TokioExecutor::new());
-    builder.pool_max_idle_per_host(if args.no_reuse { 0 } else { args.connections });
-    if args.is_https() {
-        let tls = args.tls_config()?;
+    builder.pool_max_idle_per_host(if plan.options.no_reuse {
+        0
+    } else {
+        plan.connections
+    });
+    if plan.is_https() {
+        // The same rustls configuration loadgen builds (tls-glue: ring, roots, cache).
+        let tls = match plan.tls_config()? {
+            Some(tls) => tls,
+            None => wirepool::tls::TlsConfig::builder()
+                .build()
+                .map_err(|e| format!("TLS configuration: {e}"))?,
+        };
         let mut rustls_config = tls.as_rustls().as_ref().clone();
         // hyper-rustls sets ALPN itself (`http/1.1` from `enable_http1`, the same value
         // tls-glue sets) and refuses a config that already has it.
@@ -194,38 +223,38 @@ async fn run(args: LoadArgs, name: &str) -> Result<LoadReport, String> {
             inner: https,
             counts: counts.clone(),
         });
-        drive(client, args, name, counts).await
+        drive(client, plan, name, counts).await
     } else {
         let client = builder.build(Counting {
             inner: http_connector(),
             counts: counts.clone(),
         });
-        drive(client, args, name, counts).await
+        drive(client, plan, name, counts).await
     }
 }
 
 /// Runs the load with `client`: C tasks, each a closed loop.
 async fn drive<C>(
     client: Client<C, Empty<Bytes>>,
-    args: LoadArgs,
+    plan: Plan,
     name: &str,
     counts: Arc<DialCounts>,
 ) -> Result<LoadReport, String>
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
-    let uri: Uri = args.url.parse().map_err(|e| format!("bad URL: {e}"))?;
+    let uri: Uri = plan.url.clone();
     let started = Arc::new(AtomicU64::new(0));
     // One tally for all tasks: an uncontended lock per request (~20 ns) instead of C
     // histograms of 30 KiB each, which would inflate peak RSS at C = 256.
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let cpu0 = cpu_time::sample().ok();
+    let cpu0 = cpu::sample().ok();
     let t0 = Instant::now();
-    let mut tasks = Vec::with_capacity(args.connections);
-    for _ in 0..args.connections {
+    let mut tasks = Vec::with_capacity(plan.connections);
+    for _ in 0..plan.connections {
         let (client, uri, started, tally) =
             (client.clone(), uri.clone(), started.clone(), tally.clone());
-        let stop = args.stop;
+        let stop = plan.stop;
         tasks.push(tokio::spawn(async move {
             loop {
                 let ticket = started.fetch_add(1, Ordering::Relaxed);
@@ -258,7 +287,7 @@ where
                 let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
                 match outcome {
                     Ok((status, bytes)) => t.ok(status, bytes, sent.elapsed()),
-                    Err(kind) => t.error(kind),
+                    Err(kind) => t.error(&kind),
                 }
             }
         }));
@@ -267,22 +296,22 @@ where
         task.await.map_err(|e| format!("a load task failed: {e}"))?;
     }
     let elapsed = t0.elapsed();
-    let cpu1 = cpu_time::sample().ok();
+    let cpu1 = cpu::sample().ok();
     let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
     Ok(LoadReport {
         client: name.to_string(),
-        url: args.url.clone(),
-        connections: args.connections,
+        url: plan.url.to_string(),
+        connections: plan.connections,
+        threads: 1,
         elapsed,
         tally,
-        latency: None,
         dials: Some(load(&counts.dials)),
-        reuses: None,
-        tls_handshakes: args
+        tls_handshakes: plan
             .is_https()
             .then(|| (load(&counts.tls_full), load(&counts.tls_resumed))),
         cpu: cpu0.zip(cpu1).map(|(a, b)| CpuUsage::between(&a, &b)),
-        peak_rss_kb: examples::memory::peak_rss_kb(),
+        peak_rss_kb: cpu::peak_rss_kb(),
+        ..LoadReport::default()
     })
 }

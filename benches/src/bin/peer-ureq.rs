@@ -1,7 +1,7 @@
 //! `peer-ureq`: `loadgen`'s load on ureq 3, one blocking thread per connection.
 //!
 //! ```text
-//! peer-ureq --url URL -c C (-n N | -d SECS) [--json] [--no-reuse]
+//! peer-ureq [-c C] [-n N | -d TIME] [--json] [--no-reuse] URL
 //! ```
 //!
 //! C threads share one `ureq::Agent` whose pool keeps up to C idle connections (per host
@@ -9,7 +9,8 @@
 //! into a reused buffer, records the latency and sends the next: the blocking peer of
 //! loadgen's `--mode client`. Plain `http://` only (ureq is built without TLS features).
 //! Dials are counted by a connector placed after ureq's `TcpConnector` in its chain.
-//! Threads stay alive until the CPU time has been sampled, so theirs is counted.
+//! The options are `loadgen`'s ([`examples::load::LoadOptions`]); the ones ureq cannot do
+//! here (`https://`, `-t`, `-R`, `-m`, `-H`, `--body`, `--url-list`) are usage errors.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -17,14 +18,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
-use benches::cli::{self, LoadArgs};
-use benches::report::{LoadReport, Tally};
-use examples::cpu_time::{self, CpuUsage};
+use clap::{CommandFactory, Parser};
+use examples::cpu::{self, CpuUsage};
+use examples::load::report::{LoadReport, Tally};
+use examples::load::{parse_or_exit, usage_exit, LoadOptions, Plan};
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{ConnectionDetails, Connector, TcpConnector, Transport};
 use ureq::Agent;
 
-const USAGE: &str = "usage: peer-ureq --url http://... -c C (-n N | -d SECS) [--json] [--no-reuse]";
+/// The command line: loadgen's load options.
+#[derive(Parser, Debug)]
+#[command(
+    name = "peer-ureq",
+    about = "loadgen's load on ureq 3 (plain http:// only)"
+)]
+struct Cli {
+    #[command(flatten)]
+    load: LoadOptions,
+}
 
 /// Size of each thread's body read buffer (as loadgen's client mode).
 const READ_BUF_BYTES: usize = 16 * 1024;
@@ -49,17 +60,28 @@ impl<In: Transport> Connector<In> for CountDials {
 }
 
 fn main() -> ExitCode {
-    let args = match cli::args_or_exit("peer-ureq", USAGE) {
-        Ok(args) => args,
-        Err(code) => return code,
+    let cli: Cli = parse_or_exit();
+    let checked = cli.load.check().and_then(|plan| {
+        plan.refuse_unsupported("peer-ureq")?;
+        plan.refuse(
+            plan.is_https(),
+            "https:// (ureq is built without TLS)",
+            "peer-ureq",
+        )?;
+        plan.refuse(plan.options.no_resume, "--no-resume", "peer-ureq")?;
+        Ok(plan)
+    });
+    let plan = match checked {
+        Ok(plan) => plan,
+        Err(msg) => usage_exit(&mut Cli::command(), msg),
     };
-    if args.is_https() || !args.extra.is_empty() {
-        eprintln!("peer-ureq: plain http:// only, and no option beyond --no-reuse\n{USAGE}");
-        return ExitCode::from(2);
-    }
-    match run(&args) {
+    match run(&plan) {
         Ok(report) => {
-            report.print(args.json);
+            if plan.options.json {
+                println!("{}", report.to_json());
+            } else {
+                println!("{}", report.to_table(plan.options.latency));
+            }
             ExitCode::SUCCESS
         }
         Err(msg) => {
@@ -69,9 +91,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &LoadArgs) -> Result<LoadReport, String> {
-    let c = args.connections;
-    let idle = if args.no_reuse { 0 } else { c };
+fn run(plan: &Plan) -> Result<LoadReport, String> {
+    let c = plan.connections;
+    let idle = if plan.options.no_reuse { 0 } else { c };
+    let url = plan.url.to_string();
     let config = Agent::config_builder()
         .max_idle_connections(idle)
         .max_idle_connections_per_host(idle)
@@ -90,14 +113,14 @@ fn run(args: &LoadArgs) -> Result<LoadReport, String> {
     std::thread::scope(|scope| {
         let mut workers = Vec::with_capacity(c);
         for i in 0..c {
-            let (agent, started) = (&agent, &started);
+            let (agent, started, url) = (&agent, &started, url.as_str());
             let (start, finished, release) = (&start, &finished, &release);
             let w = std::thread::Builder::new()
                 .name(format!("ureq-{i}"))
                 .spawn_scoped(scope, move || {
                     start.wait();
                     let t0 = Instant::now();
-                    let tally = worker(agent, args, started, t0);
+                    let tally = worker(agent, plan, url, started, t0);
                     finished.wait();
                     release.wait();
                     tally
@@ -112,45 +135,45 @@ fn run(args: &LoadArgs) -> Result<LoadReport, String> {
                 }),
             }
         }
-        let cpu0 = cpu_time::sample().ok();
+        let cpu0 = cpu::sample().ok();
         let t0 = Instant::now();
         start.wait();
         finished.wait();
         let elapsed = t0.elapsed();
-        let cpu1 = cpu_time::sample().ok();
+        let cpu1 = cpu::sample().ok();
         release.wait();
         let mut tally = Tally::default();
         for w in workers {
-            tally.merge(w.join().map_err(|_| "a load thread panicked".to_string())?);
+            tally.merge(&w.join().map_err(|_| "a load thread panicked".to_string())?);
         }
         let dials = dials.load(Ordering::Relaxed);
         Ok(LoadReport {
             client: "ureq".into(),
-            url: args.url.clone(),
+            url: plan.url.to_string(),
             connections: c,
+            threads: c,
             elapsed,
-            reuses: Some(tally.completed.saturating_sub(dials)),
+            reuses: Some(tally.finished().saturating_sub(dials)),
             tally,
-            latency: None,
             dials: Some(dials),
-            tls_handshakes: None,
             cpu: cpu0.zip(cpu1).map(|(a, b)| CpuUsage::between(&a, &b)),
-            peak_rss_kb: examples::memory::peak_rss_kb(),
+            peak_rss_kb: cpu::peak_rss_kb(),
+            ..LoadReport::default()
         })
     })
 }
 
 /// One thread's closed loop.
-fn worker(agent: &Agent, args: &LoadArgs, started: &AtomicU64, t0: Instant) -> Tally {
+fn worker(agent: &Agent, plan: &Plan, url: &str, started: &AtomicU64, t0: Instant) -> Tally {
     let mut tally = Tally::default();
     let mut buf = vec![0u8; READ_BUF_BYTES];
     loop {
         let ticket = started.fetch_add(1, Ordering::Relaxed);
-        if !args.stop.may_start(ticket, t0) {
+        if !plan.stop.may_start(ticket, t0) {
             return tally;
         }
         let sent = Instant::now();
-        match agent.get(&args.url).call() {
+        match agent.get(url).call() {
             Ok(mut resp) => {
                 let status = resp.status().as_u16();
                 let mut reader = resp.body_mut().as_reader();
@@ -165,10 +188,10 @@ fn worker(agent: &Agent, args: &LoadArgs, started: &AtomicU64, t0: Instant) -> T
                 };
                 match outcome {
                     Ok(()) => tally.ok(status, bytes, sent.elapsed()),
-                    Err(e) => tally.error(format!("body: {}", e.kind())),
+                    Err(e) => tally.error(&format!("body: {}", e.kind())),
                 }
             }
-            Err(e) => tally.error(short_error(&e)),
+            Err(e) => tally.error(&short_error(&e)),
         }
     }
 }

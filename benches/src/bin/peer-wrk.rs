@@ -1,7 +1,7 @@
 //! `peer-wrk`: runs `wrk` (the C reference) and reports in `loadgen`'s JSON.
 //!
 //! ```text
-//! peer-wrk --url URL -c C -d SECS [--json]
+//! peer-wrk [-c C] [-d TIME] [--json] URL
 //! ```
 //!
 //! Runs `wrk -t1 -cC -dSECS --timeout 10s -s SCRIPT URL`: one wrk thread, because the
@@ -22,11 +22,47 @@ use std::fs;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use benches::cli::{self, Stop};
-use benches::report::{json_number, LoadReport, Percentiles, Tally};
-use examples::cpu_time::{CpuSource, CpuUsage};
+use clap::{CommandFactory, Parser};
+use examples::cpu::CpuUsage;
+use examples::load::report::{LoadReport, Percentiles, Tally};
+use examples::load::{parse_or_exit, usage_exit, LoadOptions, Stop};
+use serde::Deserialize;
 
-const USAGE: &str = "usage: peer-wrk --url URL -c C -d SECS [--json]   (needs wrk in PATH)";
+/// The command line: loadgen's load options (wrk needs a duration; it is the default).
+#[derive(Parser, Debug)]
+#[command(
+    name = "peer-wrk",
+    about = "Runs wrk and reports in loadgen's JSON (needs wrk in PATH)"
+)]
+struct Cli {
+    #[command(flatten)]
+    load: LoadOptions,
+}
+
+/// What the `done()` hook prints after `WRKJSON `.
+#[derive(Debug, Deserialize)]
+struct WrkSummary {
+    requests: u64,
+    duration_us: u64,
+    bytes: u64,
+    connect: u64,
+    read: u64,
+    write: u64,
+    status: u64,
+    timeout: u64,
+    min: f64,
+    mean: f64,
+    max: f64,
+    p50: f64,
+    p90: f64,
+    p75: f64,
+    p99: f64,
+    p999: f64,
+    p9999: f64,
+    peak_rss_kb: Option<u64>,
+    utime: u64,
+    stime: u64,
+}
 
 /// wrk's `done()` hook: one line, prefixed so it is found among wrk's own output.
 const SCRIPT: &str = r#"
@@ -47,38 +83,48 @@ done = function(summary, latency, requests)
   io.write(string.format(
     'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,' ..
     '"write":%d,"status":%d,"timeout":%d,"min":%d,"mean":%f,"max":%d,"p50":%d,' ..
-    '"p90":%d,"p99":%d,"p999":%d,"peak_rss_kb":%s,"utime":%s,"stime":%s}\n',
+    '"p75":%d,"p90":%d,"p99":%d,"p999":%d,"p9999":%d,"peak_rss_kb":%s,"utime":%s,' ..
+    '"stime":%s}\n',
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
     e.status, e.timeout, latency.min, latency.mean, latency.max,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency:percentile(99.9), hwm, f[12] or "0", f[13] or "0"))
+    latency:percentile(50), latency:percentile(75), latency:percentile(90),
+    latency:percentile(99), latency:percentile(99.9), latency:percentile(99.99), hwm,
+    f[12] or "0", f[13] or "0"))
 end
 "#;
 
 fn main() -> ExitCode {
-    let args = match cli::args_or_exit("peer-wrk", USAGE) {
-        Ok(args) => args,
-        Err(code) => return code,
+    let cli: Cli = parse_or_exit();
+    let checked = cli.load.check().and_then(|plan| {
+        let o = &plan.options;
+        plan.refuse_unsupported("peer-wrk")?;
+        // --cacert is accepted and unused: wrk does not verify certificates.
+        plan.refuse(
+            o.no_reuse || o.no_resume,
+            "--no-reuse or --no-resume",
+            "peer-wrk",
+        )?;
+        match plan.stop {
+            Stop::Duration(d) => Ok((plan, d)),
+            Stop::Requests(_) => Err("wrk runs for a duration only: use -d TIME, not -n".into()),
+        }
+    });
+    let (plan, d) = match checked {
+        Ok(checked) => checked,
+        Err(msg) => usage_exit(&mut Cli::command(), msg),
     };
-    let Stop::Duration(d) = args.stop else {
-        eprintln!("peer-wrk: wrk runs for a duration only: use -d SECS\n{USAGE}");
-        return ExitCode::from(2);
-    };
-    if args.no_reuse || args.no_resume || !args.extra.is_empty() {
-        eprintln!("peer-wrk: only --url, -c, -d and --json apply to wrk\n{USAGE}");
-        return ExitCode::from(2);
-    }
+    let url = plan.url.to_string();
     let script = std::env::temp_dir().join(format!("wirepool-peer-wrk-{}.lua", std::process::id()));
     if let Err(e) = fs::write(&script, SCRIPT) {
         eprintln!("peer-wrk: {}: {e}", script.display());
         return ExitCode::FAILURE;
     }
     let out = Command::new("wrk")
-        .args(["-t1", &format!("-c{}", args.connections)])
+        .args(["-t1", &format!("-c{}", plan.connections)])
         .arg(format!("-d{}s", d.as_secs_f64().ceil().max(1.0)))
         .args(["--timeout", "10s", "-s"])
         .arg(&script)
-        .arg(&args.url)
+        .arg(&url)
         .output();
     let _ = fs::remove_file(&script);
     let out = match out {
@@ -97,13 +143,17 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     };
-    match report_from(line, &args.url, args.connections) {
-        Some(r) => {
-            r.print(args.json);
+    match report_from(line, &url, plan.connections) {
+        Ok(r) => {
+            if plan.options.json {
+                println!("{}", r.to_json());
+            } else {
+                println!("{}", r.to_table(plan.options.latency));
+            }
             ExitCode::SUCCESS
         }
-        None => {
-            eprintln!("peer-wrk: cannot read wrk's summary: {line}");
+        Err(e) => {
+            eprintln!("peer-wrk: cannot read wrk's summary ({e}): {line}");
             ExitCode::FAILURE
         }
     }
@@ -113,54 +163,54 @@ fn main() -> ExitCode {
 const CLK_TCK: u64 = 100;
 
 /// loadgen's report from the `done()` line.
-fn report_from(line: &str, url: &str, c: usize) -> Option<LoadReport> {
-    let num = |k: &str| json_number(line, k);
-    let int = |k: &str| num(k).map(|v| v as u64);
-    let us = |k: &str| num(k).map(|v| Duration::from_nanos((v * 1000.0) as u64));
-    let requests = int("requests")?;
-    let socket_errors = int("connect")? + int("read")? + int("write")? + int("timeout")?;
+fn report_from(line: &str, url: &str, c: usize) -> Result<LoadReport, serde_json::Error> {
+    let w: WrkSummary = serde_json::from_str(line)?;
+    let us = |v: f64| Duration::from_nanos((v.max(0.0) * 1000.0) as u64);
+    let socket_errors = w.connect + w.read + w.write + w.timeout;
     let mut tally = Tally {
-        completed: requests + int("connect")? + int("timeout")?,
-        non_2xx_3xx: int("status")?,
-        body_bytes: int("bytes")?, // wrk counts whole responses, heads included
+        // wrk counts as requests only the responses it read: its errors come on top.
+        ok: w.requests,
+        non_2xx_3xx: w.status,
+        body_bytes: w.bytes, // wrk counts whole responses, heads included
         ..Tally::default()
     };
-    for kind in ["connect", "read", "write", "timeout"] {
-        let n = int(kind)?;
+    for (kind, n) in [("connect", w.connect), ("timeout", w.timeout)] {
         if n > 0 {
             tally.errors.insert(kind.to_string(), n);
         }
     }
-    let (user_ticks, sys_ticks) = (int("utime")?, int("stime")?);
     let tick = Duration::from_nanos(1_000_000_000 / CLK_TCK);
+    let ticks = |n: u64| tick * u32::try_from(n).unwrap_or(u32::MAX);
     let cpu = CpuUsage {
-        total: tick * (user_ticks + sys_ticks) as u32,
-        user: tick * user_ticks as u32,
-        sys: tick * sys_ticks as u32,
-        ticks: user_ticks + sys_ticks,
-        clk_tck: CLK_TCK,
-        source: CpuSource::Ticks,
+        user: ticks(w.utime),
+        sys: ticks(w.stime),
+        total: ticks(w.utime + w.stime),
     };
-    Some(LoadReport {
+    Ok(LoadReport {
         client: "wrk".into(),
         url: url.to_string(),
         connections: c,
-        elapsed: us("duration_us")?,
+        threads: 1,
+        elapsed: Duration::from_micros(w.duration_us),
         tally,
         latency: Some(Percentiles {
-            min: us("min")?,
-            mean: us("mean")?,
-            p50: us("p50")?,
-            p90: us("p90")?,
-            p99: us("p99")?,
-            p999: us("p999")?,
-            max: us("max")?,
+            min: us(w.min),
+            mean: us(w.mean),
+            p50: us(w.p50),
+            p75: us(w.p75),
+            p90: us(w.p90),
+            p99: us(w.p99),
+            p999: us(w.p999),
+            p9999: us(w.p9999),
+            max: us(w.max),
         }),
         dials: (socket_errors == 0).then_some(c as u64),
-        reuses: (socket_errors == 0).then(|| requests.saturating_sub(c as u64)),
-        tls_handshakes: None,
+        reuses: (socket_errors == 0).then(|| w.requests.saturating_sub(c as u64)),
         cpu: Some(cpu),
-        peak_rss_kb: int("peak_rss_kb"),
+        cpu_source: Some("wrk /proc/self/stat ticks".into()),
+        cpu_ticks: Some(w.utime + w.stime),
+        peak_rss_kb: w.peak_rss_kb,
+        ..LoadReport::default()
     })
 }
 
@@ -170,15 +220,25 @@ mod tests {
 
     #[test]
     fn reads_the_done_line() {
-        let line = r#"{"requests":1000,"duration_us":2000000,"bytes":150000,"connect":0,"read":0,"write":0,"status":0,"timeout":0,"min":20,"mean":55.5,"max":900,"p50":50,"p90":70,"p99":120,"p999":400,"peak_rss_kb":5120,"utime":10,"stime":30}"#;
+        let line = r#"{"requests":1000,"duration_us":2000000,"bytes":150000,"connect":0,"read":0,"write":0,"status":0,"timeout":0,"min":20,"mean":55.5,"max":900,"p50":50,"p75":60,"p90":70,"p99":120,"p999":400,"p9999":800,"peak_rss_kb":5120,"utime":10,"stime":30}"#;
         let r = report_from(line, "http://h/", 64).expect("parses");
-        assert_eq!(r.tally.completed, 1000);
+        assert_eq!(r.tally.ok, 1000);
         assert_eq!(r.rps(), 500.0);
-        assert_eq!(r.percentiles().p99, Duration::from_micros(120));
+        assert_eq!(
+            r.percentiles().map(|p| p.p99),
+            Some(Duration::from_micros(120))
+        );
         assert_eq!(r.cpu.map(|c| c.total), Some(Duration::from_millis(400)));
         assert_eq!(r.cpu_us_per_req(), Some(400.0));
         assert_eq!((r.dials, r.peak_rss_kb), (Some(64), Some(5120)));
         let broken = line.replace("\"read\":0", "\"read\":3");
-        assert_eq!(report_from(&broken, "u", 64).and_then(|r| r.dials), None);
+        assert_eq!(
+            report_from(&broken, "u", 64).ok().and_then(|r| r.dials),
+            None
+        );
+        assert!(report_from("{}", "u", 64).is_err());
+        let json = r.to_json_report();
+        assert_eq!(json.cpu_ticks, Some(40));
+        assert_eq!(json.cpu_source, "wrk /proc/self/stat ticks");
     }
 }

@@ -23,10 +23,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pool_core::http::Request;
-use pool_core::trace::{RequestTracer, Tracer};
-use pool_core::{Body, Config, Engine, Event, Flow};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use wirepool::http::Request;
+use wirepool::trace::{RequestTracer, Tracer};
+use wirepool::{Body, Config, Engine, Event, Flow};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;

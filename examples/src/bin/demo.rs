@@ -33,34 +33,41 @@
 //!
 //! The servers run in a child process (this binary with `--serve plain|tls`), so this
 //! process holds only the client side: the workers, the client's engine thread and the
-//! main thread. The CPU time is this process's, from per-thread `schedstat` (ns; see
-//! `examples::cpu_time`), between the moment the client is built and the moment every
-//! worker is done and the pool has settled; workers stay alive until the second sample
-//! so that none of their time is lost. Loopback TCP is kernel work done on behalf of
+//! main thread. The CPU time is this process's, from `getrusage` (see `examples::cpu`),
+//! between the moment the client is built and the moment every worker is done and the
+//! pool has settled. Loopback TCP is kernel work done on behalf of
 //! both ends; the share charged to the client's threads is counted, the server's is not.
 //!
 //! Runs in well under a minute with the defaults on a 2-core machine.
 //!
 //! ```text
 //! demo [--workers N] [--requests N] [--tls-requests N] [--body-bytes N] [--url URL] [--no-tls]
+//!      [--svg FILE]
 //! ```
 //!
-//! (`demo --serve plain|tls [--body-bytes N]` is how the demo starts its server child;
-//! see [`serve`].)
+//! `--svg FILE` also draws the phases as a chart: dials, client CPU per request and p99
+//! latency, one bar per phase. The servers are `testkit`'s loopback servers (the ones
+//! the tests use), with a PKI made at start for the HTTPS one. (`demo --serve plain|tls
+//! [--body-bytes N]` is how the demo starts its server child; see [`serve`].)
 
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use examples::cpu_time::{self, CpuSource, CpuUsage};
-use examples::server::{time_wait_count, DemoServer};
-use examples::tls_server::TlsServer;
-use pool_core::http::{Request, Uri};
-use pool_core::tls::{TlsConfig, TrustRoots};
-use pool_core::{Body, Client, ClientBuilder};
+use clap::{CommandFactory, Parser, ValueEnum};
+use examples::chart::{self, BarPanel};
+use examples::cpu::{self, CpuUsage};
+use examples::load::{parse_or_exit, usage_exit};
+use examples::progress::Progress;
+use testkit::tls::{ServerResumption, ServerSetup, TestPki, TlsTestServer};
+use testkit::TestServer;
+use wirepool::http::{Request, Uri};
+use wirepool::tls::{TlsConfig, TrustRoots};
+use wirepool::{Body, Client, ClientBuilder};
 
 /// Body size of the embedded server in the dropped-body phases: larger than a read
 /// buffer, so the body cannot already be complete when the worker drops it.
@@ -77,89 +84,74 @@ const DEFAULT_TLS_REQUESTS: usize = 5_000;
 /// How long a stopped server child may take to exit before it is killed.
 const CHILD_EXIT_WAIT: Duration = Duration::from_secs(2);
 
-const USAGE: &str = "usage: demo [--workers N] [--requests N] [--tls-requests N] [--body-bytes N]
-            [--url URL] [--no-tls]
-
-  --workers N        concurrent workers (default 100)
-  --requests N       requests per plain-HTTP phase (default 10000)
-  --tls-requests N   requests per HTTPS phase (default 5000, or --requests if given)
-  --body-bytes N     response body size of the embedded servers (default 1024)
-  --url URL          use this server instead of the embedded ones: an http:// URL runs
-                     the plain phases (a)-(d), an https:// URL the HTTPS phases (e)-(g)
-                     with the system trust store
-  --no-tls           skip the HTTPS phases";
-
 /// Settings from the command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "demo",
+    about = "The connection-pooling experiment: Go's pool defaults against wirepool's, over \
+             HTTP and HTTPS, against embedded servers"
+)]
 struct Options {
+    /// Concurrent workers
+    #[arg(long, default_value_t = 100, value_parser = at_least_one)]
     workers: usize,
-    requests: usize,
-    tls_requests: usize,
+    /// Requests per plain-HTTP phase [default: 10000]
+    #[arg(long, value_parser = at_least_one)]
+    requests: Option<usize>,
+    /// Requests per HTTPS phase [default: 5000, or --requests if given]
+    #[arg(long, value_parser = at_least_one)]
+    tls_requests: Option<usize>,
+    /// Response body size of the embedded servers
+    #[arg(long, default_value_t = 1024)]
     body_bytes: usize,
+    /// Use this server instead of the embedded ones: an http:// URL runs the plain
+    /// phases (a)-(d), an https:// URL the HTTPS phases (e)-(g) with the system trust
+    /// store
+    #[arg(long, value_name = "URL")]
     url: Option<String>,
+    /// Skip the HTTPS phases
+    #[arg(long)]
     no_tls: bool,
+    /// Also draw the phases (dials, CPU per request, p99) as an SVG chart into FILE
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
     /// Internal: run an embedded server and report its address on stdout (see
-    /// [`serve`]); the demo starts itself this way.
+    /// `serve`); the demo starts itself this way.
+    #[arg(long, value_enum, hide = true)]
     serve: Option<Scheme>,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut opts = Options {
-        workers: 100,
-        requests: DEFAULT_REQUESTS,
-        tls_requests: DEFAULT_TLS_REQUESTS,
-        body_bytes: 1024,
-        url: None,
-        no_tls: false,
-        serve: None,
-    };
-    let mut tls_requests = None;
-    let mut requests_given = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--workers" => opts.workers = number(&value("--workers")?)?,
-            "--requests" => {
-                opts.requests = number(&value("--requests")?)?;
-                requests_given = true;
-            }
-            "--tls-requests" => tls_requests = Some(number(&value("--tls-requests")?)?),
-            "--body-bytes" => opts.body_bytes = number(&value("--body-bytes")?)?,
-            "--url" => opts.url = Some(value("--url")?),
-            "--no-tls" => opts.no_tls = true,
-            "--serve" => {
-                opts.serve = Some(match value("--serve")?.as_str() {
-                    "plain" => Scheme::Http,
-                    "tls" => Scheme::Https,
-                    other => return Err(format!("--serve wants plain or tls, not {other:?}")),
-                })
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+impl Options {
+    /// Requests per plain-HTTP phase.
+    fn requests(&self) -> usize {
+        self.requests.unwrap_or(DEFAULT_REQUESTS)
     }
-    opts.tls_requests = match (tls_requests, requests_given) {
-        (Some(n), _) => n,
-        (None, true) => opts.requests,
-        (None, false) => DEFAULT_TLS_REQUESTS,
-    };
-    if opts.workers == 0 || opts.requests == 0 || opts.tls_requests == 0 {
-        return Err("--workers, --requests and --tls-requests must be at least 1".into());
+
+    /// Requests per HTTPS phase: `--tls-requests`, else `--requests` if given, else
+    /// [`DEFAULT_TLS_REQUESTS`].
+    fn tls_requests(&self) -> usize {
+        self.tls_requests
+            .or(self.requests)
+            .unwrap_or(DEFAULT_TLS_REQUESTS)
     }
-    Ok(opts)
 }
 
-fn number(s: &str) -> Result<usize, String> {
-    s.parse().map_err(|_| format!("not a number: {s:?}"))
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{text}' is not a whole number")),
+    }
 }
 
 /// Plain HTTP or HTTPS.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Scheme {
+    /// Plain HTTP (`--serve plain`).
+    #[value(name = "plain")]
     Http,
+    /// HTTPS (`--serve tls`).
+    #[value(name = "tls")]
     Https,
 }
 
@@ -206,13 +198,7 @@ impl PhaseResult {
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_args() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("demo: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let opts: Options = parse_or_exit();
     if let Some(scheme) = opts.serve {
         return match serve(scheme, opts.body_bytes) {
             Ok(()) => ExitCode::SUCCESS,
@@ -226,10 +212,7 @@ fn main() -> ExitCode {
         None => None,
         Some(u) => match scheme_of(u) {
             Ok(s) => Some(s),
-            Err(e) => {
-                eprintln!("demo: {e}\n{USAGE}");
-                return ExitCode::from(2);
-            }
+            Err(e) => usage_exit(&mut Options::command(), e),
         },
     };
     let run_plain = url_scheme != Some(Scheme::Https);
@@ -244,7 +227,7 @@ fn main() -> ExitCode {
         body_bytes,
         scheme: Scheme::Http,
         resumption: false,
-        requests: opts.requests,
+        requests: opts.requests(),
     };
     let tls = |name, builder, resumption| Phase {
         name,
@@ -253,7 +236,7 @@ fn main() -> ExitCode {
         body_bytes: opts.body_bytes,
         scheme: Scheme::Https,
         resumption,
-        requests: opts.tls_requests,
+        requests: opts.tls_requests(),
     };
     let mut phases = Vec::new();
     if run_plain {
@@ -337,6 +320,15 @@ fn main() -> ExitCode {
     }
     println!();
     print_summary(&results);
+    if let Some(path) = &opts.svg {
+        match draw_svg(path, &opts, &results) {
+            Ok(()) => println!("chart: {}", path.display()),
+            Err(e) => {
+                eprintln!("demo: --svg: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     if results.iter().any(|(_, r)| r.errors > 0) {
         return ExitCode::FAILURE;
     }
@@ -354,10 +346,10 @@ fn print_intro(opts: &Options, run_plain: bool, run_tls: bool) {
     println!("wirepool demo: {} workers, {target}", opts.workers);
     let mut counts = Vec::new();
     if run_plain {
-        counts.push(format!("{} requests per plain-HTTP phase", opts.requests));
+        counts.push(format!("{} requests per plain-HTTP phase", opts.requests()));
     }
     if run_tls {
-        counts.push(format!("{} per HTTPS phase", opts.tls_requests));
+        counts.push(format!("{} per HTTPS phase", opts.tls_requests()));
         if opts.url.is_none() {
             counts.push("HTTPS server certificate issued by a CA made at start, the only CA the client trusts".into());
         }
@@ -464,12 +456,6 @@ fn print_summary(results: &[(&str, PhaseResult)]) {
             "  (reported for Go's net/http on a similar machine: 13-21x over TLS at 64+ concurrent requests, 1-4x plain.)"
         );
     }
-    let ticks = results
-        .iter()
-        .any(|(_, r)| r.cpu.is_some_and(|c| c.source == CpuSource::Ticks));
-    if ticks {
-        println!("note: some CPU figures come from 10 ms clock ticks (a thread exited mid-phase), not schedstat.");
-    }
 }
 
 /// `http://` or `https://`, from a URL given with `--url`.
@@ -523,7 +509,7 @@ fn run_phase(opts: &Options, phase: Phase) -> Result<PhaseResult, String> {
     // (the time of a thread that has exited cannot be read per thread any more).
     let gate = Arc::new(RwLock::new(()));
     let gate_closed = gate.write().unwrap_or_else(PoisonError::into_inner);
-    let cpu_start = cpu_time::sample().ok();
+    let cpu_start = cpu::sample().ok();
     let started = Instant::now();
     let per_worker = requests.div_ceil(opts.workers);
     let workers: Vec<_> = (0..opts.workers)
@@ -547,21 +533,19 @@ fn run_phase(opts: &Options, phase: Phase) -> Result<PhaseResult, String> {
             })
         })
         .collect();
-    let progress = std::io::stderr().is_terminal();
+    let mut progress = Progress::new(&format!("{name:<32} "));
     // A handle that finishes before the gate opens belongs to a worker that panicked.
     while finished.load(Ordering::SeqCst) < opts.workers && !workers.iter().any(|w| w.is_finished())
     {
-        if progress {
-            draw_progress(name, done.load(Ordering::Relaxed), requests as u64);
-        }
+        let n = done.load(Ordering::Relaxed);
+        let failed = errors.load(Ordering::Relaxed);
+        progress.update(n, failed, n as f64 / requests.max(1) as f64);
         thread::sleep(Duration::from_millis(100));
     }
-    if progress {
-        eprint!("\r{:<80}\r", "");
-    }
+    progress.finish();
     // Let the last drains and closes finish before counting.
     thread::sleep(Duration::from_millis(200));
-    let cpu_end = cpu_time::sample().ok();
+    let cpu_end = cpu::sample().ok();
     let stats = client.stats().map_err(|e| format!("pool stats: {e}"))?;
     drop(gate_closed);
     let mut latencies: Vec<u32> = Vec::with_capacity(requests);
@@ -657,17 +641,6 @@ fn read_all(body: &mut impl Read, buf: &mut [u8]) -> bool {
     }
 }
 
-fn draw_progress(name: &str, done: u64, total: u64) {
-    let width = 30;
-    let filled = ((done.min(total) * width) / total.max(1)) as usize;
-    eprint!(
-        "\r{name:<32} [{}{}] {done}/{total}",
-        "#".repeat(filled),
-        ".".repeat(width as usize - filled)
-    );
-    let _ = std::io::stderr().flush();
-}
-
 // ---------------------------------------------------------------------------------------
 // The servers, in a child process
 // ---------------------------------------------------------------------------------------
@@ -687,17 +660,28 @@ const READY_LINE: &str = "ready";
 /// then serves until stdin reaches EOF (the parent closed it, or exited).
 fn serve(scheme: Scheme, body_bytes: usize) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
-    let started = |e| format!("cannot start server: {e}");
+    // Served until this process exits: leaking the body once gives the servers the
+    // `'static` bytes they answer with.
+    let body: &'static [u8] = Box::leak(
+        (0..body_bytes)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect::<Vec<u8>>()
+            .into_boxed_slice(),
+    );
     let _server: Box<dyn std::fmt::Debug> = match scheme {
         Scheme::Http => {
-            let server = DemoServer::start(body_bytes).map_err(started)?;
+            let server = TestServer::keep_alive(body);
             writeln!(out, "url {}", server.url("/")).map_err(|e| e.to_string())?;
             Box::new(server)
         }
         Scheme::Https => {
-            let server = TlsServer::start(body_bytes).map_err(started)?;
+            // A CA made now, a certificate for localhost and 127.0.0.1, and session
+            // resumption by tickets, as on any production server.
+            let pki = TestPki::with_name("wirepool demo CA (generated at start)");
+            let setup = ServerSetup::localhost(&pki).resumption(ServerResumption::Tickets);
+            let server = TlsTestServer::keep_alive(setup, body);
             writeln!(out, "url {}", server.url("/")).map_err(|e| e.to_string())?;
-            out.write_all(server.ca_pem().as_bytes())
+            out.write_all(pki.ca_pem().as_bytes())
                 .map_err(|e| e.to_string())?;
             Box::new(server)
         }
@@ -724,12 +708,11 @@ struct ServerProcess {
 impl ServerProcess {
     fn spawn(scheme: Scheme, body_bytes: usize) -> Result<ServerProcess, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
-        let kind = match scheme {
-            Scheme::Http => "plain",
-            Scheme::Https => "tls",
-        };
+        let kind = scheme
+            .to_possible_value()
+            .map_or("plain".to_owned(), |v| v.get_name().to_owned());
         let mut child = Command::new(exe)
-            .args(["--serve", kind, "--body-bytes", &body_bytes.to_string()])
+            .args(["--serve", &kind, "--body-bytes", &body_bytes.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -782,5 +765,87 @@ impl Drop for ServerProcess {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Sockets in TCP `TIME_WAIT` whose local or remote port is `port`, read from
+/// `/proc/net/tcp` and `/proc/net/tcp6` (Linux). `None` where those files do not exist.
+fn time_wait_count(port: u16) -> Option<usize> {
+    let mut total = 0;
+    let mut found = false;
+    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        found = true;
+        total += text
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 3
+                    && f[3] == "06"
+                    && (port_of(f[1]) == Some(port) || port_of(f[2]) == Some(port))
+            })
+            .count();
+    }
+    found.then_some(total)
+}
+
+/// The port of an `ADDR:PORT` hex pair from `/proc/net/tcp`.
+fn port_of(field: &str) -> Option<u16> {
+    u16::from_str_radix(field.rsplit(':').next()?, 16).ok()
+}
+
+/// `--svg`: the phases as bars, one panel per figure.
+fn draw_svg(
+    path: &std::path::Path,
+    opts: &Options,
+    results: &[(&str, PhaseResult)],
+) -> Result<(), String> {
+    let rows: Vec<String> = results.iter().map(|(name, _)| (*name).to_owned()).collect();
+    let panel = |title: &str, f: &dyn Fn(&PhaseResult) -> Option<f64>| BarPanel {
+        title: title.to_owned(),
+        values: results.iter().map(|(_, r)| f(r)).collect(),
+    };
+    let title = format!(
+        "wirepool demo: {} workers, {} requests per phase ({} over HTTPS)",
+        opts.workers,
+        opts.requests(),
+        opts.tls_requests()
+    );
+    chart::bar_panels(
+        path,
+        &title,
+        &rows,
+        &[
+            panel("dials (new connections)", &|r| Some(r.dials as f64)),
+            panel("client CPU per request (µs)", &|r| r.cpu_us_per_request()),
+            panel("p99 latency (ms)", &|r| Some(r.p99_us as f64 / 1000.0)),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_net_ports() {
+        assert_eq!(port_of("0100007F:1F90"), Some(8080));
+        assert_eq!(port_of("garbage"), None);
+        assert!(time_wait_count(1).is_some() || !std::path::Path::new("/proc/net/tcp").exists());
+    }
+
+    #[test]
+    fn options() {
+        let o = Options::try_parse_from(["demo", "--requests", "500"]).expect("valid");
+        assert_eq!((o.requests(), o.tls_requests()), (500, 500));
+        let o = Options::try_parse_from(["demo"]).expect("valid");
+        assert_eq!(o.tls_requests(), DEFAULT_TLS_REQUESTS);
+        assert!(Options::try_parse_from(["demo", "--workers", "0"]).is_err());
+        let o = Options::try_parse_from(["demo", "--serve", "tls"]).expect("valid");
+        assert_eq!(o.serve, Some(Scheme::Https));
+        Options::command().debug_assert();
     }
 }

@@ -1,49 +1,42 @@
-//! `fetch`: a small curl-like tool over one shared wirepool [`Client`].
+//! `fetch`: a small curl over one shared wirepool [`Client`].
 //!
 //! ```text
-//! fetch [OPTIONS] URL...     (fetch --help for the options)
+//! fetch [OPTIONS] URL...     (fetch --help for the options; docs/fetch.md)
 //!
-//!   for each URL, in order:  Client::send ──► Response ──► -i head ──► io::copy body ──► stdout
-//!                            (--sleep between URLs)        --trace line ──► stderr
+//!   for each URL, in order:  Client::send ──► Response ──► -f check ──► -i/-I head ──► body
+//!                            (--sleep between URLs)        -v heads, --trace line ──► stderr
+//!                                                          -o/-O file, or stdout; then -w
 //!   at exit:                 --stats: Client::stats() as one JSON line ──► stderr
 //! ```
 //!
 //! All requests go through one client, so a second URL on the same host reuses the
-//! first one's connection: `fetch --stats URL URL` shows `"dials":1,"reused":1`.
-//! Bodies stream to stdout with `std::io::copy` and are never held whole in memory.
+//! first one's connection: `fetch --stats URL URL` shows `"dials":1,"reused":1`, and
+//! `-v` says `* Re-using existing connection`. Bodies stream with `std::io::copy` and are
+//! never held whole in memory.
 //!
-//! Exit status: 0 if every request got a response (whatever its status), 1 if any
-//! failed (each failure is reported as `error: URL: what: why` on stderr and the next
-//! URL is fetched anyway), 2 for a usage error. Failing to write stdout (a closed pipe)
-//! stops the run with status 1.
+//! Exit status: curl's codes (see `examples::fetch::exit`); as in curl the last URL
+//! decides it, and each failure is reported on stderr as `fetch: (CODE) URL: what: why`
+//! (unless `-s`). Failing to write the output stops the run with 23.
 //!
 //! This is example code: it uses only `pool-core`'s public API.
 
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use examples::args::Parser;
+use clap::CommandFactory;
 use examples::fetch::trace::Trace;
-use examples::fetch::{self, Command, Options, USAGE};
+use examples::fetch::write_out::{self, Transfer};
+use examples::fetch::{exit, remote_name, Cli, CliError, Options, Output};
 use examples::report::{error_chain, stats_json};
-use pool_core::http::Uri;
-use pool_core::{Client, Error, ErrorKind, Response};
-
-/// Exit status for a usage error (curl and the GNU tools use 2 as well).
-const EXIT_USAGE: u8 = 2;
+use wirepool::http::{HeaderMap, Method, Request, Uri};
+use wirepool::{Body, Client, ErrorKind, Response};
 
 fn main() -> ExitCode {
-    let options = match Parser::from_env().and_then(fetch::parse) {
-        Ok(Command::Run(options)) => options,
-        Ok(Command::Help) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprint!("fetch: {e}\n\n{USAGE}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+    let options = match Cli::parse_args(std::env::args_os()) {
+        Ok(options) => options,
+        Err(e) => return ExitCode::from(report_cli_error(e)),
     };
     let builder = match options.client_builder() {
         Ok(builder) => builder,
@@ -52,120 +45,294 @@ fn main() -> ExitCode {
                 .cacert
                 .as_deref()
                 .unwrap_or(std::path::Path::new(""));
-            eprintln!("error: --cacert {}: {}", path.display(), error_chain(&e));
-            return ExitCode::from(EXIT_USAGE);
+            if options.show_errors() {
+                eprintln!(
+                    "fetch: ({}) --cacert {}: {}",
+                    exit::SSL_CACERT_BADFILE,
+                    path.display(),
+                    error_chain(&e)
+                );
+            }
+            return ExitCode::from(exit::SSL_CACERT_BADFILE);
         }
     };
     let client = match builder.build() {
         Ok(client) => client,
         Err(e) => {
-            eprintln!("error: cannot start the client: {}", error_chain(&e));
-            return ExitCode::FAILURE;
+            eprintln!("fetch: (1) cannot start the client: {}", error_chain(&e));
+            return ExitCode::from(exit::OTHER);
         }
     };
-    let ok = run(&client, &options);
+    let mut trace_out: Box<dyn Write> = match &options.trace_file {
+        None => Box::new(io::stderr()),
+        Some(path) => match OpenOptions::new().create(true).append(true).open(path) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!(
+                    "fetch: ({}) --trace-file {}: {e}",
+                    exit::WRITE_ERROR,
+                    path.display()
+                );
+                return ExitCode::from(exit::WRITE_ERROR);
+            }
+        },
+    };
+    let code = run(&client, &options, &mut *trace_out);
     if options.stats {
         match client.stats() {
             Ok(stats) => eprintln!("{}", stats_json(&stats)),
-            Err(e) => eprintln!("error: --stats: {}", error_chain(&e)),
+            Err(e) => eprintln!("fetch: --stats: {}", error_chain(&e)),
         }
     }
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    ExitCode::from(code)
+}
+
+/// Prints a command-line problem the way curl would and returns the exit code.
+fn report_cli_error(e: CliError) -> u8 {
+    match e {
+        CliError::Clap(e) if !e.use_stderr() => {
+            // --help and --version: stdout, success.
+            let _ = e.print();
+            exit::OK
+        }
+        CliError::Clap(e) => {
+            let text = e.render().to_string();
+            if text.contains("Usage:") {
+                eprint!("fetch: {text}");
+            } else {
+                eprint!(
+                    "fetch: {}\n{}\n",
+                    text.trim_end(),
+                    Cli::command().render_usage()
+                );
+            }
+            exit::USAGE
+        }
+        CliError::Usage(message) => {
+            eprint!(
+                "fetch: error: {message}\n\n{}\n",
+                Cli::command().render_usage()
+            );
+            exit::USAGE
+        }
+        CliError::BadUrl(message) => {
+            eprintln!("fetch: ({}) {message}", exit::URL_MALFORMAT);
+            exit::URL_MALFORMAT
+        }
+        CliError::UnsupportedScheme(message) => {
+            eprintln!("fetch: ({}) {message}", exit::OTHER);
+            exit::OTHER
+        }
     }
 }
 
-/// Fetches every URL in order; true if each one got a response.
-fn run(client: &Client, options: &Options) -> bool {
-    let mut out = BufWriter::new(io::stdout().lock());
-    let mut all_ok = true;
+/// Fetches every URL in order; returns the exit code (the last URL's, as curl).
+fn run(client: &Client, options: &Options, trace_out: &mut dyn Write) -> u8 {
+    let mut stdout = BufWriter::new(io::stdout().lock());
+    let mut code = exit::OK;
     for (i, url) in options.urls.iter().enumerate() {
         if i > 0 {
             if let Some(pause) = options.sleep {
                 std::thread::sleep(pause);
             }
         }
-        let outcome = fetch_one(client, options, url, &mut out);
+        let outcome = fetch_one(client, options, i, url, &mut stdout);
         // Body first, then what we say about it, so a terminal shows them in order.
-        let flushed = out.flush();
+        let flushed = stdout.flush();
+        code = outcome.transfer.exit_code;
         if options.trace {
-            eprintln!("{}", outcome.trace);
+            let _ = writeln!(trace_out, "{}", outcome.trace);
+            let _ = trace_out.flush();
         }
-        if let Some(failure) = &outcome.failure {
-            eprintln!("error: {url}: {failure}");
-            all_ok = false;
+        if let (Some(message), true) = (&outcome.transfer.error, options.show_errors()) {
+            eprintln!("fetch: ({code}) {url}: {message}");
         }
-        if let Some(e) = outcome.output_error.or(flushed.err()) {
-            eprintln!("error: {url}: writing to stdout: {e}");
-            return false;
+        if let Some(format) = &options.write_out {
+            let written = write_out::write(format, &outcome.transfer, options.silent, &mut stdout)
+                .and_then(|()| stdout.flush());
+            if let Err(e) = written {
+                return write_failed(options, url, "stdout", &e);
+            }
+        }
+        if let Some(e) = flushed.err() {
+            return write_failed(options, url, "stdout", &e);
+        }
+        if outcome.stop {
+            break;
         }
     }
-    all_ok
+    code
+}
+
+fn write_failed(options: &Options, url: &Uri, what: &str, e: &io::Error) -> u8 {
+    if options.show_errors() {
+        eprintln!(
+            "fetch: ({}) {url}: writing to {what}: {e}",
+            exit::WRITE_ERROR
+        );
+    }
+    exit::WRITE_ERROR
 }
 
 /// What happened to one URL.
 struct Outcome {
     trace: Trace,
-    /// The request failed: the error and its causes on one line.
-    failure: Option<String>,
-    /// Writing to stdout failed: no point going on.
-    output_error: Option<io::Error>,
+    transfer: Transfer,
+    /// Writing the output failed: no point going on.
+    stop: bool,
 }
 
-/// Sends one request and streams its response to `out`.
-fn fetch_one(client: &Client, options: &Options, url: &Uri, out: &mut impl Write) -> Outcome {
+impl Outcome {
+    fn fail(&mut self, code: u8, message: String) {
+        self.transfer.exit_code = code;
+        self.transfer.error = Some(message);
+    }
+}
+
+/// Sends one request and streams its response where it should go.
+fn fetch_one(
+    client: &Client,
+    options: &Options,
+    index: usize,
+    url: &Uri,
+    stdout: &mut impl Write,
+) -> Outcome {
     let started = Instant::now();
-    let mut outcome = Outcome {
-        trace: Trace::new(url.clone(), options.method()),
-        failure: None,
-        output_error: None,
+    let method = options.method();
+    let mut o = Outcome {
+        trace: Trace::new(url.clone(), method.clone()),
+        transfer: Transfer {
+            url: url.clone(),
+            method: method.clone(),
+            status: None,
+            headers: HeaderMap::new(),
+            info: None,
+            total: std::time::Duration::ZERO,
+            downloaded: 0,
+            uploaded: options.data.as_ref().map_or(0, |d| d.len() as u64),
+            exit_code: exit::OK,
+            error: None,
+        },
+        stop: false,
     };
-    let sent = options
-        .request(url)
-        .map_err(|e| Error::with_source(ErrorKind::InvalidRequest, e))
-        .and_then(|request| client.send(request));
-    let mut response = match sent {
+    let request = match options.request(url) {
+        Ok(request) => request,
+        Err(e) => {
+            o.fail(exit::USAGE, format!("invalid request: {e}"));
+            return o;
+        }
+    };
+    let verbose_request = options.verbose.then(|| request_head_lines(&request));
+    let mut response = match client.send(request) {
         Ok(response) => response,
         Err(e) => {
-            outcome.trace.total = started.elapsed();
-            outcome.trace.error = Some(e.kind());
-            outcome.failure = Some(error_chain(&e));
-            return outcome;
+            o.trace.total = started.elapsed();
+            o.transfer.total = o.trace.total;
+            o.trace.error = Some(e.kind());
+            if options.verbose {
+                eprintln!("* {}", error_chain(&e));
+            }
+            o.fail(exit::for_error(&e, false), error_chain(&e));
+            return o;
         }
     };
-    outcome.trace.status = Some(response.status());
-    outcome.trace.info = Some(*response.info());
-    if options.include {
-        if let Err(e) = write_head(out, &response) {
-            outcome.output_error = Some(e);
-            return outcome;
+    let status = response.status();
+    o.trace.status = Some(status);
+    o.trace.info = Some(*response.info());
+    o.transfer.status = Some(status);
+    o.transfer.info = Some(*response.info());
+    o.transfer.headers = response.headers().clone();
+    if let Some(lines) = verbose_request {
+        print_verbose(url, &response, &lines);
+    }
+    let finish = |o: &mut Outcome, response: &mut Response| {
+        if let Some(info) = response.body_mut().final_info() {
+            o.trace.info = Some(*info);
+            o.transfer.info = Some(*info);
+            o.trace.total = info.total;
+        } else {
+            o.trace.total = started.elapsed();
         }
+        o.transfer.total = o.trace.total;
+    };
+    if options.fail && status.as_u16() >= 400 {
+        // Nothing of the response is printed; dropping it lets the pool drain it.
+        o.fail(
+            exit::HTTP_RETURNED_ERROR,
+            format!("The requested URL returned error: {}", status.as_u16()),
+        );
+        o.trace.total = started.elapsed();
+        o.transfer.total = o.trace.total;
+        return o;
+    }
+    // Where this URL's output goes.
+    let mut file;
+    let out: &mut dyn Write = match options.output(index) {
+        Output::Stdout => stdout,
+        target => {
+            let path = match target {
+                Output::File(path) => path.clone(),
+                _ => match remote_name(url) {
+                    Some(name) => name.into(),
+                    None => {
+                        o.fail(exit::WRITE_ERROR, "Remote file name has no length".into());
+                        return o;
+                    }
+                },
+            };
+            match File::create(&path) {
+                Ok(f) => {
+                    file = BufWriter::new(f);
+                    &mut file
+                }
+                Err(e) => {
+                    o.fail(
+                        exit::WRITE_ERROR,
+                        format!("cannot write {}: {e}", path.display()),
+                    );
+                    return o;
+                }
+            }
+        }
+    };
+    if options.include || options.head {
+        if let Err(e) = write_head(out, &response) {
+            o.fail(exit::WRITE_ERROR, format!("writing the output: {e}"));
+            o.stop = true;
+            return o;
+        }
+    }
+    if options.head || method == Method::HEAD {
+        let _ = out.flush();
+        finish(&mut o, &mut response);
+        return o;
     }
     let mut body = CountingReader::new(response.body_mut());
-    let copied = io::copy(&mut body, out);
-    outcome.trace.bytes = body.bytes;
+    let copied = io::copy(&mut body, out).and_then(|n| out.flush().map(|()| n));
+    o.trace.bytes = body.bytes;
+    o.transfer.downloaded = body.bytes;
+    let failed = body.failed;
     match copied {
         Ok(_) => {}
-        Err(e) if body.failed => {
-            outcome.trace.error = Some(pool_kind(&e));
-            outcome.failure = Some(format!("reading the body: {}", error_chain(&e)));
+        Err(e) if failed => {
+            let (kind, code) = match exit::pool_error(&e) {
+                Some(pool) => (pool.kind(), exit::for_error(pool, true)),
+                None => (ErrorKind::Io, exit::RECV_ERROR),
+            };
+            o.trace.error = Some(kind);
+            o.fail(code, format!("reading the body: {}", error_chain(&e)));
         }
-        Err(e) => outcome.output_error = Some(e),
-    }
-    match response.body_mut().final_info() {
-        Some(info) => {
-            outcome.trace.total = info.total;
-            outcome.trace.info = Some(*info);
+        Err(e) => {
+            o.fail(exit::WRITE_ERROR, format!("writing the output: {e}"));
+            o.stop = true;
         }
-        None => outcome.trace.total = started.elapsed(),
     }
-    outcome
+    finish(&mut o, &mut response);
+    o
 }
 
-/// `-i`: the status line and the headers, then a blank line (`\n` line ends).
-fn write_head(out: &mut impl Write, response: &Response) -> io::Result<()> {
+/// `-i`/`-I`: the status line and the headers, then a blank line (`\n` line ends).
+fn write_head(out: &mut dyn Write, response: &Response) -> io::Result<()> {
     let status = response.status();
     write!(out, "{:?} {}", response.version(), status.as_u16())?;
     if let Some(reason) = status.canonical_reason() {
@@ -181,11 +348,95 @@ fn write_head(out: &mut impl Write, response: &Response) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
-/// The kind of the pool error inside an `io::Error` from the body reader.
-fn pool_kind(e: &io::Error) -> ErrorKind {
-    e.get_ref()
-        .and_then(|inner| inner.downcast_ref::<Error>())
-        .map_or(ErrorKind::Io, Error::kind)
+/// `-v`: the request head as the client writes it: request line, `host` first, the
+/// caller's headers, then `content-length` when there is a body (or the method expects
+/// one).
+fn request_head_lines(request: &Request<Body>) -> Vec<String> {
+    let uri = request.uri();
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut lines = vec![format!("{} {target} HTTP/1.1", request.method())];
+    if !request.headers().contains_key("host") {
+        if let Some(authority) = uri.authority() {
+            let default = match uri.scheme_str() {
+                Some("https") => 443,
+                _ => 80,
+            };
+            let host = match authority.port_u16() {
+                Some(port) if port != default => format!("{}:{port}", authority.host()),
+                _ => authority.host().to_owned(),
+            };
+            lines.push(format!("host: {host}"));
+        }
+    }
+    for (name, value) in request.headers() {
+        if name == "content-length" {
+            continue;
+        }
+        lines.push(format!(
+            "{name}: {}",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    let len = request.body().len();
+    let expects_body = matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::PATCH
+    );
+    if len > 0 || expects_body {
+        lines.push(format!("content-length: {len}"));
+    }
+    lines
+}
+
+/// `-v`: the pool's decision (`*`), the request head (`>`), the response head (`<`).
+fn print_verbose(url: &Uri, response: &Response, request_lines: &[String]) {
+    let info = response.info();
+    let host = url.host().unwrap_or("");
+    let port = url
+        .port_u16()
+        .unwrap_or(if url.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    let mut err = io::stderr().lock();
+    if info.reused {
+        let _ = writeln!(
+            err,
+            "* Re-using existing connection with host {host} (#{}, idle {} µs)",
+            info.conn_id,
+            info.idle_for.map_or(0, |d| d.as_micros())
+        );
+    } else {
+        let _ = writeln!(err, "* Connected to {host} port {port} (#{})", info.conn_id);
+    }
+    if info.retries > 0 {
+        let _ = writeln!(
+            err,
+            "* Resent {} time(s) on a fresh connection after a stale one failed",
+            info.retries
+        );
+    }
+    for line in request_lines {
+        let _ = writeln!(err, "> {line}");
+    }
+    let _ = writeln!(err, ">");
+    let status = response.status();
+    let _ = writeln!(
+        err,
+        "< {:?} {} {}",
+        response.version(),
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    for (name, value) in response.headers() {
+        let _ = writeln!(
+            err,
+            "< {name}: {}",
+            String::from_utf8_lossy(value.as_bytes())
+        );
+    }
+    let _ = writeln!(err, "<");
 }
 
 /// Counts the bytes read through it and remembers whether reading failed, so that

@@ -13,9 +13,9 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use examples::server::DemoServer;
-use pool_core::http::Request;
-use pool_core::{Body, Client, Error, Next, RequestOptions, Response};
+use testkit::TestServer;
+use wirepool::http::Request;
+use wirepool::{Body, Client, Error, Next, RequestOptions, Response};
 
 /// The middleware: one log line per request on stderr.
 fn log_requests(
@@ -41,17 +41,10 @@ fn log_requests(
 
 fn main() -> ExitCode {
     let mut urls: Vec<String> = std::env::args().skip(1).collect();
-    let server = if urls.is_empty() {
-        match DemoServer::start(13) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                eprintln!("logging: cannot start the embedded server: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        None
-    };
+    // No URL: an embedded keep-alive server (testkit's) answering 13 bytes.
+    let server = urls
+        .is_empty()
+        .then(|| TestServer::keep_alive(b"hello, world!"));
     if let Some(s) = &server {
         urls = vec![s.url("/first"), s.url("/second"), s.url("/third")];
     }

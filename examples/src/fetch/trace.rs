@@ -28,8 +28,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use pool_core::http::{Method, StatusCode, Uri};
-use pool_core::{ErrorKind, RequestInfo};
+use wirepool::http::{Method, StatusCode, Uri};
+use wirepool::{ErrorKind, RequestInfo};
 
 /// The facts of one request, for one `--trace` line.
 #[derive(Clone, Debug)]

@@ -24,10 +24,11 @@ impl Run {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
 
+    /// The error messages: `fetch: (CODE) URL: ...`, as curl's `curl: (CODE) ...`.
     pub fn error_lines(&self) -> Vec<&str> {
         self.stderr
             .lines()
-            .filter(|l| l.starts_with("error:"))
+            .filter(|l| l.starts_with("fetch: ("))
             .collect()
     }
 
@@ -65,8 +66,17 @@ impl Run {
 
 /// Runs `fetch` with `args`, killing it after [`RUN_LIMIT`].
 pub fn fetch<S: AsRef<str>>(args: &[S]) -> Run {
+    fetch_in(args, None)
+}
+
+/// Runs `fetch` with `args` in directory `dir` (for `-O`).
+pub fn fetch_in<S: AsRef<str>>(args: &[S], dir: Option<&std::path::Path>) -> Run {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fetch"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fetch"));
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let mut child = command
         .args(args.iter().map(AsRef::as_ref))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -55,6 +55,13 @@ pub(super) enum Command {
         /// engine's route table, or with the command itself if it is never processed.
         reply: Route,
     },
+    /// `Engine::prewarm(url, replies.len())`: each connection's outcome ends one route
+    /// (`Done` when it is up, `Failed` if not); routes beyond what the limits allow are
+    /// dropped unanswered.
+    Prewarm {
+        url: String,
+        replies: Vec<Route>,
+    },
     Discard(RequestId),
     Resume(RequestId),
     CloseIdle,

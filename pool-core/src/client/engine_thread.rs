@@ -151,6 +151,18 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
                     }
                     Err(e) => reply.end(Msg::Failed(e)),
                 },
+                Command::Prewarm { url, replies } => match engine.prewarm(&url, replies.len()) {
+                    Ok(ids) => {
+                        for (id, reply) in ids.into_iter().zip(replies) {
+                            routes.insert(id, reply);
+                        }
+                    }
+                    Err(e) => {
+                        if let Some(first) = replies.into_iter().next() {
+                            first.end(Msg::Failed(e));
+                        }
+                    }
+                },
                 Command::Discard(id) => {
                     routes.remove(&id);
                     engine.discard(id);

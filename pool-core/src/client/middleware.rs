@@ -9,8 +9,8 @@
 //!
 //! ```no_run
 //! use std::time::Instant;
-//! use pool_core::{Body, Client, Next, RequestOptions, Response, Error};
-//! use pool_core::http::Request;
+//! use wirepool::{Body, Client, Next, RequestOptions, Response, Error};
+//! use wirepool::http::Request;
 //!
 //! let client = Client::builder()
 //!     .middleware(|req: Request<Body>, opts: RequestOptions, next: Next<'_>| {
@@ -21,7 +21,7 @@
 //!         result
 //!     })
 //!     .build()?;
-//! # Ok::<(), pool_core::Error>(())
+//! # Ok::<(), wirepool::Error>(())
 //! ```
 //!
 //! Middleware sees the response when its head has arrived; the body is still streaming.

@@ -66,10 +66,12 @@ use crossbeam_channel::bounded;
 use http::Request;
 
 use crate::config::{Config, TcpKeepalive};
+use crate::dns::{Resolve, SharedResolver};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::pool::{ReuseOrder, Stats};
 use crate::request::{Body, RequestOptions};
+use crate::route::{ConnectTo, NoProxy, Proxy, ResolveTo};
 use crate::trace::Tracer;
 use channel::{stopped_error, Command};
 use engine_thread::EngineThread;
@@ -88,7 +90,7 @@ struct Inner {
 ///
 /// ```no_run
 /// use std::io::Read;
-/// let client = pool_core::Client::new()?;
+/// let client = wirepool::Client::new()?;
 /// let mut resp = client.get("http://127.0.0.1:8080/")?;
 /// println!("{} (reused: {})", resp.status(), resp.info().reused);
 /// let body = resp.text()?;
@@ -149,6 +151,61 @@ impl Client {
         self.send(request)
     }
 
+    /// Opens up to `n` connections to `url`'s origin before the first requests need
+    /// them (TCP, any proxy tunnel and TLS handshakes included) and waits until each is
+    /// up and idle or has failed. Every limit holds: no more connections than
+    /// `max_conns_per_host` allows, and no more than the idle pool has room for
+    /// (`max_idle_per_host`, `max_idle_total`); what they leave out is `skipped`. The
+    /// path of `url` is ignored.
+    ///
+    /// ```no_run
+    /// let client = wirepool::Client::new()?;
+    /// let warm = client.prewarm("https://api.example/", 8)?;
+    /// println!("{} opened, {} failed", warm.opened, warm.failed);
+    /// # Ok::<(), wirepool::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidRequest`] for a URL that names no `http`/`https` origin,
+    /// [`ErrorKind::Proxy`] for an unusable proxy, and [`ErrorKind::PoolClosed`] /
+    /// [`ErrorKind::EngineFailed`] when the engine is gone. A connection that fails to
+    /// open is counted in the result, not returned as an error.
+    pub fn prewarm(&self, url: &str, n: usize) -> Result<Prewarmed, Error> {
+        let mailboxes: Vec<_> = (0..n).map(|_| channel::Mailbox::new(1)).collect();
+        let replies = mailboxes
+            .iter()
+            .map(|m| channel::Route::new(Arc::clone(m)))
+            .collect();
+        self.command(Command::Prewarm {
+            url: url.to_owned(),
+            replies,
+        })?;
+        let mut out = Prewarmed::default();
+        for mailbox in mailboxes {
+            match mailbox.recv() {
+                Some(channel::Msg::Done(_)) => out.opened += 1,
+                Some(channel::Msg::Failed(e)) => {
+                    if matches!(e.kind(), ErrorKind::InvalidRequest | ErrorKind::Proxy)
+                        && out.opened + out.failed == 0
+                    {
+                        // The URL or its proxy: nothing was tried.
+                        return Err(e);
+                    }
+                    out.failed += 1;
+                    out.first_error.get_or_insert(e);
+                }
+                Some(_) => out.failed += 1,
+                None => out.skipped += 1,
+            }
+        }
+        let status = &self.inner.core.engine.handle.status;
+        if status.is_stopped() && out.opened == 0 {
+            return Err(status.error());
+        }
+        Ok(out)
+    }
+
     /// Closes every idle connection now.
     pub fn close_idle(&self) {
         let _ = self.command(Command::CloseIdle);
@@ -200,7 +257,44 @@ impl Client {
     }
 }
 
+/// What [`Client::prewarm`] did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Prewarmed {
+    /// Connections opened and now idle in the pool (or already carrying a request
+    /// that was waiting for one).
+    pub opened: usize,
+    /// Connections that could not be opened (DNS, connect, TLS, proxy, timeout).
+    pub failed: usize,
+    /// Connections not attempted because a limit left no room.
+    pub skipped: usize,
+    /// Why the first failed connection failed.
+    pub first_error: Option<Error>,
+}
+
 /// Builds a [`Client`]. Setting names follow Go's `http.Transport` where one exists.
+///
+/// Every setting is checked once, at [`build`](ClientBuilder::build): a value that
+/// cannot work is an [`ErrorKind::InvalidConfig`] error naming the setting, never a
+/// panic later on the engine thread.
+///
+/// ```
+/// use std::time::Duration;
+/// use wirepool::{Client, ErrorKind};
+///
+/// let client = Client::builder()
+///     .timeout(Some(Duration::from_secs(5)))      // the whole request, body included
+///     .connect_timeout(Duration::from_secs(1))
+///     .max_idle_per_host(256)                     // Go's MaxIdleConnsPerHost is 2
+///     .idle_timeout(Duration::from_secs(30))
+///     .build()?;
+/// assert_eq!(client.config().max_idle_per_host, 256);
+///
+/// // Refused at build(), with the setting named:
+/// let err = Client::builder().resolver_threads(0).build().unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+/// # Ok::<(), wirepool::Error>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct ClientBuilder {
     config: Config,
@@ -258,6 +352,73 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends every request through this HTTP proxy instead of the environment's (curl's
+    /// `-x`, Go's `http.ProxyURL`): `http://` requests in absolute form, `https://`
+    /// through a `CONNECT` tunnel. Loopback origins are proxied too; `no_proxy` (or the
+    /// environment's `NO_PROXY`, unless `proxy_from_env(false)`) exempts hosts.
+    ///
+    /// ```no_run
+    /// use wirepool::{Client, Proxy};
+    /// let client = Client::builder()
+    ///     .proxy(Proxy::parse("http://user:secret@proxy.internal:3128")?)
+    ///     .no_proxy("localhost, .cluster.local, 10.0.0.0/8")
+    ///     .build()?;
+    /// # Ok::<(), wirepool::Error>(())
+    /// ```
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.config.proxy = Some(proxy);
+        self
+    }
+
+    /// Hosts that never go through a proxy (`NO_PROXY` syntax, see [`NoProxy`]),
+    /// instead of the environment's `NO_PROXY`. An empty list proxies every host.
+    pub fn no_proxy(mut self, list: &str) -> Self {
+        self.config.no_proxy = Some(NoProxy::parse(list));
+        self
+    }
+
+    /// Whether to read `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy` (and the
+    /// upper-case forms) at `build`. Default on. See `docs/proxies.md`.
+    pub fn proxy_from_env(mut self, read: bool) -> Self {
+        self.config.proxy_from_env = read;
+        self
+    }
+
+    /// Sends every request over the Unix domain socket at `path` (curl's
+    /// `--unix-socket`): the URL's host is only the `Host` header.
+    ///
+    /// ```no_run
+    /// let docker = wirepool::Client::builder()
+    ///     .unix_socket("/var/run/docker.sock")
+    ///     .build()?;
+    /// let version = docker.get("http://localhost/version")?.text()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unix_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.unix_socket = Some(path.into());
+        self
+    }
+
+    /// Adds a rule that sends connections for one `host:port` elsewhere (curl's
+    /// `--connect-to`); the request still names the original host.
+    pub fn connect_to(mut self, rule: ConnectTo) -> Self {
+        self.config.connect_to.push(rule);
+        self
+    }
+
+    /// Adds static addresses for a `host:port` that skip the resolver (curl's
+    /// `--resolve`).
+    pub fn resolve(mut self, rule: ResolveTo) -> Self {
+        self.config.resolve.push(rule);
+        self
+    }
+
+    /// Resolves names with `resolver` instead of the system resolver (see [`Resolve`]).
+    pub fn resolver(mut self, resolver: impl Resolve) -> Self {
+        self.config.resolver = Some(SharedResolver::new(resolver));
+        self
+    }
+
     /// Replaces every setting with `config`.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -309,6 +470,8 @@ impl ClientBuilder {
         tls_handshake_timeout: Duration;
         /// Delay before racing the next address (RFC 8305). Default 250 ms. Go: `Dialer.FallbackDelay`.
         happy_eyeballs_delay: Duration;
+        /// Deadline for a proxy's answer to `CONNECT`. Default 10 s.
+        proxy_connect_timeout: Duration;
         /// Threads running blocking DNS lookups. Default 2.
         resolver_threads: usize;
         /// Response head size and header count limits. Default 64 KiB, 100. Go: `MaxResponseHeaderBytes`.

@@ -1,6 +1,7 @@
 //! Resolving and connecting: a new connection's first states.
 //!
-//! A connection starts `Resolving` (the engine asks its resolver and hands the answer to
+//! A connection starts `Resolving` (the engine asks its resolver for the name it dials:
+//! the origin's, a `connect_to` target's or the proxy's, and hands the answer to
 //! [`Conn::handle_dns`]), then races connect attempts over the answer's addresses as
 //! RFC 8305 (Happy Eyeballs) describes: one attempt, and another after
 //! `happy_eyeballs_delay` while the first is still pending, families interleaved. The
@@ -8,14 +9,17 @@
 //! socket2 so that `TCP_NODELAY`, keepalive probes and a local bind are set *before*
 //! `connect`, which then returns at once (`EINPROGRESS`); writability tells the outcome.
 //!
+//! A connection over a Unix domain socket skips `Resolving`: [`Conn::start_unix`]
+//! connects to the path (one attempt, under the same `connect_timeout`).
+//!
 //! This room does not pick the host, count dials or open TLS: the engine decides when to
-//! dial, and [`Next::NeedsTls`] / [`Next::Connected`] hand the connection back to it.
+//! dial, and [`Conn::after_connect`] says what the connection needs next (TLS, a tunnel,
+//! or nothing: [`Next::Connected`]).
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
 
@@ -56,8 +60,9 @@ pub(crate) struct Dial {
 
 /// One connect in progress.
 pub(crate) struct Attempt {
-    pub(crate) stream: TcpStream,
-    pub(crate) addr: SocketAddr,
+    pub(crate) stream: Stream,
+    /// The address tried (`None` over a Unix domain socket).
+    pub(crate) addr: Option<SocketAddr>,
     pub(crate) started: Instant,
 }
 
@@ -70,8 +75,20 @@ pub(crate) struct DialTrace<'a> {
 }
 
 impl DialTrace<'_> {
+    /// `connect_start` for an attempt to `addr`.
+    fn connect_start(&self, addr: Option<SocketAddr>) {
+        self.trace.emit(|t| {
+            t.connect_start(&ConnectStart {
+                at: self.now,
+                request: self.request,
+                conn_id: self.conn_id,
+                addr,
+            })
+        });
+    }
+
     /// The one place `connect_done` fires: every attempt that started ends here once.
-    fn connect_done(&self, addr: SocketAddr, started: Instant, result: ConnectResult<'_>) {
+    fn connect_done(&self, addr: Option<SocketAddr>, started: Instant, result: ConnectResult<'_>) {
         self.trace.emit(|t| {
             t.connect_done(&ConnectDone {
                 at: self.now,
@@ -87,7 +104,7 @@ impl DialTrace<'_> {
 
 impl Dial {
     /// Ends the attempt in `slot`, the one place an attempt ends: reported to the
-    /// tracers, and out of the poller unless it connected (then its socket is returned,
+    /// tracers, and out of the poller unless it connected (then its stream is returned,
     /// still registered, to carry the connection).
     fn end_attempt(
         &mut self,
@@ -95,7 +112,7 @@ impl Dial {
         result: ConnectResult<'_>,
         registry: &Registry,
         cx: &DialTrace<'_>,
-    ) -> Option<TcpStream> {
+    ) -> Option<Stream> {
         let Attempt {
             mut stream,
             addr,
@@ -137,6 +154,65 @@ impl Conn {
         }
     }
 
+    /// Start connecting to the Unix domain socket at `path`.
+    #[cfg(unix)]
+    pub(crate) fn start_unix(&mut self, path: &std::path::Path, ctx: &mut Ctx<'_>) -> Next {
+        let Some(req) = self.state.request() else {
+            return Next::Wait;
+        };
+        let mut dial = Dial {
+            addrs: Vec::new(),
+            next: 0,
+            attempts: [None, None],
+            last_error: None,
+            started: ctx.now,
+        };
+        let cx = DialTrace {
+            trace: Tracers::new(ctx.tracer, self.req_tracer.as_deref()),
+            now: ctx.now,
+            conn_id: self.serial,
+            request: Some(req),
+        };
+        cx.connect_start(None);
+        let connected = mio::net::UnixStream::connect(path).and_then(|mut stream| {
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            ctx.registry
+                .register(&mut stream, token(ctx.cid, 0), interest)
+                .map(|()| stream)
+        });
+        match connected {
+            Ok(stream) => {
+                dial.attempts[0] = Some(Attempt {
+                    stream: Stream::Unix(stream),
+                    addr: None,
+                    started: ctx.now,
+                })
+            }
+            Err(e) => {
+                cx.connect_done(None, ctx.now, ConnectResult::Failed(&e));
+                let what = format!("unix socket {}: {e}", path.display());
+                return Next::Fail(Error::with_source(
+                    ErrorKind::Connect,
+                    io::Error::new(e.kind(), what),
+                ));
+            }
+        }
+        self.set_state(State::Connecting { req, dial });
+        Next::Wait
+    }
+
+    /// Unix domain sockets exist only on Unix.
+    #[cfg(not(unix))]
+    pub(crate) fn start_unix(&mut self, path: &std::path::Path, _ctx: &mut Ctx<'_>) -> Next {
+        Next::Fail(Error::msg(
+            ErrorKind::Connect,
+            format!(
+                "unix socket {}: not supported on this platform",
+                path.display()
+            ),
+        ))
+    }
+
     /// Start connecting to `addrs` (the DNS answer, or a cached one).
     pub(crate) fn start_dial(&mut self, addrs: &[SocketAddr], ctx: &mut Ctx<'_>) -> Next {
         let Some(req) = self.state.request() else {
@@ -157,31 +233,23 @@ impl Conn {
     /// in flight and no address is left.
     pub(crate) fn next_attempt(&mut self, ctx: &mut Ctx<'_>) -> Next {
         let cid = ctx.cid;
-        let (conn_id, request) = (self.serial, self.state.request());
-        let trace = Tracers::new(ctx.tracer, self.req_tracer.as_deref());
+        let cx = DialTrace {
+            trace: Tracers::new(ctx.tracer, self.req_tracer.as_deref()),
+            now: ctx.now,
+            conn_id: self.serial,
+            request: self.state.request(),
+        };
         let State::Connecting { dial, .. } = &mut self.state else {
             return Next::Wait;
-        };
-        let cx = DialTrace {
-            trace,
-            now: ctx.now,
-            conn_id,
-            request,
         };
         let mut started_more = false;
         if let Some(slot) = dial.attempts.iter().position(Option::is_none) {
             while dial.next < dial.addrs.len() {
                 let addr = dial.addrs[dial.next];
                 dial.next += 1;
-                trace.emit(|t| {
-                    t.connect_start(&ConnectStart {
-                        at: ctx.now,
-                        request,
-                        conn_id,
-                        addr,
-                    })
-                });
-                let registered = start_connect(addr, ctx.config).and_then(|mut stream| {
+                cx.connect_start(Some(addr));
+                let registered = start_connect(addr, ctx.config).and_then(|stream| {
+                    let mut stream = Stream::Tcp(stream);
                     let interest = Interest::READABLE | Interest::WRITABLE;
                     ctx.registry
                         .register(&mut stream, token(cid, slot), interest)
@@ -191,7 +259,7 @@ impl Conn {
                     Ok(stream) => {
                         dial.attempts[slot] = Some(Attempt {
                             stream,
-                            addr,
+                            addr: Some(addr),
                             started: ctx.now,
                         });
                         started_more = dial.next < dial.addrs.len();
@@ -200,7 +268,7 @@ impl Conn {
                     // Refused at once (no route, no IPv6): an attempt that ended as it
                     // started, never in a slot.
                     Err(e) => {
-                        cx.connect_done(addr, ctx.now, ConnectResult::Failed(&e));
+                        cx.connect_done(Some(addr), ctx.now, ConnectResult::Failed(&e));
                         dial.last_error = Some(e);
                     }
                 }
@@ -226,19 +294,17 @@ impl Conn {
         req: Option<&mut Req>,
         ctx: &mut Ctx<'_>,
     ) -> Next {
-        let (conn_id, request) = (self.serial, self.state.request());
-        let trace = Tracers::new(ctx.tracer, self.req_tracer.as_deref());
+        let cx = DialTrace {
+            trace: Tracers::new(ctx.tracer, self.req_tracer.as_deref()),
+            now: ctx.now,
+            conn_id: self.serial,
+            request: self.state.request(),
+        };
         let State::Connecting { dial, .. } = &mut self.state else {
             return Next::Wait;
         };
         let Some(attempt) = dial.attempts.get(slot).and_then(Option::as_ref) else {
             return Next::Wait;
-        };
-        let cx = DialTrace {
-            trace,
-            now: ctx.now,
-            conn_id,
-            request,
         };
         match check_connect(&attempt.stream) {
             ConnectCheck::Pending => Next::Wait,
@@ -247,7 +313,7 @@ impl Conn {
                 dial.last_error = Some(e);
                 self.next_attempt(ctx)
             }
-            ConnectCheck::Connected => {
+            ConnectCheck::Connected(peer) => {
                 let Some(stream) =
                     dial.end_attempt(slot, ConnectResult::Connected, ctx.registry, &cx)
                 else {
@@ -257,17 +323,15 @@ impl Conn {
                 if let Some(req) = req {
                     req.info.connect = Some(ctx.now.saturating_duration_since(dial.started));
                 }
-                self.transport = Some(Transport::plain(Stream::Tcp(stream)));
+                self.transport = Some(Transport::plain(stream));
+                self.peer = peer;
                 self.slot = slot;
                 self.writable = true;
                 self.deadlines.clear(Deadline::Connect);
                 self.deadlines.clear(Deadline::HappyEyeballs);
-                if self.tls {
-                    // Still connecting (in the stats) until the handshake is done.
-                    Next::NeedsTls
-                } else {
-                    Next::Connected { tls: None }
-                }
+                // TLS, a tunnel or the request; still connecting (in the stats) until
+                // the last layer is up.
+                self.after_connect()
             }
         }
     }
@@ -309,8 +373,8 @@ fn libc_einprogress() -> i32 {
 /// The outcome of a connect attempt that reported readiness.
 #[derive(Debug)]
 enum ConnectCheck {
-    /// Connected.
-    Connected,
+    /// Connected (to this address, for TCP).
+    Connected(Option<SocketAddr>),
     /// Still in progress (a spurious wake-up).
     Pending,
     /// Failed with this error.
@@ -319,13 +383,13 @@ enum ConnectCheck {
 
 /// Checks a connecting socket after a readiness event, as mio documents: `take_error`
 /// for a failure, `peer_addr` for success.
-fn check_connect(stream: &mio::net::TcpStream) -> ConnectCheck {
+fn check_connect(stream: &Stream) -> ConnectCheck {
     match stream.take_error() {
         Ok(Some(e)) | Err(e) => return ConnectCheck::Failed(e),
         Ok(None) => {}
     }
     match stream.peer_addr() {
-        Ok(_) => ConnectCheck::Connected,
+        Ok(peer) => ConnectCheck::Connected(peer),
         Err(e) if e.kind() == io::ErrorKind::NotConnected => ConnectCheck::Pending,
         Err(e) if e.raw_os_error() == Some(libc_einprogress()) => ConnectCheck::Pending,
         Err(e) => ConnectCheck::Failed(e),

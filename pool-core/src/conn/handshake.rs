@@ -1,27 +1,37 @@
-//! The TLS handshake of an `https` connection, between TCP connect and the request.
+//! The TLS handshakes of a new connection: with an `https` origin between the connect
+//! (or the tunnel) and the request, and with an `https://` proxy right after the
+//! connect.
 //!
 //! The engine owns the TLS configuration (one resumption cache for every connection)
-//! and hands a fresh session to [`Conn::start_handshake`] when the dial says
-//! [`Next::NeedsTls`]; from then on the handshake is driven by readiness, under
-//! `tls_handshake_timeout`, until it reports [`Next::Connected`] with its kind (full or
-//! resumed) for the stats. A failure here is safe to retry: nothing of the request was
-//! sent.
+//! and hands a fresh session to [`Conn::start_handshake`] when the connection says
+//! [`Next::NeedsTls`] (with the server name of the hop); from then on the handshake is
+//! driven by readiness, under `tls_handshake_timeout`. The origin's handshake ends in
+//! [`Next::Connected`] with its kind (full or resumed) for the stats; the proxy's goes on
+//! to whatever the plan has next (the tunnel). Over an `https://` proxy the origin's
+//! session runs inside the proxy's (the transport stacks them). A failure here is safe
+//! to retry: nothing of the request was sent.
 
 use tls_glue::TlsSession;
 
 use super::transport::{Handshake, TransportError};
-use super::{transport_error, Conn, Ctx, Next, State};
+use super::{transport_error, Conn, Ctx, Hop, Next, State};
 use crate::timer::Deadline;
 
 impl Conn {
-    /// TCP is up for an `https` connection: put `session` on it and start the handshake.
-    pub(crate) fn start_handshake(&mut self, session: TlsSession, ctx: &mut Ctx<'_>) -> Next {
+    /// The stream is up and `hop` wants TLS: put `session` on it and start the handshake.
+    pub(crate) fn start_handshake(
+        &mut self,
+        session: TlsSession,
+        hop: Hop,
+        ctx: &mut Ctx<'_>,
+    ) -> Next {
         let (Some(req), Some(transport)) = (self.state.request(), self.transport.take()) else {
             return Next::Wait;
         };
         self.transport = Some(transport.into_tls(session));
         self.set_state(State::Handshaking {
             req,
+            hop,
             started: ctx.now,
         });
         let timeout = ctx.config.tls_handshake_timeout;
@@ -41,7 +51,12 @@ impl Conn {
             }
             Ok(Handshake::Done(kind)) => {
                 self.deadlines.clear(Deadline::TlsHandshake);
-                Next::Connected { tls: kind }
+                match self.state {
+                    State::Handshaking {
+                        hop: Hop::Proxy, ..
+                    } => self.after_proxy_tls(),
+                    _ => Next::Connected { tls: kind },
+                }
             }
             // A TLS failure is `ErrorKind::Tls` with the `tls_glue::Error` as source; a
             // socket error (a reset) is what it would be on any connection. Nothing of

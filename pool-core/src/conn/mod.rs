@@ -14,6 +14,11 @@
 //!   early response (RFC 9112 §9.5): Writing ──(final head before the request is out)──►
 //!       ReadingBody, never reused; Writing ──(write error)──► WriteFailed ──(a complete
 //!       head was already in the socket)──► ReadingBody, never reused; else Closed
+//!
+//!   through a proxy: Connecting ──(https:// proxy: Handshaking(proxy))──► Tunneling
+//!       (CONNECT, for an https:// origin; 2xx) ──► Handshaking(origin) ──► Writing;
+//!       an http:// origin goes on to Writing (absolute form) with no tunnel.
+//!   over a Unix socket: Connecting (no Resolving) ──► the same as TCP.
 //! ```
 //!
 //! **A connection decides, the engine applies.** Each transition is a method on [`Conn`]
@@ -29,12 +34,14 @@
 //!
 //! The rooms:
 //! - `dial.rs`: resolving and connecting (Happy Eyeballs attempts, socket options);
-//! - `handshake.rs`: the TLS handshake of an `https` connection;
+//! - `handshake.rs`: the TLS handshakes (to an `https://` proxy, to an `https` origin);
+//! - `tunnel.rs`: the `CONNECT` request that opens a tunnel through an HTTP proxy;
 //! - `write.rs`: putting a request on the connection, writing it, `Expect: 100-continue`,
 //!   and what happens when writing fails;
 //! - `read.rs`: the read buffer, response heads, bodies (delivered or drained, one loop),
 //!   EOF, and the health check of an idle connection;
-//! - `transport.rs`: the bytes under it all (plain TCP or TLS, or a scripted stream).
+//! - `transport.rs`: the bytes under it all (plain or TLS, over TCP, a Unix socket, or
+//!   a scripted stream).
 //!
 //! Invariants the code keeps:
 //! - A connection carries at most one request; the request's id is in the state.
@@ -51,6 +58,7 @@ mod dial;
 mod handshake;
 mod read;
 mod transport;
+mod tunnel;
 mod write;
 
 #[cfg(test)]
@@ -98,9 +106,12 @@ pub(crate) struct Ctx<'a> {
 pub(crate) enum Next {
     /// Nothing more now: wait for readiness, a deadline, a DNS answer or the caller.
     Wait,
-    /// TCP is up on an `https` connection: the engine hands over a TLS session
-    /// ([`Conn::start_handshake`]).
-    NeedsTls,
+    /// The socket is up (or the tunnel, or the proxy's TLS) and `hop` wants TLS: the
+    /// engine hands over a TLS session for it ([`Conn::start_handshake`]).
+    NeedsTls { hop: Hop },
+    /// The connection to the proxy is up: the engine hands over the `CONNECT` request
+    /// and a read buffer ([`Conn::start_tunnel`]).
+    NeedsTunnel,
     /// The connection is up (with the handshake's kind for `https`): the engine counts
     /// it and starts the request's exchange ([`Conn::start_exchange`]).
     Connected { tls: Option<HandshakeKind> },
@@ -123,8 +134,15 @@ pub(crate) enum State {
     Resolving { req: RequestId, started: Instant },
     /// TCP connect attempts in flight.
     Connecting { req: RequestId, dial: Dial },
-    /// `https`: TCP is up, the TLS handshake is running since `started`.
-    Handshaking { req: RequestId, started: Instant },
+    /// The TLS handshake with `hop` is running since `started`: the origin (`https`), or
+    /// an `https://` proxy.
+    Handshaking {
+        req: RequestId,
+        hop: Hop,
+        started: Instant,
+    },
+    /// Through a proxy: `CONNECT origin:port` is being written, or its answer read.
+    Tunneling { req: RequestId },
     /// Writing the request head and, when `with_body`, the body. The socket is read
     /// too: a server may answer before it has read the whole request (RFC 9112 §9.5).
     Writing { req: RequestId, with_body: bool },
@@ -164,6 +182,7 @@ impl State {
             State::Resolving { req, .. }
             | State::Connecting { req, .. }
             | State::Handshaking { req, .. }
+            | State::Tunneling { req }
             | State::Writing { req, .. }
             | State::WriteFailed { req, .. }
             | State::AwaitingContinue { req }
@@ -191,7 +210,10 @@ impl State {
     pub(crate) fn is_dialing(&self) -> bool {
         matches!(
             self,
-            State::Resolving { .. } | State::Connecting { .. } | State::Handshaking { .. }
+            State::Resolving { .. }
+                | State::Connecting { .. }
+                | State::Handshaking { .. }
+                | State::Tunneling { .. }
         )
     }
 }
@@ -201,7 +223,13 @@ impl fmt::Display for State {
         match self {
             State::Resolving { .. } => f.write_str("resolving"),
             State::Connecting { .. } => f.write_str("connecting"),
-            State::Handshaking { .. } => f.write_str("tls-handshake"),
+            State::Handshaking {
+                hop: Hop::Origin, ..
+            } => f.write_str("tls-handshake"),
+            State::Handshaking {
+                hop: Hop::Proxy, ..
+            } => f.write_str("tls-handshake(proxy)"),
+            State::Tunneling { .. } => f.write_str("tunneling"),
             State::Writing { .. } => f.write_str("writing"),
             State::WriteFailed { .. } => f.write_str("write-failed"),
             State::AwaitingContinue { .. } => f.write_str("awaiting-continue"),
@@ -214,6 +242,26 @@ impl fmt::Display for State {
     }
 }
 
+/// Which end of a connection a TLS handshake is with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hop {
+    /// An `https://` proxy (server name: the proxy's host).
+    Proxy,
+    /// The origin (server name: the URL's host).
+    Origin,
+}
+
+/// The layers a new connection sets up on its socket, in this order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// TLS to an `https://` proxy.
+    pub(crate) proxy_tls: bool,
+    /// A `CONNECT` tunnel through the proxy (for an `https` origin).
+    pub(crate) tunnel: bool,
+    /// TLS to the origin (`https`).
+    pub(crate) tls: bool,
+}
+
 /// One pooled connection.
 pub(crate) struct Conn {
     /// The host pool it belongs to.
@@ -221,8 +269,10 @@ pub(crate) struct Conn {
     /// Unique within the engine, never reused (the slab index is): what
     /// `RequestInfo::conn_id` reports.
     pub(crate) serial: u64,
-    /// `https`: a TLS handshake follows the TCP connect.
-    pub(crate) tls: bool,
+    /// What follows the connect: TLS to a proxy, a tunnel, TLS to the origin.
+    pub(crate) plan: Plan,
+    /// The address the connect reached, until the engine notes it in the stats.
+    pub(crate) peer: Option<std::net::SocketAddr>,
     pub(crate) state: State,
     /// The established stream, with TLS for `https` (None while resolving or
     /// connecting, and once closed).
@@ -251,6 +301,8 @@ pub(crate) struct Conn {
     pub(crate) written: usize,
     /// Requests completed on this connection.
     pub(crate) served: u32,
+    /// It has been in the idle pool (a pre-warmed connection has, before serving).
+    pub(crate) pooled: bool,
     /// The tracer of the request it carries (or carried last, until it is returned to
     /// the pool or closed): events of the connection reach that request's tracer too.
     pub(crate) req_tracer: Option<Arc<dyn Tracer>>,
@@ -261,11 +313,12 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// A connection about to dial for `req`, resolving its host first.
-    pub(crate) fn new(host: HostId, serial: u64, tls: bool, req: RequestId, now: Instant) -> Conn {
+    pub(crate) fn new(host: HostId, serial: u64, plan: Plan, req: RequestId, now: Instant) -> Conn {
         Conn {
             host,
             serial,
-            tls,
+            plan,
+            peer: None,
             state: State::Resolving { req, started: now },
             transport: None,
             slot: 0,
@@ -278,6 +331,7 @@ impl Conn {
             wbuf: Vec::new(),
             written: 0,
             served: 0,
+            pooled: false,
             req_tracer: None,
             expires_at: None,
             deadlines: DeadlineTable::default(),
@@ -307,6 +361,34 @@ impl Conn {
 
     pub(crate) fn is_expired(&self, now: Instant) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// What comes after the socket connected: TLS to the proxy, the tunnel, TLS to the
+    /// origin, or the request (the first layer of the plan not set up yet).
+    pub(crate) fn after_connect(&self) -> Next {
+        if self.plan.proxy_tls {
+            Next::NeedsTls { hop: Hop::Proxy }
+        } else {
+            self.after_proxy_tls()
+        }
+    }
+
+    /// What comes after the proxy's TLS handshake (or the connect, without one).
+    pub(crate) fn after_proxy_tls(&self) -> Next {
+        if self.plan.tunnel {
+            Next::NeedsTunnel
+        } else {
+            self.after_tunnel()
+        }
+    }
+
+    /// What comes after the tunnel opened (or the connect, without one).
+    pub(crate) fn after_tunnel(&self) -> Next {
+        if self.plan.tls {
+            Next::NeedsTls { hop: Hop::Origin }
+        } else {
+            Next::Connected { tls: None }
+        }
     }
 
     /// Arms deadline `kind` at `at`.
@@ -343,8 +425,10 @@ impl Conn {
         self.readable |= readiness.readable;
         self.writable |= readiness.writable;
         self.read_closed |= readiness.read_closed;
-        if matches!(self.state, State::Handshaking { .. }) {
-            return self.drive_handshake();
+        match self.state {
+            State::Handshaking { .. } => return self.drive_handshake(),
+            State::Tunneling { .. } => return self.drive_tunnel(ctx),
+            _ => {}
         }
         if readiness.writable && matches!(self.state, State::Writing { .. }) {
             match self.drive_write(req.as_deref_mut(), ctx) {
@@ -379,6 +463,7 @@ impl Conn {
             Deadline::TlsHandshake => {
                 Next::Fail(Error::new(ErrorKind::TlsHandshakeTimeout).retry_safe(true))
             }
+            Deadline::ProxyConnect => Next::Fail(Error::new(ErrorKind::ProxyConnectTimeout)),
             Deadline::ResponseHead => Next::Fail(Error::new(ErrorKind::ResponseHeaderTimeout)),
             Deadline::ExpectContinue => self.send_body(req, ctx),
             // The request's total deadline, armed here while this connection carries it.
@@ -404,9 +489,7 @@ impl Conn {
     ) {
         if let Some(mut transport) = self.transport.take() {
             transport.close_notify();
-            if let Some(tcp) = transport.tcp_mut() {
-                let _ = registry.deregister(tcp);
-            }
+            let _ = registry.deregister(transport.stream_mut());
         }
         let (conn_id, request) = (self.serial, self.state.request());
         if let State::Connecting { dial, .. } = &mut self.state {

@@ -96,7 +96,7 @@ impl ReadBuf {
     /// full of unused bytes (a head or chunk line larger than the buffer). Returns the
     /// byte count and whether the read filled all the space offered; `None` when the
     /// buffer is full at `max`.
-    fn read_from(
+    pub(super) fn read_from(
         &mut self,
         transport: &mut Transport,
         max: usize,

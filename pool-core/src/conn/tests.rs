@@ -34,6 +34,9 @@
 //!   EOF; bad chunk, reset; drain, lifetime (ignored).
 //! - idle: stray bytes, spurious wake-up; EOF; reset; idle-expiry, lifetime.
 //! - closed: events ignored; `shut` clears deadlines and transport.
+//! - tunneling (CONNECT through a proxy): the plan's order of layers; 2xx in pieces,
+//!   1xx before it, refusals with their status line, bytes after the answer, garbage;
+//!   EOF; reset; a CONNECT written in pieces; proxy-connect.
 //!
 //! Not here, for want of a socket or a TLS server: real connect attempts (Happy Eyeballs
 //! across two slots, socket options, `check_connect`) and TLS after the handshake
@@ -50,7 +53,7 @@ use http::{Method, Request};
 use http1_codec::{BodyDecoder, BodyFraming, HeadLimits, ResponseParser};
 
 use super::transport::script::{ScriptRead, ScriptStream};
-use super::{Conn, Ctx, Dial, Next, Readiness, State, Stream, Transport};
+use super::{Conn, Ctx, Dial, Hop, Next, Plan, Readiness, State, Stream, Transport};
 use crate::config::Config;
 use crate::dns::DnsError;
 use crate::error::{Error, ErrorKind};
@@ -61,7 +64,8 @@ use crate::pool::NotReusable::{
 };
 use crate::pool::{CloseCause, NotReusable};
 use crate::request::{
-    encode_request_head, is_idempotent, Body, Flow, Place, Req, RequestId, RequestInfo,
+    encode_connect_head, encode_request_head, is_idempotent, Body, Flow, HeadForm, Place, Req,
+    RequestId, RequestInfo,
 };
 use crate::timer::{Deadline, Owner, Timers};
 use crate::trace::Tracers;
@@ -91,7 +95,8 @@ enum Seen {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Out {
     Wait,
-    NeedsTls,
+    NeedsTls(Hop),
+    NeedsTunnel,
     Connected,
     Finished(Option<RequestId>, Result<(), CloseCause>),
     Close(CloseCause),
@@ -122,7 +127,7 @@ fn request(method: Method, body: &[u8], headers: &[(&str, &str)]) -> Request<Bod
 /// The engine's bookkeeping for `request`, submitted at `t0`, head encoded.
 fn new_req(request: Request<Body>, t0: Instant) -> Req {
     let mut head = Vec::new();
-    encode_request_head(&request, &mut head).expect("the request encodes");
+    encode_request_head(&request, &HeadForm::default(), &mut head).expect("the request encodes");
     Req {
         idempotent: is_idempotent(request.method(), request.headers()),
         expect_continue: http1_codec::expects_continue(request.headers()),
@@ -133,7 +138,9 @@ fn new_req(request: Request<Body>, t0: Instant) -> Req {
         submitted: t0,
         got_response_bytes: false,
         fresh_only: false,
+        warm: false,
         head,
+        form: HeadForm::default(),
         info: RequestInfo::default(),
         tracer: None,
     }
@@ -165,7 +172,7 @@ impl Harness {
             config: Config::default(),
             timers: Timers::default(),
             poll: mio::Poll::new().expect("a poller"),
-            conn: Conn::new(0, 1, false, RID, t0),
+            conn: Conn::new(0, 1, Plan::default(), RID, t0),
             req: new_req(request, t0),
             seen: Vec::new(),
             flows: VecDeque::new(),
@@ -268,7 +275,8 @@ impl Harness {
         let req = with_req.then_some(req);
         match f(conn, req, &mut ctx) {
             Next::Wait => Out::Wait,
-            Next::NeedsTls => Out::NeedsTls,
+            Next::NeedsTls { hop } => Out::NeedsTls(hop),
+            Next::NeedsTunnel => Out::NeedsTunnel,
             Next::Connected { .. } => Out::Connected,
             Next::Finished { req, reuse } => Out::Finished(req, reuse),
             Next::Close(cause) => Out::Close(cause),
@@ -531,6 +539,7 @@ fn connecting_shut_abandons_the_dial() {
 fn handshaking_deadline_times_out_and_is_retry_safe() {
     let mut h = Harness::get().connected().in_state(State::Handshaking {
         req: RID,
+        hop: Hop::Origin,
         started: Instant::now(),
     });
     assert_eq!(
@@ -544,6 +553,7 @@ fn handshaking_deadline_times_out_and_is_retry_safe() {
 fn handshaking_over_a_plain_transport_is_done_at_once() {
     let mut h = Harness::get().connected().in_state(State::Handshaking {
         req: RID,
+        hop: Hop::Origin,
         started: Instant::now(),
     });
     h.run(0, |c, _, ctx| {
@@ -572,7 +582,7 @@ fn tls_handshake_started() -> Harness {
         .expect("a TLS configuration");
     let session = tls.new_session("example.test").expect("a session");
     assert_eq!(
-        h.run(0, |c, _, ctx| c.start_handshake(session, ctx)),
+        h.run(0, |c, _, ctx| c.start_handshake(session, Hop::Origin, ctx)),
         Out::Wait
     );
     assert_eq!(h.state(), "tls-handshake");
@@ -1754,6 +1764,7 @@ fn deadlines_by_state() {
     let handshaking: Build = || {
         Harness::get().connected().in_state(State::Handshaking {
             req: RID,
+            hop: Hop::Origin,
             started: Instant::now(),
         })
     };
@@ -1903,4 +1914,224 @@ fn shut_clears_deadlines_and_transport_and_ignores_events() {
     }
     assert_eq!(h.readable(1), Out::Wait);
     assert_eq!(h.state(), "closed(error)");
+}
+
+// ---- tunneling (CONNECT through a proxy) -------------------------------------------------
+
+/// An `https` connection through a proxy, connected to the proxy: the engine's
+/// `start_tunnel` with the encoded `CONNECT` (credentials when `auth`).
+fn tunneling(auth: Option<&str>) -> Harness {
+    let mut h = Harness::get().connected();
+    h.conn.plan = Plan {
+        proxy_tls: false,
+        tunnel: true,
+        tls: true,
+    };
+    let dial = Dial {
+        addrs: Vec::new(),
+        next: 0,
+        attempts: [None, None],
+        last_error: None,
+        started: h.t0,
+    };
+    h.conn.set_state(State::Connecting { req: RID, dial });
+    let mut head = Vec::new();
+    encode_connect_head("origin.test", 443, auth, &mut head).expect("CONNECT encodes");
+    assert_eq!(h.run(0, |c, _, ctx| c.start_tunnel(head, ctx)), Out::Wait);
+    assert_eq!(h.state(), "tunneling");
+    h
+}
+
+#[test]
+fn after_connect_the_plan_says_what_comes_next() {
+    let mut h = Harness::get();
+    let cases = [
+        (Plan::default(), Out::Connected),
+        (
+            Plan {
+                tls: true,
+                ..Plan::default()
+            },
+            Out::NeedsTls(Hop::Origin),
+        ),
+        (
+            Plan {
+                proxy_tls: true,
+                tunnel: true,
+                tls: true,
+            },
+            Out::NeedsTls(Hop::Proxy),
+        ),
+        (
+            Plan {
+                tunnel: true,
+                tls: true,
+                ..Plan::default()
+            },
+            Out::NeedsTunnel,
+        ),
+    ];
+    for (plan, want) in cases {
+        h.conn.plan = plan;
+        assert_eq!(h.run(0, |c, _, _| c.after_connect()), want, "{plan:?}");
+    }
+    // After the proxy's handshake: the tunnel; after the tunnel: the origin's TLS.
+    h.conn.plan = Plan {
+        proxy_tls: true,
+        tunnel: true,
+        tls: true,
+    };
+    assert_eq!(h.run(0, |c, _, _| c.after_proxy_tls()), Out::NeedsTunnel);
+    assert_eq!(
+        h.run(0, |c, _, _| c.after_tunnel()),
+        Out::NeedsTls(Hop::Origin)
+    );
+    // An http origin through an https proxy: no tunnel, no origin TLS.
+    h.conn.plan = Plan {
+        proxy_tls: true,
+        ..Plan::default()
+    };
+    assert_eq!(h.run(0, |c, _, _| c.after_proxy_tls()), Out::Connected);
+}
+
+#[test]
+fn tunneling_writes_connect_and_opens_on_2xx() {
+    let mut h = tunneling(Some("Basic dTpw"));
+    assert_eq!(
+        String::from_utf8(h.written()).unwrap(),
+        "CONNECT origin.test:443 HTTP/1.1\r\nhost: origin.test:443\r\n\
+         proxy-authorization: Basic dTpw\r\n\r\n"
+    );
+    assert_eq!(
+        h.armed(Deadline::ProxyConnect),
+        Some(h.at(0) + h.config.proxy_connect_timeout)
+    );
+    // The answer in two pieces; nothing after it.
+    h.feed(b"HTTP/1.1 200 Connection est");
+    assert_eq!(h.readable(1), Out::Wait);
+    h.feed(b"ablished\r\nVia: testkit\r\n\r\n");
+    assert_eq!(h.readable(2), Out::NeedsTls(Hop::Origin));
+    assert_eq!(h.armed(Deadline::ProxyConnect), None);
+    assert!(h.conn.rbuf.is_empty() && h.conn.wbuf.is_empty());
+    assert!(
+        h.seen.is_empty(),
+        "the proxy's answer is not the caller's response"
+    );
+}
+
+#[test]
+fn tunneling_skips_1xx_and_opens_an_http_origin_too() {
+    let mut h = tunneling(None);
+    h.conn.plan.tls = false;
+    h.feed(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n");
+    assert_eq!(h.readable(1), Out::Connected);
+}
+
+#[test]
+fn tunneling_refused_carries_the_status_line() {
+    for (answer, status, line) in [
+        (
+            &b"HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\n\r\nno!"[..],
+            403,
+            "HTTP/1.1 403 Forbidden",
+        ),
+        (
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n",
+            407,
+            "HTTP/1.1 407 Proxy Authentication Required",
+        ),
+        (
+            b"HTTP/1.0 502 Bad Gateway\r\n\r\n",
+            502,
+            "HTTP/1.0 502 Bad Gateway",
+        ),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+            101,
+            "HTTP/1.1 101 Switching Protocols",
+        ),
+    ] {
+        let mut h = tunneling(None);
+        h.feed(answer);
+        assert_eq!(h.readable(1), Out::Fail(ErrorKind::Proxy));
+        let refused = std::error::Error::source(h.error())
+            .and_then(|s| s.downcast_ref::<crate::error::ProxyRefused>())
+            .expect("a ProxyRefused");
+        assert_eq!(refused.status(), status);
+        assert_eq!(refused.status_line(), line);
+        assert!(h.error().is_retry_safe());
+    }
+}
+
+#[test]
+fn tunneling_failures_are_proxy_errors() {
+    // EOF before an answer.
+    let mut h = tunneling(None);
+    h.feed_eof();
+    assert_eq!(h.readable(1), Out::Fail(ErrorKind::Proxy));
+    assert_eq!(h.error_io_kind(), Some(io::ErrorKind::UnexpectedEof));
+    // A reset.
+    let mut h = tunneling(None);
+    h.feed_error(io::ErrorKind::ConnectionReset);
+    assert_eq!(h.readable(1), Out::Fail(ErrorKind::Proxy));
+    assert_eq!(h.error_io_kind(), Some(io::ErrorKind::ConnectionReset));
+    // Not HTTP.
+    let mut h = tunneling(None);
+    h.feed(b"SSH-2.0-OpenSSH\r\n\r\n");
+    assert_eq!(h.readable(1), Out::Fail(ErrorKind::Proxy));
+    // Bytes after the 2xx head: they would be taken for the origin's TLS.
+    let mut h = tunneling(None);
+    h.feed(b"HTTP/1.1 200 OK\r\n\r\n\x16\x03\x01");
+    assert_eq!(h.readable(1), Out::Fail(ErrorKind::Proxy));
+    // The deadline.
+    let mut h = tunneling(None);
+    assert_eq!(
+        h.deadline(10_000, Deadline::ProxyConnect),
+        Out::Fail(ErrorKind::ProxyConnectTimeout)
+    );
+    assert!(h.error().is_timeout() && h.error().is_retry_safe());
+}
+
+#[test]
+fn tunneling_writes_connect_as_the_socket_takes_it() {
+    let mut h = Harness::get().connected();
+    h.conn.plan = Plan {
+        tunnel: true,
+        tls: true,
+        ..Plan::default()
+    };
+    h.script().write_room = 10;
+    let mut head = Vec::new();
+    encode_connect_head("origin.test", 443, None, &mut head).expect("CONNECT encodes");
+    let len = head.len();
+    assert_eq!(h.run(0, |c, _, ctx| c.start_tunnel(head, ctx)), Out::Wait);
+    assert_eq!(h.written().len(), 10);
+    assert!(!h.conn.writable);
+    h.script().write_room = usize::MAX;
+    assert_eq!(h.writable(1), Out::Wait);
+    assert_eq!(h.written().len(), len);
+    // A proxy that answers 200 before the request is out is not a tunnel we opened.
+    let mut h = Harness::get().connected();
+    h.conn.plan = Plan {
+        tunnel: true,
+        tls: true,
+        ..Plan::default()
+    };
+    h.script().write_room = 5;
+    let mut head = Vec::new();
+    encode_connect_head("origin.test", 443, None, &mut head).expect("CONNECT encodes");
+    h.feed(b"HTTP/1.1 200 OK\r\n\r\n");
+    h.conn.readable = true;
+    assert_eq!(
+        h.run(0, |c, _, ctx| c.start_tunnel(head, ctx)),
+        Out::Fail(ErrorKind::Proxy)
+    );
+}
+
+#[test]
+fn tunneling_counts_as_dialing_and_carries_its_request() {
+    let h = tunneling(None);
+    assert!(h.conn.state.is_dialing());
+    assert_eq!(h.conn.state.request(), Some(RID));
+    assert!(!h.conn.state.is_reading());
 }

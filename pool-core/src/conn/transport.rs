@@ -12,16 +12,21 @@
 //! the stream without `close_notify` is a [`TransportError::Tls`] whose error
 //! `is_truncated()`, which lets a close-delimited body be called truncated.
 //!
-//! Under the transport is a [`Stream`]: a TCP socket, or (in unit tests) a scripted
-//! stream that plays reads and takes writes from memory, so the state machine can be
-//! driven without sockets.
+//! Under the transport is a [`Stream`]: a TCP socket, a Unix domain socket, the
+//! plaintext of another transport (TLS to the origin inside a tunnel through an
+//! `https://` proxy: TLS in TLS), or (in unit tests) a scripted stream that plays reads
+//! and takes writes from memory, so the state machine can be driven without sockets.
 //!
 //! This module does not decide anything about HTTP; it never blocks and never sleeps.
 
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 
+use mio::event::Source;
 use mio::net::TcpStream;
+#[cfg(unix)]
+use mio::net::UnixStream;
+use mio::{Interest, Registry, Token};
 use tls_glue::{HandshakeKind, PlaintextRead, TlsSession};
 
 /// Why a transport read or write did not succeed.
@@ -79,15 +84,34 @@ impl fmt::Display for TransportError {
 pub(crate) enum Stream {
     /// A connected TCP socket, registered with the engine's poller.
     Tcp(TcpStream),
+    /// A connected Unix domain socket, registered with the engine's poller.
+    #[cfg(unix)]
+    Unix(UnixStream),
+    /// The plaintext of an outer transport: TLS to an `https://` proxy, with the
+    /// origin's TLS running inside the tunnel through it.
+    Inner(Box<Transport>),
     /// Reads and writes scripted in memory (state-machine unit tests).
     #[cfg(test)]
     Script(script::ScriptStream),
+}
+
+/// An outer transport's error as the `io::Error` a `Read`/`Write` must return; a TLS
+/// error is boxed whole, so [`TransportError::from`] gets it back.
+fn into_io(e: TransportError) -> io::Error {
+    match e {
+        TransportError::WouldBlock => io::ErrorKind::WouldBlock.into(),
+        TransportError::Io(e) => e,
+        TransportError::Tls(e) => io::Error::other(e),
+    }
 }
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.read(buf),
+            Stream::Inner(t) => t.read(buf).map_err(into_io),
             #[cfg(test)]
             Stream::Script(s) => s.read(buf),
         }
@@ -96,16 +120,15 @@ impl Read for Stream {
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            #[cfg(test)]
-            Stream::Script(s) => s.write(buf),
-        }
+        self.write_vectored(&[IoSlice::new(buf)])
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write_vectored(bufs),
+            Stream::Inner(t) => t.write_vectored(bufs).map_err(into_io),
             #[cfg(test)]
             Stream::Script(s) => s.write_vectored(bufs),
         }
@@ -113,6 +136,78 @@ impl Write for Stream {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl Source for Stream {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(registry, token, interests),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.register(registry, token, interests),
+            Stream::Inner(t) => t.stream.register(registry, token, interests),
+            #[cfg(test)]
+            Stream::Script(_) => Ok(()),
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(registry, token, interests),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.reregister(registry, token, interests),
+            Stream::Inner(t) => t.stream.reregister(registry, token, interests),
+            #[cfg(test)]
+            Stream::Script(_) => Ok(()),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(registry),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.deregister(registry),
+            Stream::Inner(t) => t.stream.deregister(registry),
+            #[cfg(test)]
+            Stream::Script(_) => Ok(()),
+        }
+    }
+}
+
+impl Stream {
+    /// For a connect in progress: the socket's pending error (`SO_ERROR`), if any.
+    pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(s) => s.take_error(),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.take_error(),
+            Stream::Inner(t) => t.stream.take_error(),
+            #[cfg(test)]
+            Stream::Script(_) => Ok(None),
+        }
+    }
+
+    /// For a connect in progress: whether it has a peer yet (`NotConnected` if not).
+    /// `Some(address)` for TCP; `None` for other streams.
+    pub(crate) fn peer_addr(&self) -> io::Result<Option<std::net::SocketAddr>> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().map(Some),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.peer_addr().map(|_| None),
+            Stream::Inner(t) => t.stream.peer_addr(),
+            #[cfg(test)]
+            Stream::Script(_) => Ok(None),
+        }
     }
 }
 
@@ -160,8 +255,13 @@ impl Transport {
         }
     }
 
-    /// The same socket with a TLS session on top (after TCP connected for `https`).
+    /// The same stream with a TLS session on top: over the socket (after the connect
+    /// for `https`, or for an `https://` proxy), or over this transport's plaintext when
+    /// it already runs TLS (the origin's TLS inside the tunnel of an `https://` proxy).
     pub(crate) fn into_tls(self, session: TlsSession) -> Transport {
+        if self.tls.is_some() {
+            return Transport::tls(Stream::Inner(Box::new(self)), session);
+        }
         Transport::tls(self.stream, session)
     }
 
@@ -169,18 +269,15 @@ impl Transport {
         self.tls.is_some()
     }
 
-    /// The TLS session, for `https` (what it negotiated, for trace events).
+    /// The TLS session of the last hop (the one whose handshake ran last), for trace
+    /// events: what it negotiated.
     pub(crate) fn tls_session(&self) -> Option<&TlsSession> {
         self.tls.as_deref().map(|tls| &tls.session)
     }
 
-    /// The TCP socket, to (de)register with the poller.
-    pub(crate) fn tcp_mut(&mut self) -> Option<&mut TcpStream> {
-        match &mut self.stream {
-            Stream::Tcp(s) => Some(s),
-            #[cfg(test)]
-            Stream::Script(_) => None,
-        }
+    /// The stream, to (de)register with the poller.
+    pub(crate) fn stream_mut(&mut self) -> &mut Stream {
+        &mut self.stream
     }
 
     /// The scripted stream under this transport (unit tests feed it and read what was
@@ -189,7 +286,7 @@ impl Transport {
     pub(crate) fn script_mut(&mut self) -> Option<&mut script::ScriptStream> {
         match &mut self.stream {
             Stream::Script(s) => Some(s),
-            Stream::Tcp(_) => None,
+            _ => None,
         }
     }
 
@@ -223,11 +320,11 @@ impl Transport {
                 // One read can hold valid records followed by a bad one (or an alert):
                 // hand out what the valid ones decrypted first, then the error.
                 tls.failure = Some(e);
-                let _ = flush_tls(tls, &mut self.stream); // the alert rustls queued
+                let _ = flush_all(tls, &mut self.stream); // the alert rustls queued
                 continue;
             }
             // Alerts, key updates and the like want to go out at once.
-            flush_tls(tls, &mut self.stream)?;
+            flush_all(tls, &mut self.stream)?;
         }
     }
 
@@ -243,7 +340,7 @@ impl Transport {
             };
         };
         // Ciphertext queued earlier goes first, so the session makes room.
-        flush_tls(tls, &mut self.stream)?;
+        flush_all(tls, &mut self.stream)?;
         let mut taken = 0;
         for buf in bufs {
             let n = tls.session.write_plaintext(buf)?;
@@ -252,22 +349,28 @@ impl Transport {
                 break;
             }
         }
-        flush_tls(tls, &mut self.stream)?;
+        flush_all(tls, &mut self.stream)?;
         if taken == 0 && bufs.iter().any(|b| !b.is_empty()) {
             return Err(TransportError::WouldBlock);
         }
         Ok(taken)
     }
 
-    /// Writes out pending TLS ciphertext. `Ok(true)` when nothing is left pending.
+    /// Writes out pending TLS ciphertext (of every layer). `Ok(true)` when nothing is
+    /// left pending.
     pub(crate) fn flush(&mut self) -> Result<bool, TransportError> {
-        match self.tls.as_deref_mut() {
-            None => Ok(true),
+        let mine = match self.tls.as_deref_mut() {
+            None => true,
             Some(tls) => {
-                flush_tls(tls, &mut self.stream)?;
-                Ok(!tls.session.wants_write())
+                flush_all(tls, &mut self.stream)?;
+                !tls.session.wants_write()
             }
-        }
+        };
+        let under = match &mut self.stream {
+            Stream::Inner(outer) => outer.flush()?,
+            _ => true,
+        };
+        Ok(mine && under)
     }
 
     /// Our side is closing: for TLS, queue `close_notify` and try once to send it (the
@@ -275,7 +378,10 @@ impl Transport {
     pub(crate) fn close_notify(&mut self) {
         if let Some(tls) = self.tls.as_deref_mut() {
             tls.session.send_close_notify();
-            let _ = flush_tls(tls, &mut self.stream);
+            let _ = flush_all(tls, &mut self.stream);
+        }
+        if let Stream::Inner(outer) = &mut self.stream {
+            outer.close_notify();
         }
     }
 
@@ -285,7 +391,7 @@ impl Transport {
             return Ok(Handshake::Done(None));
         };
         loop {
-            flush_tls(tls, &mut self.stream)?;
+            flush_all(tls, &mut self.stream)?;
             if !tls.session.is_handshaking() {
                 return Ok(Handshake::Done(tls.session.handshake_kind()));
             }
@@ -298,7 +404,7 @@ impl Transport {
             match tls.read_ciphertext(&mut self.stream) {
                 Ok(()) => {}
                 Err(TransportError::WouldBlock) => {
-                    flush_tls(tls, &mut self.stream)?;
+                    flush_all(tls, &mut self.stream)?;
                     return Ok(Handshake::Pending);
                 }
                 Err(e) => return Err(e),
@@ -325,6 +431,19 @@ impl TlsLayer {
     }
 }
 
+/// Writes pending ciphertext of `tls` and, when `stream` is another transport's
+/// plaintext, that transport's too (its records wait for the socket like ours).
+fn flush_all(tls: &mut TlsLayer, stream: &mut Stream) -> Result<(), TransportError> {
+    flush_tls(tls, stream)?;
+    if let Stream::Inner(outer) = stream {
+        match outer.flush() {
+            Ok(_) | Err(TransportError::WouldBlock) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Writes pending ciphertext until done or the socket would block.
 fn flush_tls(tls: &mut TlsLayer, stream: &mut Stream) -> Result<(), TransportError> {
     while tls.session.wants_write() {
@@ -333,7 +452,7 @@ fn flush_tls(tls: &mut TlsLayer, stream: &mut Stream) -> Result<(), TransportErr
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(TransportError::Io(e)),
+            Err(e) => return Err(TransportError::from(e)),
         }
     }
     Ok(())

@@ -33,12 +33,12 @@ impl Conn {
     ) -> Next {
         req.place = Place::OnConn(ctx.cid);
         req.info.conn_id = self.serial;
-        req.info.reused = self.served > 0;
+        req.info.reused = self.served > 0 || self.pooled;
         req.got_response_bytes = false;
         self.written = 0;
         if req.head.is_empty() {
             // A retry: the first attempt's connection took the encoded head.
-            if let Err(err) = encode_request_head(&req.request, &mut req.head) {
+            if let Err(err) = encode_request_head(&req.request, &req.form, &mut req.head) {
                 // Encoded once already at submit; only a bug gets here.
                 return Next::Fail(err);
             }

@@ -46,15 +46,16 @@ use mio::{Events, Poll, Token, Waker};
 use tls_glue::{HandshakeKind, TlsConfig, TlsSession};
 
 use crate::config::Config;
-use crate::conn::{from_token, Conn, Ctx, Next, Readiness};
+use crate::conn::{from_token, Conn, Ctx, Hop, Next, Readiness, State};
 use crate::dns::Resolver;
 use crate::error::{Error, ErrorKind};
 use crate::event::Sink;
-use crate::pool::{CloseCause, PoolLimits, Pools, Scheme, Stats};
+use crate::pool::{CloseCause, HostId, PoolKey, PoolLimits, Pools, Scheme, Stats};
 use crate::request::{
-    encode_request_head, is_idempotent, Body, Flow, Place, Req, RequestId, RequestInfo,
-    RequestOptions,
+    encode_connect_head, encode_request_head, is_idempotent, Body, Flow, HeadForm, Place, Req,
+    RequestId, RequestInfo, RequestOptions,
 };
+use crate::route::{DialTarget, EnvProxies, Route, Routes};
 use crate::slab::Slab;
 use crate::timer::{Deadline, Owner, Popped, Timers};
 use crate::trace::{
@@ -74,7 +75,72 @@ const WAKER_TOKEN: Token = Token(usize::MAX);
 /// Readiness events taken from the kernel per `poll`.
 const EVENTS_CAPACITY: usize = 1024;
 
-/// The connection-pool engine. See the module docs for the loop.
+/// The connection-pool engine: one thread, one `mio::Poll`, every connection and pool it
+/// touches, nothing shared or locked.
+///
+/// Drive it on your own thread: [`submit`](Engine::submit) requests, then call
+/// [`poll`](Engine::poll) in a loop. Each call is one turn:
+///
+/// ```text
+///  submit() ──► pending ─┐
+///                        ▼
+///  poll(): settle ─► mio poll (timeout = next deadline) ─► dispatch events by token
+///            ▲                                               │ readable / writable
+///            │                                               ▼
+///            └──── fire due deadlines ◄──── connection state machines
+///                                                  │
+///                                                  ▼
+///                     your callback: Event::Head, Data (borrowed slices), Done, Failed
+/// ```
+///
+/// "Settle" hands each pending request a connection: the host's most recently idled one
+/// (LIFO by default), else a new dial if `max_conns_per_host` allows, else a place in the
+/// host's FIFO wait queue. A connection whose response was read to its framed end goes to
+/// the first waiter or back to the idle pool. Body bytes are handed to the callback as a
+/// slice of the connection's read buffer (no copy); answer [`Flow::Pause`] to stop
+/// reading that socket until [`resume`](Engine::resume). The engine reads the clock once
+/// per turn, and every wait has a deadline, so a turn never blocks past `timeout`.
+///
+/// This is the lowest-latency way in (like curl's multi interface, or wrk); the blocking
+/// [`Client`](crate::Client) runs an `Engine` on a thread of its own.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use wirepool::http::Request;
+/// use wirepool::{Body, Config, Engine, Event, Flow};
+///
+/// # // A one-response server on loopback, so the example runs anywhere.
+/// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// # let url = format!("http://{}/", listener.local_addr()?);
+/// # std::thread::spawn(move || {
+/// #     let (mut sock, _) = listener.accept().unwrap();
+/// #     let mut buf = [0u8; 1024];
+/// #     let _ = sock.read(&mut buf);
+/// #     sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").unwrap();
+/// # });
+/// let mut engine = Engine::new(Config::default())?;
+/// let id = engine.submit(Request::get(url.as_str()).body(Body::empty())?)?;
+/// let (mut status, mut body, mut finished) = (0, Vec::new(), false);
+/// while !finished {
+///     engine.poll(Some(Duration::from_millis(100)), |event| {
+///         match event {
+///             Event::Head { head, .. } => status = head.status().as_u16(),
+///             Event::Data { data, .. } => body.extend_from_slice(data),
+///             Event::Done { id: done, info } => {
+///                 assert_eq!(done, id);
+///                 assert!(!info.reused); // the first request dials
+///                 finished = true;
+///             }
+///             Event::Failed { error, .. } => panic!("{error}"),
+///         }
+///         Flow::Continue
+///     })?;
+/// }
+/// assert_eq!((status, &body[..]), (200, &b"hello"[..]));
+/// assert_eq!(engine.stats().total.dials, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Engine {
     poll: Poll,
     events: Events,
@@ -85,6 +151,9 @@ pub struct Engine {
     pools: Pools,
     timers: Timers,
     resolver: Resolver,
+    /// Which route a new host takes (proxies, `NO_PROXY`, a Unix socket, `connect_to`):
+    /// fixed when the engine is built.
+    routes: Routes,
     /// Work deferred within a turn (see `settle.rs`).
     work: Work,
     spares: Spares,
@@ -115,16 +184,28 @@ impl Engine {
     /// A new engine with `config`. Fails with [`ErrorKind::InvalidConfig`] for a setting
     /// that cannot work (see [`Config::validate`]), or [`ErrorKind::Io`] when the poller
     /// cannot be created (out of file descriptors).
+    ///
+    /// Unless `proxy_from_env` is off (or `proxy` and `no_proxy` are both set), the proxy
+    /// variables of the environment are read here, once (see `docs/proxies.md`).
     pub fn new(config: Config) -> Result<Engine, Error> {
         config.validate()?;
         let io_error = |e| Error::with_source(ErrorKind::Io, e);
         let poll = Poll::new().map_err(io_error)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN).map_err(io_error)?);
-        let resolver = Resolver::new(
-            Arc::clone(&waker),
-            config.resolver_threads.max(1),
-            config.dns_ttl,
-        );
+        let threads = config.resolver_threads.max(1);
+        let mut resolver = match &config.resolver {
+            Some(custom) => Resolver::with_lookup_fn(
+                Arc::clone(&waker),
+                threads,
+                config.dns_ttl,
+                custom.lookup_fn(),
+            ),
+            None => Resolver::new(Arc::clone(&waker), threads, config.dns_ttl),
+        };
+        for rule in &config.resolve {
+            resolver.fix(rule.host(), rule.port(), rule.addrs());
+        }
+        let routes = Routes::new(&config, EnvProxies::from_process);
         let pools = Pools::new(PoolLimits {
             max_idle_per_host: config.max_idle_per_host,
             max_idle_total: config.max_idle_total,
@@ -145,6 +226,7 @@ impl Engine {
             pools,
             timers: Timers::default(),
             resolver,
+            routes,
             work: Work::default(),
             spares: Spares::default(),
             tls: None,
@@ -190,37 +272,21 @@ impl Engine {
         opts: RequestOptions,
     ) -> Result<RequestId, Error> {
         let now = Instant::now();
-        let scheme = match request.uri().scheme_str() {
-            Some("http") => Scheme::Http,
-            Some("https") => Scheme::Https,
-            Some(other) => {
-                return Err(Error::msg(
-                    ErrorKind::InvalidRequest,
-                    format!("unsupported scheme {other:?}"),
-                ));
-            }
-            None => {
-                return Err(Error::msg(
-                    ErrorKind::InvalidRequest,
-                    "the URL has no scheme",
-                ))
-            }
+        let (scheme, host) = self.host_of(request.uri())?;
+        let form = match self.pools.key(host).route() {
+            Route::Proxy(proxy) if scheme == Scheme::Http => HeadForm {
+                absolute: true,
+                proxy_auth: proxy.authorization().cloned(),
+            },
+            _ => HeadForm::default(),
         };
-        let Some(host) = request.uri().host().filter(|h| !h.is_empty()) else {
-            return Err(Error::msg(ErrorKind::InvalidRequest, "the URL has no host"));
-        };
-        let port = request
-            .uri()
-            .port_u16()
-            .unwrap_or_else(|| scheme.default_port());
         // Encode the head now: a bad request fails here and never on a connection, and
         // the bytes are ready for whichever connection carries the request.
         let mut encoded = self.spares.head();
-        if let Err(e) = encode_request_head(&request, &mut encoded) {
+        if let Err(e) = encode_request_head(&request, &form, &mut encoded) {
             self.spares.give_head(encoded);
             return Err(e);
         }
-        let host = self.pools.host_id(scheme, host, port);
         let timeout = opts.timeout.or(self.config.timeout);
         // A timeout past the clock's range is no deadline at all.
         let deadline = match (timeout.and_then(|t| now.checked_add(t)), opts.deadline) {
@@ -244,13 +310,98 @@ impl Engine {
             expect_continue,
             got_response_bytes: false,
             fresh_only: false,
+            warm: false,
             head: encoded,
+            form,
             info: RequestInfo::default(),
             tracer,
         });
         self.pools.stats_mut(host).requests += 1;
         self.work.pending.push_back(id);
         Ok(id)
+    }
+
+    /// Opens up to `n` connections to `url`'s origin ahead of the first requests: TCP,
+    /// any proxy tunnel and TLS handshakes included; each goes to the idle pool when it
+    /// is up. Every limit holds: no more than `max_conns_per_host` allows to open, and
+    /// no more than the idle pool (`max_idle_per_host`, `max_idle_total`) has room for.
+    ///
+    /// Returns one id per connection it is opening (fewer than `n` when a limit says
+    /// so). Each reports [`Event::Done`] when its connection is up and idle, or
+    /// [`Event::Failed`] with why it could not be opened (its total deadline is the
+    /// configured `timeout`). The path of `url` is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidRequest`] for a URL without an `http`/`https` scheme or a
+    /// host; [`ErrorKind::Proxy`] when the proxy for it cannot be used.
+    pub fn prewarm(&mut self, url: &str, n: usize) -> Result<Vec<RequestId>, Error> {
+        let now = Instant::now();
+        let request = Request::get(url)
+            .body(Body::empty())
+            .map_err(|e| Error::with_source(ErrorKind::InvalidRequest, e))?;
+        let (_, host) = self.host_of(request.uri())?;
+        let count = n
+            .min(self.pools.open_room(host))
+            .min(self.pools.idle_room(host));
+        let deadline = self.config.timeout.and_then(|t| now.checked_add(t));
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id = self.reqs.insert(Req {
+                request: request.clone(),
+                host,
+                place: Place::Pending,
+                deadline,
+                submitted: now,
+                idempotent: true,
+                expect_continue: false,
+                got_response_bytes: false,
+                fresh_only: true,
+                warm: true,
+                head: Vec::new(),
+                form: HeadForm::default(),
+                info: RequestInfo::default(),
+                tracer: None,
+            });
+            self.work.pending.push_back(id);
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// The scheme and host pool of `uri`, the pool made (with its route) the first
+    /// time the origin is seen.
+    fn host_of(&mut self, uri: &http::Uri) -> Result<(Scheme, HostId), Error> {
+        let scheme = match uri.scheme_str() {
+            Some("http") => Scheme::Http,
+            Some("https") => Scheme::Https,
+            Some(other) => {
+                return Err(Error::msg(
+                    ErrorKind::InvalidRequest,
+                    format!("unsupported scheme {other:?}"),
+                ));
+            }
+            None => {
+                return Err(Error::msg(
+                    ErrorKind::InvalidRequest,
+                    "the URL has no scheme",
+                ))
+            }
+        };
+        let Some(host) = uri.host().filter(|h| !h.is_empty()) else {
+            return Err(Error::msg(ErrorKind::InvalidRequest, "the URL has no host"));
+        };
+        let port = uri.port_u16().unwrap_or_else(|| scheme.default_port());
+        let id = match self.pools.find_host(scheme, host, port) {
+            Some(id) => id,
+            None => {
+                let route = self.routes.route_for(scheme, host, port)?;
+                let key = PoolKey::with_route(scheme, host, port, route);
+                log::debug!(target: "wirepool::pool", "new pool {key}");
+                self.pools.add_host(key)
+            }
+        };
+        Ok((scheme, id))
     }
 
     /// Abandons a request: no further event comes for it. A connection in the middle of
@@ -459,16 +610,40 @@ impl Engine {
     /// Applies what connection `cid` decided. The one place where a connection's
     /// decisions reach the pools, the request table and the caller.
     fn apply(&mut self, cid: usize, next: Next, sink: Sink<'_>) {
+        if matches!(
+            next,
+            Next::NeedsTls { .. } | Next::NeedsTunnel | Next::Connected { .. }
+        ) {
+            self.note_peer(cid);
+            // What follows a TLS handshake (the proxy's or the origin's) is applied
+            // here: the handshake ended.
+            self.handshake_finished(cid);
+        }
         match next {
             Next::Wait => {}
-            Next::NeedsTls => match self.tls_session(cid) {
+            Next::NeedsTls { hop } => match self.tls_session(cid, hop) {
                 Ok(session) => {
                     // A handshake costs CPU inside this turn (key exchange, certificate
                     // checks): the clock is read around it so that its time is its own,
                     // not charged to the phase before or after it.
                     self.now = Instant::now();
-                    self.trace_tls_start(cid, &session);
-                    self.drive(cid, sink, |conn, _, ctx| conn.start_handshake(session, ctx))
+                    self.trace_tls_start(cid, &session, hop);
+                    self.drive(cid, sink, |conn, _, ctx| {
+                        conn.start_handshake(session, hop, ctx)
+                    })
+                }
+                Err(e) => self.fail_conn(cid, e),
+            },
+            Next::NeedsTunnel => match self.connect_head(cid) {
+                Ok(head) => {
+                    if let Some(conn) = self.conns.get_mut(cid) {
+                        self.spares.equip(
+                            conn,
+                            self.config.read_buffer_size,
+                            self.config.head_limits,
+                        );
+                    }
+                    self.drive(cid, sink, |conn, _, ctx| conn.start_tunnel(head, ctx))
                 }
                 Err(e) => self.fail_conn(cid, e),
             },
@@ -476,29 +651,12 @@ impl Engine {
                 let Some(conn) = self.conns.get(cid) else {
                     return;
                 };
-                let (host, is_tls, rid) = (conn.host, conn.tls, conn.state.request());
-                let handshake = match conn.state {
-                    crate::conn::State::Handshaking { started, .. } => {
-                        self.now = Instant::now(); // see `NeedsTls`
-                        Some(self.now.saturating_duration_since(started))
-                    }
-                    _ => None,
-                };
-                if let Some(took) = handshake {
-                    self.trace_tls_done(cid, took, Ok(()));
-                }
+                let (host, is_tls, rid) = (conn.host, conn.plan.tls, conn.state.request());
                 self.pools.dial_finished(host);
-                let connect = rid.and_then(|id| {
-                    let req = self.reqs.get_mut(id)?;
-                    req.info.tls = handshake;
-                    req.info.connect
-                });
+                let connect = rid.and_then(|id| self.reqs.get(id)?.info.connect);
                 let counters = self.pools.stats_mut(host);
                 if let Some(d) = connect {
                     counters.timings.connect.record(d);
-                }
-                if let Some(d) = handshake {
-                    counters.timings.tls.record(d);
                 }
                 if is_tls {
                     if tls.is_some_and(HandshakeKind::is_resumed) {
@@ -507,7 +665,12 @@ impl Engine {
                         counters.tls_full_handshakes += 1;
                     }
                 }
-                if let Some(rid) = rid {
+                let Some(rid) = rid else { return };
+                if self.reqs.get(rid).is_some_and(|r| r.warm) {
+                    // Pre-warmed: the connection is what was asked for.
+                    self.finish_request(rid);
+                    self.release(cid, sink);
+                } else {
                     self.start_exchange(cid, rid, sink);
                 }
             }
@@ -525,16 +688,80 @@ impl Engine {
         }
     }
 
-    /// A new TLS session for connection `cid`'s host.
-    fn tls_session(&mut self, cid: usize) -> Result<TlsSession, Error> {
+    /// If connection `cid` was handshaking, its handshake just finished: `tls_done`, and
+    /// for the origin's, `RequestInfo::tls` and the TLS histogram.
+    fn handshake_finished(&mut self, cid: usize) {
+        let Some(conn) = self.conns.get(cid) else {
+            return;
+        };
+        let State::Handshaking { hop, started, .. } = conn.state else {
+            return;
+        };
+        let (host, rid) = (conn.host, conn.state.request());
+        // See `NeedsTls`: the handshake's CPU time is its own.
+        self.now = Instant::now();
+        let took = self.now.saturating_duration_since(started);
+        self.trace_tls_done(cid, hop, took, Ok(()));
+        if hop == Hop::Origin {
+            if let Some(req) = rid.and_then(|id| self.reqs.get_mut(id)) {
+                req.info.tls = Some(took);
+            }
+            self.pools.stats_mut(host).timings.tls.record(took);
+        }
+    }
+
+    /// Records in the stats the address connection `cid`'s connect reached.
+    fn note_peer(&mut self, cid: usize) {
+        if let Some(conn) = self.conns.get_mut(cid) {
+            if let Some(peer) = conn.peer.take() {
+                self.pools.set_peer(conn.host, peer);
+            }
+        }
+    }
+
+    /// A new TLS session for connection `cid`: for its origin's host name, or its
+    /// proxy's.
+    fn tls_session(&mut self, cid: usize, hop: Hop) -> Result<TlsSession, Error> {
         let tls = self.tls_config()?;
         let host = self
             .conns
             .get(cid)
             .map(|c| c.host)
             .ok_or_else(|| Error::new(ErrorKind::Io))?;
-        tls.new_session(self.pools.key(host).host())
+        let key = self.pools.key(host);
+        let name = match (hop, key.route()) {
+            (Hop::Proxy, Route::Proxy(proxy)) => proxy.host(),
+            _ => key.host(),
+        };
+        tls.new_session(crate::route::unbracket(name))
             .map_err(|e| Error::with_source(ErrorKind::Tls, e))
+    }
+
+    /// The `CONNECT` request that opens connection `cid`'s tunnel to its origin.
+    fn connect_head(&mut self, cid: usize) -> Result<Vec<u8>, Error> {
+        let host = self
+            .conns
+            .get(cid)
+            .map(|c| c.host)
+            .ok_or_else(|| Error::new(ErrorKind::Io))?;
+        let key = self.pools.key(host);
+        let auth = match key.route() {
+            Route::Proxy(proxy) => proxy.authorization().map(|a| &**a),
+            _ => None,
+        };
+        let mut head = self.spares.head();
+        encode_connect_head(
+            crate::route::unbracket(key.host()),
+            key.port(),
+            auth,
+            &mut head,
+        )?;
+        Ok(head)
+    }
+
+    /// Where connections of `host` dial (see [`dial_target`]).
+    fn dial_target(&self, host: HostId) -> DialTarget<'_> {
+        dial_target(&self.pools, &self.routes, host)
     }
 
     /// The TLS configuration, built on first use from the system trust store when the
@@ -572,17 +799,20 @@ impl Engine {
         if let Some(mut req) = self.reqs.remove(rid) {
             let now = self.now;
             req.info.total = now.saturating_duration_since(req.submitted);
-            let timings = &mut self.pools.stats_mut(req.host).timings;
-            timings.ttfb.record(req.info.ttfb);
-            timings.total.record(req.info.total);
-            let info = &req.info;
-            Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
-                t.body_done(&BodyDone {
-                    at: now,
-                    request: rid,
-                    info,
-                })
-            });
+            // A pre-warm is no request: its connection is up, nothing was sent.
+            if !req.warm {
+                let timings = &mut self.pools.stats_mut(req.host).timings;
+                timings.ttfb.record(req.info.ttfb);
+                timings.total.record(req.info.total);
+                let info = &req.info;
+                Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+                    t.body_done(&BodyDone {
+                        at: now,
+                        request: rid,
+                        info,
+                    })
+                });
+            }
             self.work.outbox.push((rid, Ok(req.info)));
             self.spares.give_head(std::mem::take(&mut req.head));
         }
@@ -633,9 +863,9 @@ impl Engine {
         };
         let conn_id = conn.serial;
         let rid = conn.state.request();
-        if let crate::conn::State::Handshaking { started, .. } = conn.state {
+        if let State::Handshaking { hop, started, .. } = conn.state {
             let took = self.now.saturating_duration_since(started);
-            self.trace_tls_done(cid, took, Err(&err));
+            self.trace_tls_done(cid, hop, took, Err(&err));
         }
         let cause = match err.kind() {
             ErrorKind::ConnectionClosed => CloseCause::ServerClose,
@@ -720,15 +950,18 @@ impl Engine {
                 .copied()
                 .filter(|&cid| {
                     self.conns.get(cid).is_some_and(|c| {
-                        let key = self.pools.key(c.host);
-                        key.port() == answer.port && key.host().eq_ignore_ascii_case(&answer.host)
+                        matches!(self.dial_target(c.host), DialTarget::Tcp(name, port)
+                            if port == answer.port && name.eq_ignore_ascii_case(&answer.host))
                     })
                 })
                 .collect();
             self.work.resolving.retain(|c| !waiting.contains(c));
             for cid in waiting {
+                if let (Ok(addrs), Some(conn)) = (&answer.result, self.conns.get(cid)) {
+                    self.pools.set_addresses(conn.host, addrs);
+                }
                 let result = answer.result.as_ref().map(|addrs| &addrs[..]);
-                self.trace_dns_done(cid, result, false);
+                self.trace_dns_done(cid, &answer.host, result, false);
                 self.drive(cid, sink, |conn, req, ctx| {
                     conn.handle_dns(&answer.result, req, ctx)
                 });
@@ -830,6 +1063,7 @@ impl Engine {
     fn trace_dns_done(
         &self,
         cid: usize,
+        host: &str,
         result: Result<&[std::net::SocketAddr], &crate::dns::DnsError>,
         cached: bool,
     ) {
@@ -838,7 +1072,7 @@ impl Engine {
             return;
         };
         let took = match conn.state {
-            crate::conn::State::Resolving { started, .. } if !cached => {
+            State::Resolving { started, .. } if !cached => {
                 self.now.saturating_duration_since(started)
             }
             _ => Duration::ZERO,
@@ -848,7 +1082,7 @@ impl Engine {
                 at: self.now,
                 request: conn.state.request(),
                 conn_id: conn.serial,
-                host: self.pools.key(conn.host).host(),
+                host,
                 result,
                 cached,
                 took,
@@ -856,8 +1090,8 @@ impl Engine {
         });
     }
 
-    /// `tls_start` on connection `cid`, about to take `session`.
-    fn trace_tls_start(&self, cid: usize, session: &TlsSession) {
+    /// `tls_start` on connection `cid` with `hop`, about to take `session`.
+    fn trace_tls_start(&self, cid: usize, session: &TlsSession, hop: Hop) {
         let trace = self.conn_tracers(cid);
         let Some(conn) = self.conns.get(cid).filter(|_| trace.is_on()) else {
             return;
@@ -869,12 +1103,13 @@ impl Engine {
                 request: conn.state.request(),
                 conn_id: conn.serial,
                 server_name: &server_name,
+                proxy: hop == Hop::Proxy,
             })
         });
     }
 
-    /// `tls_done` on connection `cid`: what its session negotiated, or `Err`.
-    fn trace_tls_done(&self, cid: usize, took: Duration, result: Result<(), &Error>) {
+    /// `tls_done` on connection `cid` with `hop`: what its session negotiated, or `Err`.
+    fn trace_tls_done(&self, cid: usize, hop: Hop, took: Duration, result: Result<(), &Error>) {
         let trace = self.conn_tracers(cid);
         let Some(conn) = self.conns.get(cid).filter(|_| trace.is_on()) else {
             return;
@@ -890,9 +1125,25 @@ impl Engine {
                 at: self.now,
                 request: conn.state.request(),
                 conn_id: conn.serial,
+                proxy: hop == Hop::Proxy,
                 result,
                 took,
             })
         });
+    }
+}
+
+/// Where connections of `host` dial: a name to resolve (the origin's, a `connect_to`
+/// target's, the proxy's) or a Unix socket. (A function of the two fields, so a caller
+/// can hold its answer while using the resolver.)
+fn dial_target<'a>(pools: &'a Pools, routes: &'a Routes, host: HostId) -> DialTarget<'a> {
+    let key = pools.key(host);
+    match key.route() {
+        Route::Direct => {
+            let (name, port) = routes.connect_target(key.host(), key.port());
+            DialTarget::Tcp(name, port)
+        }
+        Route::Proxy(proxy) => DialTarget::Tcp(proxy.host(), proxy.port()),
+        Route::Unix(path) => DialTarget::Unix(path),
     }
 }

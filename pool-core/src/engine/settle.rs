@@ -16,12 +16,13 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::Engine;
-use crate::conn::{Conn, Next, State};
+use crate::conn::{Conn, Next, Plan, State};
 use crate::dns::Lookup;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::event::Sink;
 use crate::pool::{CloseCause, HostId, Scheme};
 use crate::request::{Place, RequestId, RequestInfo};
+use crate::route::{DialTarget, Route};
 use crate::timer::{Deadline, Owner};
 use crate::trace::{ConnReturned, DnsStart, GotConn, Queued, Tracers};
 
@@ -103,6 +104,18 @@ impl Engine {
         let now = self.now;
         let Some(req) = self.reqs.get(id) else { return };
         let host = req.host;
+        if req.warm {
+            // A pre-warm opens a connection or nothing: it never takes an idle one and
+            // never waits for room.
+            if self.pools.can_open(host) {
+                return self.open_conn(host, id, sink);
+            }
+            let err = Error::msg(
+                ErrorKind::Canceled,
+                "prewarm: max_conns_per_host was reached before this connection could open",
+            );
+            return self.fail_request(id, err);
+        }
         if !req.fresh_only {
             while let Some((cid, since)) = self.pools.pop_idle(host) {
                 let expired = self.conns.get(cid).map_or(true, |c| c.is_expired(now));
@@ -156,7 +169,7 @@ impl Engine {
         };
         self.spares
             .equip(conn, self.config.read_buffer_size, self.config.head_limits);
-        if conn.served > 0 {
+        if conn.served > 0 || conn.pooled {
             self.pools.stats_mut(conn.host).reuses += 1;
         }
         let mut deadline = None;
@@ -203,8 +216,20 @@ impl Engine {
         self.pools.conn_opened(host);
         self.pools.stats_mut(host).dials += 1;
         self.conn_serial += 1;
-        let tls = self.pools.key(host).scheme() == Scheme::Https;
-        let mut conn = Conn::new(host, self.conn_serial, tls, id, now);
+        let key = self.pools.key(host);
+        let tls = key.scheme() == Scheme::Https;
+        let plan = match key.route() {
+            Route::Proxy(proxy) => Plan {
+                proxy_tls: proxy.scheme() == Scheme::Https,
+                tunnel: tls,
+                tls,
+            },
+            Route::Direct | Route::Unix(_) => Plan {
+                tls,
+                ..Plan::default()
+            },
+        };
+        let mut conn = Conn::new(host, self.conn_serial, plan, id, now);
         conn.expires_at = self
             .config
             .max_conn_lifetime
@@ -226,8 +251,15 @@ impl Engine {
         if let Some(at) = deadline {
             self.arm_conn(cid, Deadline::Total, at);
         }
-        let key = self.pools.key(host);
-        let literal = crate::dns::parse_ip_literal(key.host()).is_some();
+        let (name, port) = match super::dial_target(&self.pools, &self.routes, host) {
+            DialTarget::Tcp(name, port) => (name, port),
+            DialTarget::Unix(path) => {
+                let path = path.to_path_buf();
+                return self.drive(cid, sink, |conn, _, ctx| conn.start_unix(&path, ctx));
+            }
+        };
+        // DNS events for a name only: an IP literal needs no lookup.
+        let literal = crate::dns::parse_ip_literal(name).is_some();
         if !literal {
             let serial = self.conn_serial;
             self.conn_tracers(cid).emit(|t| {
@@ -235,16 +267,17 @@ impl Engine {
                     at: now,
                     request: Some(id),
                     conn_id: serial,
-                    host: key.host(),
-                    port: key.port(),
+                    host: name,
+                    port,
                 })
             });
         }
-        match self.resolver.lookup(key.host(), key.port(), now) {
+        match self.resolver.lookup(name, port, now) {
             Lookup::Ready(addrs) => {
                 if !literal {
-                    self.trace_dns_done(cid, Ok(&addrs), true);
+                    self.trace_dns_done(cid, name, Ok(&addrs), true);
                 }
+                self.pools.set_addresses(host, &addrs);
                 self.drive(cid, sink, |conn, _, ctx| conn.start_dial(&addrs, ctx));
             }
             Lookup::Pending => self.work.resolving.push(cid),
@@ -284,6 +317,7 @@ impl Engine {
         }
         conn.deadlines.clear(Deadline::Total);
         let finished = conn.state.request();
+        conn.pooled = true;
         conn.set_state(State::Idle);
         // A readable flag still set means unread bytes or EOF may be waiting.
         if let Next::Close(cause) = conn.check_idle() {

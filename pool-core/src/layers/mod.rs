@@ -2,13 +2,13 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use pool_core::layers::{LogLayer, RetryLayer};
+//! use wirepool::layers::{LogLayer, RetryLayer};
 //!
-//! let client = pool_core::Client::builder()
+//! let client = wirepool::Client::builder()
 //!     .middleware(LogLayer::new()) // outermost: logs once per send, retries included
 //!     .middleware(RetryLayer::new().max_retries(3).base_backoff(Duration::from_millis(20)))
 //!     .build()?;
-//! # Ok::<(), pool_core::Error>(())
+//! # Ok::<(), wirepool::Error>(())
 //! ```
 //!
 //! # What this module owns

@@ -21,6 +21,8 @@
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crate::route::Route;
+
 /// Index of a host pool inside [`Pools`](super::Pools): the interned form of a
 /// [`PoolKey`]. Never reused while the `Pools` lives, so an id may be kept in a connection
 /// or a request for as long as the Engine runs.
@@ -75,17 +77,19 @@ impl fmt::Display for Scheme {
     }
 }
 
-/// What makes two connections interchangeable: scheme, lower-cased host and port.
+/// What makes two connections interchangeable: scheme, lower-cased host and port of the
+/// origin, and the [`Route`] to it.
 ///
-/// A request may reuse any idle connection with an equal key. (A proxy will become part of
-/// the key when proxies arrive: a connection through a proxy is not a connection to the
-/// origin.) Host names compare ASCII case-insensitively, as DNS names do; the stored host is
-/// lower-cased once at construction so `Eq` and `Hash` can stay derived.
+/// A request may reuse any idle connection with an equal key. The route is part of it: a
+/// connection through a proxy (or a Unix socket) is not a connection to the origin, and
+/// connections to one origin through different proxies never mix. Host names compare
+/// ASCII case-insensitively, as DNS names do; the stored host is lower-cased once at
+/// construction so `Eq` and `Hash` can stay derived.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 #[cfg_attr(
     feature = "serde",
     derive(serde::Serialize, serde::Deserialize),
-    serde(from = "KeyParts")
+    serde(into = "KeyParts", try_from = "KeyParts")
 )]
 pub struct PoolKey {
     /// Plain or TLS: connections of different schemes are never interchangeable.
@@ -94,16 +98,30 @@ pub struct PoolKey {
     host: Box<str>,
     /// TCP port; always explicit (the scheme's default filled in by the caller).
     port: u16,
+    /// Direct, through a proxy, or over a Unix socket. The engine picks it once per
+    /// origin from fixed rules, so scheme + host + port find the key.
+    route: Route,
 }
 
 impl PoolKey {
-    /// Builds a key, lower-casing ASCII letters of `host`.
+    /// Builds a key for a direct connection, lower-casing ASCII letters of `host`.
     pub fn new(scheme: Scheme, host: &str, port: u16) -> Self {
+        PoolKey::with_route(scheme, host, port, Route::Direct)
+    }
+
+    /// Builds a key for connections to `scheme://host:port` over `route`.
+    pub fn with_route(scheme: Scheme, host: &str, port: u16, route: Route) -> Self {
         PoolKey {
             scheme,
             host: host.to_ascii_lowercase().into_boxed_str(),
             port,
+            route,
         }
+    }
+
+    /// How connections of this pool reach the origin.
+    pub fn route(&self) -> &Route {
+        &self.route
     }
 
     /// The scheme.
@@ -127,30 +145,71 @@ impl PoolKey {
     }
 }
 
-/// A [`PoolKey`] as written by serde: deserializing goes through [`PoolKey::new`], so the
-/// host is lower-cased as in every other key.
+/// A [`PoolKey`] as serde writes it: the route as it displays (`direct`, `via proxy
+/// http://proxy:3128`, `via unix:/run/app.sock`), never with a proxy's credentials.
+/// Reading one back goes through [`PoolKey::with_route`] (the host lower-cased as in
+/// every other key); a proxy comes back without credentials.
 #[cfg(feature = "serde")]
-#[derive(serde::Deserialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct KeyParts {
     scheme: Scheme,
     host: String,
     port: u16,
+    route: String,
 }
 
 #[cfg(feature = "serde")]
-impl From<KeyParts> for PoolKey {
-    fn from(k: KeyParts) -> PoolKey {
-        PoolKey::new(k.scheme, &k.host, k.port)
+impl From<PoolKey> for KeyParts {
+    fn from(k: PoolKey) -> KeyParts {
+        let route = match &k.route {
+            // The proxy's URL without `user:***@`.
+            Route::Proxy(p) => format!("via proxy {}://{}", p.scheme(), {
+                let shown = p.to_string();
+                let rest = shown.split_once("://").map_or(shown.as_str(), |(_, r)| r);
+                rest.rsplit_once('@').map_or(rest, |(_, hp)| hp).to_owned()
+            }),
+            other => other.to_string(),
+        };
+        KeyParts {
+            scheme: k.scheme,
+            host: k.host.into(),
+            port: k.port,
+            route,
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<KeyParts> for PoolKey {
+    type Error = String;
+
+    fn try_from(k: KeyParts) -> Result<PoolKey, String> {
+        let route = if k.route == "direct" {
+            Route::Direct
+        } else if let Some(path) = k.route.strip_prefix("via unix:") {
+            Route::Unix(path.into())
+        } else if let Some(url) = k.route.strip_prefix("via proxy ") {
+            Route::Proxy(crate::route::Proxy::parse(url).map_err(|e| e.to_string())?)
+        } else {
+            return Err(format!("unknown route {:?}", k.route));
+        };
+        Ok(PoolKey::with_route(k.scheme, &k.host, k.port, route))
     }
 }
 
 impl fmt::Display for PoolKey {
     /// `http://example.com:80`; an unbracketed IPv6 literal is bracketed: `http://[::1]:80`.
+    /// Any other route than direct follows: `https://example.com:443 via proxy
+    /// http://proxy:3128`, `http://localhost:80 via unix:/run/docker.sock`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.host.contains(':') && !self.host.starts_with('[') {
-            write!(f, "{}://[{}]:{}", self.scheme, self.host, self.port)
+            write!(f, "{}://[{}]:{}", self.scheme, self.host, self.port)?;
         } else {
-            write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+            write!(f, "{}://{}:{}", self.scheme, self.host, self.port)?;
+        }
+        match &self.route {
+            Route::Direct => Ok(()),
+            route => write!(f, " {route}"),
         }
     }
 }
@@ -297,6 +356,52 @@ mod tests {
         assert_eq!(
             PoolKey::new(Scheme::Http, "[::1]", 80).to_string(),
             "http://[::1]:80"
+        );
+    }
+
+    #[test]
+    fn the_route_is_part_of_the_key() {
+        use crate::route::Proxy;
+        let direct = PoolKey::new(Scheme::Https, "api.example", 443);
+        let via_a = PoolKey::with_route(
+            Scheme::Https,
+            "api.example",
+            443,
+            Route::Proxy(Proxy::parse("http://a.proxy:3128").unwrap()),
+        );
+        let via_b = PoolKey::with_route(
+            Scheme::Https,
+            "api.example",
+            443,
+            Route::Proxy(Proxy::parse("http://b.proxy:3128").unwrap()),
+        );
+        let unix = PoolKey::with_route(
+            Scheme::Https,
+            "api.example",
+            443,
+            Route::Unix("/run/api.sock".into()),
+        );
+        let keys = [&direct, &via_a, &via_b, &unix];
+        for (i, a) in keys.iter().enumerate() {
+            for (j, b) in keys.iter().enumerate() {
+                assert_eq!(a == b, i == j, "{a} vs {b}");
+            }
+        }
+        assert_eq!(direct.to_string(), "https://api.example:443");
+        assert_eq!(
+            via_a.to_string(),
+            "https://api.example:443 via proxy http://a.proxy:3128"
+        );
+        assert_eq!(
+            unix.to_string(),
+            "https://api.example:443 via unix:/run/api.sock"
+        );
+        // The same proxy with other credentials is another pool too.
+        let alice = Route::Proxy(Proxy::parse("http://alice:x@a.proxy:3128").unwrap());
+        let bob = Route::Proxy(Proxy::parse("http://bob:x@a.proxy:3128").unwrap());
+        assert_ne!(
+            PoolKey::with_route(Scheme::Http, "h", 80, alice),
+            PoolKey::with_route(Scheme::Http, "h", 80, bob)
         );
     }
 }

@@ -57,6 +57,8 @@ mod stats;
 mod timings;
 
 use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use idle_list::{link_newest, unlink, Chain, IdleNode, Links, ListEnds, CHAINS};
@@ -139,6 +141,10 @@ struct HostPool {
     next_ticket: u64,
     /// Event counters for the stats snapshot.
     counters: HostCounters,
+    /// The addresses the last dial of this host tried (resolver, static rule or literal).
+    addresses: Option<Arc<[SocketAddr]>>,
+    /// The address the last successful connect of this host reached.
+    peer: Option<SocketAddr>,
 }
 
 impl HostPool {
@@ -154,6 +160,8 @@ impl HostPool {
             waiting: HashMap::default(),
             next_ticket: 0,
             counters: HostCounters::default(),
+            addresses: None,
+            peer: None,
         }
     }
 
@@ -208,23 +216,41 @@ impl Pools {
         }
     }
 
-    /// The id of the pool for `scheme://host:port`, created if this is the first request to
-    /// it. `host` compares ASCII case-insensitively. Finding a known host hashes the given
-    /// bytes and compares; it does not allocate.
+    /// The id of the pool for `scheme://host:port`, created (for a direct route) if this
+    /// is the first request to it. `host` compares ASCII case-insensitively.
+    #[cfg(test)]
     pub fn host_id(&mut self, scheme: Scheme, host: &str, port: u16) -> HostId {
+        match self.find_host(scheme, host, port) {
+            Some(id) => id,
+            None => self.add_host(PoolKey::new(scheme, host, port)),
+        }
+    }
+
+    /// The id of the pool for `scheme://host:port` if the engine has seen it. `host`
+    /// compares ASCII case-insensitively. Hashes the given bytes and compares; it does not
+    /// allocate. (The route is not looked at: the engine picks one route per origin.)
+    pub fn find_host(&self, scheme: Scheme, host: &str, port: u16) -> Option<HostId> {
         let hash = self.hash_of(scheme, host, port);
-        let first = self.index.get(&hash).copied();
-        let mut cursor = first;
+        let mut cursor = self.index.get(&hash).copied();
         while let Some(id) = cursor {
             let pool = &self.hosts[id];
             if pool.key.matches(scheme, host, port) {
-                return id;
+                return Some(id);
             }
             cursor = pool.next_same_hash;
         }
+        None
+    }
+
+    /// Adds the pool for `key` (its origin must not have one yet) and returns its id.
+    pub fn add_host(&mut self, key: PoolKey) -> HostId {
+        debug_assert!(self
+            .find_host(key.scheme(), key.host(), key.port())
+            .is_none());
+        let hash = self.hash_of(key.scheme(), key.host(), key.port());
+        let first = self.index.get(&hash).copied();
         let id = self.hosts.len();
-        self.hosts
-            .push(HostPool::new(PoolKey::new(scheme, host, port), first));
+        self.hosts.push(HostPool::new(key, first));
         self.index.insert(hash, id);
         id
     }
@@ -257,6 +283,29 @@ impl Pools {
             Some(max) => self.hosts[host].open < max,
             None => true,
         }
+    }
+
+    /// How many more connections `host` may open under `max_conns_per_host`
+    /// (`usize::MAX` without a limit).
+    pub fn open_room(&self, host: HostId) -> usize {
+        match self.limits.max_conns_per_host {
+            Some(max) => max.saturating_sub(self.hosts[host].open),
+            None => usize::MAX,
+        }
+    }
+
+    /// How many more connections of `host` the idle pool could keep without evicting:
+    /// the room under `max_idle_per_host` and under `max_idle_total`, less the
+    /// connections of `host` already open and not idle (they will come back to it).
+    pub fn idle_room(&self, host: HostId) -> usize {
+        let pool = &self.hosts[host];
+        let busy = pool.open - pool.idle.len;
+        let per_host = self.limits.max_idle_per_host.saturating_sub(pool.open);
+        let total = self
+            .limits
+            .max_idle_total
+            .saturating_sub(self.lru.len + busy);
+        per_host.min(total)
     }
 
     /// A dial to `host` starts: the connection counts as open and connecting from now on.
@@ -479,8 +528,32 @@ impl Pools {
                 connecting: pool.connecting,
                 waiting: pool.waiting.len(),
             };
-            (pool.key.clone(), HostStats::new(&pool.counters, gauges))
+            let mut stats = HostStats::new(&pool.counters, gauges);
+            stats.addresses = pool
+                .addresses
+                .as_deref()
+                .map(<[_]>::to_vec)
+                .unwrap_or_default();
+            stats.peer = pool.peer;
+            (pool.key.clone(), stats)
         }))
+    }
+
+    /// A dial of `host` is trying `addrs` (for the stats: the host's answer).
+    pub fn set_addresses(&mut self, host: HostId, addrs: &Arc<[SocketAddr]>) {
+        let pool = &mut self.hosts[host];
+        if !pool
+            .addresses
+            .as_ref()
+            .is_some_and(|a| Arc::ptr_eq(a, addrs))
+        {
+            pool.addresses = Some(Arc::clone(addrs));
+        }
+    }
+
+    /// A connect of `host` reached `peer`.
+    pub fn set_peer(&mut self, host: HostId, peer: SocketAddr) {
+        self.hosts[host].peer = Some(peer);
     }
 }
 

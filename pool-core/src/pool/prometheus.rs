@@ -34,7 +34,7 @@ impl Stats {
     /// connect, TLS handshake, wait-for-connection, time-to-first-byte and total times.
     ///
     /// ```
-    /// let stats = pool_core::Stats::default();
+    /// let stats = wirepool::Stats::default();
     /// let text = stats.to_prometheus();
     /// assert!(text.contains("# TYPE wirepool_requests_total counter\nwirepool_requests_total 0\n"));
     /// ```

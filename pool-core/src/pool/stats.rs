@@ -355,6 +355,14 @@ pub struct HostStats {
     /// Latency histograms: connect, TLS handshake, wait for a connection, time to first
     /// byte, total.
     pub timings: Timings,
+    /// The addresses the last dial of this host tried, in the order the answer gave
+    /// them: from the resolver (the system's or [`Config::resolver`](crate::Config::resolver)),
+    /// a [`ResolveTo`](crate::ResolveTo) rule, or the IP literal itself. Through a proxy,
+    /// the proxy's. Empty before the first dial, over a Unix socket, and in the total.
+    pub addresses: Vec<std::net::SocketAddr>,
+    /// The address the last successful TCP connect of this host reached (the winner of
+    /// its Happy Eyeballs race). `None` before one, over a Unix socket, and in the total.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl HostStats {
@@ -377,6 +385,8 @@ impl HostStats {
             waiting: gauges.waiting,
             closes: counters.closes,
             timings: counters.timings,
+            addresses: Vec::new(),
+            peer: None,
         }
     }
 

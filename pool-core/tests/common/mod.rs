@@ -9,9 +9,9 @@ use std::io;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use pool_core::http::{Request, StatusCode};
-use pool_core::{Body, Engine, Error, ErrorKind, Event, Flow, HostStats, RequestId, RequestInfo};
 use testkit::{ServerConn, TestServer};
+use wirepool::http::{Request, StatusCode};
+use wirepool::{Body, Engine, Error, ErrorKind, Event, Flow, HostStats, RequestId, RequestInfo};
 
 /// The longest any single step of a test may take before it is called a hang.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -39,11 +39,11 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 pub fn kind_of(e: &io::Error) -> Option<ErrorKind> {
     e.get_ref()?
         .downcast_ref::<Error>()
-        .map(pool_core::Error::kind)
+        .map(wirepool::Error::kind)
 }
 
 /// The stats of the host `server` runs on.
-pub fn host_stats(stats: &pool_core::Stats, server: &TestServer) -> HostStats {
+pub fn host_stats(stats: &wirepool::Stats, server: &TestServer) -> HostStats {
     let port = server.addr().port();
     stats
         .hosts

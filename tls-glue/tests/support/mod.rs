@@ -1,4 +1,4 @@
-//! Test support: a throwaway PKI made with rcgen, an in-memory rustls server, and a
+//! Test support: a throwaway PKI (testkit's), an in-memory rustls server, and a
 //! [`Link`] that shuttles bytes between it and a [`TlsSession`] in chunks of a chosen size.
 //!
 //! No sockets, no threads, no sleeps: every test is a deterministic replay of bytes, and the
@@ -8,100 +8,44 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
 use tls_glue::rustls::pki_types::pem::PemObject;
-use tls_glue::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tls_glue::rustls::pki_types::CertificateDer;
 use tls_glue::rustls::server::WebPkiClientVerifier;
 use tls_glue::rustls::{self, RootCertStore, ServerConfig, ServerConnection};
 use tls_glue::{Error, PlaintextRead, TlsSession};
 
+/// Certificates come from `testkit`'s PKI, the one every TLS test of the workspace uses.
+pub use testkit::tls::{Identity, Validity};
+
 /// A certificate authority that signs server and client certificates for one test.
 pub struct TestCa {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-}
-
-/// A certificate chain (leaf only) and its private key, in PEM.
-#[derive(Clone)]
-pub struct Identity {
-    pub cert_pem: String,
-    pub key_pem: String,
-}
-
-impl Identity {
-    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
-        CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .expect("cert pem")
-    }
-
-    pub fn key(&self) -> PrivateKeyDer<'static> {
-        PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).expect("key pem")
-    }
-}
-
-/// Validity window of a leaf certificate.
-#[derive(Clone, Copy, Debug)]
-pub enum Validity {
-    /// rcgen's default: 1975 to 4096.
-    Current,
-    /// 2000-01-01 to 2001-01-01.
-    Expired,
-    /// 3000-01-01 to 3001-01-01.
-    NotYetValid,
+    pki: testkit::tls::TestPki,
 }
 
 impl TestCa {
     pub fn new(name: &str) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().expect("ca key");
         TestCa {
-            issuer: CertifiedIssuer::self_signed(params, key).expect("ca cert"),
+            pki: testkit::tls::TestPki::with_name(name),
         }
     }
 
     pub fn cert_pem(&self) -> String {
-        self.issuer.pem()
+        self.pki.ca_pem()
     }
 
-    /// A leaf for `names` (DNS names and IP literals become SANs of the right type).
+    /// A server certificate for `names` (DNS names and IP literals become SANs of the
+    /// right type).
     pub fn leaf(&self, names: &[&str]) -> Identity {
-        self.leaf_with(names, Validity::Current)
+        self.pki.server_cert(names)
     }
 
     pub fn leaf_with(&self, names: &[&str], validity: Validity) -> Identity {
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = CertificateParams::new(names.clone()).expect("leaf params");
-        params.distinguished_name.push(
-            DnType::CommonName,
-            names.first().cloned().unwrap_or_default(),
-        );
-        match validity {
-            Validity::Current => {}
-            Validity::Expired => {
-                params.not_before = date_time_ymd(2000, 1, 1);
-                params.not_after = date_time_ymd(2001, 1, 1);
-            }
-            Validity::NotYetValid => {
-                params.not_before = date_time_ymd(3000, 1, 1);
-                params.not_after = date_time_ymd(3001, 1, 1);
-            }
-        }
-        let key = KeyPair::generate().expect("leaf key");
-        let cert = params.signed_by(&key, &self.issuer).expect("leaf cert");
-        Identity {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        }
+        self.pki.server_cert_with(names, validity)
+    }
+
+    /// A client certificate (mutual TLS) for `common_name`.
+    pub fn client_cert(&self, common_name: &str) -> Identity {
+        self.pki.client_cert(common_name)
     }
 }
 
