@@ -7,6 +7,7 @@
 //!                            (--sleep between URLs)        -v heads, --trace line ──► stderr
 //!                                                          -o/-O file, or stdout; then -w
 //!   at exit:                 --stats: Client::stats() as one JSON line ──► stderr
+//!                            --metrics: the same as Prometheus text ──► stderr
 //! ```
 //!
 //! All requests go through one client, so a second URL on the same host reuses the
@@ -78,10 +79,17 @@ fn main() -> ExitCode {
         },
     };
     let code = run(&client, &options, &mut *trace_out);
-    if options.stats {
+    if options.stats || options.metrics {
         match client.stats() {
-            Ok(stats) => eprintln!("{}", stats_json(&stats)),
-            Err(e) => eprintln!("fetch: --stats: {}", error_chain(&e)),
+            Ok(stats) => {
+                if options.stats {
+                    eprintln!("{}", stats_json(&stats));
+                }
+                if options.metrics {
+                    eprint!("{}", stats.to_prometheus());
+                }
+            }
+            Err(e) => eprintln!("fetch: --stats/--metrics: {}", error_chain(&e)),
         }
     }
     ExitCode::from(code)

@@ -131,7 +131,8 @@ pub struct Cli {
     sleep: Option<Duration>,
 
     /// One key=value line per request on stderr: url= method= status= reused= idle_us=
-    /// dns_us= connect_us= head_us= total_us= bytes= (takes no value: never a URL)
+    /// conn_id= dns_us= connect_us= tls_us= wait_us= ttfb_us= head_us= total_us= bytes=
+    /// (takes no value: never a URL)
     #[arg(long)]
     trace: bool,
     /// Append the --trace lines to FILE instead of stderr
@@ -140,6 +141,10 @@ pub struct Cli {
     /// At exit, the pool's counters as one JSON line on stderr
     #[arg(long)]
     stats: bool,
+    /// At exit, the pool's counters and latency histograms in Prometheus text format
+    /// on stderr
+    #[arg(long)]
+    metrics: bool,
 }
 
 /// Where one URL's body goes.
@@ -198,6 +203,8 @@ pub struct Options {
     pub trace_file: Option<PathBuf>,
     /// `--stats`.
     pub stats: bool,
+    /// `--metrics`.
+    pub metrics: bool,
     /// The URLs, in order (at least one).
     pub urls: Vec<Uri>,
 }
@@ -306,6 +313,7 @@ impl Cli {
             trace: self.trace || self.trace_file.is_some(),
             trace_file: self.trace_file,
             stats: self.stats,
+            metrics: self.metrics,
             urls,
         })
     }
