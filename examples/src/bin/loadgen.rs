@@ -240,6 +240,8 @@ fn config_for(plan: &Plan, connections: usize) -> Result<Config, String> {
         config.max_idle_per_host = 0;
     }
     config.tls = plan.tls_config()?;
+    config.proxy = plan.proxy.clone();
+    config.unix_socket = plan.options.unix_socket.clone();
     Ok(config)
 }
 
@@ -579,6 +581,7 @@ fn run(
         Ok(LoadReport {
             client: mode.client_name().to_owned(),
             url: plan.url.to_string(),
+            route: plan.route(),
             connections: c,
             threads,
             elapsed: end.duration_since(t0),

@@ -355,6 +355,9 @@ pub struct LoadReport {
     pub client: String,
     /// The URL loaded (the first one with a URL list).
     pub url: String,
+    /// How the connections reach it when not straight: `via proxy http://proxy:3128`,
+    /// `via unix:/run/app.sock` (shown after the URL in the table).
+    pub route: Option<String>,
     /// Connections (requests kept in flight).
     pub connections: usize,
     /// Threads that generated the load.
@@ -585,9 +588,12 @@ impl LoadReport {
         };
         let _ = writeln!(
             s,
-            "{} → {}, {} connections, {threads}{}",
+            "{} → {}{}, {} connections, {threads}{}",
             self.client,
             self.url,
+            self.route
+                .as_ref()
+                .map_or(String::new(), |r| format!(" {r}")),
             self.connections,
             self.rate
                 .map_or(String::new(), |r| format!(", rate {r} requests/s"))

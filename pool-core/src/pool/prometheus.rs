@@ -401,6 +401,36 @@ mod tests {
         assert_eq!(declared.len(), 14);
     }
 
+    /// Two snapshots (two clients) merged: both hosts, totals added, still one family
+    /// declaration each in the text.
+    #[test]
+    fn merged_snapshots_expose_both_pools_once() {
+        let mut pools = Pools::new(PoolLimits {
+            max_idle_per_host: 4,
+            max_idle_total: 8,
+            max_conns_per_host: None,
+            order: ReuseOrder::Lifo,
+        });
+        let c = pools.host_id(Scheme::Http, "c.example", 80);
+        pools.stats_mut(c).requests = 4;
+        let mut merged = snapshot();
+        merged.merge(pools.snapshot());
+        assert_eq!(merged.total.requests, 10);
+        let keys: Vec<String> = merged.hosts.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(
+            keys,
+            [
+                "http://a.example:80",
+                "http://c.example:80",
+                "https://b.\"odd\":8443"
+            ]
+        );
+        let text = merged.to_prometheus();
+        assert_eq!(text.matches("# TYPE wirepool_requests_total ").count(), 1);
+        assert!(text.contains("wirepool_requests_total 10\n"));
+        assert!(text.contains("wirepool_requests_total{pool=\"http://c.example:80\"} 4\n"));
+    }
+
     #[test]
     fn totals_hosts_causes_and_histograms() {
         let text = snapshot().to_prometheus();

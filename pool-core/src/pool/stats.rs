@@ -419,6 +419,16 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds `other` into `self`: its hosts join the list (a program with several
+    /// clients — one per route, say — gets one snapshot for all of them), the totals add
+    /// up. Hosts stay sorted by key; keys are not merged (two clients' pools for the same
+    /// key stay two entries).
+    pub fn merge(&mut self, other: Stats) {
+        self.total.add(&other.total);
+        self.hosts.extend(other.hosts);
+        self.hosts.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
     /// The snapshot of `hosts` (each host's key and stats): the hosts sorted by key, and
     /// their sum.
     pub(super) fn from_hosts(hosts: impl ExactSizeIterator<Item = (PoolKey, HostStats)>) -> Stats {
