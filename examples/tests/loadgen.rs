@@ -140,6 +140,77 @@ fn client_mode_counts_agree_with_the_server() {
     assert!((1.0..=4.0).contains(&dials), "{o}");
 }
 
+/// The breakdown: one timing summary per ok request in both modes, the reused share
+/// agreeing with the pool's counters, connects only for the dials; in the table too.
+#[test]
+fn breakdown_counts_every_ok_request_in_both_modes() {
+    let server = TestServer::keep_alive(BODY);
+    let url = server.url("/");
+    for mode in ["engine", "client"] {
+        let o = loadgen_json(&["--url", &url, "-c", "3", "-n", "120", "--mode", mode]);
+        let b = &o["breakdown"];
+        let ok = num(&o, "ok");
+        assert_eq!(ok, 120.0, "{o}");
+        assert_eq!(num(b, "reused") + num(b, "fresh"), ok, "{mode}: {b}");
+        assert_eq!(num(b, "reused"), num(&o, "reuses"), "{mode}: {o}");
+        assert_eq!(num(&b["wait_us"], "n"), ok, "{mode}: {b}");
+        assert_eq!(num(&b["ttfb_us"], "n"), ok, "{mode}: {b}");
+        assert_eq!(num(&b["total_us"], "n"), ok, "{mode}: {b}");
+        assert_eq!(num(&b["connect_us"], "n"), num(&o, "dials"), "{mode}: {b}");
+        assert!(
+            b["dns_us"].is_null() && b["tls_us"].is_null(),
+            "{mode}: {b}"
+        );
+        let (ttfb, total) = (num(&b["ttfb_us"], "p50"), num(&b["total_us"], "p50"));
+        assert!(ttfb > 0.0 && ttfb <= total, "{mode}: {b}");
+    }
+    let out = loadgen(&["--url", &url, "-c", "2", "-n", "20"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "breakdown",
+        "    wait ",
+        "    ttfb ",
+        "reused     90.00 % of requests (18 of 20)",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+}
+
+/// `--noop-tracer` and `--log-layer` change nothing of the counts; the log layer writes
+/// one line per request on stderr; it needs client mode.
+#[test]
+fn noop_tracer_and_log_layer() {
+    let server = TestServer::keep_alive(BODY);
+    let url = server.url("/");
+    let o = loadgen_json(&["--url", &url, "-c", "2", "-n", "40", "--noop-tracer"]);
+    check_agrees_with_server(&o, &server, 2, 40);
+    let server = TestServer::keep_alive(BODY);
+    let url = server.url("/");
+    let out = loadgen(&[
+        "--url",
+        &url,
+        "-c",
+        "2",
+        "-n",
+        "30",
+        "--mode",
+        "client",
+        "--log-layer",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("INFO GET ")).collect();
+    assert_eq!(lines.len(), 30, "{log}");
+    assert!(
+        lines[0].contains(&format!("GET {url} 200 in ")),
+        "{}",
+        lines[0]
+    );
+    let refused = loadgen(&["--url", &url, "-c", "1", "-n", "1", "--log-layer"]);
+    assert_eq!(refused.status.code(), Some(2));
+}
+
 #[test]
 fn a_single_connection_is_dialled_once_and_the_url_can_be_positional() {
     for mode in ["engine", "client"] {

@@ -7,6 +7,7 @@
 //!                            (--sleep between URLs)        -v heads, --trace line ──► stderr
 //!                                                          -o/-O file, or stdout; then -w
 //!   at exit:                 --stats: Client::stats() as one JSON line ──► stderr
+//!                            --metrics: the same as Prometheus text ──► stderr
 //! ```
 //!
 //! All requests go through one client, so a second URL on the same host reuses the
@@ -37,7 +38,7 @@ use examples::fetch::write_out::{self, Transfer};
 use examples::fetch::{exit, remote_name, Cli, CliError, Options, Output};
 use examples::report::{error_chain, stats_json_all};
 use wirepool::http::{HeaderMap, Method, Request, Uri};
-use wirepool::{Body, Client, ErrorKind, Proxy, ProxyRefused, RequestInfo, Response};
+use wirepool::{Body, Client, ErrorKind, Proxy, ProxyRefused, RequestInfo, Response, Stats};
 
 /// The clients of a run: one per proxy the URLs go through (`None`: straight, or over
 /// the Unix socket).
@@ -114,15 +115,26 @@ fn main() -> ExitCode {
         }
     }
     let code = run(&clients, &routes, &options, &mut *trace_out);
-    if options.stats {
+    if options.stats || options.metrics {
         let mut all = Vec::with_capacity(clients.len());
         for (_, client) in &clients {
             match client.stats() {
                 Ok(stats) => all.push(stats),
-                Err(e) => eprintln!("fetch: --stats: {}", error_chain(&e)),
+                Err(e) => eprintln!("fetch: --stats/--metrics: {}", error_chain(&e)),
             }
         }
-        eprintln!("{}", stats_json_all(&all));
+        if options.stats {
+            eprintln!("{}", stats_json_all(&all));
+        }
+        if options.metrics {
+            // One exposition for every client (one per route): pools of different
+            // routes have different keys, the totals add up.
+            let mut merged = Stats::default();
+            for stats in all {
+                merged.merge(stats);
+            }
+            eprint!("{}", merged.to_prometheus());
+        }
     }
     ExitCode::from(code)
 }

@@ -163,7 +163,8 @@ pub struct Cli {
     sleep: Option<Duration>,
 
     /// One key=value line per request on stderr: url= method= status= reused= idle_us=
-    /// dns_us= connect_us= head_us= total_us= bytes= (takes no value: never a URL)
+    /// conn_id= dns_us= connect_us= tls_us= wait_us= ttfb_us= head_us= total_us= bytes=
+    /// (takes no value: never a URL)
     #[arg(long)]
     trace: bool,
     /// Append the --trace lines to FILE instead of stderr
@@ -172,6 +173,10 @@ pub struct Cli {
     /// At exit, the pool's counters as one JSON line on stderr
     #[arg(long)]
     stats: bool,
+    /// At exit, the pool's counters and latency histograms in Prometheus text format
+    /// on stderr
+    #[arg(long)]
+    metrics: bool,
 }
 
 /// Where one URL's body goes.
@@ -236,6 +241,8 @@ pub struct Options {
     pub resolve: ResolveRules,
     /// `--connect-to`, in order (the first that matches wins).
     pub connect_to: Vec<ConnectTo>,
+    /// `--metrics`.
+    pub metrics: bool,
     /// The URLs, in order (at least one).
     pub urls: Vec<Uri>,
 }
@@ -381,6 +388,7 @@ impl Cli {
             routing,
             resolve,
             connect_to,
+            metrics: self.metrics,
             urls,
         })
     }

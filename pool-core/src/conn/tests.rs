@@ -68,6 +68,7 @@ use crate::request::{
     RequestId, RequestInfo,
 };
 use crate::timer::{Deadline, Owner, Timers};
+use crate::trace::Tracers;
 
 /// The request every test connection carries.
 const RID: RequestId = RequestId(7);
@@ -141,6 +142,7 @@ fn new_req(request: Request<Body>, t0: Instant) -> Req {
         head,
         form: HeadForm::default(),
         info: RequestInfo::default(),
+        tracer: None,
     }
 }
 
@@ -268,6 +270,7 @@ impl Harness {
             timers,
             registry: poll.registry(),
             sink: &mut sink,
+            tracer: None,
         };
         let req = with_req.then_some(req);
         match f(conn, req, &mut ctx) {
@@ -524,7 +527,8 @@ fn connecting_shut_abandons_the_dial() {
         Next::Wait
     });
     let registry = h.poll.registry();
-    h.conn.shut(registry, CloseCause::Canceled);
+    h.conn
+        .shut(registry, CloseCause::Canceled, Tracers::default(), h.t0);
     assert_eq!(h.state(), "closed(canceled)");
     assert_eq!(h.armed(Deadline::Connect), None);
 }
@@ -536,6 +540,7 @@ fn handshaking_deadline_times_out_and_is_retry_safe() {
     let mut h = Harness::get().connected().in_state(State::Handshaking {
         req: RID,
         hop: Hop::Origin,
+        started: Instant::now(),
     });
     assert_eq!(
         h.deadline(10_000, Deadline::TlsHandshake),
@@ -549,6 +554,7 @@ fn handshaking_over_a_plain_transport_is_done_at_once() {
     let mut h = Harness::get().connected().in_state(State::Handshaking {
         req: RID,
         hop: Hop::Origin,
+        started: Instant::now(),
     });
     h.run(0, |c, _, ctx| {
         c.arm_after(ctx, Deadline::TlsHandshake, Duration::from_secs(10));
@@ -1759,6 +1765,7 @@ fn deadlines_by_state() {
         Harness::get().connected().in_state(State::Handshaking {
             req: RID,
             hop: Hop::Origin,
+            started: Instant::now(),
         })
     };
     let writing: Build = || {
@@ -1898,7 +1905,8 @@ fn shut_clears_deadlines_and_transport_and_ignores_events() {
     });
     assert!(h.armed(Deadline::ResponseHead).is_some());
     let registry = h.poll.registry();
-    h.conn.shut(registry, CloseCause::Error);
+    h.conn
+        .shut(registry, CloseCause::Error, Tracers::default(), h.t0);
     assert_eq!(h.state(), "closed(error)");
     assert!(h.conn.transport.is_none());
     for kind in [Deadline::ResponseHead, Deadline::Total] {

@@ -26,7 +26,9 @@
 //! request gets which connection — idle reuse, a new dial, the wait queue, hand-offs —
 //! is `settle.rs`; the request table is `requests.rs`; buffer recycling is `spares.rs`.
 //!
-//! The engine reads the clock once per turn. Body data is handed to the callback as a
+//! The engine reads the clock once per turn, and again around a TLS handshake (whose
+//! CPU cost is spent inside a turn and would otherwise be charged to the phases around
+//! it in the timings and trace events). Body data is handed to the callback as a
 //! slice of the connection's read buffer; the callback answers [`Flow::Pause`] to stop
 //! reading that socket until [`Engine::resume`] (this is how the blocking
 //! [`Client`](crate::Client) bounds memory for slow readers).
@@ -44,7 +46,7 @@ use mio::{Events, Poll, Token, Waker};
 use tls_glue::{HandshakeKind, TlsConfig, TlsSession};
 
 use crate::config::Config;
-use crate::conn::{from_token, Conn, Ctx, Hop, Next, Readiness};
+use crate::conn::{from_token, Conn, Ctx, Hop, Next, Readiness, State};
 use crate::dns::Resolver;
 use crate::error::{Error, ErrorKind};
 use crate::event::Sink;
@@ -56,6 +58,10 @@ use crate::request::{
 use crate::route::{DialTarget, EnvProxies, Route, Routes};
 use crate::slab::Slab;
 use crate::timer::{Deadline, Owner, Popped, Timers};
+use crate::trace::{
+    BodyDone, Canceled, ConnClosed, DnsDone, RequestFailed, RequestTracer, Retry, TlsDone,
+    TlsHandshake, TlsStart, Tracer, Tracers,
+};
 
 pub use crate::event::Event;
 
@@ -160,6 +166,8 @@ pub struct Engine {
     conn_serial: u64,
     /// xorshift state for lifetime jitter.
     rng: u64,
+    /// The tracer of every request (see [`Engine::set_tracer`]).
+    tracer: Option<Arc<dyn Tracer>>,
 }
 
 impl fmt::Debug for Engine {
@@ -242,12 +250,20 @@ impl Engine {
             now,
             conn_serial: 0,
             rng: seed | 1,
+            tracer: None,
         })
     }
 
     /// The engine's configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Installs `tracer` for every request (`None` removes it): its hooks are called on
+    /// this engine's thread as requests and connections move along (see
+    /// [`trace`](crate::trace)). A request's own [`RequestTracer`] is called as well.
+    pub fn set_tracer(&mut self, tracer: Option<Arc<dyn Tracer>>) {
+        self.tracer = tracer;
     }
 
     /// A waker that interrupts a blocked [`poll`](Engine::poll) from another thread.
@@ -296,6 +312,11 @@ impl Engine {
         };
         let idempotent = is_idempotent(request.method(), request.headers());
         let expect_continue = http1_codec::expects_continue(request.headers());
+        // An empty extension map is a `None` inside: no lookup, no allocation.
+        let tracer = request
+            .extensions()
+            .get::<RequestTracer>()
+            .map(|t| Arc::clone(&t.0));
         let id = self.reqs.insert(Req {
             request,
             host,
@@ -310,6 +331,7 @@ impl Engine {
             head: encoded,
             form,
             info: RequestInfo::default(),
+            tracer,
         });
         self.pools.stats_mut(host).requests += 1;
         self.work.pending.push_back(id);
@@ -356,6 +378,7 @@ impl Engine {
                 head: Vec::new(),
                 form: HeadForm::default(),
                 info: RequestInfo::default(),
+                tracer: None,
             });
             self.work.pending.push_back(id);
             ids.push(id);
@@ -404,10 +427,10 @@ impl Engine {
         let Some(req) = self.reqs.remove(id) else {
             return;
         };
+        let on_conn = req.conn().filter(|&cid| self.carries(cid, id));
+        self.trace_canceled(id, &req, on_conn, false);
         match req.place {
-            Place::OnConn(cid) if self.carries(cid, id) => {
-                self.close_conn(cid, CloseCause::Canceled)
-            }
+            Place::OnConn(cid) if on_conn.is_some() => self.close_conn(cid, CloseCause::Canceled),
             // Promised by a hand-off: the hand-off finds the request gone and releases
             // the connection again.
             Place::OnConn(_) => {}
@@ -422,8 +445,10 @@ impl Engine {
         let Some(req) = self.reqs.remove(id) else {
             return;
         };
+        let on_conn = req.conn().filter(|&cid| self.carries(cid, id));
+        self.trace_canceled(id, &req, on_conn, true);
         let cid = match req.place {
-            Place::OnConn(cid) if self.carries(cid, id) => cid,
+            Place::OnConn(cid) if on_conn.is_some() => cid,
             Place::OnConn(_) => return,
             Place::Pending | Place::Queued { .. } => return self.unqueue(id, &req),
         };
@@ -530,10 +555,9 @@ impl Engine {
                 if req.conn().is_none() {
                     self.unqueue(id, &req);
                 }
-                on_event(Event::Failed {
-                    id,
-                    error: Error::new(ErrorKind::PoolClosed),
-                });
+                let error = Error::new(ErrorKind::PoolClosed);
+                self.trace_failed(id, &req, &error);
+                on_event(Event::Failed { id, error });
             }
         }
         for cid in self.conns.ids().collect::<Vec<_>>() {
@@ -569,6 +593,7 @@ impl Engine {
             config,
             poll,
             now,
+            tracer,
             ..
         } = self;
         let conn = conns.get_mut(cid)?;
@@ -582,6 +607,7 @@ impl Engine {
             timers,
             registry: poll.registry(),
             sink,
+            tracer: tracer.as_deref(),
         };
         Some(f(conn, req, &mut ctx))
     }
@@ -606,13 +632,23 @@ impl Engine {
             Next::NeedsTls { .. } | Next::NeedsTunnel | Next::Connected { .. }
         ) {
             self.note_peer(cid);
+            // What follows a TLS handshake (the proxy's or the origin's) is applied
+            // here: the handshake ended.
+            self.handshake_finished(cid);
         }
         match next {
             Next::Wait => {}
             Next::NeedsTls { hop } => match self.tls_session(cid, hop) {
-                Ok(session) => self.drive(cid, sink, |conn, _, ctx| {
-                    conn.start_handshake(session, hop, ctx)
-                }),
+                Ok(session) => {
+                    // A handshake costs CPU inside this turn (key exchange, certificate
+                    // checks): the clock is read around it so that its time is its own,
+                    // not charged to the phase before or after it.
+                    self.now = Instant::now();
+                    self.trace_tls_start(cid, &session, hop);
+                    self.drive(cid, sink, |conn, _, ctx| {
+                        conn.start_handshake(session, hop, ctx)
+                    })
+                }
                 Err(e) => self.fail_conn(cid, e),
             },
             Next::NeedsTunnel => match self.connect_head(cid) {
@@ -634,8 +670,12 @@ impl Engine {
                 };
                 let (host, is_tls, rid) = (conn.host, conn.plan.tls, conn.state.request());
                 self.pools.dial_finished(host);
+                let connect = rid.and_then(|id| self.reqs.get(id)?.info.connect);
+                let counters = self.pools.stats_mut(host);
+                if let Some(d) = connect {
+                    counters.timings.connect.record(d);
+                }
                 if is_tls {
-                    let counters = self.pools.stats_mut(host);
                     if tls.is_some_and(HandshakeKind::is_resumed) {
                         counters.tls_resumed_handshakes += 1;
                     } else {
@@ -662,6 +702,28 @@ impl Engine {
             }
             Next::Close(cause) => self.close_conn(cid, cause),
             Next::Fail(err) => self.fail_conn(cid, err),
+        }
+    }
+
+    /// If connection `cid` was handshaking, its handshake just finished: `tls_done`, and
+    /// for the origin's, `RequestInfo::tls` and the TLS histogram.
+    fn handshake_finished(&mut self, cid: usize) {
+        let Some(conn) = self.conns.get(cid) else {
+            return;
+        };
+        let State::Handshaking { hop, started, .. } = conn.state else {
+            return;
+        };
+        let (host, rid) = (conn.host, conn.state.request());
+        // See `NeedsTls`: the handshake's CPU time is its own.
+        self.now = Instant::now();
+        let took = self.now.saturating_duration_since(started);
+        self.trace_tls_done(cid, hop, took, Ok(()));
+        if hop == Hop::Origin {
+            if let Some(req) = rid.and_then(|id| self.reqs.get_mut(id)) {
+                req.info.tls = Some(took);
+            }
+            self.pools.stats_mut(host).timings.tls.record(took);
         }
     }
 
@@ -752,7 +814,22 @@ impl Engine {
     /// Request `rid` got its whole response: report it done.
     fn finish_request(&mut self, rid: RequestId) {
         if let Some(mut req) = self.reqs.remove(rid) {
-            req.info.total = self.now.saturating_duration_since(req.submitted);
+            let now = self.now;
+            req.info.total = now.saturating_duration_since(req.submitted);
+            // A pre-warm is no request: its connection is up, nothing was sent.
+            if !req.warm {
+                let timings = &mut self.pools.stats_mut(req.host).timings;
+                timings.ttfb.record(req.info.ttfb);
+                timings.total.record(req.info.total);
+                let info = &req.info;
+                Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+                    t.body_done(&BodyDone {
+                        at: now,
+                        request: rid,
+                        info,
+                    })
+                });
+            }
             self.work.outbox.push((rid, Ok(req.info)));
             self.spares.give_head(std::mem::take(&mut req.head));
         }
@@ -775,7 +852,21 @@ impl Engine {
         }
         log::debug!(target: "wirepool::pool", "conn#{} to {} closed: {cause}", conn.serial, self.pools.key(host));
         self.spares.strip(conn);
-        conn.shut(self.poll.registry(), cause);
+        // The connection is done with its request's tracer after this close.
+        let req_tracer = conn.req_tracer.take();
+        let trace = Tracers::new(self.tracer.as_deref(), req_tracer.as_deref());
+        let now = self.now;
+        trace.emit(|t| {
+            t.conn_closed(&ConnClosed {
+                at: now,
+                request: conn.state.request(),
+                conn_id: conn.serial,
+                host: self.pools.key(host),
+                cause,
+                served: conn.served,
+            })
+        });
+        conn.shut(self.poll.registry(), cause, trace, now);
         self.pools.conn_closed(host);
         self.pools.stats_mut(host).closes.record(cause);
         self.work.conn_closed(cid, host);
@@ -787,20 +878,25 @@ impl Engine {
         let Some(conn) = self.conns.get(cid) else {
             return;
         };
+        let conn_id = conn.serial;
         let rid = conn.state.request();
+        if let State::Handshaking { hop, started, .. } = conn.state {
+            let took = self.now.saturating_duration_since(started);
+            self.trace_tls_done(cid, hop, took, Err(&err));
+        }
         let cause = match err.kind() {
             ErrorKind::ConnectionClosed => CloseCause::ServerClose,
             _ => CloseCause::Error,
         };
         self.close_conn(cid, cause);
         if let Some(rid) = rid {
-            self.fail_or_retry(rid, err);
+            self.fail_or_retry(rid, conn_id, err);
         }
     }
 
     /// Retries `id` on a fresh connection if it failed on a reused one before any
     /// response byte, is idempotent, and has retries left; otherwise reports `err`.
-    fn fail_or_retry(&mut self, id: RequestId, err: Error) {
+    fn fail_or_retry(&mut self, id: RequestId, conn_id: u64, err: Error) {
         let max = self.config.max_retries;
         let Some(req) = self.reqs.get_mut(id) else {
             return;
@@ -813,7 +909,21 @@ impl Engine {
         if retry {
             log::debug!(target: "wirepool::pool", "{id}: retried on a fresh connection after: {err}");
             req.info.retries += 1;
-            req.info.reused = false;
+            let (at, attempt, error) = (self.now, req.info.retries, &err);
+            Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+                t.retry(&Retry {
+                    at,
+                    request: id,
+                    conn_id,
+                    error,
+                    attempt,
+                })
+            });
+            // The next attempt's facts replace this one's: it goes out on a fresh
+            // connection (no idle time) that it dials itself.
+            let info = &mut req.info;
+            (info.reused, info.idle_for, info.conn_requests) = (false, None, 0);
+            (info.dns, info.connect, info.tls) = (None, None, None);
             req.fresh_only = true;
             req.place = Place::Pending;
             let host = req.host;
@@ -829,6 +939,7 @@ impl Engine {
     /// was dealt with).
     fn fail_request(&mut self, id: RequestId, err: Error) {
         if let Some(req) = self.reqs.remove(id) {
+            self.trace_failed(id, &req, &err);
             self.unqueue(id, &req);
             self.work.outbox.push((id, Err(err)));
         }
@@ -866,6 +977,8 @@ impl Engine {
                 if let (Ok(addrs), Some(conn)) = (&answer.result, self.conns.get(cid)) {
                     self.pools.set_addresses(conn.host, addrs);
                 }
+                let result = answer.result.as_ref().map(|addrs| &addrs[..]);
+                self.trace_dns_done(cid, &answer.host, result, false);
                 self.drive(cid, sink, |conn, req, ctx| {
                     conn.handle_dns(&answer.result, req, ctx)
                 });
@@ -923,6 +1036,117 @@ impl Engine {
         for cid in self.work.to_free.drain(..) {
             self.conns.remove(cid);
         }
+    }
+
+    // ---- trace events fired by the engine (see `trace.rs` for where each fires) ----------
+
+    /// The tracers of connection `cid`'s events: the client's and its request's.
+    fn conn_tracers(&self, cid: usize) -> Tracers<'_> {
+        let req = self.conns.get(cid).and_then(|c| c.req_tracer.as_deref());
+        Tracers::new(self.tracer.as_deref(), req)
+    }
+
+    /// `request_failed`: request `id` (`req`, out of the table) fails with `error`.
+    fn trace_failed(&self, id: RequestId, req: &Req, error: &Error) {
+        Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+            t.request_failed(&RequestFailed {
+                at: self.now,
+                request: id,
+                error,
+            })
+        });
+    }
+
+    /// `canceled`: the caller canceled request `id` (`req`, already out of the table) or
+    /// dropped its body (`discarded`).
+    fn trace_canceled(&self, id: RequestId, req: &Req, on_conn: Option<usize>, discarded: bool) {
+        let trace = Tracers::new(self.tracer.as_deref(), req.tracer.as_deref());
+        if trace.is_on() {
+            let conn_id = on_conn
+                .and_then(|cid| self.conns.get(cid))
+                .map(|c| c.serial);
+            trace.emit(|t| {
+                t.canceled(&Canceled {
+                    at: self.now,
+                    request: id,
+                    conn_id,
+                    discarded,
+                })
+            });
+        }
+    }
+
+    /// `dns_done` for connection `cid`: the resolver answered, or (`cached`) the cache did.
+    fn trace_dns_done(
+        &self,
+        cid: usize,
+        host: &str,
+        result: Result<&[std::net::SocketAddr], &crate::dns::DnsError>,
+        cached: bool,
+    ) {
+        let trace = self.conn_tracers(cid);
+        let Some(conn) = self.conns.get(cid).filter(|_| trace.is_on()) else {
+            return;
+        };
+        let took = match conn.state {
+            State::Resolving { started, .. } if !cached => {
+                self.now.saturating_duration_since(started)
+            }
+            _ => Duration::ZERO,
+        };
+        trace.emit(|t| {
+            t.dns_done(&DnsDone {
+                at: self.now,
+                request: conn.state.request(),
+                conn_id: conn.serial,
+                host,
+                result,
+                cached,
+                took,
+            })
+        });
+    }
+
+    /// `tls_start` on connection `cid` with `hop`, about to take `session`.
+    fn trace_tls_start(&self, cid: usize, session: &TlsSession, hop: Hop) {
+        let trace = self.conn_tracers(cid);
+        let Some(conn) = self.conns.get(cid).filter(|_| trace.is_on()) else {
+            return;
+        };
+        let server_name = session.server_name();
+        trace.emit(|t| {
+            t.tls_start(&TlsStart {
+                at: self.now,
+                request: conn.state.request(),
+                conn_id: conn.serial,
+                server_name: &server_name,
+                proxy: hop == Hop::Proxy,
+            })
+        });
+    }
+
+    /// `tls_done` on connection `cid` with `hop`: what its session negotiated, or `Err`.
+    fn trace_tls_done(&self, cid: usize, hop: Hop, took: Duration, result: Result<(), &Error>) {
+        let trace = self.conn_tracers(cid);
+        let Some(conn) = self.conns.get(cid).filter(|_| trace.is_on()) else {
+            return;
+        };
+        let session = conn.transport.as_ref().and_then(|t| t.tls_session());
+        let result = result.map(|()| TlsHandshake {
+            kind: session.and_then(TlsSession::handshake_kind),
+            protocol: session.and_then(TlsSession::protocol_version),
+            cipher_suite: session.and_then(TlsSession::cipher_suite),
+        });
+        trace.emit(|t| {
+            t.tls_done(&TlsDone {
+                at: self.now,
+                request: conn.state.request(),
+                conn_id: conn.serial,
+                proxy: hop == Hop::Proxy,
+                result,
+                took,
+            })
+        });
     }
 }
 

@@ -6,11 +6,14 @@
 //!   mod.rs        Pools: host lookup, open counts, idle push/pop, waiters, snapshot
 //!     ├─ key.rs        Scheme, PoolKey, HostId, the Fx hasher and host hashing
 //!     ├─ idle_list.rs  the intrusive host and LRU lists, ConnId, Evicted
-//!     └─ stats.rs      CloseCause, CloseCounts, HostCounters, HostStats, Stats
+//!     ├─ stats.rs      CloseCause, CloseCounts, HostCounters, HostStats, Stats
+//!     ├─ timings.rs    Histogram, Timings: fixed-bucket latency histograms
+//!     └─ prometheus.rs Stats::to_prometheus: the text exposition format
 //! ```
 //!
 //! The submodules depend only on `key` (a list node names its host; a snapshot names its
-//! key), never on this module, so the order is `key` ← `idle_list`, `stats` ← `mod`.
+//! key) and on each other in this order, never on this module: `key`, `timings` ←
+//! `idle_list`, `stats` ← `prometheus` ← `mod`.
 //!
 //! # What this module owns
 //!
@@ -49,7 +52,9 @@
 
 mod idle_list;
 mod key;
+mod prometheus;
 mod stats;
+mod timings;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -65,6 +70,7 @@ pub(crate) use key::HostId;
 pub use key::{PoolKey, Scheme};
 pub(crate) use stats::HostCounters;
 pub use stats::{CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, Stats};
+pub use timings::{Histogram, Timings};
 
 // ---------------------------------------------------------------------------------------
 // Limits
@@ -498,7 +504,6 @@ impl Pools {
         removed
     }
 
-    #[cfg(test)]
     /// Requests waiting for `host`; exact, tombstones are not counted.
     pub fn waiting(&self, host: HostId) -> usize {
         self.hosts[host].waiting.len()

@@ -16,6 +16,7 @@
 use std::fmt;
 
 use super::key::PoolKey;
+use super::timings::Timings;
 
 /// Why a connection was closed, for the close counters in [`Stats`] and for logs.
 ///
@@ -24,6 +25,7 @@ use super::key::PoolKey;
 /// connections sooner than `idle_timeout` shows up as [`CloseCause::ServerClose`] (the
 /// idle socket becomes readable at EOF and is dropped before reuse), not as
 /// [`CloseCause::IdleTimeout`] or [`CloseCause::MaxRequests`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseCause {
@@ -103,6 +105,7 @@ impl fmt::Display for CloseCause {
 /// Why an exchange left its connection unfit for another request: the detail behind
 /// [`CloseCause::NotReusable`], so the stats can say why connections were not reused.
 /// The first four come from the codec's keep-alive verdict (`http1_codec::CloseReason`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NotReusable {
@@ -173,6 +176,7 @@ impl fmt::Display for NotReusable {
 }
 
 /// Connections closed as [`CloseCause::NotReusable`], per [`NotReusable`] reason.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NotReusableCounts {
@@ -216,6 +220,7 @@ impl NotReusableCounts {
 }
 
 /// Number of closed connections per [`CloseCause`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CloseCounts {
@@ -316,9 +321,12 @@ pub(crate) struct HostCounters {
     pub tls_resumed_handshakes: u64,
     /// Connections closed, by cause.
     pub closes: CloseCounts,
+    /// Latency histograms, recorded where each phase ends.
+    pub timings: Timings,
 }
 
 /// Counters and gauges of one host (or the sum over all hosts), as seen at one instant.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HostStats {
@@ -344,6 +352,9 @@ pub struct HostStats {
     pub waiting: usize,
     /// Connections closed so far, by cause.
     pub closes: CloseCounts,
+    /// Latency histograms: connect, TLS handshake, wait for a connection, time to first
+    /// byte, total.
+    pub timings: Timings,
     /// The addresses the last dial of this host tried, in the order the answer gave
     /// them: from the resolver (the system's or [`Config::resolver`](crate::Config::resolver)),
     /// a [`ResolveTo`](crate::ResolveTo) rule, or the IP literal itself. Through a proxy,
@@ -373,6 +384,7 @@ impl HostStats {
             connecting: gauges.connecting,
             waiting: gauges.waiting,
             closes: counters.closes,
+            timings: counters.timings,
             addresses: Vec::new(),
             peer: None,
         }
@@ -391,10 +403,12 @@ impl HostStats {
         self.connecting += other.connecting;
         self.waiting += other.waiting;
         self.closes.add(&other.closes);
+        self.timings.add(&other.timings);
     }
 }
 
 /// A snapshot of the pool: every host's counters and gauges, and their sum.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -405,6 +419,16 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds `other` into `self`: its hosts join the list (a program with several
+    /// clients — one per route, say — gets one snapshot for all of them), the totals add
+    /// up. Hosts stay sorted by key; keys are not merged (two clients' pools for the same
+    /// key stay two entries).
+    pub fn merge(&mut self, other: Stats) {
+        self.total.add(&other.total);
+        self.hosts.extend(other.hosts);
+        self.hosts.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
     /// The snapshot of `hosts` (each host's key and stats): the hosts sorted by key, and
     /// their sum.
     pub(super) fn from_hosts(hosts: impl ExactSizeIterator<Item = (PoolKey, HostStats)>) -> Stats {
