@@ -349,8 +349,9 @@ fn rate_mode_holds_the_rate_and_measures_from_the_due_time() {
         let url = server.url("/");
         let o = loadgen_json(&["-c", "2", "-d", "1s", "-R", "100", "--mode", mode, &url]);
         let n = num(&o, "n");
-        // 100 requests due in the second; a few either way for scheduling.
-        assert!((90.0..=101.0).contains(&n), "{mode}: {o}");
+        // 100 requests due in the second: never more (the rate holds); fewer when a
+        // loaded machine delays the client (this is not a speed test).
+        assert!((50.0..=101.0).contains(&n), "{mode}: {o}");
         assert_eq!(num(&o, "rate"), 100.0);
         assert_eq!(server.requests() as f64, n);
     }
