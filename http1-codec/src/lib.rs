@@ -122,4 +122,4 @@ pub use request::{
     encode_chunk, encode_head, encode_last_chunk, expects_continue, RequestFraming, RequestHead,
     TargetForm,
 };
-pub use response::{Head, HeadKind, HeadLimits, ResponseParser, Span};
+pub use response::{Head, HeadKind, HeadLimits, ResponseParser, Span, MAX_HEADERS};

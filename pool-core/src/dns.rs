@@ -534,7 +534,7 @@ fn run_worker(
 
 /// The IP address written in `host`, if it is a literal: dotted IPv4, IPv6, or IPv6 in
 /// brackets as it appears in a URI authority.
-fn parse_ip_literal(host: &str) -> Option<IpAddr> {
+pub(crate) fn parse_ip_literal(host: &str) -> Option<IpAddr> {
     if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         return inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
     }

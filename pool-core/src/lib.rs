@@ -36,11 +36,13 @@ mod dns;
 mod engine;
 mod error;
 mod event;
+pub mod layers;
 mod pool;
 mod request;
 mod route;
 mod slab;
 mod timer;
+pub mod trace;
 
 pub use client::{Client, ClientBuilder, Prewarmed, Response, ResponseBody};
 pub use client::{Middleware, Next};
@@ -50,8 +52,8 @@ pub use engine::Engine;
 pub use error::{Culprit, Error, ErrorKind, ProxyRefused};
 pub use event::{Event, HeadView};
 pub use pool::{
-    CloseCause, CloseCounts, HostStats, LearnedLimits, NotReusable, NotReusableCounts, PoolKey,
-    ReuseOrder, Scheme, Stats,
+    CloseCause, CloseCounts, Histogram, HostStats, LearnedLimits, NotReusable, NotReusableCounts,
+    PoolKey, ReuseOrder, Scheme, Stats, Timings,
 };
 pub use request::{Body, Flow, RequestId, RequestInfo, RequestOptions};
 pub use route::{ConnectTo, NoProxy, Proxy, ResolveTo, Route};

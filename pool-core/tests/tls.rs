@@ -860,7 +860,9 @@ fn no_descriptor_leaks_after_tls_requests_with_faults() {
             TlsTestServer::scripted(ServerSetup::localhost(&pki), TlsScript::NeverHandshake);
         let client = Client::builder()
             .tls_config(tls_config(&pki))
-            .tls_handshake_timeout(Duration::from_millis(50))
+            // Long enough for a real handshake on a loaded machine (50 ms was not), short
+            // enough for ten rounds of the silent server.
+            .tls_handshake_timeout(Duration::from_millis(500))
             .build()
             .unwrap();
         for round in 0..10 {

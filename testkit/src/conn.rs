@@ -277,7 +277,12 @@ impl ServerConn {
             body,
             raw,
         };
-        self.shared.update(|s| s.recorded.push(request.clone()));
+        self.shared.update(|s| {
+            s.requests += 1;
+            if !s.forget_requests {
+                s.recorded.push(request.clone());
+            }
+        });
         Ok(request)
     }
 
@@ -746,6 +751,34 @@ impl ServerConn {
             return false;
         };
         if tls.session.refresh_traffic_keys().is_err() {
+            return false;
+        }
+        self.flush_tls().is_ok()
+    }
+
+    /// Sends a fatal TLS alert now, encrypted as any alert after the handshake is, and
+    /// stops using TLS on this connection (the socket stays open: close or reset it
+    /// next, or let the handler return).
+    ///
+    /// rustls has no call that sends an alert on demand, so this provokes one the way a
+    /// real peer would meet it: a record that fails to decrypt is fed to the server's own
+    /// session, which answers with `bad_record_mac` and refuses to go on. False on a
+    /// plain connection or if the handshake did not finish.
+    pub fn send_fatal_alert(&mut self) -> bool {
+        if !self.is_tls_ready() {
+            return false;
+        }
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return false;
+        };
+        // An application-data record (type 23, version 3.3) whose 32 bytes of "ciphertext"
+        // cannot authenticate under the session's keys.
+        let mut record = vec![23, 3, 3, 0, 32];
+        record.extend_from_slice(&[0x5a; 32]);
+        if tls.session.read_tls(&mut &record[..]).is_err() {
+            return false;
+        }
+        if tls.session.process_new_packets().is_ok() {
             return false;
         }
         self.flush_tls().is_ok()

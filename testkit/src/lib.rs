@@ -242,12 +242,21 @@ impl TestServer {
     /// counts as soon as it has been read, before the handler answers it: once a client
     /// has its response, the request is already counted and recorded.
     pub fn requests(&self) -> usize {
-        self.shared.lock().recorded.len()
+        self.shared.lock().requests
     }
 
-    /// Every complete request read so far, in the order they were read.
+    /// Every complete request read so far, in the order they were read (none while
+    /// [`keep_records`](Self::keep_records) is off).
     pub fn recorded(&self) -> Vec<RecordedRequest> {
         self.shared.lock().recorded.clone()
+    }
+
+    /// Whether requests read from now on are kept for [`recorded`](Self::recorded) (on
+    /// by default). A long run that never looks at them turns it off, so that the
+    /// server's memory does not grow with every request (the soak measures the
+    /// process's memory). [`requests`](Self::requests) counts either way.
+    pub fn keep_records(&self, keep: bool) {
+        self.shared.update(|s| s.forget_requests = !keep);
     }
 
     /// Connections accepted and not yet closed on the server side. A connection closes
@@ -264,7 +273,7 @@ impl TestServer {
 
     /// Waits until at least `n` complete requests have been read; false on timeout.
     pub fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
-        self.shared.wait_until(timeout, |s| s.recorded.len() >= n)
+        self.shared.wait_until(timeout, |s| s.requests >= n)
     }
 
     /// Waits until exactly `n` connections are open on the server side; false on
@@ -281,7 +290,7 @@ impl fmt::Debug for TestServer {
             .field("addr", &self.addr)
             .field("connections", &state.connections)
             .field("open", &state.open)
-            .field("requests", &state.recorded.len())
+            .field("requests", &state.requests)
             .finish_non_exhaustive()
     }
 }
@@ -474,7 +483,11 @@ struct State {
     stopping: bool,
     connections: usize,
     open: usize,
+    /// Complete requests read, recorded or not.
+    requests: usize,
     recorded: Vec<RecordedRequest>,
+    /// Set by `keep_records(false)`: count requests without keeping them.
+    forget_requests: bool,
     /// A clone of every open connection's socket, so that a drop can shut it down.
     live: HashMap<usize, TcpStream>,
     conn_threads: Vec<JoinHandle<()>>,

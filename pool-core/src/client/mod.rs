@@ -72,6 +72,7 @@ use crate::error::{Error, ErrorKind};
 use crate::pool::{ReuseOrder, Stats};
 use crate::request::{Body, RequestOptions};
 use crate::route::{ConnectTo, NoProxy, Proxy, ResolveTo};
+use crate::trace::Tracer;
 use channel::{stopped_error, Command};
 use engine_thread::EngineThread;
 use middleware::Core;
@@ -298,6 +299,7 @@ pub struct Prewarmed {
 pub struct ClientBuilder {
     config: Config,
     middleware: Vec<Arc<dyn Middleware>>,
+    tracer: Option<Arc<dyn Tracer>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -305,6 +307,7 @@ impl fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("config", &self.config)
             .field("middleware", &self.middleware.len())
+            .field("tracer", &self.tracer.is_some())
             .finish()
     }
 }
@@ -331,6 +334,14 @@ impl ClientBuilder {
     /// the request first and the response last.
     pub fn middleware(mut self, middleware: impl Middleware) -> Self {
         self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// Installs a [`Tracer`] whose hooks see every request of the client and its
+    /// connections, on the engine thread (see [`trace`](crate::trace)). A request may
+    /// carry its own as well ([`RequestTracer`](crate::trace::RequestTracer)).
+    pub fn tracer(mut self, tracer: Arc<dyn Tracer>) -> Self {
+        self.tracer = Some(tracer);
         self
     }
 
@@ -484,9 +495,14 @@ impl ClientBuilder {
     /// Starts the engine thread. A setting that cannot work is refused here with
     /// [`ErrorKind::InvalidConfig`] naming it (see [`Config::validate`]).
     pub fn build(self) -> Result<Client, Error> {
-        let ClientBuilder { config, middleware } = self;
+        let ClientBuilder {
+            config,
+            middleware,
+            tracer,
+        } = self;
         // Validates every setting (the engine thread must not meet a value it cannot use).
-        let engine = Engine::new(config.clone())?;
+        let mut engine = Engine::new(config.clone())?;
+        engine.set_tracer(tracer);
         let engine = Arc::new(EngineThread::spawn(engine)?);
         Ok(Client {
             inner: Arc::new(Inner {

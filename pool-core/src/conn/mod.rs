@@ -67,6 +67,7 @@ mod write;
 mod tests;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http1_codec::{BodyDecoder, ResponseParser};
@@ -79,6 +80,7 @@ use crate::event::Sink;
 use crate::pool::{CloseCause, HostId, Limit, NotReusable};
 use crate::request::{Req, RequestId};
 use crate::timer::{Deadline, DeadlineTable, Owner, Timers};
+use crate::trace::{Tracer, Tracers};
 
 pub(crate) use dial::{from_token, Dial};
 pub(crate) use read::ReadBuf;
@@ -97,6 +99,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) registry: &'a Registry,
     /// The caller's callback: response heads and body data go out through it.
     pub(crate) sink: Sink<'a>,
+    /// The client's tracer, if one is installed (the request's is on the connection).
+    pub(crate) tracer: Option<&'a dyn Tracer>,
 }
 
 /// What a transition decided; the engine applies it.
@@ -132,9 +136,13 @@ pub(crate) enum State {
     Resolving { req: RequestId, started: Instant },
     /// TCP connect attempts in flight.
     Connecting { req: RequestId, dial: Dial },
-    /// The TLS handshake with `hop` is running: the origin (`https`), or an `https://`
-    /// proxy.
-    Handshaking { req: RequestId, hop: Hop },
+    /// The TLS handshake with `hop` is running since `started`: the origin (`https`), or
+    /// an `https://` proxy.
+    Handshaking {
+        req: RequestId,
+        hop: Hop,
+        started: Instant,
+    },
     /// Through a proxy: `CONNECT origin:port` is being written, or its answer read.
     Tunneling { req: RequestId },
     /// Writing the request head and, when `with_body`, the body. The socket is read
@@ -318,6 +326,9 @@ pub(crate) struct Conn {
     pub(crate) requests_left: Option<u64>,
     /// It has been in the idle pool (a pre-warmed connection has, before serving).
     pub(crate) pooled: bool,
+    /// The tracer of the request it carries (or carried last, until it is returned to
+    /// the pool or closed): events of the connection reach that request's tracer too.
+    pub(crate) req_tracer: Option<Arc<dyn Tracer>>,
     /// Not reused after this instant (`max_conn_lifetime` with jitter).
     pub(crate) expires_at: Option<Instant>,
     pub(crate) deadlines: DeadlineTable,
@@ -347,6 +358,7 @@ impl Conn {
             server_idle_timeout: None,
             requests_left: None,
             pooled: false,
+            req_tracer: None,
             expires_at: None,
             deadlines: DeadlineTable::default(),
         }
@@ -493,18 +505,38 @@ impl Conn {
         }
     }
 
-    /// Our side closes: `close_notify` for TLS, sockets out of the poller, no deadline
-    /// left. The engine records the cause and frees the slot.
-    pub(crate) fn shut(&mut self, registry: &Registry, cause: CloseCause) {
+    /// Our side closes: `close_notify` for TLS, sockets out of the poller (connect
+    /// attempts in flight end as abandoned, for `trace`), no deadline left. The engine
+    /// records the cause and frees the slot.
+    pub(crate) fn shut(
+        &mut self,
+        registry: &Registry,
+        cause: CloseCause,
+        trace: Tracers<'_>,
+        now: Instant,
+    ) {
         if let Some(mut transport) = self.transport.take() {
             transport.close_notify();
             let _ = registry.deregister(transport.stream_mut());
         }
+        let (conn_id, request) = (self.serial, self.state.request());
         if let State::Connecting { dial, .. } = &mut self.state {
-            dial.abandon(registry);
+            let cx = dial::DialTrace {
+                trace,
+                now,
+                conn_id,
+                request,
+            };
+            dial.abandon(registry, &cx);
         }
         self.deadlines.clear_all();
         self.set_state(State::Closed { cause });
+    }
+
+    /// The tracers of this connection's events: the client's (lent in a [`Ctx`]) and
+    /// its request's.
+    pub(crate) fn tracers<'a>(&'a self, client: Option<&'a dyn Tracer>) -> Tracers<'a> {
+        Tracers::new(client, self.req_tracer.as_deref())
     }
 }
 

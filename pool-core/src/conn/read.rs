@@ -24,6 +24,7 @@ use crate::event::{Event, HeadView};
 use crate::pool::{CloseCause, NotReusable};
 use crate::request::{Flow, Req};
 use crate::timer::Deadline;
+use crate::trace::{HeadReceived, Step as TraceStep, Tracers};
 
 /// Bytes read from an idle socket to tell EOF from stray bytes: any count is enough.
 const IDLE_PROBE_BYTES: usize = 64;
@@ -244,7 +245,20 @@ impl Conn {
         // Not all of the request went out: the server cannot know where the rest would
         // have ended, so the connection must not carry another request.
         let request_sent = matches!(self.state, State::AwaitingHead { .. });
-        req.got_response_bytes = true;
+        let (now, conn_id) = (ctx.now, self.serial);
+        let trace = Tracers::new(ctx.tracer, self.req_tracer.as_deref());
+        let step = TraceStep {
+            at: now,
+            request: rid,
+            conn_id,
+        };
+        if !req.got_response_bytes {
+            // The first bytes of this attempt's response are in the buffer: they were
+            // read in this turn.
+            req.got_response_bytes = true;
+            req.info.ttfb = now.saturating_duration_since(req.submitted);
+            trace.emit(|t| t.first_byte(&step));
+        }
         let head = match self.parser.parse(self.rbuf.data(), req.request.method()) {
             Ok(None) => return Step::NeedInput,
             Ok(Some(head)) => head,
@@ -255,6 +269,7 @@ impl Conn {
                 self.rbuf.consume(head.head_len);
                 self.parser.reset();
                 if awaiting_continue && matches!(head.kind, HeadKind::Continue) {
+                    trace.emit(|t| t.got_100_continue(&step));
                     // When the socket does not take the whole body now, what followed
                     // the 100 in the buffer (a final response, early) is still read: no
                     // readable edge will come for bytes already read.
@@ -294,7 +309,16 @@ impl Conn {
                     None => Ok(()),
                 }
                 .map_err(CloseCause::NotReusable);
-                req.info.head = ctx.now.saturating_duration_since(req.submitted);
+                req.info.head = now.saturating_duration_since(req.submitted);
+                trace.emit(|t| {
+                    t.head_received(&HeadReceived {
+                        at: now,
+                        request: rid,
+                        conn_id,
+                        status: head.status,
+                        version: head.version,
+                    })
+                });
                 let view = HeadView {
                     head: &head,
                     parser: &self.parser,

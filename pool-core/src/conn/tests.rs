@@ -72,6 +72,7 @@ use crate::request::{
     RequestId, RequestInfo,
 };
 use crate::timer::{Deadline, Owner, Timers};
+use crate::trace::Tracers;
 
 /// The request every test connection carries.
 const RID: RequestId = RequestId(7);
@@ -145,6 +146,7 @@ fn new_req(request: Request<Body>, t0: Instant) -> Req {
         head,
         form: HeadForm::default(),
         info: RequestInfo::default(),
+        tracer: None,
     }
 }
 
@@ -272,6 +274,7 @@ impl Harness {
             timers,
             registry: poll.registry(),
             sink: &mut sink,
+            tracer: None,
         };
         let req = with_req.then_some(req);
         match f(conn, req, &mut ctx) {
@@ -528,7 +531,8 @@ fn connecting_shut_abandons_the_dial() {
         Next::Wait
     });
     let registry = h.poll.registry();
-    h.conn.shut(registry, CloseCause::Canceled);
+    h.conn
+        .shut(registry, CloseCause::Canceled, Tracers::default(), h.t0);
     assert_eq!(h.state(), "closed(canceled)");
     assert_eq!(h.armed(Deadline::Connect), None);
 }
@@ -540,6 +544,7 @@ fn handshaking_deadline_times_out_and_is_retry_safe() {
     let mut h = Harness::get().connected().in_state(State::Handshaking {
         req: RID,
         hop: Hop::Origin,
+        started: Instant::now(),
     });
     assert_eq!(
         h.deadline(10_000, Deadline::TlsHandshake),
@@ -553,6 +558,7 @@ fn handshaking_over_a_plain_transport_is_done_at_once() {
     let mut h = Harness::get().connected().in_state(State::Handshaking {
         req: RID,
         hop: Hop::Origin,
+        started: Instant::now(),
     });
     h.run(0, |c, _, ctx| {
         c.arm_after(ctx, Deadline::TlsHandshake, Duration::from_secs(10));
@@ -1837,6 +1843,7 @@ fn deadlines_by_state() {
         Harness::get().connected().in_state(State::Handshaking {
             req: RID,
             hop: Hop::Origin,
+            started: Instant::now(),
         })
     };
     let writing: Build = || {
@@ -1990,7 +1997,8 @@ fn shut_clears_deadlines_and_transport_and_ignores_events() {
     });
     assert!(h.armed(Deadline::ResponseHead).is_some());
     let registry = h.poll.registry();
-    h.conn.shut(registry, CloseCause::Error);
+    h.conn
+        .shut(registry, CloseCause::Error, Tracers::default(), h.t0);
     assert_eq!(h.state(), "closed(error)");
     assert!(h.conn.transport.is_none());
     for kind in [Deadline::ResponseHead, Deadline::Total] {

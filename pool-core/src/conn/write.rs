@@ -19,6 +19,7 @@ use super::{transport_error, Conn, Ctx, Next, State};
 use crate::error::Error;
 use crate::request::{encode_request_head, Place, Req, RequestId};
 use crate::timer::Deadline;
+use crate::trace::{Step, Tracers};
 
 impl Conn {
     /// Puts request `rid` (whose bookkeeping is `req`) on this connection, fresh or
@@ -95,7 +96,20 @@ impl Conn {
                     let err = TransportError::Io(io::ErrorKind::WriteZero.into());
                     return self.write_failed(rid, transport_error(err), req, ctx);
                 }
-                Ok(n) => self.written += n,
+                Ok(n) => {
+                    let before = self.written;
+                    self.written += n;
+                    if before < head_len && self.written >= head_len {
+                        let (at, conn_id) = (ctx.now, self.serial);
+                        Tracers::new(ctx.tracer, self.req_tracer.as_deref()).emit(|t| {
+                            t.wrote_headers(&Step {
+                                at,
+                                request: rid,
+                                conn_id,
+                            })
+                        });
+                    }
+                }
                 Err(TransportError::WouldBlock) => {
                     self.writable = false;
                     return Next::Wait;
@@ -104,6 +118,14 @@ impl Conn {
             }
         }
         if with_body {
+            let (at, conn_id) = (ctx.now, self.serial);
+            self.tracers(ctx.tracer).emit(|t| {
+                t.wrote_request(&Step {
+                    at,
+                    request: rid,
+                    conn_id,
+                })
+            });
             self.set_state(State::AwaitingHead { req: rid });
             if let Some(t) = ctx.config.response_header_timeout {
                 self.arm_after(ctx, Deadline::ResponseHead, t);

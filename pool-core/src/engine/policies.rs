@@ -41,6 +41,7 @@ use crate::dns::Lookup;
 use crate::pool::{CloseCause, HostId, Limit};
 use crate::request::RequestId;
 use crate::timer::{Deadline, Owner};
+use crate::trace::{ConnClosed, Tracers};
 
 /// What ends an idle connection once its idle limit passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +139,18 @@ impl Engine {
         log::debug!(target: "wirepool::pool", "conn#{} to {} retired: {cause}", conn.serial, self.pools.key(host));
         self.pools.remove_idle(cid);
         self.spares.strip(conn);
+        // For the tracers and the stats it closes now: it will never carry a request.
+        let req_tracer = conn.req_tracer.take();
+        Tracers::new(self.tracer.as_deref(), req_tracer.as_deref()).emit(|t| {
+            t.conn_closed(&ConnClosed {
+                at: now,
+                request: conn.state.request(),
+                conn_id: conn.serial,
+                host: self.pools.key(host),
+                cause,
+                served: conn.served,
+            })
+        });
         conn.deadlines.clear_all();
         conn.set_state(State::Retiring { limit });
         let next = conn.check_idle();
@@ -169,7 +182,13 @@ impl Engine {
             return;
         };
         let host = conn.host;
-        conn.shut(self.poll.registry(), cause);
+        // Its close was traced when it retired; nothing of it is traced now.
+        conn.shut(
+            self.poll.registry(),
+            cause,
+            Tracers::new(None, None),
+            self.now,
+        );
         self.work.to_free.push(cid);
         let learner = self.pools.learner_mut(host);
         match cause {

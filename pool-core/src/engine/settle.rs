@@ -24,6 +24,7 @@ use crate::pool::{CloseCause, HostId, Limit, Scheme};
 use crate::request::{Place, RequestId, RequestInfo};
 use crate::route::{DialTarget, Route};
 use crate::timer::{Deadline, Owner};
+use crate::trace::{ConnReturned, DnsStart, GotConn, Queued, Tracers};
 
 /// A finished request's outcome, reported at the end of the turn.
 type Outcome = (RequestId, Result<RequestInfo, Error>);
@@ -182,6 +183,15 @@ impl Engine {
                 self.timers
                     .push(at, Owner::Request(id.0), Deadline::PoolWait);
             }
+            let (key, waiting) = (self.pools.key(host), self.pools.waiting(host));
+            Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+                t.queued(&Queued {
+                    at: now,
+                    request: id,
+                    host: key,
+                    waiting,
+                })
+            });
         }
     }
 
@@ -205,6 +215,7 @@ impl Engine {
     /// Puts request `id` on connection `cid` (new, idle or handed off) and starts its
     /// exchange. Counts a reuse here, where a used connection really takes a request.
     pub(super) fn start_exchange(&mut self, cid: usize, id: RequestId, sink: Sink<'_>) {
+        let now = self.now;
         let Some(conn) = self.conns.get_mut(cid) else {
             return;
         };
@@ -213,7 +224,32 @@ impl Engine {
         if conn.served > 0 || conn.pooled {
             self.pools.stats_mut(conn.host).reuses += 1;
         }
-        let deadline = self.reqs.get(id).and_then(|r| r.deadline);
+        let mut deadline = None;
+        if let Some(req) = self.reqs.get_mut(id) {
+            deadline = req.deadline;
+            req.info.wait = now.saturating_duration_since(req.submitted);
+            req.info.conn_requests = conn.served;
+            self.pools
+                .stats_mut(conn.host)
+                .timings
+                .wait
+                .record(req.info.wait);
+            // From here the connection's events reach this request's tracer too.
+            conn.req_tracer.clone_from(&req.tracer);
+            let info = &req.info;
+            Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+                t.got_conn(&GotConn {
+                    at: now,
+                    request: id,
+                    conn_id: conn.serial,
+                    reused: conn.served > 0,
+                    idle_for: info.idle_for,
+                    served: conn.served,
+                    queued_for: info.queued,
+                    wait: info.wait,
+                })
+            });
+        }
         if let Some(at) = deadline {
             self.arm_conn(cid, Deadline::Total, at);
         }
@@ -257,6 +293,9 @@ impl Engine {
         let deadline = match self.reqs.get_mut(id) {
             Some(req) => {
                 req.place = Place::OnConn(cid);
+                if let Some(conn) = self.conns.get_mut(cid) {
+                    conn.req_tracer.clone_from(&req.tracer);
+                }
                 req.deadline
             }
             None => None,
@@ -271,8 +310,25 @@ impl Engine {
                 return self.drive(cid, sink, |conn, _, ctx| conn.start_unix(&path, ctx));
             }
         };
+        // DNS events for a name only: an IP literal needs no lookup.
+        let literal = crate::dns::parse_ip_literal(name).is_some();
+        if !literal {
+            let serial = self.conn_serial;
+            self.conn_tracers(cid).emit(|t| {
+                t.dns_start(&DnsStart {
+                    at: now,
+                    request: Some(id),
+                    conn_id: serial,
+                    host: name,
+                    port,
+                })
+            });
+        }
         match self.resolver.lookup(name, port, now) {
             Lookup::Ready(answer) => {
+                if !literal {
+                    self.trace_dns_done(cid, name, Ok(&answer), true);
+                }
                 self.apply_answer(host, &answer);
                 let addrs = self.dial_addrs(cid, host, &answer);
                 self.drive(cid, sink, |conn, _, ctx| conn.start_dial(&addrs, ctx));
@@ -322,6 +378,7 @@ impl Engine {
             return;
         };
         conn.deadlines.clear(Deadline::Total);
+        let finished = conn.state.request();
         conn.pooled = true;
         conn.set_state(State::Idle);
         // A readable flag still set means unread bytes or EOF may be waiting.
@@ -344,7 +401,7 @@ impl Engine {
             req.info.idle_for = Some(Duration::ZERO);
             req.place = Place::OnConn(cid);
             self.work.handoffs.push((cid, id));
-            return;
+            return self.trace_returned(cid, finished, Some(id));
         }
         let Some(conn) = self.conns.get_mut(cid) else {
             return;
@@ -359,6 +416,7 @@ impl Engine {
         if !self.pools.is_idle(cid) {
             return;
         }
+        self.trace_returned(cid, finished, None);
         let Some(conn) = self.conns.get(cid) else {
             return;
         };
@@ -369,6 +427,32 @@ impl Engine {
         if let Some(at) = expires_at {
             self.arm_conn(cid, Deadline::Lifetime, at);
         }
+    }
+
+    /// `conn_returned`: connection `cid`, done with request `finished` (none after a
+    /// drain), went to the idle pool or to request `handed_to`. The finished request's
+    /// tracer is done with it.
+    fn trace_returned(
+        &mut self,
+        cid: usize,
+        finished: Option<RequestId>,
+        handed_to: Option<RequestId>,
+    ) {
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        let req_tracer = conn.req_tracer.take();
+        let now = self.now;
+        Tracers::new(self.tracer.as_deref(), req_tracer.as_deref()).emit(|t| {
+            t.conn_returned(&ConnReturned {
+                at: now,
+                request: finished,
+                conn_id: conn.serial,
+                host: self.pools.key(conn.host),
+                served: conn.served,
+                handed_to,
+            })
+        });
     }
 
     /// Starts a handed-off exchange, unless the connection died in between (then the

@@ -84,6 +84,7 @@ pub(crate) enum Limit {
 }
 
 /// What the pool learned about one host's server, in [`HostStats`](crate::HostStats).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LearnedLimits {

@@ -9,12 +9,15 @@
 //!     ├─ learn.rs      Learner: the limits a server shows by closing silently
 //!     ├─ budget.rs     RetryBudget: resends as a fraction of recent requests
 //!     ├─ addrs.rs      HostAddrs: connections per address of the DNS answer
-//!     └─ stats.rs      CloseCause, CloseCounts, HostCounters, HostStats, Stats
+//!     ├─ stats.rs      CloseCause, CloseCounts, HostCounters, HostStats, Stats
+//!     ├─ timings.rs    Histogram, Timings: fixed-bucket latency histograms
+//!     └─ prometheus.rs Stats::to_prometheus: the text exposition format
 //! ```
 //!
 //! The submodules depend only on `key` (a list node names its host; a snapshot names its
-//! key) and `stats` on `learn` (a snapshot carries what was learned), never on this
-//! module, so the order is `key`, `learn` ← `idle_list`, `stats` ← `mod`.
+//! key) and on each other in this order, never on this module: `key`, `timings`,
+//! `learn` ← `idle_list`, `stats` ← `prometheus` ← `mod` (`budget` and `addrs` stand
+//! alone).
 //!
 //! # What this module owns
 //!
@@ -56,7 +59,9 @@ mod budget;
 mod idle_list;
 mod key;
 mod learn;
+mod prometheus;
 mod stats;
+mod timings;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -76,6 +81,7 @@ pub use learn::LearnedLimits;
 pub(crate) use learn::{Learner, Limit};
 pub(crate) use stats::HostCounters;
 pub use stats::{CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, Stats};
+pub use timings::{Histogram, Timings};
 
 // ---------------------------------------------------------------------------------------
 // Limits

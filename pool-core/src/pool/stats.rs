@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use super::key::PoolKey;
 use super::learn::LearnedLimits;
+use super::timings::Timings;
 
 /// Why a connection was closed, for the close counters in [`Stats`] and for logs.
 ///
@@ -27,6 +28,7 @@ use super::learn::LearnedLimits;
 /// learned from the connections it closed without warning
 /// ([`CloseCause::LearnedRequestLimit`], [`CloseCause::LearnedIdleLimit`]). A server
 /// that closes a connection first shows up as [`CloseCause::ServerClose`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseCause {
@@ -139,6 +141,7 @@ impl fmt::Display for CloseCause {
 /// Why an exchange left its connection unfit for another request: the detail behind
 /// [`CloseCause::NotReusable`], so the stats can say why connections were not reused.
 /// The first four come from the codec's keep-alive verdict (`http1_codec::CloseReason`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NotReusable {
@@ -209,6 +212,7 @@ impl fmt::Display for NotReusable {
 }
 
 /// Connections closed as [`CloseCause::NotReusable`], per [`NotReusable`] reason.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NotReusableCounts {
@@ -252,6 +256,7 @@ impl NotReusableCounts {
 }
 
 /// Number of closed connections per [`CloseCause`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CloseCounts {
@@ -387,9 +392,12 @@ pub(crate) struct HostCounters {
     pub queue_rejected: u64,
     /// Connections closed, by cause.
     pub closes: CloseCounts,
+    /// Latency histograms, recorded where each phase ends.
+    pub timings: Timings,
 }
 
 /// Counters and gauges of one host (or the sum over all hosts), as seen at one instant.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HostStats {
@@ -428,6 +436,9 @@ pub struct HostStats {
     pub closes: CloseCounts,
     /// What the pool learned about the server from its silent closes (`learn_server_limits`).
     pub learned: LearnedLimits,
+    /// Latency histograms: connect, TLS handshake, wait for a connection, time to first
+    /// byte, total.
+    pub timings: Timings,
     /// The addresses the last dial of this host tried, in the order the answer gave
     /// them: from the resolver (the system's or [`Config::resolver`](crate::Config::resolver)),
     /// a [`ResolveTo`](crate::ResolveTo) rule, or the IP literal itself. Through a proxy,
@@ -472,6 +483,7 @@ impl HostStats {
             waiting: gauges.waiting,
             closes: counters.closes,
             learned,
+            timings: counters.timings,
             addresses: Vec::new(),
             peer: None,
             conns_per_address: Vec::new(),
@@ -497,10 +509,12 @@ impl HostStats {
         self.waiting += other.waiting;
         self.closes.add(&other.closes);
         self.learned.add(&other.learned);
+        self.timings.add(&other.timings);
     }
 }
 
 /// A snapshot of the pool: every host's counters and gauges, and their sum.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -511,6 +525,16 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds `other` into `self`: its hosts join the list (a program with several
+    /// clients — one per route, say — gets one snapshot for all of them), the totals add
+    /// up. Hosts stay sorted by key; keys are not merged (two clients' pools for the same
+    /// key stay two entries).
+    pub fn merge(&mut self, other: Stats) {
+        self.total.add(&other.total);
+        self.hosts.extend(other.hosts);
+        self.hosts.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
     /// The snapshot of `hosts` (each host's key and stats): the hosts sorted by key, and
     /// their sum.
     pub(super) fn from_hosts(hosts: impl ExactSizeIterator<Item = (PoolKey, HostStats)>) -> Stats {
