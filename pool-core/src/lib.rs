@@ -25,7 +25,11 @@
 //! response was read to its framed end, the keep-alive verdict allows it and nothing
 //! follows the response; an idle connection that turns readable (EOF or stray bytes) is
 //! closed before anyone reuses it; every wait has a deadline; an idempotent request that
-//! fails on a reused connection before any response byte is resent once on a fresh one.
+//! fails on a reused connection before any response byte is resent once on a fresh one
+//! (within the retry budget). What the pool does beyond that, by default: it stops
+//! reusing a connection at the limits the server announces (`Keep-Alive: timeout=,
+//! max=`) or shows by closing connections silently, and follows DNS answers that change
+//! (`docs/tuning.md`, "The pool's policies about the server").
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 

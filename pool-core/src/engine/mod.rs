@@ -24,7 +24,10 @@
 //! start the request's exchange, report a request done and release or close the
 //! connection, or fail the exchange (and retry the request when that is safe). Which
 //! request gets which connection — idle reuse, a new dial, the wait queue, hand-offs —
-//! is `settle.rs`; the request table is `requests.rs`; buffer recycling is `spares.rs`.
+//! is `settle.rs`; the policies about the server (idle limits from the `Keep-Alive` hint
+//! and from learned limits, retiring and watching, the retry budget, DNS refresh, dial
+//! spread and rebalancing) are `policies.rs`; the request table is `requests.rs`; buffer
+//! recycling is `spares.rs`.
 //!
 //! The engine reads the clock once per turn, and again around a TLS handshake (whose
 //! CPU cost is spent inside a turn and would otherwise be charged to the phases around
