@@ -474,7 +474,7 @@ impl ClientBuilder {
         tcp_keepalive: Option<TcpKeepalive>;
         /// Local address to bind. Go: `Dialer.LocalAddr`.
         local_address: Option<std::net::IpAddr>;
-        /// DNS cache TTL. Default 30 s.
+        /// DNS cache TTL, and with `follow_dns` how often a host's answer is refreshed. Default 30 s. curl: `--dns-cache-timeout`.
         dns_ttl: Duration;
         /// Body bytes buffered for a slow reader before the socket is paused. Default 256 KiB.
         body_buffer_limit: usize;
