@@ -53,6 +53,10 @@ use mio::Waker;
 /// only stops a client that visits an unbounded set (a crawler) from growing without limit.
 pub(crate) const MAX_CACHE_ENTRIES: usize = 1024;
 
+/// The longest an answer is cached: a configured `dns_ttl` beyond the clock's range
+/// (`Duration::MAX` means "never expire") is cut to a century.
+const LONGEST_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// How a worker turns `host:port` into addresses: the system resolver in production, a fake
 /// in tests (of this module and of the Engine) so they need no network.
 pub(crate) type LookupFn = Arc<dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync>;
@@ -400,7 +404,9 @@ impl Resolver {
             Ok(addrs) if addrs.is_empty() => Err(DnsError::no_address(&reply.host)),
             Ok(addrs) => {
                 let addrs: Arc<[SocketAddr]> = addrs.into();
-                if let Some(expires) = now.checked_add(self.ttl).filter(|_| !self.ttl.is_zero()) {
+                // A TTL past the clock's range means "never expires": a century stands in.
+                let ttl = self.ttl.min(LONGEST_TTL);
+                if let Some(expires) = now.checked_add(ttl).filter(|_| !ttl.is_zero()) {
                     self.insert_cached(now, expires, Arc::clone(&addrs));
                 }
                 Ok(addrs)
@@ -734,6 +740,22 @@ mod tests {
         ));
         r.clear_cache();
         assert_eq!(r.lookup("a.example", 80, t0 + ttl), Lookup::Pending);
+    }
+
+    #[test]
+    fn a_ttl_past_the_clocks_range_caches_for_good() {
+        let (mut poll, waker) = poll_and_waker();
+        let (f, calls) = counting(vec![v4(1, 0)]);
+        let mut r = Resolver::with_lookup_fn(waker, 1, Duration::MAX, f);
+        let now = Instant::now();
+        assert_eq!(r.lookup("a.example", 80, now), Lookup::Pending);
+        assert!(wait_answer(&mut poll, &mut r, now, Duration::from_secs(10)).is_some());
+        let a_year_later = now + Duration::from_secs(365 * 24 * 3600);
+        assert!(matches!(
+            r.lookup("a.example", 80, a_year_later),
+            Lookup::Ready(_)
+        ));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[test]
