@@ -105,4 +105,32 @@ fn peers_reject_what_they_cannot_do() {
         .expect("runs");
     assert_eq!(hyper.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&hyper.stderr).contains("-R/--rate"));
+    // loadgen's --proxy and --unix-socket too: no peer sends through them.
+    for (program, option, value) in [
+        (
+            env!("CARGO_BIN_EXE_peer-hyper"),
+            "--proxy",
+            "http://127.0.0.1:1",
+        ),
+        (
+            env!("CARGO_BIN_EXE_peer-ureq"),
+            "--proxy",
+            "http://127.0.0.1:1",
+        ),
+        (
+            env!("CARGO_BIN_EXE_peer-wrk"),
+            "--unix-socket",
+            "/tmp/none.sock",
+        ),
+    ] {
+        let out = Command::new(program)
+            .args([option, value, "-c", "1", "-d", "1s", "http://127.0.0.1:1/"])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{program} {option}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(option),
+            "{program} {option}"
+        );
+    }
 }

@@ -79,13 +79,21 @@ mod tests {
     fn busy_work_shows_up_as_user_time() {
         let a = sample().expect("getrusage");
         let mut x = 0u64;
-        let t = std::time::Instant::now();
-        while t.elapsed() < Duration::from_millis(30) {
-            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        // Spin until the process has used 20 ms of CPU (not 20 ms of wall time: on a
+        // busy machine this thread may get a fraction of a core), within a deadline.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut b = a;
+        while CpuUsage::between(&a, &b).total < Duration::from_millis(20)
+            && std::time::Instant::now() < deadline
+        {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            b = sample().expect("getrusage");
         }
-        let b = sample().expect("getrusage");
         let used = CpuUsage::between(&a, &b);
         assert!(used.total >= Duration::from_millis(20), "{used:?}");
+        assert!(used.user > Duration::ZERO, "{used:?}");
         assert_eq!(used.total, used.user + used.sys);
         assert!(peak_rss_kb().is_some_and(|kb| kb > 0));
     }

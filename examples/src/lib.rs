@@ -4,6 +4,7 @@ pub mod chart;
 pub mod cpu;
 pub mod fetch;
 pub mod load;
+pub mod pool;
 pub mod progress;
 pub mod report;
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::error::Error;
 
 use serde::Serialize;
-use wirepool::{CloseCause, CloseCounts, HostStats, NotReusable, Stats};
+use wirepool::{CloseCause, CloseCounts, HostStats, NotReusable, Route, Stats};
 
 /// `err` and its chain of sources on one line, joined by `": "`. A source whose text
 /// repeats the previous one (an `io::Error` wrapping our error shows the same text) is
@@ -51,10 +51,68 @@ struct HostCounters {
     closes: Closes,
     /// The `not_reusable` closes by reason (`NotReusable::as_str`, snake case).
     not_reusable_by: Closes,
+    /// Resends the retry budget refused.
+    retries_denied: u64,
+    /// Requests that waited for a connection and got one; their summed wait (µs);
+    /// those that timed out waiting; those refused by a full queue.
+    queued: u64,
+    queue_wait_us: u64,
+    queue_timeouts: u64,
+    queue_rejected: u64,
+    /// What the pool learned from the server's silent closes.
+    learned: Learned,
+}
+
+/// `LearnedLimits` in the JSON (`null` limits when none is known, and in the total).
+#[derive(Serialize)]
+struct Learned {
+    requests_per_conn: Option<u32>,
+    idle_timeout_ms: Option<u64>,
+    silent_closes: u64,
+    confirmed: u64,
+    refuted: u64,
+    expired: u64,
+}
+
+impl HostCounters {
+    /// Adds `other`'s counters to these (the totals of several clients).
+    fn add(&mut self, other: &HostCounters) {
+        self.requests += other.requests;
+        self.dials += other.dials;
+        self.reused += other.reused;
+        self.retries += other.retries;
+        self.idle += other.idle;
+        self.active += other.active;
+        self.connecting += other.connecting;
+        self.waiting += other.waiting;
+        self.tls_full_handshakes += other.tls_full_handshakes;
+        self.tls_resumed_handshakes += other.tls_resumed_handshakes;
+        self.closes.add(&other.closes);
+        self.not_reusable_by.add(&other.not_reusable_by);
+        self.retries_denied += other.retries_denied;
+        self.queued += other.queued;
+        self.queue_wait_us = self.queue_wait_us.saturating_add(other.queue_wait_us);
+        self.queue_timeouts += other.queue_timeouts;
+        self.queue_rejected += other.queue_rejected;
+        // Limits are per host; totals carry the counters only.
+        self.learned.silent_closes += other.learned.silent_closes;
+        self.learned.confirmed += other.learned.confirmed;
+        self.learned.refuted += other.learned.refuted;
+        self.learned.expired += other.learned.expired;
+    }
 }
 
 /// `{"idle_timeout":0,"lifetime":0,...}` in `CloseCause::ALL` order.
 struct Closes(Vec<(String, u64)>);
+
+impl Closes {
+    /// Adds `other`'s counts, cause by cause (both are built in the same order).
+    fn add(&mut self, other: &Closes) {
+        for ((_, n), (_, m)) in self.0.iter_mut().zip(&other.0) {
+            *n += m;
+        }
+    }
+}
 
 impl Serialize for Closes {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -98,6 +156,22 @@ impl From<&HostStats> for HostCounters {
                     .map(|why| (snake(why.as_str()), s.closes.not_reusable_by.get(why)))
                     .collect(),
             ),
+            retries_denied: s.retries_denied,
+            queued: s.queued,
+            queue_wait_us: u64::try_from(s.queue_wait.as_micros()).unwrap_or(u64::MAX),
+            queue_timeouts: s.queue_timeouts,
+            queue_rejected: s.queue_rejected,
+            learned: Learned {
+                requests_per_conn: s.learned.requests_per_conn,
+                idle_timeout_ms: s
+                    .learned
+                    .idle_timeout
+                    .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                silent_closes: s.learned.silent_closes,
+                confirmed: s.learned.confirmed,
+                refuted: s.learned.refuted,
+                expired: s.learned.expired,
+            },
         }
     }
 }
@@ -120,6 +194,10 @@ struct HostEntry<'a> {
     host: &'a str,
     port: u16,
     scheme: &'a str,
+    /// How the pool reaches the host, when not directly: `via proxy http://proxy:3128`,
+    /// `via unix:/run/app.sock` (`Route`'s `Display`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<String>,
     #[serde(flatten)]
     counters: HostCounters,
 }
@@ -143,17 +221,34 @@ struct StatsJson<'a> {
 /// (shown wrapped; the real output has no line breaks). `reused` is the number of
 /// requests served on a connection from the idle pool; `closes` counts closed
 /// connections by cause, with the cause names of [`CloseCause::as_str`] in snake case.
-/// `hosts` has the same counters per pool key.
+/// `hosts` has the same counters per pool key, and its `route` when the pool does not
+/// reach the host directly (`"route":"via proxy http://127.0.0.1:3128"`).
 pub fn stats_json(stats: &Stats) -> String {
+    stats_json_all(std::slice::from_ref(stats))
+}
+
+/// [`stats_json`] of several clients as one: the totals added up, the hosts of all of
+/// them sorted by key (`fetch` runs one client per proxy).
+pub fn stats_json_all(all: &[Stats]) -> String {
+    let mut total: Option<HostCounters> = None;
+    let mut hosts: Vec<_> = all.iter().flat_map(|s| &s.hosts).collect();
+    hosts.sort_by(|a, b| a.0.cmp(&b.0));
+    for stats in all {
+        let counters = HostCounters::from(&stats.total);
+        match &mut total {
+            Some(t) => t.add(&counters),
+            None => total = Some(counters),
+        }
+    }
     let json = StatsJson {
-        total: HostCounters::from(&stats.total),
-        hosts: stats
-            .hosts
-            .iter()
+        total: total.unwrap_or_else(|| HostCounters::from(&HostStats::default())),
+        hosts: hosts
+            .into_iter()
             .map(|(key, host)| HostEntry {
                 host: key.host(),
                 port: key.port(),
                 scheme: key.scheme().as_str(),
+                route: (*key.route() != Route::Direct).then(|| key.route().to_string()),
                 counters: HostCounters::from(host),
             })
             .collect(),
@@ -178,12 +273,31 @@ mod tests {
         assert!(json
             .starts_with(r#"{"requests":0,"dials":0,"reused":0,"retries":0,"idle":0,"active":0,"#));
         assert!(json.contains(r#""closes":{"idle_timeout":0,"lifetime":0,"server_close":0,"#));
-        assert!(json.contains(r#""canceled":0},"not_reusable_by":{"server_sent_close":0,"#));
+        assert!(json.contains(r#""rebalance":0},"not_reusable_by":{"server_sent_close":0,"#));
         assert!(json.contains(r#""http_1_0_without_keep_alive":0,"#));
         assert!(json.ends_with(r#","hosts":[]}"#));
         let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
         assert_eq!(value["tls_full_handshakes"], 0);
-        assert_eq!(closes_by_cause(&CloseCounts::default()).len(), 9);
+        assert_eq!(
+            closes_by_cause(&CloseCounts::default()).len(),
+            CloseCause::ALL.len()
+        );
+        assert!(json.contains(r#""learned_request_limit":0,"#));
+        assert!(json.contains(r#""queue_rejected":0,"learned":{"requests_per_conn":null,"#));
+        assert_eq!(stats_json_all(&[]), json, "no client: all zero");
+    }
+
+    #[test]
+    fn several_clients_add_up() {
+        let mut a = Stats::default();
+        a.total.requests = 2;
+        a.total.dials = 1;
+        a.total.closes.idle_timeout = 3;
+        let json = stats_json_all(&[a.clone(), a]);
+        let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+        assert_eq!(value["requests"], 4);
+        assert_eq!(value["dials"], 2);
+        assert_eq!(value["closes"]["idle_timeout"], 6);
     }
 
     #[derive(Debug)]

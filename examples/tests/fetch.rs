@@ -53,7 +53,12 @@ fn trace_lines_show_the_dial_then_the_reuse() {
         "{}",
         lines[1]
     );
+    // The breakdown: both requests on connection 1; only the first one connected.
+    assert!(!lines[1].contains(" connect_us="), "{}", lines[1]);
     for line in lines {
+        assert!(line.contains(" conn_id=1 "), "{line}");
+        assert!(line.contains(" wait_us="), "{line}");
+        assert!(line.contains(" ttfb_us="), "{line}");
         assert!(line.contains(" total_us="), "{line}");
         assert!(line.contains(" head_us="), "{line}");
         assert!(line.ends_with(" bytes=4"), "{line}");
@@ -61,6 +66,30 @@ fn trace_lines_show_the_dial_then_the_reuse() {
             let (key, value) = pair.split_once('=').expect("key=value");
             assert!(!key.is_empty() && !value.is_empty(), "{pair} in {line}");
         }
+    }
+}
+
+/// `--metrics`: the Prometheus text at exit on stderr, with the pool's counters.
+#[test]
+fn metrics_print_the_prometheus_text_at_exit() {
+    let server = TestServer::keep_alive(b"pong");
+    let url = server.url("/m");
+    let run = fetch(&["--metrics", &url, &url]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, b"pongpong");
+    let pool = format!("pool=\"http://127.0.0.1:{}\"", server.addr().port());
+    for needle in [
+        "# TYPE wirepool_requests_total counter\nwirepool_requests_total 2\n".to_owned(),
+        format!("wirepool_dials_total{{{pool}}} 1\n"),
+        format!("wirepool_reuses_total{{{pool}}} 1\n"),
+        format!("wirepool_ttfb_seconds_count{{{pool}}} 2\n"),
+        "# TYPE wirepool_request_duration_seconds histogram\n".to_owned(),
+    ] {
+        assert!(
+            run.stderr.contains(&needle),
+            "{needle:?} missing from:\n{}",
+            run.stderr
+        );
     }
 }
 

@@ -5,8 +5,9 @@
 //! request count equals the server's own count, its dials equal the connections the
 //! server accepted, failures are counted by kind and are not requests per second (and
 //! make the exit status 1), `-H`/`-m`/`--body` reach the server, `-R` holds a rate,
-//! `-t` splits the connections, durations take units, and Ctrl-C prints the partial
-//! report. Speed is not checked here (that is `benches/`).
+//! `-t` splits the connections, durations take units, `--proxy` and `--unix-socket`
+//! carry every request where they say, and Ctrl-C prints the partial report. Speed is
+//! not checked here (that is `benches/`).
 
 use std::io::Read;
 use std::process::{Command, Output, Stdio};
@@ -14,6 +15,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use testkit::proxy::{ProxyOptions, TestProxy};
+use testkit::tls::{ServerSetup, TestPki, TlsTestServer};
+use testkit::unix::UnixServer;
 use testkit::{Script, TestServer};
 
 const BODY: &[u8] = b"hello, world!"; // 13 bytes, like the benchmark server's
@@ -134,6 +138,77 @@ fn client_mode_counts_agree_with_the_server() {
     // connection was already back in the pool.
     let dials = num(&o, "dials");
     assert!((1.0..=4.0).contains(&dials), "{o}");
+}
+
+/// The breakdown: one timing summary per ok request in both modes, the reused share
+/// agreeing with the pool's counters, connects only for the dials; in the table too.
+#[test]
+fn breakdown_counts_every_ok_request_in_both_modes() {
+    let server = TestServer::keep_alive(BODY);
+    let url = server.url("/");
+    for mode in ["engine", "client"] {
+        let o = loadgen_json(&["--url", &url, "-c", "3", "-n", "120", "--mode", mode]);
+        let b = &o["breakdown"];
+        let ok = num(&o, "ok");
+        assert_eq!(ok, 120.0, "{o}");
+        assert_eq!(num(b, "reused") + num(b, "fresh"), ok, "{mode}: {b}");
+        assert_eq!(num(b, "reused"), num(&o, "reuses"), "{mode}: {o}");
+        assert_eq!(num(&b["wait_us"], "n"), ok, "{mode}: {b}");
+        assert_eq!(num(&b["ttfb_us"], "n"), ok, "{mode}: {b}");
+        assert_eq!(num(&b["total_us"], "n"), ok, "{mode}: {b}");
+        assert_eq!(num(&b["connect_us"], "n"), num(&o, "dials"), "{mode}: {b}");
+        assert!(
+            b["dns_us"].is_null() && b["tls_us"].is_null(),
+            "{mode}: {b}"
+        );
+        let (ttfb, total) = (num(&b["ttfb_us"], "p50"), num(&b["total_us"], "p50"));
+        assert!(ttfb > 0.0 && ttfb <= total, "{mode}: {b}");
+    }
+    let out = loadgen(&["--url", &url, "-c", "2", "-n", "20"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "breakdown",
+        "    wait ",
+        "    ttfb ",
+        "reused     90.00 % of requests (18 of 20)",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+}
+
+/// `--noop-tracer` and `--log-layer` change nothing of the counts; the log layer writes
+/// one line per request on stderr; it needs client mode.
+#[test]
+fn noop_tracer_and_log_layer() {
+    let server = TestServer::keep_alive(BODY);
+    let url = server.url("/");
+    let o = loadgen_json(&["--url", &url, "-c", "2", "-n", "40", "--noop-tracer"]);
+    check_agrees_with_server(&o, &server, 2, 40);
+    let server = TestServer::keep_alive(BODY);
+    let url = server.url("/");
+    let out = loadgen(&[
+        "--url",
+        &url,
+        "-c",
+        "2",
+        "-n",
+        "30",
+        "--mode",
+        "client",
+        "--log-layer",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("INFO GET ")).collect();
+    assert_eq!(lines.len(), 30, "{log}");
+    assert!(
+        lines[0].contains(&format!("GET {url} 200 in ")),
+        "{}",
+        lines[0]
+    );
+    let refused = loadgen(&["--url", &url, "-c", "1", "-n", "1", "--log-layer"]);
+    assert_eq!(refused.status.code(), Some(2));
 }
 
 #[test]
@@ -274,8 +349,9 @@ fn rate_mode_holds_the_rate_and_measures_from_the_due_time() {
         let url = server.url("/");
         let o = loadgen_json(&["-c", "2", "-d", "1s", "-R", "100", "--mode", mode, &url]);
         let n = num(&o, "n");
-        // 100 requests due in the second; a few either way for scheduling.
-        assert!((90.0..=101.0).contains(&n), "{mode}: {o}");
+        // 100 requests due in the second: never more (the rate holds); fewer when a
+        // loaded machine delays the client (this is not a speed test).
+        assert!((50.0..=101.0).contains(&n), "{mode}: {o}");
         assert_eq!(num(&o, "rate"), 100.0);
         assert_eq!(server.requests() as f64, n);
     }
@@ -410,6 +486,93 @@ fn ctrl_c_prints_the_partial_report() {
 }
 
 #[test]
+fn proxy_carries_every_request_in_both_modes() {
+    let origin = TestServer::keep_alive(BODY);
+    let proxy = TestProxy::start(ProxyOptions::default());
+    let url = origin.url("/p");
+    for mode in ["engine", "client"] {
+        let o = loadgen_json(&[
+            "-c",
+            "2",
+            "-n",
+            "20",
+            "--mode",
+            mode,
+            "--proxy",
+            &proxy.url(),
+            &url,
+        ]);
+        assert_eq!(num(&o, "ok"), 20.0, "{mode}: {o}");
+        assert_eq!(num(&o, "dials") + num(&o, "reuses"), 20.0, "{mode}: {o}");
+    }
+    let seen = proxy.recorded();
+    assert_eq!(seen.len(), 40, "every request went through the proxy");
+    assert!(seen.iter().all(|r| r.target == url), "absolute form");
+    assert!(proxy.connections() <= 4, "pooled: {}", proxy.connections());
+    assert_eq!(origin.requests(), 40);
+    // The table says where the connections went.
+    let out = loadgen(&["-c", "1", "-n", "1", "--proxy", &proxy.url(), &url]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{url} via proxy {}, 1 connections", proxy.url())),
+        "{text}"
+    );
+}
+
+#[test]
+fn https_through_the_proxy_opens_one_tunnel_per_connection() {
+    let pki = TestPki::new();
+    let ca = pki.ca_pem_file();
+    let origin = TlsTestServer::keep_alive(ServerSetup::localhost(&pki), BODY);
+    let proxy = TestProxy::start(ProxyOptions::default());
+    let url = origin.url("/");
+    let o = loadgen_json(&[
+        "-c",
+        "2",
+        "-n",
+        "30",
+        "--cacert",
+        ca.path_str(),
+        "--proxy",
+        &proxy.url(),
+        &url,
+    ]);
+    assert_eq!(num(&o, "ok"), 30.0, "{o}");
+    assert_eq!(proxy.tunnels() as f64, num(&o, "dials"), "{o}");
+    assert_eq!(origin.requests(), 30);
+    assert_eq!(origin.connections(), proxy.tunnels());
+}
+
+#[test]
+fn unix_socket_carries_every_request() {
+    let server = UnixServer::keep_alive(BODY);
+    let path = server.path().to_str().expect("UTF-8 path");
+    for mode in ["engine", "client"] {
+        let o = loadgen_json(&[
+            "-c",
+            "2",
+            "-n",
+            "20",
+            "--mode",
+            mode,
+            "--unix-socket",
+            path,
+            "http://localhost/v",
+        ]);
+        assert_eq!(num(&o, "ok"), 20.0, "{mode}: {o}");
+    }
+    assert_eq!(server.requests(), 40);
+    assert!(
+        server.connections() <= 4,
+        "pooled: {}",
+        server.connections()
+    );
+    let seen = server.recorded();
+    assert!(seen.iter().all(|r| r.target == "/v"));
+    assert!(seen.iter().all(|r| r.header("host") == Some("localhost")));
+}
+
+#[test]
 fn bad_usage_exits_2_with_usage_on_stderr() {
     for (args, needle) in [
         (&[][..], "a URL is required"),
@@ -425,6 +588,14 @@ fn bad_usage_exits_2_with_usage_on_stderr() {
             "cannot be used with",
         ),
         (&["--bogus", "http://127.0.0.1:1/"][..], "--bogus"),
+        (
+            &["--proxy", "socks5://127.0.0.1:1080", "http://127.0.0.1:1/"][..],
+            "--proxy",
+        ),
+        (
+            &["--proxy", "127.0.0.1:1", "--unix-socket", "/s", "http://h/"][..],
+            "not both",
+        ),
         (
             &["-H", "X: a\r\nY: b", "http://127.0.0.1:1/"][..],
             "invalid header value",

@@ -196,6 +196,82 @@ impl ConnectionTokens {
     }
 }
 
+/// What a server announced in its `Keep-Alive` field: how long it keeps an idle
+/// connection open (`timeout`, in seconds) and how many more requests it will take on
+/// it (`max`), e.g. `Keep-Alive: timeout=5, max=99`.
+///
+/// The field is not in RFC 9110/9112; it comes from RFC 2068 §19.7.1.1 and is what
+/// Apache, Node.js and many proxies send (MDN documents it). Its grammar is a comma list
+/// of `name[=value]` parameters; `timeout` is a delta-seconds, `max` a count of
+/// requests. Apache counts `max` down on every response (`max=100`, `max=99`, …): after
+/// a response saying `max=M`, at most `M` more requests will be served.
+///
+/// It is advice, so parsing never fails: unknown parameters are skipped, a parameter
+/// whose value is not a plain decimal number (optionally quoted) is ignored, and a
+/// number too large for `u64` saturates. When a parameter appears more than once (in one
+/// field or several), the smaller value is kept: the safer reading of a confused server.
+///
+/// ```
+/// use http1_codec::keepalive::KeepAliveHint;
+///
+/// let hint = KeepAliveHint::default().add_value(b"timeout=5, max=1000");
+/// assert_eq!((hint.timeout_secs, hint.max_requests), (Some(5), Some(1000)));
+/// let hint = hint.add_value(br#"Timeout="2", foo=bar"#);
+/// assert_eq!(hint.timeout_secs, Some(2));
+/// assert_eq!(KeepAliveHint::default().add_value(b"timeout=-1"), KeepAliveHint::default());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct KeepAliveHint {
+    /// `timeout=N`: the server closes a connection idle for `N` seconds.
+    pub timeout_secs: Option<u64>,
+    /// `max=M`: the server takes at most `M` more requests on this connection.
+    pub max_requests: Option<u64>,
+}
+
+impl KeepAliveHint {
+    /// Folds one more `Keep-Alive` field value into the hint.
+    #[must_use]
+    pub fn add_value(mut self, value: &[u8]) -> Self {
+        for param in value.split(|&b| b == b',') {
+            let mut parts = param.splitn(2, |&b| b == b'=');
+            let name = trim_ows(parts.next().unwrap_or_default());
+            let Some(number) = parts.next().and_then(parse_count) else {
+                continue;
+            };
+            let slot = if name.eq_ignore_ascii_case(b"timeout") {
+                &mut self.timeout_secs
+            } else if name.eq_ignore_ascii_case(b"max") {
+                &mut self.max_requests
+            } else {
+                continue;
+            };
+            *slot = Some(slot.map_or(number, |old| old.min(number)));
+        }
+        self
+    }
+
+    /// Whether the server announced nothing the pool can use.
+    pub fn is_empty(&self) -> bool {
+        self.timeout_secs.is_none() && self.max_requests.is_none()
+    }
+}
+
+/// A parameter value as a count: decimal digits, optionally in double quotes, with
+/// optional whitespace around; `None` for anything else. Saturates at `u64::MAX`.
+fn parse_count(value: &[u8]) -> Option<u64> {
+    let value = trim_ows(value);
+    let digits = match value {
+        [b'"', inner @ .., b'"'] => inner,
+        other => other,
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |n, d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    }))
+}
+
 /// The full keep-alive verdict from both sides: the request's headers, and the
 /// response's version, `Connection` tokens and body framing.
 ///
@@ -327,6 +403,45 @@ mod tests {
                 "{req:?} {version:?} {resp:?} {framing:?}"
             );
             assert_eq!(verdict.can_reuse(), want.is_none());
+        }
+    }
+
+    #[test]
+    fn keep_alive_hint_table() {
+        // (field values, timeout, max)
+        let cases: &[(&[&str], Option<u64>, Option<u64>)] = &[
+            (&[], None, None),
+            (&["timeout=5, max=1000"], Some(5), Some(1000)),
+            (&["timeout=5"], Some(5), None),
+            (&["max=0"], None, Some(0)),
+            (&["Timeout=5,MAX=3"], Some(5), Some(3)),
+            (&[" timeout = 5 , max = 7 "], Some(5), Some(7)),
+            (&[r#"timeout="15""#], Some(15), None),
+            (&[r#"timeout="15"#], None, None),
+            (&["timeout=0"], Some(0), None),
+            (&["timeout=5, timeout=3"], Some(3), None),
+            (
+                &["timeout=3", "timeout=5, max=9", "max=4"],
+                Some(3),
+                Some(4),
+            ),
+            (&["timeout=-1, max=+2"], None, None),
+            (&["timeout=1.5, max=0x10"], None, None),
+            (&["timeout=, max"], None, None),
+            (&["timeout", "=5"], None, None),
+            (&["foo=bar, timeout=9, baz"], Some(9), None),
+            (&["timeouts=9, maximum=2"], None, None),
+            (&["timeout=99999999999999999999999"], Some(u64::MAX), None),
+            (&["timeout=5;max=3"], None, None),
+            (&[",,timeout=4,,"], Some(4), None),
+        ];
+        for (values, timeout, max) in cases {
+            let hint = values
+                .iter()
+                .fold(KeepAliveHint::default(), |h, v| h.add_value(v.as_bytes()));
+            assert_eq!(hint.timeout_secs, *timeout, "{values:?}");
+            assert_eq!(hint.max_requests, *max, "{values:?}");
+            assert_eq!(hint.is_empty(), timeout.is_none() && max.is_none());
         }
     }
 

@@ -119,9 +119,9 @@ pub mod response;
 pub use body::{BodyDecoder, ChunkLimits, Decoded, Remaining};
 pub use error::{Culprit, Error, ErrorKind};
 pub use framing::{body_framing, BodyFraming};
-pub use keepalive::{keep_alive, CloseReason, ConnectionTokens, KeepAlive};
+pub use keepalive::{keep_alive, CloseReason, ConnectionTokens, KeepAlive, KeepAliveHint};
 pub use request::{
     encode_chunk, encode_head, encode_last_chunk, expects_continue, DefaultField, EncodedField,
     HeaderCase, RequestFraming, RequestHead, TargetForm,
 };
-pub use response::{Head, HeadKind, HeadLimits, ResponseParser, Span};
+pub use response::{Head, HeadKind, HeadLimits, ResponseParser, Span, MAX_HEADERS};

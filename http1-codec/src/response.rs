@@ -36,7 +36,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use crate::error::{Error, ErrorKind};
 use crate::framing::{body_framing, BodyFraming, ContentLength, TransferEncoding};
-use crate::keepalive::{CloseReason, ConnectionTokens, KeepAlive};
+use crate::keepalive::{CloseReason, ConnectionTokens, KeepAlive, KeepAliveHint};
 
 /// Default limit on the size of a response head: 64 KiB. Larger than any sane server
 /// sends (nginx's default buffer for a whole head is 4–8 KiB), small enough that a
@@ -46,6 +46,12 @@ pub const DEFAULT_MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Default limit on the number of header fields in a response head: 100, as hyper uses.
 pub const DEFAULT_MAX_HEADERS: usize = 100;
 
+/// The most header fields any head may have, whatever [`HeadLimits::max_headers`] says:
+/// 24 576, the most distinct names an [`http::HeaderMap`] holds. Past it `HeaderMap`
+/// panics on insertion, so a parser that accepted more would hand
+/// [`ResponseParser::header_map`] a head it cannot convert.
+pub const MAX_HEADERS: usize = 24_576;
+
 /// Limits applied while parsing a response head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HeadLimits {
@@ -53,7 +59,7 @@ pub struct HeadLimits {
     /// fails with [`ErrorKind::HeadTooLarge`].
     pub max_head_bytes: usize,
     /// At most this many header fields, or parsing fails with
-    /// [`ErrorKind::TooManyHeaders`].
+    /// [`ErrorKind::TooManyHeaders`]. Values above [`MAX_HEADERS`] act as [`MAX_HEADERS`].
     pub max_headers: usize,
 }
 
@@ -109,6 +115,9 @@ pub struct Head {
     pub reason: Span,
     /// The response's `Connection` tokens.
     pub connection: ConnectionTokens,
+    /// What the response's `Keep-Alive` fields announced (idle timeout, requests
+    /// left), if anything: advice for the pool, never a reason to fail.
+    pub keep_alive_hint: KeepAliveHint,
 }
 
 impl Head {
@@ -273,7 +282,11 @@ impl ResponseParser {
     ) -> Result<Head, Error> {
         // A header line takes at least 3 bytes ("a:\n"), so this many slots always
         // suffice below the limit, and a huge configured limit does not allocate hugely.
-        let slots = self.limits.max_headers.min(head_bytes.len() / 3 + 1);
+        let slots = self
+            .limits
+            .max_headers
+            .min(MAX_HEADERS)
+            .min(head_bytes.len() / 3 + 1);
         scratch.resize_with(slots, MaybeUninit::uninit);
         let mut response = httparse::Response::new(&mut []);
         let status =
@@ -304,6 +317,7 @@ impl ResponseParser {
         let mut transfer_encoding = TransferEncoding::default();
         let mut content_length = ContentLength::Absent;
         let mut connection = ConnectionTokens::default();
+        let mut keep_alive_hint = KeepAliveHint::default();
         for field in response.headers.iter() {
             let name = field.name.as_bytes();
             self.fields.push(FieldSpan {
@@ -316,6 +330,8 @@ impl ResponseParser {
                 content_length = content_length.add_value(field.value);
             } else if name.eq_ignore_ascii_case(b"connection") {
                 connection = connection.add_value(field.value);
+            } else if name.eq_ignore_ascii_case(b"keep-alive") {
+                keep_alive_hint = keep_alive_hint.add_value(field.value);
             }
         }
 
@@ -348,6 +364,7 @@ impl ResponseParser {
             kind,
             reason,
             connection,
+            keep_alive_hint,
         })
     }
 
@@ -375,15 +392,19 @@ impl ResponseParser {
 
     /// The last parsed head's fields as an owned [`HeaderMap`]: the boundary conversion
     /// to the `http` crate, which allocates. Fields `http` would refuse cannot pass the
-    /// parser, but if one did it would be left out rather than panic.
+    /// parser, nor can more fields than a `HeaderMap` holds ([`MAX_HEADERS`]); if one
+    /// did, it would be left out rather than panic.
     pub fn header_map(&self, buf: &[u8]) -> HeaderMap {
-        let mut map = HeaderMap::with_capacity(self.fields.len());
+        let mut map =
+            HeaderMap::try_with_capacity(self.fields.len().min(MAX_HEADERS)).unwrap_or_default();
         for (name, value) in self.headers(buf) {
             if let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_bytes(value),
             ) {
-                map.append(name, value);
+                // `append` panics when the map is full; the parser's limit keeps it
+                // from filling.
+                let _ = map.try_append(name, value);
             }
         }
         map
@@ -520,6 +541,36 @@ mod tests {
             ..exact
         });
         assert!(matches!(p.parse(head, &Method::GET), Ok(Some(_))));
+    }
+
+    /// `http::HeaderMap` panics past 24 576 distinct names: a head with that many
+    /// converts whole, one more is `TooManyHeaders` even with no configured limit.
+    #[test]
+    fn no_head_has_more_fields_than_a_header_map_holds() {
+        let head = |fields: usize| {
+            let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+            for i in 0..fields {
+                head.extend_from_slice(format!("h{i}: v\r\n").as_bytes());
+            }
+            head.extend_from_slice(b"\r\n");
+            head
+        };
+        let unlimited = HeadLimits {
+            max_head_bytes: usize::MAX,
+            max_headers: usize::MAX,
+        };
+        let mut p = ResponseParser::new(unlimited);
+        let full = head(MAX_HEADERS);
+        assert!(matches!(p.parse(&full, &Method::GET), Ok(Some(_))));
+        let map = p.header_map(&full);
+        assert_eq!(map.len(), MAX_HEADERS);
+        assert_eq!(map["h24575"], "v");
+        p.reset();
+        assert_eq!(
+            p.parse(&head(MAX_HEADERS + 1), &Method::GET)
+                .map_err(|e| e.kind()),
+            Err(ErrorKind::TooManyHeaders)
+        );
     }
 
     #[test]

@@ -65,6 +65,10 @@ impl Want {
         self.outcome.done = false;
         self
     }
+    fn hint(mut self, timeout: Option<u64>, max: Option<u64>) -> Self {
+        self.outcome.hint = (timeout, max);
+        self
+    }
     fn trailers(mut self, n: usize) -> Self {
         self.outcome.trailers = n;
         self
@@ -287,7 +291,13 @@ fn cases() -> Vec<Case> {
         c("connection keep-alive 1.1", get.clone(), b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", ok(200, F::None, b"")),
         c("http/1.0 no keep-alive", get.clone(), b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi", ok(200, F::Length(2), b"hi").close(R::Http10WithoutKeepAlive)),
         c("http/1.0 keep-alive", get.clone(), b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi", ok(200, F::Length(2), b"hi")),
-        c("http/1.0 keep-alive case", get.clone(), b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n", ok(200, F::None, b"")),
+        c("http/1.0 keep-alive case", get.clone(), b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n", ok(200, F::None, b"").hint(Some(5), None)),
+        // ---- Keep-Alive hints (advice: never an error, never a verdict) ----
+        c("hint timeout and max", get.clone(), b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5, max=99\r\nContent-Length: 2\r\n\r\nhi", ok(200, F::Length(2), b"hi").hint(Some(5), Some(99))),
+        c("hint over two fields", get.clone(), b"HTTP/1.1 200 OK\r\nkeep-alive: max=3\r\nContent-Length: 0\r\nKEEP-ALIVE: timeout=2, max=7\r\n\r\n", ok(200, F::None, b"").hint(Some(2), Some(3))),
+        c("hint max=0 is still a reusable verdict", get.clone(), b"HTTP/1.1 200 OK\r\nKeep-Alive: max=0\r\nContent-Length: 0\r\n\r\n", ok(200, F::None, b"").hint(None, Some(0))),
+        c("hint garbage ignored", get.clone(), b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=soon, max=-1, x\r\nContent-Length: 0\r\n\r\n", ok(200, F::None, b"")),
+        c("hint with connection close", get.clone(), b"HTTP/1.1 200 OK\r\nConnection: close\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n", ok(200, F::None, b"").close(R::ServerSentClose).hint(Some(5), None)),
         c("http/1.0 keep-alive and close", get.clone(), b"HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n", ok(200, F::None, b"").close(R::ServerSentClose)),
         ce("http/1.0 close-delimited", get.clone(), b"HTTP/1.0 200 OK\r\n\r\nbody", ok(200, F::CloseDelimited, b"body").close(R::Http10WithoutKeepAlive)),
         ce("http/1.0 keep-alive close-delimited", get.clone(), b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\nbody", ok(200, F::CloseDelimited, b"body").close(R::CloseDelimitedBody)),

@@ -343,6 +343,15 @@ impl Body {
         }
     }
 
+    /// Whether [`try_clone`](Self::try_clone) can give a second body (without making it).
+    pub(crate) fn can_clone(&self) -> bool {
+        match &self.inner {
+            Inner::Bytes(_) => true,
+            Inner::Reader(r) => matches!(r.opener, Opener::Factory { .. }),
+            Inner::Source(_) => false,
+        }
+    }
+
     /// Whether the body is read from a blocking reader (the Client streams it).
     pub(crate) fn is_reader(&self) -> bool {
         matches!(self.inner, Inner::Reader(_))

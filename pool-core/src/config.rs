@@ -107,13 +107,63 @@ pub struct Config {
     /// streamed body that cannot is never resent: the stale connection's error is
     /// returned). Default 1; 0 disables.
     pub max_retries: u8,
+    /// The most those resends may be, as a fraction (0.0..=1.0) of the host's recent
+    /// requests (the last 10 to 20 s), so that a server that is dying — closing every
+    /// connection — is not sent twice the load; past it the error is returned (counted
+    /// in `HostStats::retries_denied`). A floor of 10 resends per 10 s lets a quiet
+    /// client still recover from a stale connection. Default 0.2, as Finagle's retry
+    /// budget and Envoy's `retry_budget.budget_percent`; 0.0 allows the floor only.
+    pub retry_budget: f64,
+    /// Time taken off a server's idle timeout — announced (`Keep-Alive: timeout=N`) or
+    /// learned from its silent closes — before the pool stops reusing an idle
+    /// connection: a request must reach the server before the server's own timer closes
+    /// the connection. Default 1 s (undici's `keepAliveTimeoutThreshold`): more than a
+    /// request takes to cross any network a pool is used over and the whole-second
+    /// granularity of servers' timers, little against the usual timeouts (5 s for
+    /// Node.js and Apache: reuse until 4 s). An idle timeout shorter than the margin
+    /// means no idle reuse at all (a waiting request may still take the connection at
+    /// once). The idle timeout used is never longer than `idle_timeout`.
+    pub keepalive_margin: Duration,
+    /// Learn the limits a server shows by closing connections without warning (after
+    /// so many requests, or so much idle time) and stop reusing connections just before
+    /// them, so that a request — a `POST` above all — is not sent on a connection the
+    /// server is closing. See `docs/tuning.md` and `LearnedLimits` in the stats. Default
+    /// on; off reuses every connection until the server closes it.
+    pub learn_server_limits: bool,
+    /// Follow the host's DNS answer instead of pinning it: new dials start with the
+    /// answer's least loaded address (least connections, not always the first); the
+    /// answer is looked up again when its `dns_ttl` runs out while the host has
+    /// connections, and then connections to addresses that left it are closed (idle
+    /// ones at once, busy ones when their request ends; `CloseCause::DnsChange`), and
+    /// if it brought new addresses (a scale-out) connections on crowded addresses are
+    /// moved there as they come back to the pool (`CloseCause::Rebalance`). Needs a
+    /// `dns_ttl` above zero to refresh. Default on; off dials the answer's first
+    /// address first (Happy Eyeballs order) and keeps connections to whatever they
+    /// reached until they close — `max_conn_lifetime` is then the only way to pick up a
+    /// change (Go's behaviour).
+    pub follow_dns: bool,
+    /// Requests that may wait for a connection per host once `max_conns_per_host` is
+    /// reached; one more fails at once with [`ErrorKind::WaitQueueFull`](crate::ErrorKind::WaitQueueFull)
+    /// (nothing sent: safe to retry, elsewhere or later). `Some(0)`: never wait.
+    /// Default `None` (no limit: each waiter is bounded by its own deadlines).
+    pub max_waiters_per_host: Option<usize>,
+    /// Longest a request may wait for a connection (in the queue behind
+    /// `max_conns_per_host`); past it the request fails with
+    /// [`ErrorKind::PoolWaitTimeout`](crate::ErrorKind::PoolWaitTimeout), told apart from
+    /// the total `timeout`, which keeps running from submission. Default `None` (only
+    /// `timeout` bounds the wait).
+    pub pool_wait_timeout: Option<Duration>,
     /// `TCP_NODELAY`. Default on: requests are written in one piece, Nagle only adds delay.
     pub tcp_nodelay: bool,
     /// TCP keepalive probes. Default on (30 s idle).
     pub tcp_keepalive: Option<TcpKeepalive>,
     /// Local address to bind before connecting. Default `None`.
     pub local_address: Option<IpAddr>,
-    /// How long a DNS answer is reused. Default 30 s; zero disables the cache.
+    /// How long a DNS answer is reused (`getaddrinfo` and the `resolver` hook give no TTL
+    /// of their own, so this is the TTL of every answer); with `follow_dns`, a host with
+    /// connections has its answer looked up again when it runs out. Default 30 s; zero
+    /// disables the cache (and the refresh: every dial resolves). curl:
+    /// `--dns-cache-timeout` (60 s); Go caches nothing.
     pub dns_ttl: Duration,
     /// Threads that run blocking `getaddrinfo`. Default 2.
     pub resolver_threads: usize,
@@ -219,6 +269,12 @@ impl Default for Config {
             drain_limit: 64 * 1024,
             drain_timeout: Duration::from_secs(2),
             max_retries: 1,
+            retry_budget: 0.2,
+            keepalive_margin: Duration::from_secs(1),
+            learn_server_limits: true,
+            follow_dns: true,
+            max_waiters_per_host: None,
+            pool_wait_timeout: None,
             tcp_nodelay: true,
             tcp_keepalive: Some(TcpKeepalive::default()),
             local_address: None,
@@ -273,10 +329,11 @@ impl Config {
     ///
     /// Refused: zero where zero cannot work (`connect_timeout`,
     /// `tls_handshake_timeout`, `proxy_connect_timeout`, `Some(0)` for `timeout`,
-    /// `response_header_timeout`, `max_conns_per_host`, `max_requests_per_conn`,
-    /// `max_decoded_body_bytes`; zero `read_buffer_size`,
-    /// `body_buffer_limit`, head limits, `resolver_threads`), a `lifetime_jitter` that is
-    /// not a number from 0 to 1, buffers over 64 MiB (`MAX_BUFFER_BYTES`), more than
+    /// `response_header_timeout`, `pool_wait_timeout`, `max_conns_per_host`,
+    /// `max_requests_per_conn`, `max_decoded_body_bytes`; zero `read_buffer_size`,
+    /// `body_buffer_limit`, head limits, `resolver_threads`), a `lifetime_jitter` or
+    /// `retry_budget` that is not a number from 0 to 1, a `user_agent` that is not a valid
+    /// field value, buffers over 64 MiB (`MAX_BUFFER_BYTES`), more than
     /// 256 resolver threads (`MAX_RESOLVER_THREADS`), and TCP keepalive values the kernel
     /// refuses (1 s to 32 767 s, 1 to 127 probes), an empty `unix_socket` path and a
     /// `resolve` rule without an address. Everything else is allowed, and a
@@ -288,6 +345,12 @@ impl Config {
         }
         if self.response_header_timeout == Some(Duration::ZERO) {
             return Err(refuse("response_header_timeout", no_limit));
+        }
+        if self.pool_wait_timeout == Some(Duration::ZERO) {
+            return Err(refuse(
+                "pool_wait_timeout",
+                "must be more than zero (None means no limit; max_waiters_per_host(Some(0)) fails at once instead of waiting)",
+            ));
         }
         let never = "must be more than zero (Duration::MAX means no limit)";
         if self.connect_timeout.is_zero() {
@@ -326,11 +389,16 @@ impl Config {
                 return Err(refuse("user_agent", e));
             }
         }
-        if !(0.0..=1.0).contains(&self.lifetime_jitter) {
-            return Err(refuse(
-                "lifetime_jitter",
-                format_args!("must be from 0.0 to 1.0, got {}", self.lifetime_jitter),
-            ));
+        for (setting, fraction) in [
+            ("lifetime_jitter", self.lifetime_jitter),
+            ("retry_budget", self.retry_budget),
+        ] {
+            if !(0.0..=1.0).contains(&fraction) {
+                return Err(refuse(
+                    setting,
+                    format_args!("must be from 0.0 to 1.0, got {fraction}"),
+                ));
+            }
         }
         let sizes = [
             ("read_buffer_size", self.read_buffer_size),
@@ -440,6 +508,12 @@ mod tests {
             ("lifetime_jitter", |c| c.lifetime_jitter = -0.1),
             ("lifetime_jitter", |c| c.lifetime_jitter = 1.5),
             ("lifetime_jitter", |c| c.lifetime_jitter = f64::INFINITY),
+            ("retry_budget", |c| c.retry_budget = f64::NAN),
+            ("retry_budget", |c| c.retry_budget = -0.01),
+            ("retry_budget", |c| c.retry_budget = 1.01),
+            ("pool_wait_timeout", |c| {
+                c.pool_wait_timeout = Some(Duration::ZERO)
+            }),
             ("read_buffer_size", |c| c.read_buffer_size = 0),
             ("read_buffer_size", |c| c.read_buffer_size = usize::MAX),
             ("max_head_bytes", |c| c.head_limits.max_head_bytes = 0),

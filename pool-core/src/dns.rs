@@ -53,6 +53,10 @@ use mio::Waker;
 /// only stops a client that visits an unbounded set (a crawler) from growing without limit.
 pub(crate) const MAX_CACHE_ENTRIES: usize = 1024;
 
+/// The longest an answer is cached: a configured `dns_ttl` beyond the clock's range
+/// (`Duration::MAX` means "never expire") is cut to a century.
+const LONGEST_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// How a worker turns `host:port` into addresses: the system resolver in production, a fake
 /// in tests (of this module and of the Engine) so they need no network.
 pub(crate) type LookupFn = Arc<dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync>;
@@ -374,6 +378,20 @@ impl Resolver {
         Lookup::Pending
     }
 
+    /// When the cached answer for `host:port` expires: `None` for IP literals, static
+    /// answers (`fix`) and names not cached (or with a zero TTL). The engine refreshes a
+    /// host's answer then, while the host has connections.
+    pub fn expiry(&mut self, host: &str, port: u16) -> Option<Instant> {
+        if parse_ip_literal(host).is_some() {
+            return None;
+        }
+        self.fill_key(host, port);
+        if self.fixed.contains_key(self.key_buf.as_str()) {
+            return None;
+        }
+        self.cache.get(self.key_buf.as_str()).map(|e| e.expires)
+    }
+
     /// The next finished lookup, if any; never blocks.
     ///
     /// A success is cached until `now + ttl` (not at all when the TTL is zero). Errors are
@@ -386,7 +404,9 @@ impl Resolver {
             Ok(addrs) if addrs.is_empty() => Err(DnsError::no_address(&reply.host)),
             Ok(addrs) => {
                 let addrs: Arc<[SocketAddr]> = addrs.into();
-                if let Some(expires) = now.checked_add(self.ttl).filter(|_| !self.ttl.is_zero()) {
+                // A TTL past the clock's range means "never expires": a century stands in.
+                let ttl = self.ttl.min(LONGEST_TTL);
+                if let Some(expires) = now.checked_add(ttl).filter(|_| !ttl.is_zero()) {
                     self.insert_cached(now, expires, Arc::clone(&addrs));
                 }
                 Ok(addrs)
@@ -520,7 +540,7 @@ fn run_worker(
 
 /// The IP address written in `host`, if it is a literal: dotted IPv4, IPv6, or IPv6 in
 /// brackets as it appears in a URI authority.
-fn parse_ip_literal(host: &str) -> Option<IpAddr> {
+pub(crate) fn parse_ip_literal(host: &str) -> Option<IpAddr> {
     if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         return inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
     }
@@ -710,6 +730,9 @@ mod tests {
         );
         assert!(wait_answer(&mut poll, &mut r, t0 + ttl, Duration::from_secs(10)).is_some());
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(r.expiry("A.example", 80), Some(t0 + ttl + ttl), "{r:?}");
+        assert_eq!(r.expiry("127.0.0.1", 80), None, "a literal never expires");
+        assert_eq!(r.expiry("b.example", 80), None, "not cached");
         // The refreshed entry lives from the new answer's `now`.
         assert!(matches!(
             r.lookup("a.example", 80, t0 + ttl + ttl / 2),
@@ -717,6 +740,22 @@ mod tests {
         ));
         r.clear_cache();
         assert_eq!(r.lookup("a.example", 80, t0 + ttl), Lookup::Pending);
+    }
+
+    #[test]
+    fn a_ttl_past_the_clocks_range_caches_for_good() {
+        let (mut poll, waker) = poll_and_waker();
+        let (f, calls) = counting(vec![v4(1, 0)]);
+        let mut r = Resolver::with_lookup_fn(waker, 1, Duration::MAX, f);
+        let now = Instant::now();
+        assert_eq!(r.lookup("a.example", 80, now), Lookup::Pending);
+        assert!(wait_answer(&mut poll, &mut r, now, Duration::from_secs(10)).is_some());
+        let a_year_later = now + Duration::from_secs(365 * 24 * 3600);
+        assert!(matches!(
+            r.lookup("a.example", 80, a_year_later),
+            Lookup::Ready(_)
+        ));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[test]

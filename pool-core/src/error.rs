@@ -93,6 +93,15 @@ pub enum ErrorKind {
     /// The request's total deadline (`timeout`, or its own deadline) passed: while
     /// waiting for a connection, sending, or reading the body.
     Timeout,
+    /// The request waited `pool_wait_timeout` for a connection (the host had
+    /// `max_conns_per_host` open, all busy) and got none. Nothing was sent: retrying
+    /// later, or elsewhere, is safe. Told apart from [`ErrorKind::Timeout`] so that a
+    /// saturated pool is not mistaken for a slow server.
+    PoolWaitTimeout,
+    /// The host already had `max_waiters_per_host` requests waiting for a connection;
+    /// this one was refused at once, without waiting. Nothing was sent: shed the load,
+    /// retry later, or raise `max_conns_per_host`.
+    WaitQueueFull,
     /// The server broke HTTP/1.1: a malformed head, ambiguous body framing, a bad chunk,
     /// a truncated body, bytes where none may be. The connection was closed, never pooled.
     Protocol,
@@ -152,6 +161,8 @@ impl ErrorKind {
             ErrorKind::ProxyConnectTimeout => "timed out waiting for the proxy's CONNECT answer",
             ErrorKind::ResponseHeaderTimeout => "timed out waiting for the response head",
             ErrorKind::Timeout => "request timed out",
+            ErrorKind::PoolWaitTimeout => "timed out waiting for a connection",
+            ErrorKind::WaitQueueFull => "too many requests waiting for a connection",
             ErrorKind::Protocol => "protocol error from server",
             ErrorKind::ConnectionClosed => "connection closed by server",
             ErrorKind::Io => "i/o error",
@@ -194,6 +205,8 @@ impl Error {
                 ErrorKind::Dns
                     | ErrorKind::Connect
                     | ErrorKind::ConnectTimeout
+                    | ErrorKind::PoolWaitTimeout
+                    | ErrorKind::WaitQueueFull
                     | ErrorKind::Proxy
                     | ErrorKind::ProxyConnectTimeout
             ),
@@ -243,6 +256,7 @@ impl Error {
             ErrorKind::ConnectTimeout
                 | ErrorKind::ResponseHeaderTimeout
                 | ErrorKind::Timeout
+                | ErrorKind::PoolWaitTimeout
                 | ErrorKind::TlsHandshakeTimeout
                 | ErrorKind::ProxyConnectTimeout
         )
@@ -453,6 +467,20 @@ mod tests {
         let theirs = Error::from_io(io::Error::from(io::ErrorKind::BrokenPipe));
         assert_eq!(theirs.kind(), ErrorKind::Io);
         assert_eq!(theirs.io_kind(), Some(io::ErrorKind::BrokenPipe));
+    }
+
+    #[test]
+    fn pool_waits_are_safe_to_retry_and_only_the_timeout_is_a_timeout() {
+        let timeout = Error::new(ErrorKind::PoolWaitTimeout);
+        let full = Error::new(ErrorKind::WaitQueueFull);
+        assert!(timeout.is_retry_safe() && full.is_retry_safe());
+        assert!(timeout.is_timeout() && !full.is_timeout());
+        assert_eq!(timeout.culprit(), Culprit::Environment);
+        assert_eq!(full.culprit(), Culprit::Environment);
+        assert_ne!(
+            timeout.to_string(),
+            Error::new(ErrorKind::Timeout).to_string()
+        );
     }
 
     #[test]

@@ -30,9 +30,13 @@
 //! response was read to its framed end, the keep-alive verdict allows it and nothing
 //! follows the response; an idle connection that turns readable (EOF or stray bytes) is
 //! closed before anyone reuses it; every wait has a deadline; an idempotent request that
-//! fails on a reused connection before any response byte is resent once on a fresh one,
-//! if its body can start again (a streamed body that cannot is never resent); every
-//! submitted request ends with exactly one `Done` or `Failed` (a `discard` aside).
+//! fails on a reused connection before any response byte is resent once on a fresh one
+//! (within the retry budget), if its body can start again (a streamed body that cannot
+//! is never resent); every submitted request ends with exactly one `Done` or `Failed` (a
+//! `discard` aside). What the pool does beyond that, by default: it stops reusing a
+//! connection at the limits the server announces (`Keep-Alive: timeout=, max=`) or
+//! shows by closing connections silently, and follows DNS answers that change
+//! (`docs/tuning.md`, "The pool's policies about the server").
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
@@ -45,11 +49,13 @@ mod dns;
 mod engine;
 mod error;
 mod event;
+pub mod layers;
 mod pool;
 mod request;
 mod route;
 mod slab;
 mod timer;
+pub mod trace;
 
 pub use auth::basic_auth;
 pub use body::{Body, BodySource, Pull};
@@ -64,8 +70,8 @@ pub use engine::Engine;
 pub use error::{Culprit, Error, ErrorKind, ProxyRefused};
 pub use event::{Event, HeadView};
 pub use pool::{
-    CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, PoolKey, ReuseOrder,
-    Scheme, Stats,
+    CloseCause, CloseCounts, Histogram, HostStats, LearnedLimits, NotReusable, NotReusableCounts,
+    PoolKey, ReuseOrder, Scheme, Stats, Timings,
 };
 pub use request::{Flow, RequestId, RequestInfo, RequestOptions};
 pub use route::{ConnectTo, NoProxy, Proxy, ResolveTo, Route};

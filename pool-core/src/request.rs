@@ -9,6 +9,7 @@
 //! finished exchange come back as [`RequestInfo`].
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::PROXY_AUTHORIZATION;
@@ -19,6 +20,7 @@ use crate::body::Outgoing;
 use crate::config::Config;
 use crate::error::Error;
 use crate::pool::HostId;
+use crate::trace::Tracer;
 
 /// Per-request settings that override the pool's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,27 +66,56 @@ impl RequestId {
 }
 
 impl fmt::Display for RequestId {
+    /// `req#N`, N counting the engine's submissions from 1 (the id's generation; the
+    /// slot it also holds is reused, so it would name many requests in a log).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "req#{}", self.0 & 0xffff_ffff)
+        write!(f, "req#{}", self.0 >> 32)
     }
 }
 
-/// How a request used the pool, and where its time went.
+/// How a request used the pool, and where its time went: the timing summary of one
+/// exchange, like curl's `-w` timings.
+///
+/// ```text
+///  submitted ─┬─ queued ──┬─ dns ─ connect ─ tls ─┬─ (written) ─ first byte ─ head ─ … ─ end of body
+///             │ (waiting  │  (a fresh connection) │
+///             │  at max_conns_per_host)           │
+///             ├──────────── wait ─────────────────┤
+///             ├──────────────────────── ttfb ─────────────────────┤
+///             ├──────────────────────── head ────────────────────────────┤
+///             └──────────────────────── total ─────────────────────────────────────────┘
+/// ```
+///
+/// `queued`, `dns`, `connect` and `tls` are the lengths of those phases; `wait`, `ttfb`,
+/// `head` and `total` are measured from submission, so they include what came before.
+/// After a retry (a stale reused connection), the phases are those of the attempt that
+/// answered and the instants still count from the first submission. Times come from the
+/// engine's clock, read once per loop turn.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RequestInfo {
     /// The connection had served a request before this one, or was waiting in the idle
     /// pool (opened by `prewarm`).
     pub reused: bool,
-    /// How long the reused connection had been idle.
+    /// How long the reused connection had been idle (zero when it was handed over
+    /// straight from the request before).
     pub idle_for: Option<Duration>,
+    /// Requests the connection carried before this one.
+    pub conn_requests: u32,
     /// Time spent in the host's wait queue (`max_conns_per_host` reached).
     pub queued: Duration,
+    /// From submission until the request had a connection ready to write to: the wait
+    /// queue, and for a fresh connection its DNS, connect and TLS handshake.
+    pub wait: Duration,
     /// DNS lookup time, when this request dialled and the answer was not cached.
     pub dns: Option<Duration>,
     /// TCP connect time, when this request dialled.
     pub connect: Option<Duration>,
-    /// From submission to the response head.
+    /// TLS handshake time, when this request dialled an `https` connection.
+    pub tls: Option<Duration>,
+    /// From submission to the first byte of the response (time to first byte).
+    pub ttfb: Duration,
+    /// From submission to the response head (parsed).
     pub head: Duration,
     /// From submission to the end of the body (zero until then).
     pub total: Duration,
@@ -146,6 +177,8 @@ pub(crate) struct Req {
     /// How the head is written (origin form, or absolute form to a proxy).
     pub(crate) form: HeadForm,
     pub(crate) info: RequestInfo,
+    /// This request's own tracer ([`RequestTracer`](crate::trace::RequestTracer)).
+    pub(crate) tracer: Option<Arc<dyn Tracer>>,
 }
 
 /// How a request head is written for the route it takes.

@@ -37,15 +37,24 @@ pub(crate) enum Deadline {
     Total,
     /// Draining an unread body in the background (`drain_timeout`).
     Drain,
-    /// Idle connection unused for `idle_timeout`.
+    /// Idle connection unused for its idle limit (`idle_timeout`, or shorter: the
+    /// server's `Keep-Alive: timeout=` or a learned idle limit, less
+    /// `keepalive_margin`); for a retiring connection, the end of its watch.
     IdleExpiry,
     /// Connection older than its `max_conn_lifetime` (with jitter).
     Lifetime,
+    /// A request waited `pool_wait_timeout` in its host's queue (owned by the request).
+    PoolWait,
+    /// A host's DNS answer expired: ask again while it has connections (owned by the
+    /// host).
+    DnsRefresh,
 }
 
 impl Deadline {
-    /// Number of deadline names: the size of a [`DeadlineTable`].
-    pub(crate) const COUNT: usize = 10;
+    /// Number of deadline names: the size of a [`DeadlineTable`]. Derived from the last
+    /// variant, so a variant added in the middle (or by a merge) cannot leave a name
+    /// without a slot; `every_deadline_has_a_slot` checks it.
+    pub(crate) const COUNT: usize = Deadline::DnsRefresh as usize + 1;
 
     fn index(self) -> usize {
         self as usize
@@ -65,6 +74,8 @@ impl fmt::Display for Deadline {
             Deadline::Drain => "drain",
             Deadline::IdleExpiry => "idle-expiry",
             Deadline::Lifetime => "lifetime",
+            Deadline::PoolWait => "pool-wait",
+            Deadline::DnsRefresh => "dns-refresh",
         })
     }
 }
@@ -149,6 +160,8 @@ pub(crate) enum Owner {
     Conn(usize),
     /// A request that has no connection yet (waiting in a host's queue).
     Request(u64),
+    /// A host pool (its DNS answer's refresh).
+    Host(usize),
 }
 
 /// The engine's min-heap of deadline entries.
@@ -184,6 +197,45 @@ impl Timers {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn every_deadline_has_a_slot() {
+        // Exhaustive: a new variant must be added here, and then fits the table.
+        fn all() -> [Deadline; 12] {
+            use Deadline::*;
+            let list = [
+                Connect,
+                HappyEyeballs,
+                TlsHandshake,
+                ProxyConnect,
+                ResponseHead,
+                ExpectContinue,
+                Total,
+                Drain,
+                IdleExpiry,
+                Lifetime,
+                PoolWait,
+                DnsRefresh,
+            ];
+            for d in list {
+                match d {
+                    Connect | HappyEyeballs | TlsHandshake | ProxyConnect | ResponseHead
+                    | ExpectContinue | Total | Drain | IdleExpiry | Lifetime | PoolWait
+                    | DnsRefresh => {}
+                }
+            }
+            list
+        }
+        let list = all();
+        assert_eq!(list.len(), Deadline::COUNT);
+        let mut table = DeadlineTable::default();
+        let t = Instant::now();
+        for (i, d) in list.into_iter().enumerate() {
+            assert_eq!(d.index(), i, "{d}");
+            assert!(table.set(d, t));
+            assert_eq!(table.get(d), Some(t));
+        }
+    }
 
     fn t0() -> Instant {
         Instant::now()

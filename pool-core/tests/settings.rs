@@ -160,6 +160,41 @@ fn cases() -> Vec<(&'static str, &'static str, Expect, Change)> {
         case("max_retries", "0", Works, |b| b.max_retries(0)),
         case("max_retries", "1", Works, |b| b.max_retries(1)),
         case("max_retries", "max", Works, |b| b.max_retries(u8::MAX)),
+        case("retry_budget", "0", Works, |b| b.retry_budget(0.0)),
+        case("retry_budget", "1", Works, |b| b.retry_budget(1.0)),
+        case("retry_budget", "max", Refused, |b| b.retry_budget(f64::MAX)),
+        case("retry_budget", "nan", Refused, |b| b.retry_budget(f64::NAN)),
+        case("keepalive_margin", "0", Works, |b| b.keepalive_margin(ZERO)),
+        case("keepalive_margin", "1ns", Works, |b| b.keepalive_margin(NS)),
+        case("keepalive_margin", "max", Works, |b| {
+            b.keepalive_margin(MAX)
+        }),
+        case("learn_server_limits", "off", Works, |b| {
+            b.learn_server_limits(false)
+        }),
+        case("follow_dns", "off", Works, |b| b.follow_dns(false)),
+        case("follow_dns", "with dns_ttl 1ns", Works, |b| {
+            b.follow_dns(true).dns_ttl(NS)
+        }),
+        // One request at a time: nobody waits, whatever the queue allows.
+        case("max_waiters_per_host", "0", Works, |b| {
+            b.max_conns_per_host(Some(1)).max_waiters_per_host(Some(0))
+        }),
+        case("max_waiters_per_host", "1", Works, |b| {
+            b.max_conns_per_host(Some(1)).max_waiters_per_host(Some(1))
+        }),
+        case("max_waiters_per_host", "max", Works, |b| {
+            b.max_waiters_per_host(Some(usize::MAX))
+        }),
+        case("pool_wait_timeout", "0", Refused, |b| {
+            b.pool_wait_timeout(Some(ZERO))
+        }),
+        case("pool_wait_timeout", "1ns", Works, |b| {
+            b.max_conns_per_host(Some(1)).pool_wait_timeout(Some(NS))
+        }),
+        case("pool_wait_timeout", "max", Works, |b| {
+            b.pool_wait_timeout(Some(MAX))
+        }),
         case("tcp_keepalive.idle", "0", Refused, |b| {
             b.tcp_keepalive(keepalive(|k| k.idle = ZERO))
         }),

@@ -19,7 +19,10 @@
 //!   it once on a fresh connection;
 //! - nothing leaks: after `close_idle()` the server sees no open connection while the
 //!   client is still alive and the pool's gauges are zero; after dropping the client and
-//!   the server, the process's descriptors and threads are back to what they were.
+//!   the server, the process's descriptors and threads are back to what they were;
+//! - memory is flat after warm-up: the resident set size, sampled every 200 ms, has a
+//!   median in the last third of the run no more than 8 MiB + 5 % above the median of
+//!   the middle third (the first third is warm-up). See [`judge_rss`].
 //!
 //! The faults are listed in [`Fault`] with their weights in [`FAULT_WEIGHTS`]. Bodies
 //! (Content-Length or chunked in random chunks, 0 to 256 KiB) and head padding (heads of
@@ -45,10 +48,10 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -100,6 +103,10 @@ const GARBAGE_AFTER_MAX_BODY: usize = 8 * 1024;
 /// The body length announced by faults that cut a body short when the request's own body
 /// is empty (there must be something to cut).
 const CUT_BODY_LEN: usize = 1000;
+
+/// Exchanges remembered for the "earlier on the same connection" part of a problem
+/// report: with 24 callers, far more than any connection's recent past.
+const RECENT_EXCHANGES: usize = 8192;
 
 /// Distinct body offsets in the pattern block; a prime, so offsets of different requests
 /// rarely line up.
@@ -301,10 +308,12 @@ struct Ledger {
 
 #[derive(Debug, Default)]
 struct LedgerState {
-    /// Every attempt of every request id, in the order read.
+    /// Every attempt of every request id whose outcome has not been judged yet, in the
+    /// order read (a judged request's entry is removed, so the ledger stays small).
     attempts: HashMap<u64, Vec<Attempt>>,
-    /// Every (request id, fault) per server connection, in order.
-    by_conn: HashMap<usize, Vec<(u64, Fault)>>,
+    /// The last [`RECENT_EXCHANGES`] exchanges, as (server connection, request id,
+    /// fault), oldest first: what came before on a connection, for problem reports.
+    recent: VecDeque<(usize, u64, Fault)>,
     /// How often each fault was injected.
     faults: BTreeMap<Fault, u64>,
     /// Requests the server could not make sense of (they must never happen).
@@ -325,7 +334,10 @@ impl Ledger {
             let attempt = attempts.len() as u64;
             let fault = Exchange::fault(seed, id, attempt);
             attempts.push(Attempt { conn, fault });
-            state.by_conn.entry(conn).or_default().push((id, fault));
+            if state.recent.len() == RECENT_EXCHANGES {
+                state.recent.pop_front();
+            }
+            state.recent.push_back((conn, id, fault));
             *state.faults.entry(fault).or_default() += 1;
             attempt
         };
@@ -742,17 +754,72 @@ struct Callers {
     stop_at: Instant,
     /// Per caller: the request it is waiting for, and since when (for the watchdog).
     in_flight: Vec<Mutex<Option<(u64, Instant)>>>,
+    ledger: Arc<Ledger>,
+    max_retries: u8,
 }
 
-fn run_caller(callers: &Callers, me: usize) -> Vec<Outcome> {
-    let mut outcomes = Vec::new();
+/// What a caller's outcomes came to: the counts for the figures and the problems found.
+/// Each outcome is judged as soon as it is known and then forgotten, with its request's
+/// attempts in the ledger, so that the soak's own memory does not grow with the number
+/// of requests (its memory is measured).
+#[derive(Debug, Default)]
+struct Tally {
+    requests: u64,
+    ok: u64,
+    retried: u64,
+    read_in_part: u64,
+    failed: BTreeMap<String, u64>,
+    slowest_ok: Duration,
+    problems: Vec<Problem>,
+}
+
+impl Tally {
+    fn count(&mut self, o: &Outcome) {
+        self.requests += 1;
+        match &o.result {
+            Ok(success) => {
+                self.ok += 1;
+                self.retried += u64::from(success.retries > 0);
+                self.read_in_part += u64::from(!success.complete);
+                self.slowest_ok = self.slowest_ok.max(o.elapsed);
+            }
+            Err(f) => *self.failed.entry(format!("{:?}", f.kind)).or_default() += 1,
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.requests += other.requests;
+        self.ok += other.ok;
+        self.retried += other.retried;
+        self.read_in_part += other.read_in_part;
+        for (kind, n) in other.failed {
+            *self.failed.entry(kind).or_default() += n;
+        }
+        self.slowest_ok = self.slowest_ok.max(other.slowest_ok);
+        self.problems.extend(other.problems);
+    }
+}
+
+fn run_caller(callers: &Callers, me: usize) -> Tally {
+    let mut tally = Tally::default();
     while Instant::now() < callers.stop_at {
         let id = callers.next_id.fetch_add(1, Ordering::Relaxed);
         *lock(&callers.in_flight[me]) = Some((id, Instant::now()));
-        outcomes.push(exchange(&callers.client, &callers.base, callers.seed, id));
+        let outcome = exchange(&callers.client, &callers.base, callers.seed, id);
         *lock(&callers.in_flight[me]) = None;
+        // Every attempt of this request was read before its outcome could be known (the
+        // server writes an attempt down before it answers or fails it).
+        let mut ledger = callers.ledger.lock();
+        tally.problems.extend(judge(
+            std::slice::from_ref(&outcome),
+            &ledger,
+            callers.max_retries,
+        ));
+        ledger.attempts.remove(&id);
+        drop(ledger);
+        tally.count(&outcome);
     }
-    outcomes
+    tally
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -760,6 +827,130 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 // ---- measuring ----------------------------------------------------------------------------
+
+/// How often the resident set size is sampled during the run.
+const RSS_EVERY: Duration = Duration::from_millis(200);
+
+/// Growth of the median RSS from the middle third of the run to the last third that
+/// still counts as flat: the allocator's arenas (24 caller threads, the engine, a server
+/// thread per connection) settle at their own pace, and bodies of up to 256 KiB come
+/// and go, so a few MiB move either way; a leak of even a few hundred bytes per request
+/// grows past this within a minute.
+const RSS_SLACK_BYTES: usize = 8 << 20;
+
+/// The same, as a fraction of the middle third's median.
+const RSS_SLACK_FRACTION: f64 = 0.05;
+
+/// Samples this process's resident set size on a thread of its own while the callers run.
+struct RssSampler {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Vec<(Duration, usize)>>,
+}
+
+impl RssSampler {
+    fn start() -> RssSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = std::thread::Builder::new()
+            .name("soak-rss".into())
+            .spawn({
+                let stop = Arc::clone(&stop);
+                move || {
+                    let started = Instant::now();
+                    let mut samples = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        if let Some(rss) = rss_bytes() {
+                            samples.push((started.elapsed(), rss));
+                        }
+                        std::thread::sleep(RSS_EVERY);
+                    }
+                    samples
+                }
+            })
+            .unwrap();
+        RssSampler { stop, handle }
+    }
+
+    /// Stops the sampler (its thread is joined, so the thread count is not off) and
+    /// returns the samples: time since the start, RSS in bytes.
+    fn stop(self) -> Vec<(Duration, usize)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap()
+    }
+}
+
+/// This process's resident set size in bytes (`VmRSS` of `/proc/self/status`).
+fn rss_bytes() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+fn median(mut values: Vec<usize>) -> usize {
+    values.sort_unstable();
+    values.get(values.len() / 2).copied().unwrap_or(0)
+}
+
+/// RSS flat after warm-up: the first third of the run is warm-up (pools, buffers and
+/// arenas filling); the median of the last third may exceed the median of the middle
+/// third by at most the slack. Prints the figures; a run too short for three thirds of
+/// samples is reported and not judged.
+fn judge_rss(samples: &[(Duration, usize)]) -> Vec<Problem> {
+    const MIB: f64 = (1 << 20) as f64;
+    let Some(&(end, _)) = samples.last() else {
+        println!("soak: rss: no samples (no /proc/self/status?)");
+        return Vec::new();
+    };
+    let third = end / 3;
+    let middle: Vec<usize> = samples
+        .iter()
+        .filter(|(t, _)| *t >= third && *t < third * 2)
+        .map(|s| s.1)
+        .collect();
+    let last: Vec<usize> = samples
+        .iter()
+        .filter(|(t, _)| *t >= third * 2)
+        .map(|s| s.1)
+        .collect();
+    if middle.len() < 5 || last.len() < 5 {
+        println!(
+            "soak: rss: {} samples, too few to judge (run for 3 s or more)",
+            samples.len()
+        );
+        return Vec::new();
+    }
+    let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
+    let (warm, middle, last) = (samples[0].1, median(middle), median(last));
+    let allowed = RSS_SLACK_BYTES + (middle as f64 * RSS_SLACK_FRACTION) as usize;
+    println!(
+        "soak: rss: {:.1} MiB at the start, median {:.1} MiB after warm-up (middle third), \
+         {:.1} MiB in the last third (growth {:+.1} MiB, allowed {:.1}), peak {:.1} MiB; \
+         {} samples over {end:.1?}",
+        warm as f64 / MIB,
+        middle as f64 / MIB,
+        last as f64 / MIB,
+        (last as f64 - middle as f64) / MIB,
+        allowed as f64 / MIB,
+        peak as f64 / MIB,
+        samples.len()
+    );
+    if last > middle + allowed {
+        let text = format!(
+            "median RSS grew from {:.1} MiB (middle third) to {:.1} MiB (last third), more \
+             than the {:.1} MiB allowed",
+            middle as f64 / MIB,
+            last as f64 / MIB,
+            allowed as f64 / MIB
+        );
+        return vec![Problem::new("memory: RSS not flat after warm-up", text)];
+    }
+    Vec::new()
+}
 
 /// The pool's counters. The one place that calls `Client::stats`, so that a change of its
 /// signature is one edit.
@@ -806,9 +997,12 @@ fn judge(outcomes: &[Outcome], ledger: &LedgerState, max_retries: u8) -> Vec<Pro
         let mut out = format!("attempts {attempts:?}");
         // What came before on the same connections: a fault there may be the cause.
         for a in attempts {
-            let earlier: Vec<_> = ledger.by_conn[&a.conn]
+            let earlier: Vec<_> = ledger
+                .recent
                 .iter()
-                .take_while(|(other, _)| *other != id)
+                .filter(|(conn, _, _)| *conn == a.conn)
+                .take_while(|(_, other, _)| *other != id)
+                .map(|(_, other, fault)| (*other, *fault))
                 .collect();
             if !earlier.is_empty() {
                 let _ = write!(
@@ -970,23 +1164,38 @@ fn pool_survives_mixed_faults_from_many_threads() {
         .build()
         .unwrap();
 
+    // The soak never looks at the server's records of requests: they would grow with
+    // every request, and the process's memory is measured.
+    server.keep_records(false);
     let started = Instant::now();
-    let outcomes = run_callers(&client, &server, &settings, &ledger);
+    let rss = RssSampler::start();
+    let tally = run_callers(&client, &server, &settings, &ledger);
     let ran_for = started.elapsed();
+    let rss_samples = rss.stop();
 
     let stats = pool_stats(&client);
     let mut problems = {
         let state = ledger.lock();
-        print_figures(&outcomes, &state, &stats, &server, &settings, ran_for);
+        print_figures(&tally, &state, &stats, &server, &settings, ran_for);
         let mut problems = state.problems.clone();
-        problems.extend(judge(&outcomes, &state, client.config().max_retries));
+        // Attempts left in the ledger were read after their request's outcome was
+        // judged: a request sent again after its caller had its answer.
+        let mut late: Vec<_> = state.attempts.iter().collect();
+        late.sort_by_key(|(id, _)| **id);
+        for (id, attempts) in late.into_iter().take(20) {
+            problems.push(Problem::new(
+                "a request the server read after its caller had the outcome",
+                format!("request {id}: attempts {attempts:?}"),
+            ));
+        }
         problems
     };
-    if stats.total.requests != outcomes.len() as u64 {
+    problems.extend(tally.problems.iter().cloned());
+    problems.extend(judge_rss(&rss_samples));
+    if stats.total.requests != tally.requests {
         let text = format!(
             "the pool counted {} requests, the callers sent {}",
-            stats.total.requests,
-            outcomes.len()
+            stats.total.requests, tally.requests
         );
         problems.push(Problem::new("stats: requests miscounted", text));
     }
@@ -1002,14 +1211,14 @@ fn pool_survives_mixed_faults_from_many_threads() {
 }
 
 /// Runs the callers until the soak's time is up and every one of them has returned;
-/// their outcomes. A caller that never returns fails the test (naming what it waits
-/// for) instead of hanging it.
+/// what their outcomes came to. A caller that never returns fails the test (naming what
+/// it waits for) instead of hanging it.
 fn run_callers(
     client: &Client,
     server: &TestServer,
     settings: &Settings,
-    ledger: &Ledger,
-) -> Vec<Outcome> {
+    ledger: &Arc<Ledger>,
+) -> Tally {
     let callers = Arc::new(Callers {
         client: client.clone(),
         base: format!("http://{}", server.addr()),
@@ -1017,8 +1226,10 @@ fn run_callers(
         next_id: AtomicU64::new(1),
         stop_at: Instant::now() + Duration::from_secs(settings.secs),
         in_flight: (0..settings.threads).map(|_| Mutex::new(None)).collect(),
+        ledger: Arc::clone(ledger),
+        max_retries: client.config().max_retries,
     });
-    let handles: Vec<JoinHandle<Vec<Outcome>>> = (0..settings.threads)
+    let handles: Vec<JoinHandle<Tally>> = (0..settings.threads)
         .map(|me| {
             let callers = Arc::clone(&callers);
             std::thread::Builder::new()
@@ -1052,45 +1263,34 @@ fn run_callers(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect()
+    let mut tally = Tally::default();
+    for h in handles {
+        tally.merge(h.join().unwrap());
+    }
+    tally
 }
 
 /// Prints what happened: requests and outcomes, faults injected, the pool's counters.
 fn print_figures(
-    outcomes: &[Outcome],
+    tally: &Tally,
     ledger: &LedgerState,
     stats: &Stats,
     server: &TestServer,
     settings: &Settings,
     ran_for: Duration,
 ) {
-    let ok: Vec<&Success> = outcomes
-        .iter()
-        .filter_map(|o| o.result.as_ref().ok())
-        .collect();
-    let retried = ok.iter().filter(|s| s.retries > 0).count();
-    let read_in_part = ok.iter().filter(|s| !s.complete).count();
-    let mut failed: BTreeMap<String, usize> = BTreeMap::new();
-    for f in outcomes.iter().filter_map(|o| o.result.as_ref().err()) {
-        *failed.entry(format!("{:?}", f.kind)).or_default() += 1;
-    }
-    let slowest_ok = outcomes
-        .iter()
-        .filter(|o| o.result.is_ok())
-        .map(|o| o.elapsed)
-        .max()
-        .unwrap_or_default();
     let t = &stats.total;
     println!(
-        "soak: {} requests in {ran_for:.1?} from {} threads: {} ok ({retried} after a retry, \
-         {read_in_part} read in part), {} failed {failed:?}; slowest ok {slowest_ok:.1?}",
-        outcomes.len(),
+        "soak: {} requests in {ran_for:.1?} from {} threads: {} ok ({} after a retry, \
+         {} read in part), {} failed {:?}; slowest ok {:.1?}",
+        tally.requests,
         settings.threads,
-        ok.len(),
-        outcomes.len() - ok.len()
+        tally.ok,
+        tally.retried,
+        tally.read_in_part,
+        tally.requests - tally.ok,
+        tally.failed,
+        tally.slowest_ok
     );
     println!("soak: faults injected {:?}", ledger.faults);
     println!(

@@ -10,7 +10,9 @@
 //! first. Nothing else changes, so every [`Script`](crate::Script) runs over TLS as it is.
 
 use super::PATTERN_PERIOD;
-use super::{pattern_block, response_bytes, show, Shared, HEAD_LIMIT_BYTES, IO_TIMEOUT};
+use super::{
+    pattern_block, response_bytes, show, ServerLimits, Shared, HEAD_LIMIT_BYTES, IO_TIMEOUT,
+};
 use crate::tls::{Handshake, HandshakeKind};
 use rustls::{ServerConfig, ServerConnection};
 use std::fmt;
@@ -275,7 +277,12 @@ impl ServerConn {
             body,
             raw,
         };
-        self.shared.update(|s| s.recorded.push(request.clone()));
+        self.shared.update(|s| {
+            s.requests += 1;
+            if !s.forget_requests {
+                s.recorded.push(request.clone());
+            }
+        });
         Ok(request)
     }
 
@@ -640,6 +647,72 @@ impl ServerConn {
         }
     }
 
+    /// Serves like a server with keep-alive limits (see [`ServerLimits`]): answers
+    /// requests with `200` and `body` until it reaches `limits.max_requests` or the
+    /// connection sits idle for `limits.idle_timeout`, then closes with a FIN and no
+    /// `Connection: close` on the last response — the *silent* close of Node's 5 s
+    /// keep-alive, of load balancers and of servers with a request cap. With
+    /// `limits.hint`, every response carries `Keep-Alive: timeout=T, max=M` (`M` counting
+    /// down the requests left, as Apache does). A request with `Connection: close` is
+    /// answered with `Connection: close` and ends the connection, as in
+    /// [`serve_keep_alive`](Self::serve_keep_alive).
+    pub fn serve_with_limits(&mut self, body: &[u8], limits: ServerLimits) {
+        let mut served = 0usize;
+        loop {
+            let idle_since = std::time::Instant::now();
+            if let Some(idle) = limits.idle_timeout {
+                self.set_io_timeout(idle.saturating_add(limits.close_delay));
+            }
+            let Some(request) = self.read_request() else {
+                break;
+            };
+            if let Some(idle) = limits.idle_timeout {
+                self.set_io_timeout(IO_TIMEOUT);
+                if idle_since.elapsed() > idle.saturating_sub(limits.close_delay)
+                    && !limits.close_delay.is_zero()
+                {
+                    break; // "arrived" after the server had closed: no answer
+                }
+            }
+            served += 1;
+            let client_closes = request
+                .header("connection")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("close"));
+            let mut headers: Vec<(&str, String)> = Vec::new();
+            if client_closes {
+                headers.push(("Connection", "close".to_string()));
+            } else if limits.hint {
+                let mut value = Vec::new();
+                if let Some(idle) = limits.idle_timeout {
+                    value.push(format!("timeout={}", idle.as_secs()));
+                }
+                if let Some(max) = limits.max_requests {
+                    value.push(format!("max={}", max.saturating_sub(served)));
+                }
+                if !value.is_empty() {
+                    headers.push(("Keep-Alive", value.join(", ")));
+                }
+            }
+            let borrowed: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let mut response = response_bytes(200, &borrowed, body);
+            if request.method == "HEAD" {
+                response.truncate(response.len() - body.len());
+            }
+            self.write(&response);
+            if client_closes {
+                break;
+            }
+            if limits.max_requests.is_some_and(|max| served >= max) {
+                if !limits.close_delay.is_zero() {
+                    self.stall(limits.close_delay);
+                }
+                break;
+            }
+        }
+        self.close();
+    }
+
     // ---- TLS -----------------------------------------------------------------------------
 
     /// Writes `plaintext` (through TLS on a TLS connection) followed by `raw` bytes that
@@ -678,6 +751,34 @@ impl ServerConn {
             return false;
         };
         if tls.session.refresh_traffic_keys().is_err() {
+            return false;
+        }
+        self.flush_tls().is_ok()
+    }
+
+    /// Sends a fatal TLS alert now, encrypted as any alert after the handshake is, and
+    /// stops using TLS on this connection (the socket stays open: close or reset it
+    /// next, or let the handler return).
+    ///
+    /// rustls has no call that sends an alert on demand, so this provokes one the way a
+    /// real peer would meet it: a record that fails to decrypt is fed to the server's own
+    /// session, which answers with `bad_record_mac` and refuses to go on. False on a
+    /// plain connection or if the handshake did not finish.
+    pub fn send_fatal_alert(&mut self) -> bool {
+        if !self.is_tls_ready() {
+            return false;
+        }
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return false;
+        };
+        // An application-data record (type 23, version 3.3) whose 32 bytes of "ciphertext"
+        // cannot authenticate under the session's keys.
+        let mut record = vec![23, 3, 3, 0, 32];
+        record.extend_from_slice(&[0x5a; 32]);
+        if tls.session.read_tls(&mut &record[..]).is_err() {
+            return false;
+        }
+        if tls.session.process_new_packets().is_ok() {
             return false;
         }
         self.flush_tls().is_ok()

@@ -43,6 +43,9 @@
 //! - [`ServerConn`] is one accepted connection: read whole requests (Content-Length or
 //!   chunked bodies), assert exact request bytes, write responses whole, chunked, one
 //!   byte at a time, stall, close with a FIN or reset with a RST.
+//! - [`ServerLimits`] with [`TestServer::with_limits`]: a server that closes a
+//!   connection silently after so many requests or so long idle, with or without a
+//!   `Keep-Alive: timeout=, max=` hint (what the pool's keep-alive policies react to).
 //! - [`Script`] names the faults tests keep needing (truncated bodies, resets, garbage
 //!   after a body, ambiguous framing, `100 Continue`, a huge body for slow readers).
 //! - [`open_fds`], [`free_port_refused`] and [`process_lock`] help leak and
@@ -106,6 +109,60 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest request head [`ServerConn::read_head`] accepts; longer is malformed.
 pub const HEAD_LIMIT_BYTES: usize = 64 * 1024;
 
+/// The keep-alive limits of a server run by [`ServerConn::serve_with_limits`]: how many
+/// requests one connection may carry and how long it may sit idle before the server
+/// closes it, and whether the server says so in a `Keep-Alive` header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Requests answered per connection before the server closes it; `None`: no cap.
+    pub max_requests: Option<usize>,
+    /// How long a connection may wait for its next request before the server closes it
+    /// (whole seconds in the hint); `None`: until the client closes.
+    pub idle_timeout: Option<Duration>,
+    /// Send `Keep-Alive: timeout=T, max=M` (the parts that are set) on each response.
+    pub hint: bool,
+    /// How late the server's close reaches the client, as over a network with this
+    /// one-way delay (zero: at once, as on loopback). After the last response a
+    /// connection may carry, the FIN follows this long after it; with an idle timeout
+    /// `T`, the FIN leaves at `T + close_delay`, and a request that arrives when the
+    /// connection has been idle for more than `T − close_delay` is taken as one that
+    /// was still in flight when the server closed: it is read but never answered.
+    /// Either way the client has a window in which it reuses a dead connection.
+    pub close_delay: Duration,
+}
+
+impl ServerLimits {
+    /// Closes silently after `n` responses per connection.
+    pub fn requests(n: usize) -> ServerLimits {
+        ServerLimits {
+            max_requests: Some(n),
+            ..ServerLimits::default()
+        }
+    }
+
+    /// Closes silently after `idle` without a request.
+    pub fn idle(idle: Duration) -> ServerLimits {
+        ServerLimits {
+            idle_timeout: Some(idle),
+            ..ServerLimits::default()
+        }
+    }
+
+    /// The same limits, with the server's close reaching the client `delay` late (see
+    /// [`ServerLimits::close_delay`](field@ServerLimits::close_delay)).
+    pub fn close_delay(self, delay: Duration) -> ServerLimits {
+        ServerLimits {
+            close_delay: delay,
+            ..self
+        }
+    }
+
+    /// The same limits, announced in a `Keep-Alive` header on every response.
+    pub fn with_hint(self) -> ServerLimits {
+        ServerLimits { hint: true, ..self }
+    }
+}
+
 /// A loopback HTTP/1.1 server that runs a handler for every accepted connection.
 ///
 /// Dropping it stops everything; see the [module docs](self) for the guarantees.
@@ -154,6 +211,13 @@ impl TestServer {
         TestServer::start(move |conn| conn.serve_keep_alive(body))
     }
 
+    /// A keep-alive server with limits: every connection runs
+    /// [`ServerConn::serve_with_limits`] with `body` and `limits` (a request cap, an idle
+    /// timeout, with or without a `Keep-Alive` hint).
+    pub fn with_limits(body: &'static [u8], limits: ServerLimits) -> TestServer {
+        TestServer::start(move |conn| conn.serve_with_limits(body, limits))
+    }
+
     /// A server that runs `script` on every connection.
     pub fn scripted(script: Script) -> TestServer {
         TestServer::start(move |conn| script.run(conn))
@@ -178,12 +242,21 @@ impl TestServer {
     /// counts as soon as it has been read, before the handler answers it: once a client
     /// has its response, the request is already counted and recorded.
     pub fn requests(&self) -> usize {
-        self.shared.lock().recorded.len()
+        self.shared.lock().requests
     }
 
-    /// Every complete request read so far, in the order they were read.
+    /// Every complete request read so far, in the order they were read (none while
+    /// [`keep_records`](Self::keep_records) is off).
     pub fn recorded(&self) -> Vec<RecordedRequest> {
         self.shared.lock().recorded.clone()
+    }
+
+    /// Whether requests read from now on are kept for [`recorded`](Self::recorded) (on
+    /// by default). A long run that never looks at them turns it off, so that the
+    /// server's memory does not grow with every request (the soak measures the
+    /// process's memory). [`requests`](Self::requests) counts either way.
+    pub fn keep_records(&self, keep: bool) {
+        self.shared.update(|s| s.forget_requests = !keep);
     }
 
     /// Connections accepted and not yet closed on the server side. A connection closes
@@ -200,7 +273,7 @@ impl TestServer {
 
     /// Waits until at least `n` complete requests have been read; false on timeout.
     pub fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
-        self.shared.wait_until(timeout, |s| s.recorded.len() >= n)
+        self.shared.wait_until(timeout, |s| s.requests >= n)
     }
 
     /// Waits until exactly `n` connections are open on the server side; false on
@@ -217,7 +290,7 @@ impl fmt::Debug for TestServer {
             .field("addr", &self.addr)
             .field("connections", &state.connections)
             .field("open", &state.open)
-            .field("requests", &state.recorded.len())
+            .field("requests", &state.requests)
             .finish_non_exhaustive()
     }
 }
@@ -410,7 +483,11 @@ struct State {
     stopping: bool,
     connections: usize,
     open: usize,
+    /// Complete requests read, recorded or not.
+    requests: usize,
     recorded: Vec<RecordedRequest>,
+    /// Set by `keep_records(false)`: count requests without keeping them.
+    forget_requests: bool,
     /// A clone of every open connection's socket, so that a drop can shut it down.
     live: HashMap<usize, TcpStream>,
     conn_threads: Vec<JoinHandle<()>>,

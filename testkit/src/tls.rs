@@ -474,7 +474,7 @@ impl fmt::Debug for TlsTestServer {
             .field("connections", &state.connections)
             .field("handshakes", &state.handshakes.len())
             .field("handshake_failures", &state.handshake_failures.len())
-            .field("requests", &state.recorded.len())
+            .field("requests", &state.requests)
             .finish_non_exhaustive()
     }
 }

@@ -352,6 +352,12 @@ impl TlsSession {
         }
     }
 
+    /// The negotiated cipher suite by its IANA name (`TLS13_AES_256_GCM_SHA384`), once
+    /// known.
+    pub fn cipher_suite(&self) -> Option<&'static str> {
+        self.conn.negotiated_cipher_suite()?.suite().as_str()
+    }
+
     /// The ALPN protocol the server chose: `Some(b"http/1.1")`, or `None` if the server
     /// does not do ALPN.
     pub fn alpn_protocol(&self) -> Option<&[u8]> {

@@ -34,7 +34,17 @@
 //! finished until then (requests still in flight are left out).
 //!
 //! The pool is sized for the run: `max_idle_per_host` and `max_idle_total` are at least
-//! C, so every connection can be reused; other settings are wirepool's defaults.
+//! C, so every connection can be reused; the pool options (`--dns-ttl`,
+//! `--max-conns-per-host`, `--max-waiters`, `--pool-wait-timeout`, `--keepalive-margin`,
+//! `--no-learn-limits`, `--no-follow-dns`: `examples::pool`) apply on top; other
+//! settings are wirepool's defaults.
+//!
+//! The report adds wirepool's own view of each ok request (its `RequestInfo`): a
+//! breakdown of where the time went — waiting for a connection, DNS, connect, TLS, the
+//! first response byte, the whole exchange — and how many requests reused a connection
+//! (`breakdown` in `--json`). Observability costs can be measured: `--noop-tracer`
+//! installs a trace hook whose every method does nothing; `--log-layer` (client mode)
+//! adds `layers::LogLayer` with a `log` backend writing each line to stderr.
 //!
 //! Exit status: 0 when every request succeeded (or `--allow-errors`), 1 when some
 //! failed or the run could not start, 2 on bad usage.
@@ -49,9 +59,12 @@ use std::time::{Duration, Instant};
 use clap::{CommandFactory, Parser, ValueEnum};
 
 use examples::cpu::{self, CpuUsage};
-use examples::load::report::{LoadReport, Tally};
+use examples::load::report::{Breakdown, LoadReport, Tally};
 use examples::load::{parse_or_exit, usage_exit, LoadOptions, Plan, Stop};
+use examples::pool::PoolOptions;
 use examples::progress::Progress;
+use wirepool::layers::LogLayer;
+use wirepool::trace::Tracer;
 use wirepool::{Client, Config, Engine, Event, Flow, RequestId};
 
 /// Longest poll wait: how often a loop looks at the clock and for Ctrl-C when nothing
@@ -78,6 +91,46 @@ struct Cli {
     /// blocking Client
     #[arg(long, value_enum, default_value_t = Mode::Engine)]
     mode: Mode,
+    /// Install a trace hook whose every method does nothing (what having one costs)
+    #[arg(long)]
+    noop_tracer: bool,
+    /// Client mode: log every request with layers::LogLayer, one line each on stderr
+    #[arg(long)]
+    log_layer: bool,
+    #[command(flatten)]
+    pool: PoolOptions,
+}
+
+/// What the command line asked of the pool, besides the load.
+#[derive(Clone, Copy, Debug, Default)]
+struct Extras {
+    noop_tracer: bool,
+    log_layer: bool,
+}
+
+/// A tracer whose every hook is the trait's default, which does nothing.
+struct NoopTracer;
+
+impl Tracer for NoopTracer {}
+
+/// The `log` backend of `--log-layer`: each `wirepool::http` line formatted and written
+/// to stderr with one `write`, as a plain line logger would.
+struct StderrLines;
+
+impl log::Log for StderrLines {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target() == "wirepool::http"
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        use std::io::Write;
+        if self.enabled(record.metadata()) {
+            let line = format!("{} {}\n", record.level(), record.args());
+            let _ = io::stderr().write_all(line.as_bytes());
+        }
+    }
+
+    fn flush(&self) {}
 }
 
 /// Which API drives the load.
@@ -147,6 +200,7 @@ impl Shared {
 #[derive(Debug, Default)]
 struct ThreadResult {
     tally: Tally,
+    breakdown: Breakdown,
     /// When it finished its last request (or stopped for Ctrl-C).
     end: Option<Instant>,
     dials: u64,
@@ -183,8 +237,9 @@ impl Schedule {
     }
 }
 
-/// Pool settings for a thread with `connections` concurrent requests.
-fn config_for(plan: &Plan, connections: usize) -> Result<Config, String> {
+/// Pool settings for a thread with `connections` concurrent requests, with the pool
+/// options of the command line applied last.
+fn config_for(plan: &Plan, pool: &PoolOptions, connections: usize) -> Result<Config, String> {
     let mut config = Config::default();
     config.max_idle_per_host = config.max_idle_per_host.max(connections);
     config.max_idle_total = config.max_idle_total.max(connections);
@@ -192,6 +247,9 @@ fn config_for(plan: &Plan, connections: usize) -> Result<Config, String> {
         config.max_idle_per_host = 0;
     }
     config.tls = plan.tls_config()?;
+    config.proxy = plan.proxy.clone();
+    config.unix_socket = plan.options.unix_socket.clone();
+    pool.apply(&mut config);
     Ok(config)
 }
 
@@ -212,12 +270,20 @@ fn split(total: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
 /// Engine mode: each thread drives its own Engine with its share of the slots.
 fn engine_thread(
     plan: &Plan,
+    pool: &PoolOptions,
     shared: &Shared,
     slots: std::ops::Range<usize>,
     mut schedule: Option<Schedule>,
+    extras: Extras,
 ) -> Result<ThreadResult, String> {
-    let prepared = config_for(plan, slots.len())
-        .and_then(|c| Engine::new(c).map_err(|e| format!("cannot start the engine: {e}")));
+    let prepared = config_for(plan, pool, slots.len())
+        .and_then(|c| Engine::new(c).map_err(|e| format!("cannot start the engine: {e}")))
+        .map(|mut engine| {
+            if extras.noop_tracer {
+                engine.set_tracer(Some(Arc::new(NoopTracer)));
+            }
+            engine
+        });
     // Meet the others even on failure, so nobody waits for ever.
     shared.start.wait();
     let mut engine = prepared?;
@@ -276,7 +342,7 @@ fn engine_thread(
         if let (Some(s), false, false) = (&schedule, exhausted, free.is_empty()) {
             wait = wait.min(s.next_due(t0).saturating_duration_since(Instant::now()));
         }
-        let tally = &mut out.tally;
+        let (tally, breakdown) = (&mut out.tally, &mut out.breakdown);
         engine
             .poll(Some(wait), |ev| {
                 match ev {
@@ -286,9 +352,10 @@ fn engine_thread(
                         }
                     }
                     Event::Data { data, .. } => tally.body_bytes += data.len() as u64,
-                    Event::Done { id, .. } => {
+                    Event::Done { id, info } => {
                         if let Some((clock, slot, status)) = in_flight.remove(&id) {
                             tally.ok(status, 0, clock.elapsed());
+                            breakdown.record(&info);
                             shared.count(false);
                             free.push(slot);
                         }
@@ -356,16 +423,19 @@ fn client_thread(
         };
         let outcome = client.send(plan.request(slot)).and_then(|mut resp| {
             let status = resp.status().as_u16();
-            read_to_end_counting(resp.body_mut(), &mut buf)
-                .map(|n| (status, n))
-                .map_err(|e| io_error(&e))
+            let read = read_to_end_counting(resp.body_mut(), &mut buf);
+            let info = resp.body_mut().final_info().copied();
+            read.map(|n| (status, n, info)).map_err(|e| io_error(&e))
         });
         if shared.is_interrupted() {
             break; // cut short by Ctrl-C (the client is shut down): not counted
         }
         match outcome {
-            Ok((status, bytes)) => {
+            Ok((status, bytes, info)) => {
                 out.tally.ok(status, bytes, clock.elapsed());
+                if let Some(info) = info {
+                    out.breakdown.record(&info);
+                }
                 shared.count(false);
             }
             Err(e) => {
@@ -403,7 +473,13 @@ fn io_error(e: &io::Error) -> wirepool::Error {
 }
 
 /// Runs the load threads, watching for the end, Ctrl-C and the progress line.
-fn run(plan: &Plan, mode: Mode, interrupted: Arc<AtomicBool>) -> Result<LoadReport, String> {
+fn run(
+    plan: &Plan,
+    pool: &PoolOptions,
+    mode: Mode,
+    extras: Extras,
+    interrupted: Arc<AtomicBool>,
+) -> Result<LoadReport, String> {
     let c = plan.connections;
     let threads = match mode {
         Mode::Engine => plan.threads.unwrap_or(1),
@@ -413,12 +489,18 @@ fn run(plan: &Plan, mode: Mode, interrupted: Arc<AtomicBool>) -> Result<LoadRepo
     let client = match mode {
         Mode::Engine => None,
         Mode::Client => {
-            let mut config = config_for(plan, c)?;
-            if threads > c {
+            let mut config = config_for(plan, pool, c)?;
+            if threads > c && pool.max_conns_per_host.is_none() {
                 config.max_conns_per_host = Some(c);
             }
-            let client = Client::builder()
-                .config(config)
+            let mut builder = Client::builder().config(config);
+            if extras.noop_tracer {
+                builder = builder.tracer(Arc::new(NoopTracer));
+            }
+            if extras.log_layer {
+                builder = builder.middleware(LogLayer::new());
+            }
+            let client = builder
                 .build()
                 .map_err(|e| format!("cannot start the client: {e}"))?;
             Some(client)
@@ -438,7 +520,7 @@ fn run(plan: &Plan, mode: Mode, interrupted: Arc<AtomicBool>) -> Result<LoadRepo
             let spawned = std::thread::Builder::new()
                 .name(format!("loadgen-{i}"))
                 .spawn_scoped(scope, move || match client {
-                    None => engine_thread(plan, shared, range, schedule),
+                    None => engine_thread(plan, pool, shared, range, schedule, extras),
                     Some(client) => Ok(client_thread(client, plan, shared, i, schedule)),
                 });
             match spawned {
@@ -480,6 +562,7 @@ fn run(plan: &Plan, mode: Mode, interrupted: Arc<AtomicBool>) -> Result<LoadRepo
             match w.join() {
                 Ok(Ok(r)) => {
                     merged.tally.merge(&r.tally);
+                    merged.breakdown.merge(&r.breakdown);
                     end = end.max(r.end.unwrap_or(t0));
                     merged.dials += r.dials;
                     merged.reuses += r.reuses;
@@ -508,6 +591,7 @@ fn run(plan: &Plan, mode: Mode, interrupted: Arc<AtomicBool>) -> Result<LoadRepo
         Ok(LoadReport {
             client: mode.client_name().to_owned(),
             url: plan.url.to_string(),
+            route: plan.route(),
             connections: c,
             threads,
             elapsed: end.duration_since(t0),
@@ -524,6 +608,7 @@ fn run(plan: &Plan, mode: Mode, interrupted: Arc<AtomicBool>) -> Result<LoadRepo
             peak_rss_kb: cpu::peak_rss_kb(),
             rate: plan.rate,
             interrupted: stopped_at.is_some(),
+            breakdown: Some(merged.breakdown),
             ..LoadReport::default()
         })
     })
@@ -535,6 +620,19 @@ fn main() -> ExitCode {
         Ok(plan) => plan,
         Err(msg) => usage_exit(&mut Cli::command(), msg),
     };
+    if cli.log_layer && cli.mode == Mode::Engine {
+        usage_exit(
+            &mut Cli::command(),
+            "--log-layer needs --mode client (layers wrap Client::send)",
+        );
+    }
+    if cli.log_layer && log::set_logger(&StderrLines).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+    let extras = Extras {
+        noop_tracer: cli.noop_tracer,
+        log_layer: cli.log_layer,
+    };
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupted);
@@ -542,7 +640,7 @@ fn main() -> ExitCode {
             eprintln!("loadgen: note: Ctrl-C will not print a report: {e}");
         }
     }
-    match run(&plan, cli.mode, interrupted) {
+    match run(&plan, &cli.pool, cli.mode, extras, interrupted) {
         Ok(report) => {
             if plan.options.json {
                 println!("{}", report.to_json());

@@ -6,18 +6,20 @@
 //! | 1 | a URL of another scheme (`UNSUPPORTED_PROTOCOL`), or a failure curl has no code for |
 //! | 2 | usage error: unknown option, bad value (`FAILED_INIT`, what curl exits with for those) |
 //! | 3 | a malformed URL (`URL_MALFORMAT`) |
+//! | 4 | a SOCKS proxy: curl has them, this build does not (`NOT_BUILT_IN`) |
+//! | 5 | the proxy's name did not resolve, or its URL does not parse (`COULDNT_RESOLVE_PROXY`) |
 //! | 6 | the host name did not resolve (`COULDNT_RESOLVE_HOST`) |
-//! | 7 | no TCP connection (`COULDNT_CONNECT`) |
+//! | 7 | no TCP connection, to the origin or to the proxy; a proxy scheme curl does not know (`COULDNT_CONNECT`) |
 //! | 8 | the server broke HTTP: malformed head, ambiguous framing (`WEIRD_SERVER_REPLY`) |
 //! | 18 | the body ended before its announced end (`PARTIAL_FILE`) |
 //! | 22 | `-f` and a status ≥ 400 (`HTTP_RETURNED_ERROR`) |
 //! | 23 | writing the body failed: stdout closed, `-o` file not writable (`WRITE_ERROR`) |
 //! | 26 | the `-T` file or stdin could not be read, or ended early (`READ_ERROR`) |
-//! | 28 | a deadline passed: connect, TLS handshake, response head, total (`OPERATION_TIMEDOUT`) |
+//! | 28 | a deadline passed: connect, the proxy's `CONNECT` answer, TLS handshake, response head, total (`OPERATION_TIMEDOUT`) |
 //! | 35 | the TLS handshake failed for another reason than the certificate (`SSL_CONNECT_ERROR`) |
-//! | 52 | the server closed before any response byte (`GOT_NOTHING`) |
 //! | 47 | `-L`: more redirects than `--max-redirs`, a loop, or an unusable `Location` (`TOO_MANY_REDIRECTS`) |
-//! | 56 | the connection failed while receiving (`RECV_ERROR`) |
+//! | 52 | the server closed before any response byte (`GOT_NOTHING`) |
+//! | 56 | the connection failed while receiving; the proxy refused `CONNECT` or broke it (`RECV_ERROR`) |
 //! | 60 | the server's certificate is not trusted: unknown issuer, expired, wrong name (`PEER_FAILED_VERIFICATION`) |
 //! | 61 | `--compressed`: the body could not be decoded (`BAD_CONTENT_ENCODING`) |
 //! | 63 | `--compressed`: the body decodes to more than 64 MiB, a bomb (`FILESIZE_EXCEEDED`) |
@@ -39,6 +41,10 @@ pub const OTHER: u8 = 1;
 pub const USAGE: u8 = 2;
 /// Malformed URL.
 pub const URL_MALFORMAT: u8 = 3;
+/// A feature this build does not have (SOCKS proxies).
+pub const NOT_BUILT_IN: u8 = 4;
+/// The proxy's name did not resolve, or its URL does not parse.
+pub const COULDNT_RESOLVE_PROXY: u8 = 5;
 /// DNS failure.
 pub const COULDNT_RESOLVE_HOST: u8 = 6;
 /// Connect failure.
@@ -78,7 +84,11 @@ pub fn for_error(error: &Error, reading_body: bool) -> u8 {
     match error.kind() {
         ErrorKind::Dns => COULDNT_RESOLVE_HOST,
         ErrorKind::Connect => COULDNT_CONNECT,
+        // A refused CONNECT (curl: "CONNECT tunnel failed, response 403"), or a proxy
+        // that closed, reset or answered garbage during it.
+        ErrorKind::Proxy => RECV_ERROR,
         ErrorKind::ConnectTimeout
+        | ErrorKind::ProxyConnectTimeout
         | ErrorKind::TlsHandshakeTimeout
         | ErrorKind::ResponseHeaderTimeout
         | ErrorKind::Timeout => OPERATION_TIMEDOUT,
@@ -101,6 +111,15 @@ pub fn for_error(error: &Error, reading_body: bool) -> u8 {
         ErrorKind::Decode => BAD_CONTENT_ENCODING,
         ErrorKind::BodyTooLarge => FILESIZE_EXCEEDED,
         _ => OTHER,
+    }
+}
+
+/// As [`for_error`], for a request sent through a proxy: the only name the client
+/// resolves then is the proxy's, so a DNS failure is curl's 5, not 6.
+pub fn for_proxied_error(error: &Error, reading_body: bool) -> u8 {
+    match error.kind() {
+        ErrorKind::Dns => COULDNT_RESOLVE_PROXY,
+        _ => for_error(error, reading_body),
     }
 }
 
@@ -144,5 +163,11 @@ mod tests {
         assert_eq!(code(ErrorKind::Decode, true), 61);
         assert_eq!(code(ErrorKind::BodyTooLarge, true), 63);
         assert_eq!(code(ErrorKind::PoolClosed, false), 1);
+        assert_eq!(code(ErrorKind::Proxy, false), 56);
+        assert_eq!(code(ErrorKind::ProxyConnectTimeout, false), 28);
+        let proxied = |kind| for_proxied_error(&Error::new(kind), false);
+        assert_eq!(proxied(ErrorKind::Dns), 5);
+        assert_eq!(proxied(ErrorKind::Connect), 7);
+        assert_eq!(proxied(ErrorKind::Proxy), 56);
     }
 }

@@ -1,8 +1,9 @@
 //! The `fetch` tool's command line: its options (curl's spellings), and how they become
-//! a [`Client`](wirepool::Client), requests, and where each response goes.
+//! [`Client`](wirepool::Client)s, requests, and where each response goes.
 //!
 //! ```text
-//!  argv ──clap──► Cli ──check()──► Options ──► client_builder() ─► Client
+//!  argv ──clap──► Cli ──check()──► Options ──► routing.via(url) ─► Direct | Proxy(P) | Unix
+//!                 (+ environment)         ├──► client_builder(P) ─► one Client per route
 //!                                         ├──► request(url) ─► Request<Body>
 //!                                         └──► outputs: -o/-O per URL, in order, as curl
 //! ```
@@ -10,10 +11,13 @@
 //! Everything the user typed is checked here, before any request is sent: URLs parse,
 //! methods are tokens, header names are tokens and header values hold no CR, LF or NUL
 //! (so a header can never inject a second header or request), seconds are in range,
-//! `-d @file` files can be read, `-T` files exist. The run loop lives in `src/bin/fetch.rs`; the
-//! `--trace` line in [`trace`]; `-w` in [`write_out`]; the exit codes in [`exit`].
+//! `-d @file` files can be read, `-T` files exist, `-x`, `--resolve` and `--connect-to`
+//! parse. The run loop lives in `src/bin/fetch.rs`; the `--trace` line in [`trace`]; `-w`
+//! in [`write_out`]; the exit codes in [`exit`]; where each URL goes (proxies, Unix
+//! sockets, the environment as curl reads it) in [`route`].
 
 pub mod exit;
+pub mod route;
 pub mod trace;
 pub mod write_out;
 
@@ -27,9 +31,11 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use wirepool::http::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use wirepool::http::{HeaderMap, Method, Request, Uri};
 use wirepool::tls::{TlsConfig, TrustRoots};
-use wirepool::{Body, Bytes, ClientBuilder, RedirectPolicy};
+use wirepool::{Body, Bytes, ClientBuilder, ConnectTo, Proxy, RedirectPolicy};
 
 use crate::load::{parse_header, parse_method};
+use crate::pool::PoolOptions;
+use route::{ResolveRules, Routing};
 
 /// The command line, as clap reads it (see [`Options`] for what it means once checked).
 #[derive(Parser, Debug)]
@@ -42,8 +48,12 @@ use crate::load::{parse_header, parse_method};
                   Exit status (curl's codes): 0 when the last URL got a response, 2 usage, \
                   3 malformed URL, 6 DNS, 7 connect, 8 bad response, 18 body cut short, \
                   22 HTTP status >= 400 with -f, 23 write error, 28 timeout, 35 TLS \
-                  handshake, 52 empty reply, 56 receive error, 60 certificate not \
-                  trusted, 77 --cacert unusable, 1 other. See docs/fetch.md."
+                  handshake, 52 empty reply, 56 receive error or proxy refused CONNECT, 60 \
+                  certificate not trusted, 77 --cacert unusable, 4 SOCKS proxy, 5 proxy \
+                  unresolvable or unparsable, 1 other. See docs/fetch.md.\n\n\
+                  Environment (as curl reads it): http_proxy (lower case only) for http://, \
+                  https_proxy or HTTPS_PROXY for https://, else all_proxy or ALL_PROXY; \
+                  no_proxy or NO_PROXY. -x and --noproxy replace them."
 )]
 pub struct Cli {
     /// URLs to fetch, in order
@@ -154,6 +164,29 @@ pub struct Cli {
     /// Deadline for DNS + TCP connect (default 10)
     #[arg(long, value_name = "SECS", value_parser = parse_positive_secs)]
     connect_timeout: Option<Duration>,
+    /// Use this HTTP proxy: [http://|https://][user:password@]host[:port] (port 1080
+    /// when none; http:// requests in absolute form, https:// through CONNECT); "" turns
+    /// proxies off, the environment's too
+    #[arg(short = 'x', long = "proxy", value_name = "URL")]
+    proxy: Option<String>,
+    /// Hosts that bypass the proxy, comma-separated: names (and their subdomains), IP
+    /// addresses, CIDR ranges; '*' alone for all; replaces NO_PROXY ("" for none)
+    #[arg(long, value_name = "LIST")]
+    noproxy: Option<String>,
+    /// Connect over this Unix domain socket instead of the network (the URL's host is
+    /// only the Host header and TLS name); wins over any proxy
+    #[arg(long, value_name = "PATH")]
+    unix_socket: Option<PathBuf>,
+    /// Use these addresses for HOST:PORT instead of resolving it:
+    /// [+]HOST:PORT:ADDR[,ADDR]... (HOST '*': any name on PORT; -HOST:PORT removes an
+    /// entry); repeatable
+    #[arg(long, value_name = "HOST:PORT:ADDR", allow_hyphen_values = true)]
+    resolve: Vec<String>,
+    /// Connect to HOST2:PORT2 when a request is for HOST1:PORT1 (the Host header, TLS
+    /// name and certificate check stay HOST1's; an empty HOST1 or PORT1 matches any, an
+    /// empty HOST2 or PORT2 keeps the original); repeatable, the first match wins
+    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
+    connect_to: Vec<String>,
     /// Idle connections kept per host (default 100)
     #[arg(long, value_name = "N")]
     max_idle_per_host: Option<usize>,
@@ -165,7 +198,8 @@ pub struct Cli {
     sleep: Option<Duration>,
 
     /// One key=value line per request on stderr: url= method= status= reused= idle_us=
-    /// dns_us= connect_us= head_us= total_us= bytes= (takes no value: never a URL)
+    /// conn_id= dns_us= connect_us= tls_us= wait_us= ttfb_us= head_us= total_us= bytes=
+    /// (takes no value: never a URL)
     #[arg(long)]
     trace: bool,
     /// Append the --trace lines to FILE instead of stderr
@@ -174,6 +208,13 @@ pub struct Cli {
     /// At exit, the pool's counters as one JSON line on stderr
     #[arg(long)]
     stats: bool,
+    /// At exit, the pool's counters and latency histograms in Prometheus text format
+    /// on stderr
+    #[arg(long)]
+    metrics: bool,
+
+    #[command(flatten)]
+    pool: PoolOptions,
 }
 
 /// Where one URL's body goes.
@@ -243,6 +284,17 @@ pub struct Options {
     pub trace_file: Option<PathBuf>,
     /// `--stats`.
     pub stats: bool,
+    /// `--dns-ttl`, `--max-conns-per-host`, `--max-waiters`, `--pool-wait-timeout`,
+    /// `--keepalive-margin`, `--no-learn-limits`, `--no-follow-dns`.
+    pub pool: PoolOptions,
+    /// `-x`, `--noproxy`, `--unix-socket` and the environment: where each URL goes.
+    pub routing: Routing,
+    /// `--resolve`.
+    pub resolve: ResolveRules,
+    /// `--connect-to`, in order (the first that matches wins).
+    pub connect_to: Vec<ConnectTo>,
+    /// `--metrics`.
+    pub metrics: bool,
     /// The URLs, in order (at least one).
     pub urls: Vec<Uri>,
 }
@@ -273,8 +325,21 @@ pub enum CliError {
 }
 
 impl Cli {
-    /// Parses `args` (the program name first) and checks them.
+    /// Parses `args` (the program name first) and checks them, reading the proxy
+    /// variables from the process environment.
     pub fn parse_args<I, T>(args: I) -> Result<Options, CliError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Cli::parse_args_with_env(args, |name| std::env::var(name).ok())
+    }
+
+    /// [`Cli::parse_args`] with the environment read through `getenv`.
+    pub fn parse_args_with_env<I, T>(
+        args: I,
+        getenv: impl Fn(&str) -> Option<String>,
+    ) -> Result<Options, CliError>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
@@ -298,10 +363,14 @@ impl Cli {
             outputs.extend(indices.map(|i| (i, Output::RemoteName)));
         }
         outputs.sort_by_key(|(i, _)| *i);
-        cli.check(outputs.into_iter().map(|(_, o)| o).collect())
+        cli.check(outputs.into_iter().map(|(_, o)| o).collect(), getenv)
     }
 
-    fn check(self, outputs: Vec<Output>) -> Result<Options, CliError> {
+    fn check(
+        self,
+        outputs: Vec<Output>,
+        getenv: impl Fn(&str) -> Option<String>,
+    ) -> Result<Options, CliError> {
         let upload = match &self.upload_file {
             None => None,
             Some(path) if path.as_os_str() == "-" => Some(Upload::Stdin),
@@ -402,6 +471,23 @@ impl Cli {
         if self.insecure && self.cacert.is_some() {
             return Err(CliError::Usage("give --cacert or -k, not both".into()));
         }
+        let mut resolve = ResolveRules::default();
+        for spec in &self.resolve {
+            resolve.add(spec).map_err(CliError::Usage)?;
+        }
+        let connect_to = self
+            .connect_to
+            .iter()
+            .map(|spec| {
+                ConnectTo::parse(spec).map_err(|e| {
+                    CliError::Usage(
+                        std::error::Error::source(&e)
+                            .map_or_else(|| e.to_string(), ToString::to_string),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let routing = Routing::new(self.proxy, self.noproxy, self.unix_socket, getenv);
         if outputs.len() > urls.len() {
             return Err(CliError::Usage(format!(
                 "{} -o/-O for {} URL(s): one per URL at most",
@@ -439,6 +525,11 @@ impl Cli {
             trace: self.trace || self.trace_file.is_some(),
             trace_file: self.trace_file,
             stats: self.stats,
+            pool: self.pool,
+            routing,
+            resolve,
+            connect_to,
+            metrics: self.metrics,
             urls,
         })
     }
@@ -494,12 +585,21 @@ impl Options {
         !self.silent || self.show_error
     }
 
-    /// A client builder with the settings given on the command line; the rest keep
-    /// wirepool's defaults. `-m`/`--timeout` bounds the whole request, so it replaces
-    /// the separate response-head deadline (10 s by default) instead of racing it.
+    /// A client builder with the settings given on the command line, for the URLs that
+    /// go through `proxy` (or none); the rest keep wirepool's defaults. `-m`/`--timeout`
+    /// bounds the whole request, so it replaces the separate response-head deadline
+    /// (10 s by default) instead of racing it.
+    ///
+    /// The library's own reading of the proxy variables is off: [`route`] decided each
+    /// URL's route with curl's rules, and a URL goes to the client of its proxy, which
+    /// sends every request there. `--unix-socket`, `--connect-to` and `--resolve` apply
+    /// to every client.
     ///
     /// Fails when the `--cacert` file cannot be used.
-    pub fn client_builder(&self) -> Result<ClientBuilder, wirepool::tls::Error> {
+    pub fn client_builder(
+        &self,
+        proxy: Option<&Proxy>,
+    ) -> Result<ClientBuilder, wirepool::tls::Error> {
         // As curl: redirects followed only with -L (and then, as curl, also from https
         // to http, credentials stripped when the host changes); compression only with
         // --compressed.
@@ -508,10 +608,26 @@ impl Options {
             Some(max) => RedirectPolicy::limited(max).allow_https_downgrade(true),
         };
         let mut b = ClientBuilder::new()
+            .proxy_from_env(false)
             .redirect(redirect)
             .decompress(self.compressed);
         if let Some(ua) = &self.user_agent {
             b = b.user_agent(ua.as_deref());
+        }
+        if let Some(proxy) = proxy {
+            b = b.proxy(proxy.clone());
+        }
+        if let Some(path) = self.routing.unix_socket() {
+            b = b.unix_socket(path.clone());
+        }
+        for rule in &self.connect_to {
+            b = b.connect_to(rule.clone());
+        }
+        for rule in &self.resolve.exact {
+            b = b.resolve(rule.clone());
+        }
+        if let Some(resolver) = self.resolve.wildcard_resolver() {
+            b = b.resolver(resolver);
         }
         if self.cacert.is_some() || self.insecure {
             let mut tls = TlsConfig::builder();
@@ -535,7 +651,7 @@ impl Options {
         if let Some(t) = self.idle_timeout {
             b = b.idle_timeout(t);
         }
-        Ok(b)
+        Ok(self.pool.apply_to(b))
     }
 
     /// The request for `url`: method, `-H` headers and the body (`-d`/`--json` bytes,
@@ -676,7 +792,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Options {
         let all = std::iter::once("fetch").chain(args.iter().copied());
-        match Cli::parse_args(all) {
+        match Cli::parse_args_with_env(all, |_| None) {
             Ok(o) => o,
             Err(e) => panic!("{args:?}: {e:?}"),
         }
@@ -684,7 +800,7 @@ mod tests {
 
     fn error(args: &[&str]) -> String {
         let all = std::iter::once("fetch").chain(args.iter().copied());
-        match Cli::parse_args(all) {
+        match Cli::parse_args_with_env(all, |_| None) {
             Err(CliError::Clap(e)) => e.to_string(),
             Err(CliError::Usage(m) | CliError::BadUrl(m) | CliError::UnsupportedScheme(m)) => m,
             Ok(o) => panic!("{args:?} should fail, got {o:?}"),
@@ -915,6 +1031,12 @@ mod tests {
             (&["ftp://h/"], "not supported"),
             (&["--max-redirs", "-2", "u"], "not a count"),
             (&["-d", "x", "--json", "{}", "u"], "not both"),
+            (&["--resolve", "h:80", "u"], "no address"),
+            (&["--resolve", "h:x:127.0.0.1", "u"], "bad port"),
+            (&["--resolve", "-h", "u"], "-HOST:PORT"),
+            (&["--connect-to", "a:1:b", "u"], "HOST1:PORT1:HOST2:PORT2"),
+            (&["--connect-to", "a:1:b:x", "u"], "HOST1:PORT1:HOST2:PORT2"),
+            (&["-x"], "a value is required"),
         ];
         for (args, expected) in cases {
             let message = error(args);
@@ -929,7 +1051,7 @@ mod tests {
     fn timeout_replaces_head_deadline() {
         let o = run(&["--timeout", "60", "u"]);
         let config = o
-            .client_builder()
+            .client_builder(None)
             .unwrap()
             .build()
             .unwrap()
@@ -939,7 +1061,7 @@ mod tests {
         assert_eq!(config.response_header_timeout, None);
         let o = run(&["u"]);
         let config = o
-            .client_builder()
+            .client_builder(None)
             .unwrap()
             .build()
             .unwrap()
@@ -947,5 +1069,62 @@ mod tests {
             .clone();
         assert!(config.response_header_timeout.is_some(), "default kept");
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn route_options_reach_the_client() {
+        let o = run(&[
+            "-x",
+            "proxy.test:3128",
+            "--noproxy",
+            "skip.test",
+            "--resolve",
+            "a.test:80:127.0.0.1",
+            "--resolve",
+            "+b.test:443:[::1]",
+            "--connect-to",
+            "a.test:80:127.0.0.1:8080",
+            "--connect-to",
+            "::c.test:",
+            "http://a.test/",
+            "http://skip.test/",
+        ]);
+        let via: Vec<_> = o.urls.iter().map(|u| o.routing.via(u).unwrap()).collect();
+        let proxy = via[0].proxy().expect("proxied").clone();
+        assert_eq!(proxy.to_string(), "http://proxy.test:3128");
+        assert_eq!(via[1], route::Via::Direct);
+        assert_eq!(o.resolve.exact.len(), 2);
+        assert_eq!(o.connect_to.len(), 2);
+        let config = o
+            .client_builder(Some(&proxy))
+            .unwrap()
+            .build()
+            .unwrap()
+            .config()
+            .clone();
+        assert!(!config.proxy_from_env, "fetch reads the environment itself");
+        assert_eq!(config.proxy, Some(proxy));
+        assert_eq!(config.resolve, o.resolve.exact);
+        assert_eq!(config.connect_to, o.connect_to);
+        assert!(config.unix_socket.is_none() && config.resolver.is_none());
+        let o = run(&[
+            "--unix-socket",
+            "/run/x.sock",
+            "--resolve",
+            "*:80:127.0.0.1",
+            "u",
+        ]);
+        let config = o
+            .client_builder(None)
+            .unwrap()
+            .build()
+            .unwrap()
+            .config()
+            .clone();
+        assert_eq!(config.unix_socket, Some(PathBuf::from("/run/x.sock")));
+        assert!(config.resolver.is_some(), "the '*' entry needs a resolver");
+        // -x "" is accepted (it turns proxies off).
+        let o = run(&["-x", "", "u"]);
+        assert_eq!(o.routing.via(&o.urls[0]).unwrap(), route::Via::Direct);
     }
 }

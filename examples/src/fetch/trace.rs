@@ -1,7 +1,7 @@
 //! The `--trace` line: what one request did with the pool, as `key=value` pairs.
 //!
 //! ```text
-//! url=http://127.0.0.1:8080/ method=GET status=200 reused=true idle_us=412 head_us=95 total_us=131 bytes=5
+//! url=http://127.0.0.1:8080/ method=GET status=200 reused=true idle_us=412 conn_id=1 wait_us=9 ttfb_us=88 head_us=95 total_us=131 bytes=5
 //! ```
 //!
 //! One line per request, space-separated, values never contain spaces, keys in this
@@ -14,8 +14,12 @@
 //! | `status`     | always                | the status code, or `failed` if no head arrived  |
 //! | `reused`     | a head arrived        | `true` if the connection came from the idle pool |
 //! | `idle_us`    | reused                | how long that connection had been idle           |
+//! | `conn_id`    | a head arrived        | the connection's number (from 1, never reused)   |
 //! | `dns_us`     | dialled, name looked up | DNS time (literal IPs skip DNS)                |
 //! | `connect_us` | dialled               | TCP connect time                                 |
+//! | `tls_us`     | dialled `https`       | TLS handshake time                               |
+//! | `wait_us`    | a head arrived        | send → a connection ready (queue, DNS, connect, TLS) |
+//! | `ttfb_us`    | a head arrived        | send → first response byte                       |
 //! | `head_us`    | a head arrived        | send → response head                             |
 //! | `total_us`   | always                | send → end of body (or → failure)                |
 //! | `bytes`      | a head arrived        | body bytes written to stdout                     |
@@ -77,12 +81,18 @@ impl fmt::Display for Trace {
             if let (true, Some(idle)) = (info.reused, info.idle_for) {
                 write!(f, " idle_us={}", idle.as_micros())?;
             }
+            write!(f, " conn_id={}", info.conn_id)?;
             if let Some(dns) = info.dns {
                 write!(f, " dns_us={}", dns.as_micros())?;
             }
             if let Some(connect) = info.connect {
                 write!(f, " connect_us={}", connect.as_micros())?;
             }
+            if let Some(tls) = info.tls {
+                write!(f, " tls_us={}", tls.as_micros())?;
+            }
+            write!(f, " wait_us={}", info.wait.as_micros())?;
+            write!(f, " ttfb_us={}", info.ttfb.as_micros())?;
             write!(f, " head_us={}", info.head.as_micros())?;
         }
         write!(f, " total_us={}", self.total.as_micros())?;
@@ -123,7 +133,11 @@ mod tests {
     fn dialled_request() {
         let mut info = RequestInfo::default();
         info.connect = Some(micros(80));
+        info.tls = Some(micros(40));
+        info.wait = micros(130);
+        info.ttfb = micros(140);
         info.head = micros(150);
+        info.conn_id = 3;
         let t = Trace {
             status: Some(StatusCode::OK),
             info: Some(info),
@@ -132,8 +146,8 @@ mod tests {
         };
         assert_eq!(
             t.to_string(),
-            "url=http://127.0.0.1:8080/a method=GET status=200 reused=false \
-             connect_us=80 head_us=150 total_us=250 bytes=5"
+            "url=http://127.0.0.1:8080/a method=GET status=200 reused=false conn_id=3 \
+             connect_us=80 tls_us=40 wait_us=130 ttfb_us=140 head_us=150 total_us=250 bytes=5"
         );
     }
 
@@ -143,8 +157,11 @@ mod tests {
         info.reused = true;
         info.idle_for = Some(micros(1000));
         info.dns = Some(micros(7));
+        info.wait = micros(20);
+        info.ttfb = micros(85);
         info.head = micros(90);
         info.retries = 1;
+        info.conn_id = 2;
         let t = Trace {
             status: Some(StatusCode::NOT_FOUND),
             info: Some(info),
@@ -154,7 +171,7 @@ mod tests {
         assert_eq!(
             t.to_string(),
             "url=http://127.0.0.1:8080/a method=GET status=404 reused=true idle_us=1000 \
-             dns_us=7 head_us=90 total_us=250 bytes=12 retries=1"
+             conn_id=2 dns_us=7 wait_us=20 ttfb_us=85 head_us=90 total_us=250 bytes=12 retries=1"
         );
     }
 

@@ -18,8 +18,9 @@
 //! | `content_type` | the response's `Content-Type` |
 //! | `time_namelookup` | seconds from the start until the name was resolved (queue wait included) |
 //! | `time_connect` | … until the TCP connection was made |
-//! | `time_appconnect` | … until TLS was ready: `https` only, else 0 (see below) |
-//! | `time_pretransfer`, `time_starttransfer` | … until the request could go out / the response head arrived |
+//! | `time_appconnect` | … until TLS was ready: `https` only, else 0 |
+//! | `time_pretransfer` | … until the request could go out (a connection was ready) |
+//! | `time_starttransfer` | … until the first response byte |
 //! | `time_total` | … until the body ended (or the failure) |
 //! | `num_connects` | new connections made for this transfer: 1, or 0 on a reused one |
 //! | `num_redirects` | redirects followed (`-L`) |
@@ -31,10 +32,8 @@
 //! | `json` | every variable above as one JSON object |
 //!
 //! Times are seconds with six decimals, from the client's [`RequestInfo`]: on a reused
-//! connection the DNS and connect times are zero, so `time_namelookup` and
-//! `time_connect` equal the queue wait. The engine does not yet report when a TLS
-//! handshake ended, so on a new `https` connection `time_appconnect` is the end of the
-//! TCP connect (the handshake is counted in `time_starttransfer`).
+//! connection the DNS, connect and TLS times are zero, so `time_namelookup`,
+//! `time_connect` and `time_appconnect` (for `https`) equal the queue wait.
 
 use std::io::{self, Read, Write};
 use std::time::Duration;
@@ -204,6 +203,7 @@ struct Times {
     namelookup: Duration,
     connect: Duration,
     appconnect: Duration,
+    pretransfer: Duration,
     starttransfer: Duration,
     total: Duration,
 }
@@ -214,6 +214,7 @@ fn times(t: &Transfer) -> Times {
             namelookup: Duration::ZERO,
             connect: Duration::ZERO,
             appconnect: Duration::ZERO,
+            pretransfer: Duration::ZERO,
             starttransfer: Duration::ZERO,
             total: t.total,
         };
@@ -221,15 +222,17 @@ fn times(t: &Transfer) -> Times {
     let namelookup = info.queued + info.dns.unwrap_or_default();
     let connect = namelookup + info.connect.unwrap_or_default();
     let appconnect = if t.url.scheme_str() == Some("https") {
-        connect
+        connect + info.tls.unwrap_or_default()
     } else {
         Duration::ZERO
     };
+    let pretransfer = info.wait.max(connect).max(appconnect);
     Times {
         namelookup,
         connect,
         appconnect,
-        starttransfer: info.head.max(connect),
+        pretransfer,
+        starttransfer: info.ttfb.max(pretransfer),
         total: t.total.max(info.head),
     }
 }
@@ -256,7 +259,7 @@ pub fn variable(name: &str, t: &Transfer) -> Option<String> {
         "time_namelookup" => secs(tm.namelookup),
         "time_connect" => secs(tm.connect),
         "time_appconnect" => secs(tm.appconnect),
-        "time_pretransfer" => secs(tm.connect.max(tm.appconnect)),
+        "time_pretransfer" => secs(tm.pretransfer),
         "time_starttransfer" => secs(tm.starttransfer),
         "time_total" => secs(tm.total),
         "time_redirect" => secs(Duration::ZERO),
@@ -331,6 +334,8 @@ mod tests {
         let mut info = RequestInfo::default();
         info.dns = Some(Duration::from_micros(1_000));
         info.connect = Some(Duration::from_micros(2_000));
+        info.wait = Duration::from_micros(3_100);
+        info.ttfb = Duration::from_micros(4_900);
         info.head = Duration::from_micros(5_000);
         let mut headers = HeaderMap::new();
         headers.insert("content-type", "text/plain".parse().unwrap());
@@ -375,7 +380,7 @@ mod tests {
         assert_eq!(text("%{http_code}\\n", &t), "404\n");
         assert_eq!(
             text("%{time_namelookup} %{time_connect} %{time_appconnect} %{time_starttransfer} %{time_total}", &t),
-            "0.001000 0.003000 0.000000 0.005000 0.008000"
+            "0.001000 0.003000 0.000000 0.004900 0.008000"
         );
         assert_eq!(text("%{num_connects} %{size_download}", &t), "1 800");
         assert_eq!(
@@ -406,6 +411,13 @@ mod tests {
         assert_eq!(text("%{num_connects}", &t), "0");
         t.url = Uri::from_static("https://h/");
         assert_eq!(text("%{time_appconnect}", &t), "0.003000");
+        if let Some(info) = &mut t.info {
+            info.tls = Some(Duration::from_micros(1_500));
+        }
+        assert_eq!(
+            text("%{time_appconnect} %{time_pretransfer}", &t),
+            "0.004500 0.004500"
+        );
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //! The options follow wrk's and oha's spelling: `-c` connections, `-d 10s` duration
 //! (`ms`, `s`, `m`, `h`; a bare number is seconds), `-n` requests, `-t` threads,
 //! `-R` requests per second (wrk2's constant-throughput mode), `-H` header (repeatable),
-//! `-m` method, `--body`, `--latency`. A peer that cannot do one of them refuses it with
-//! a usage error ([`Plan::refuse`]) instead of ignoring it.
+//! `-m` method, `--body`, `--latency`; and curl's `--proxy` and `--unix-socket` for
+//! where the connections go. A peer that cannot do one of them refuses it with a usage
+//! error ([`Plan::refuse`]) instead of ignoring it.
 
 pub mod report;
 
@@ -22,7 +23,7 @@ use clap::error::ErrorKind as ClapErrorKind;
 use wirepool::http::header::{HeaderName, HeaderValue};
 use wirepool::http::{HeaderMap, Method, Request, Uri};
 use wirepool::tls::{TlsConfig, TrustRoots};
-use wirepool::Body;
+use wirepool::{Body, Proxy};
 
 /// Connections when `-c` is not given (wrk's default).
 pub const DEFAULT_CONNECTIONS: usize = 10;
@@ -91,6 +92,15 @@ pub struct LoadOptions {
     /// No TLS session cache: every handshake is a full one
     #[arg(long)]
     pub no_resume: bool,
+    /// Send every request through this HTTP proxy ([http://|https://][user:pw@]host[:port]):
+    /// http:// in absolute form, https:// through CONNECT tunnels (the environment's
+    /// NO_PROXY still applies)
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Connect over this Unix domain socket instead of TCP (the URL's host is only the
+    /// Host header and TLS name)
+    #[arg(long, value_name = "PATH")]
+    pub unix_socket: Option<PathBuf>,
 }
 
 /// When a run ends.
@@ -150,6 +160,8 @@ pub struct Plan {
     pub headers: HeaderMap,
     /// `--body`.
     pub body: Option<Vec<u8>>,
+    /// `--proxy`, parsed.
+    pub proxy: Option<Proxy>,
     /// The options as given (output and TLS switches).
     pub options: LoadOptions,
 }
@@ -199,6 +211,19 @@ impl LoadOptions {
         for (name, value) in &self.headers {
             headers.append(name.clone(), value.clone());
         }
+        let proxy = match &self.proxy {
+            Some(url) => Some(Proxy::parse(url).map_err(|e| {
+                format!(
+                    "--proxy: {}",
+                    std::error::Error::source(&e)
+                        .map_or_else(|| e.to_string(), ToString::to_string)
+                )
+            })?),
+            None => None,
+        };
+        if proxy.is_some() && self.unix_socket.is_some() {
+            return Err("give --proxy or --unix-socket, not both".into());
+        }
         Ok(Plan {
             url,
             urls,
@@ -209,6 +234,7 @@ impl LoadOptions {
             method: self.method.clone().unwrap_or(Method::GET),
             headers,
             body: self.body.as_ref().map(|b| b.clone().into_bytes()),
+            proxy,
             options: self.clone(),
         })
     }
@@ -272,8 +298,19 @@ impl Plan {
         }
     }
 
+    /// How the connections reach the server, for the report: `via proxy URL` (the
+    /// password hidden), `via unix:PATH`, or `None` (straight, or as the environment's
+    /// proxy variables say).
+    pub fn route(&self) -> Option<String> {
+        match (&self.proxy, &self.options.unix_socket) {
+            (Some(proxy), _) => Some(format!("via proxy {proxy}")),
+            (None, Some(path)) => Some(format!("via unix:{}", path.display())),
+            (None, None) => None,
+        }
+    }
+
     /// The options a closed-loop GET-only peer cannot honour, refused in one place:
-    /// `-t`, `-R`, `-m`, `-H`, `--body`, `--url-list`.
+    /// `-t`, `-R`, `-m`, `-H`, `--body`, `--url-list`, `--proxy`, `--unix-socket`.
     pub fn refuse_unsupported(&self, who: &str) -> Result<(), String> {
         let o = &self.options;
         self.refuse(o.threads.is_some(), "-t/--threads", who)?;
@@ -285,7 +322,9 @@ impl Plan {
         )?;
         self.refuse(!o.headers.is_empty(), "-H/--header", who)?;
         self.refuse(o.body.is_some(), "--body", who)?;
-        self.refuse(o.url_list.is_some(), "--url-list", who)
+        self.refuse(o.url_list.is_some(), "--url-list", who)?;
+        self.refuse(o.proxy.is_some(), "--proxy", who)?;
+        self.refuse(o.unix_socket.is_some(), "--unix-socket", who)
     }
 }
 
@@ -495,11 +534,37 @@ mod tests {
             ("http://h/ --url http://g/", "once"),
             ("--frobnicate http://h/", "--frobnicate"),
             ("--url-list /nonexistent", "/nonexistent"),
+            (
+                "--proxy socks5://127.0.0.1:1080 http://h/",
+                "socks5:// proxies are not",
+            ),
+            ("--proxy http://h:x http://h/", "--proxy: proxy"),
+            ("--proxy h:1 --unix-socket /s http://h/", "not both"),
         ] {
             match plan(line) {
                 Err(msg) => assert!(msg.contains(needle), "{line}: {msg:?} lacks {needle:?}"),
                 Ok(p) => panic!("{line}: accepted as {p:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn proxy_and_unix_socket() {
+        let p = plan("--proxy http://u:secret@127.0.0.1:3128 https://h/").expect("valid");
+        let proxy = p.proxy.clone().expect("parsed");
+        assert_eq!((proxy.host(), proxy.port()), ("127.0.0.1", 3128));
+        assert_eq!(
+            p.route().as_deref(),
+            Some("via proxy http://u:***@127.0.0.1:3128")
+        );
+        let p = plan("--unix-socket /run/app.sock http://h/").expect("valid");
+        assert_eq!(p.route().as_deref(), Some("via unix:/run/app.sock"));
+        assert_eq!(plan("http://h/").expect("valid").route(), None);
+        // The peers refuse what they cannot do.
+        for line in ["--proxy h:1 http://h/", "--unix-socket /s http://h/"] {
+            let p = plan(line).expect("valid");
+            let e = p.refuse_unsupported("peer").unwrap_err();
+            assert!(e.contains(line.split(' ').next().unwrap()), "{e}");
         }
     }
 

@@ -22,6 +22,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::cpu::{self, CpuUsage};
+use wirepool::RequestInfo;
 
 /// Longest latency told apart; longer ones are recorded as this.
 pub const MAX_LATENCY: Duration = Duration::from_secs(3600);
@@ -170,6 +171,183 @@ impl Tally {
     }
 }
 
+/// Where wirepool's ok requests spent their time: each one's timing summary
+/// ([`RequestInfo`]: wait for a connection, DNS, connect, TLS, first byte, total) in a
+/// histogram per phase, and how many went out on a reused connection. `loadgen` only:
+/// the peers cannot tell. Phases that happen only on a new connection (DNS, connect,
+/// TLS) have as many samples as requests that dialled.
+#[derive(Clone, Debug, Default)]
+pub struct Breakdown {
+    /// Submission → a connection ready to write to (queue, DNS, connect, TLS).
+    pub wait: Latency,
+    /// DNS lookups (names not cached).
+    pub dns: Latency,
+    /// TCP connects.
+    pub connect: Latency,
+    /// TLS handshakes with the origin.
+    pub tls: Latency,
+    /// Submission → first response byte.
+    pub ttfb: Latency,
+    /// Submission → end of body, as the engine saw it.
+    pub total: Latency,
+    /// Requests on a reused connection.
+    pub reused: u64,
+    /// Requests on a new one.
+    pub fresh: u64,
+}
+
+impl Breakdown {
+    /// Counts one ok request's timing summary.
+    pub fn record(&mut self, info: &RequestInfo) {
+        self.wait.record(info.wait);
+        if let Some(d) = info.dns {
+            self.dns.record(d);
+        }
+        if let Some(d) = info.connect {
+            self.connect.record(d);
+        }
+        if let Some(d) = info.tls {
+            self.tls.record(d);
+        }
+        self.ttfb.record(info.ttfb);
+        self.total.record(info.total);
+        if info.reused {
+            self.reused += 1;
+        } else {
+            self.fresh += 1;
+        }
+    }
+
+    /// Adds `other`'s samples.
+    pub fn merge(&mut self, other: &Breakdown) {
+        for (mine, theirs) in self.phases_mut().into_iter().zip(other.phases()) {
+            mine.2.merge(theirs.2);
+        }
+        self.reused += other.reused;
+        self.fresh += other.fresh;
+    }
+
+    /// The phases: JSON key, label, histogram.
+    fn phases(&self) -> [(&'static str, &'static str, &Latency); 6] {
+        [
+            ("wait_us", "wait", &self.wait),
+            ("dns_us", "dns", &self.dns),
+            ("connect_us", "connect", &self.connect),
+            ("tls_us", "tls", &self.tls),
+            ("ttfb_us", "ttfb", &self.ttfb),
+            ("total_us", "total", &self.total),
+        ]
+    }
+
+    fn phases_mut(&mut self) -> [(&'static str, &'static str, &mut Latency); 6] {
+        [
+            ("wait_us", "wait", &mut self.wait),
+            ("dns_us", "dns", &mut self.dns),
+            ("connect_us", "connect", &mut self.connect),
+            ("tls_us", "tls", &mut self.tls),
+            ("ttfb_us", "ttfb", &mut self.ttfb),
+            ("total_us", "total", &mut self.total),
+        ]
+    }
+
+    /// The JSON object (`breakdown` in `loadgen --json`).
+    pub fn to_json(&self) -> JsonBreakdown {
+        let phase = |l: &Latency| {
+            l.percentiles().map(|p| JsonPhase {
+                n: l.count(),
+                mean: round(micros(p.mean), 1),
+                p50: round(micros(p.p50), 1),
+                p99: round(micros(p.p99), 1),
+                max: round(micros(p.max), 1),
+            })
+        };
+        JsonBreakdown {
+            reused: self.reused,
+            fresh: self.fresh,
+            wait_us: phase(&self.wait),
+            dns_us: phase(&self.dns),
+            connect_us: phase(&self.connect),
+            tls_us: phase(&self.tls),
+            ttfb_us: phase(&self.ttfb),
+            total_us: phase(&self.total),
+        }
+    }
+
+    /// The lines of the table (each starting with two spaces).
+    fn write_table(&self, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "  breakdown    each ok request's timing summary: p50, p99, mean (samples)"
+        );
+        for (_, label, l) in self.phases() {
+            match l.percentiles() {
+                Some(p) => {
+                    let _ = writeln!(
+                        s,
+                        "    {label:<10} {:>10} {:>10} {:>10}   ({})",
+                        human(p.p50),
+                        human(p.p99),
+                        human(p.mean),
+                        l.count()
+                    );
+                }
+                None => {
+                    let _ = writeln!(s, "    {label:<10} {:>10}", "-");
+                }
+            }
+        }
+        let all = self.reused + self.fresh;
+        let share = if all > 0 {
+            100.0 * self.reused as f64 / all as f64
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            s,
+            "    {:<10} {share:.2} % of requests ({} of {all})",
+            "reused", self.reused
+        );
+    }
+}
+
+/// One phase of [`JsonBreakdown`], µs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JsonPhase {
+    /// Samples.
+    pub n: u64,
+    /// Mean, µs.
+    pub mean: f64,
+    /// Median, µs.
+    pub p50: f64,
+    /// 99th percentile, µs.
+    pub p99: f64,
+    /// Largest, µs.
+    pub max: f64,
+}
+
+/// The `breakdown` object of the JSON line: [`Breakdown`]; a phase without samples is
+/// `null`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JsonBreakdown {
+    /// Requests on a reused connection.
+    pub reused: u64,
+    /// Requests on a new connection.
+    pub fresh: u64,
+    /// Submission → connection ready.
+    pub wait_us: Option<JsonPhase>,
+    /// DNS lookups.
+    pub dns_us: Option<JsonPhase>,
+    /// TCP connects.
+    pub connect_us: Option<JsonPhase>,
+    /// TLS handshakes.
+    pub tls_us: Option<JsonPhase>,
+    /// Submission → first response byte.
+    pub ttfb_us: Option<JsonPhase>,
+    /// Submission → end of body.
+    pub total_us: Option<JsonPhase>,
+}
+
 /// The result of one run.
 #[derive(Clone, Debug, Default)]
 pub struct LoadReport {
@@ -177,6 +355,9 @@ pub struct LoadReport {
     pub client: String,
     /// The URL loaded (the first one with a URL list).
     pub url: String,
+    /// How the connections reach it when not straight: `via proxy http://proxy:3128`,
+    /// `via unix:/run/app.sock` (shown after the URL in the table).
+    pub route: Option<String>,
     /// Connections (requests kept in flight).
     pub connections: usize,
     /// Threads that generated the load.
@@ -205,6 +386,8 @@ pub struct LoadReport {
     pub rate: Option<f64>,
     /// The run was cut short by Ctrl-C: requests still in flight then are not counted.
     pub interrupted: bool,
+    /// wirepool's timing breakdown (`loadgen` only).
+    pub breakdown: Option<Breakdown>,
 }
 
 /// The JSON line, field by field (`loadgen --json`; the peers print the same).
@@ -280,6 +463,8 @@ pub struct JsonReport {
     pub rate: Option<f64>,
     /// Cut short by Ctrl-C.
     pub interrupted: bool,
+    /// wirepool's timing breakdown of the ok requests (`null` for the peers).
+    pub breakdown: Option<JsonBreakdown>,
 }
 
 fn micros(d: Duration) -> f64 {
@@ -382,6 +567,7 @@ impl LoadReport {
             threads: self.threads as u64,
             rate: self.rate,
             interrupted: self.interrupted,
+            breakdown: self.breakdown.as_ref().map(Breakdown::to_json),
         }
     }
 
@@ -402,9 +588,12 @@ impl LoadReport {
         };
         let _ = writeln!(
             s,
-            "{} → {}, {} connections, {threads}{}",
+            "{} → {}{}, {} connections, {threads}{}",
             self.client,
             self.url,
+            self.route
+                .as_ref()
+                .map_or(String::new(), |r| format!(" {r}")),
             self.connections,
             self.rate
                 .map_or(String::new(), |r| format!(", rate {r} requests/s"))
@@ -494,6 +683,9 @@ impl LoadReport {
             (None, _) => {
                 let _ = writeln!(s, "  cpu          unavailable");
             }
+        }
+        if let Some(b) = &self.breakdown {
+            b.write_table(&mut s);
         }
         if let Some(kb) = self.peak_rss_kb {
             let _ = writeln!(s, "  memory       peak RSS {:.1} MiB", kb as f64 / 1024.0);

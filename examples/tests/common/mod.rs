@@ -64,24 +64,33 @@ impl Run {
     }
 }
 
-/// Runs `fetch` with `args`, killing it after [`RUN_LIMIT`].
+/// Runs `fetch` with `args`, killing it after [`RUN_LIMIT`]. The proxy variables of the
+/// test's environment are not passed on (a developer's `http_proxy` would send the
+/// requests for 127.0.0.1 to their proxy, as curl would).
 pub fn fetch<S: AsRef<str>>(args: &[S]) -> Run {
     fetch_in(args, None)
 }
 
 /// Runs `fetch` with `args` in directory `dir` (for `-O`).
 pub fn fetch_in<S: AsRef<str>>(args: &[S], dir: Option<&std::path::Path>) -> Run {
-    run_fetch(args, dir, None)
+    fetch_with(args, dir, &[], None)
 }
 
 /// Runs `fetch` with `args`, `input` on its standard input (for `-T -`, `-d @-`).
 pub fn fetch_with_stdin<S: AsRef<str>>(args: &[S], input: Vec<u8>) -> Run {
-    run_fetch(args, None, Some(input))
+    fetch_with(args, None, &[], Some(input))
 }
 
-fn run_fetch<S: AsRef<str>>(
+/// Runs `fetch` with `args` and these environment variables (and no other proxy
+/// variable): each run is its own process, so tests that set them need no lock.
+pub fn fetch_env<S: AsRef<str>>(args: &[S], env: &[(&str, &str)]) -> Run {
+    fetch_with(args, None, env, None)
+}
+
+fn fetch_with<S: AsRef<str>>(
     args: &[S],
     dir: Option<&std::path::Path>,
+    env: &[(&str, &str)],
     input: Option<Vec<u8>>,
 ) -> Run {
     let started = Instant::now();
@@ -89,6 +98,10 @@ fn run_fetch<S: AsRef<str>>(
     if let Some(dir) = dir {
         command.current_dir(dir);
     }
+    for name in examples::fetch::route::ENV_VARS {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
     let mut child = command
         .args(args.iter().map(AsRef::as_ref))
         .stdin(if input.is_some() {

@@ -30,6 +30,8 @@ pub struct Outcome {
     pub trailers: usize,
     /// The error, if the response was refused.
     pub error: Option<ErrorKind>,
+    /// The final head's `Keep-Alive` hint: (timeout seconds, requests left).
+    pub hint: (Option<u64>, Option<u64>),
 }
 
 enum Stage {
@@ -111,6 +113,8 @@ fn step(
                         out.status = Some(head.status.as_u16());
                         out.framing = Some(framing);
                         out.reuse = Some(keep_alive.reason());
+                        let hint = head.keep_alive_hint;
+                        out.hint = (hint.timeout_secs, hint.max_requests);
                         *stage = Stage::Body(BodyDecoder::new(framing));
                     }
                 }

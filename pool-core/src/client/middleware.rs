@@ -26,7 +26,11 @@
 //!
 //! Middleware sees the response when its head has arrived; the body is still streaming.
 //! Retries of stale connections happen below the chain, inside the engine, so a
-//! middleware sees one call per `send`.
+//! middleware sees one call per `send` — unless a layer before it sends again: [`Next`]
+//! may be run any number of times. The library ships two layers in
+//! [`layers`](crate::layers): [`LogLayer`](crate::layers::LogLayer) (one `log` line per
+//! request) and [`RetryLayer`](crate::layers::RetryLayer) (backoff, a budget, idempotent
+//! requests only, `Retry-After`).
 //!
 //! # What this module owns
 //!
@@ -41,8 +45,9 @@
 //! # What it deliberately does not do
 //!
 //! Nothing here retries, redirects or times out on its own: redirects are the layer
-//! around the chain (`redirect`), retries with backoff are middleware a user adds, and
-//! the engine keeps its own small stale-connection retry below the chain. And nothing
+//! around the chain (`redirect`), retries with backoff are layers a user adds
+//! (ready-made ones in [`layers`](crate::layers)), and the engine keeps its own small
+//! stale-connection retry below the chain. And nothing
 //! here needs the [`Client`](crate::Client) type: the chain sees only `Core`, which is
 //! what keeps `client/mod.rs` above this module and not beside it in a cycle.
 
@@ -90,14 +95,19 @@ where
 }
 
 /// The rest of the chain after the current middleware.
+///
+/// It may be run more than once: a layer that retries calls [`Next::run`] again with a
+/// copy of the request (see [`RetryLayer`](crate::layers::RetryLayer)). It is `Copy`.
+#[derive(Clone, Copy)]
 pub struct Next<'a> {
     pub(crate) chain: &'a [Arc<dyn Middleware>],
     pub(crate) core: &'a Core,
 }
 
 impl Next<'_> {
-    /// Sends `request` through the remaining middleware and then the pool.
-    pub fn run(self, request: Request<Body>, opts: RequestOptions) -> Result<Response, Error> {
+    /// Sends `request` through the remaining middleware and then the pool. Each call is
+    /// one more send: the layers after this one see it afresh.
+    pub fn run(&self, request: Request<Body>, opts: RequestOptions) -> Result<Response, Error> {
         match self.chain.split_first() {
             Some((first, rest)) => first.handle(
                 request,

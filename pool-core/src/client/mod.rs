@@ -88,6 +88,7 @@ use crate::error::{Error, ErrorKind};
 use crate::pool::{ReuseOrder, Stats};
 use crate::request::RequestOptions;
 use crate::route::{ConnectTo, NoProxy, Proxy, ResolveTo};
+use crate::trace::Tracer;
 use channel::{stopped_error, Command};
 use engine_thread::EngineThread;
 use middleware::Core;
@@ -375,6 +376,7 @@ pub struct ClientBuilder {
     config: Config,
     middleware: Vec<Arc<dyn Middleware>>,
     redirect: RedirectPolicy,
+    tracer: Option<Arc<dyn Tracer>>,
     /// A setting refused when it was given (reported by `build`).
     invalid: Option<Error>,
 }
@@ -385,6 +387,7 @@ impl Clone for ClientBuilder {
             config: self.config.clone(),
             middleware: self.middleware.clone(),
             redirect: self.redirect.clone(),
+            tracer: self.tracer.clone(),
             invalid: self
                 .invalid
                 .as_ref()
@@ -399,6 +402,7 @@ impl fmt::Debug for ClientBuilder {
             .field("config", &self.config)
             .field("middleware", &self.middleware.len())
             .field("redirect", &self.redirect)
+            .field("tracer", &self.tracer.is_some())
             .finish()
     }
 }
@@ -445,6 +449,14 @@ impl ClientBuilder {
                 None
             }
         };
+        self
+    }
+
+    /// Installs a [`Tracer`] whose hooks see every request of the client and its
+    /// connections, on the engine thread (see [`trace`](crate::trace)). A request may
+    /// carry its own as well ([`RequestTracer`](crate::trace::RequestTracer)).
+    pub fn tracer(mut self, tracer: Arc<dyn Tracer>) -> Self {
+        self.tracer = Some(tracer);
         self
     }
 
@@ -559,13 +571,25 @@ impl ClientBuilder {
         drain_timeout: Duration;
         /// Safe resends on a fresh connection. Default 1.
         max_retries: u8;
+        /// Most resends as a fraction of the host's recent requests (floor: 10). Default 0.2. Envoy: `retry_budget.budget_percent`.
+        retry_budget: f64;
+        /// Time taken off a server's announced or learned idle timeout. Default 1 s. Node's undici: `keepAliveTimeoutThreshold`.
+        keepalive_margin: Duration;
+        /// Learn the limits a server shows by closing connections silently, and stop reusing just before them. Default on.
+        learn_server_limits: bool;
+        /// Follow DNS: least-connections dials, answers refreshed on `dns_ttl`, connections to departed addresses closed, moves after a scale-out. Default on.
+        follow_dns: bool;
+        /// Requests that may wait per host at `max_conns_per_host`; more fail at once (`WaitQueueFull`). Default unlimited.
+        max_waiters_per_host: Option<usize>;
+        /// Longest wait for a connection (`PoolWaitTimeout`), apart from `timeout`. Default none.
+        pool_wait_timeout: Option<Duration>;
         /// `TCP_NODELAY`. Default on.
         tcp_nodelay: bool;
         /// TCP keepalive probes. Default 30 s idle. Go: `Dialer.KeepAlive`.
         tcp_keepalive: Option<TcpKeepalive>;
         /// Local address to bind. Go: `Dialer.LocalAddr`.
         local_address: Option<std::net::IpAddr>;
-        /// DNS cache TTL. Default 30 s.
+        /// DNS cache TTL, and with `follow_dns` how often a host's answer is refreshed. Default 30 s. curl: `--dns-cache-timeout`.
         dns_ttl: Duration;
         /// Body bytes buffered for a slow reader before the socket is paused. Default 256 KiB.
         body_buffer_limit: usize;
@@ -596,13 +620,15 @@ impl ClientBuilder {
             config,
             middleware,
             redirect,
+            tracer,
             invalid,
         } = self;
         if let Some(e) = invalid {
             return Err(e);
         }
         // Validates every setting (the engine thread must not meet a value it cannot use).
-        let engine = Engine::new(config.clone())?;
+        let mut engine = Engine::new(config.clone())?;
+        engine.set_tracer(tracer);
         let engine = Arc::new(EngineThread::spawn(engine)?);
         Ok(Client {
             inner: Arc::new(Stack {

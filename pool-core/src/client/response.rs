@@ -215,6 +215,9 @@ pub struct ResponseBody {
 }
 
 /// The raw body, or the raw body behind a decoder.
+// `Raw` is every response's variant: boxing it would cost an allocation per response to
+// save bytes only in the rare ones (a decoded body is boxed instead).
+#[allow(clippy::large_enum_variant)]
 enum Reader {
     Raw(RawBody),
     #[cfg(feature = "compression")]

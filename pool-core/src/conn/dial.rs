@@ -27,8 +27,9 @@ use super::{Conn, Ctx, Next, State, Stream, Transport};
 use crate::config::Config;
 use crate::dns::DnsError;
 use crate::error::{Error, ErrorKind};
-use crate::request::Req;
+use crate::request::{Req, RequestId};
 use crate::timer::Deadline;
+use crate::trace::{ConnectDone, ConnectResult, ConnectStart, Tracers};
 
 /// Connect attempts raced per connection (RFC 8305): the current one and one more.
 pub(crate) const DIAL_SLOTS: usize = 2;
@@ -49,21 +50,86 @@ pub(crate) struct Dial {
     pub(crate) addrs: Vec<SocketAddr>,
     /// Index of the next address to try.
     pub(crate) next: usize,
-    /// Sockets whose connect is in progress, by slot.
-    pub(crate) attempts: [Option<Stream>; DIAL_SLOTS],
+    /// Connects in progress, by slot.
+    pub(crate) attempts: [Option<Attempt>; DIAL_SLOTS],
     /// The most recent failure, reported if every address fails.
     pub(crate) last_error: Option<io::Error>,
     /// When the first attempt started (for `RequestInfo::connect`).
     pub(crate) started: Instant,
 }
 
+/// One connect in progress.
+pub(crate) struct Attempt {
+    pub(crate) stream: Stream,
+    /// The address tried (`None` over a Unix domain socket).
+    pub(crate) addr: Option<SocketAddr>,
+    pub(crate) started: Instant,
+}
+
+/// Who is dialing, for the `connect_*` trace events.
+pub(crate) struct DialTrace<'a> {
+    pub(crate) trace: Tracers<'a>,
+    pub(crate) now: Instant,
+    pub(crate) conn_id: u64,
+    pub(crate) request: Option<RequestId>,
+}
+
+impl DialTrace<'_> {
+    /// `connect_start` for an attempt to `addr`.
+    fn connect_start(&self, addr: Option<SocketAddr>) {
+        self.trace.emit(|t| {
+            t.connect_start(&ConnectStart {
+                at: self.now,
+                request: self.request,
+                conn_id: self.conn_id,
+                addr,
+            })
+        });
+    }
+
+    /// The one place `connect_done` fires: every attempt that started ends here once.
+    fn connect_done(&self, addr: Option<SocketAddr>, started: Instant, result: ConnectResult<'_>) {
+        self.trace.emit(|t| {
+            t.connect_done(&ConnectDone {
+                at: self.now,
+                request: self.request,
+                conn_id: self.conn_id,
+                addr,
+                result,
+                took: self.now.saturating_duration_since(started),
+            })
+        });
+    }
+}
+
 impl Dial {
-    /// Drops every attempt in flight, out of the poller.
-    pub(crate) fn abandon(&mut self, registry: &Registry) {
-        for attempt in self.attempts.iter_mut() {
-            if let Some(mut s) = attempt.take() {
-                let _ = registry.deregister(&mut s);
-            }
+    /// Ends the attempt in `slot`, the one place an attempt ends: reported to the
+    /// tracers, and out of the poller unless it connected (then its stream is returned,
+    /// still registered, to carry the connection).
+    fn end_attempt(
+        &mut self,
+        slot: usize,
+        result: ConnectResult<'_>,
+        registry: &Registry,
+        cx: &DialTrace<'_>,
+    ) -> Option<Stream> {
+        let Attempt {
+            mut stream,
+            addr,
+            started,
+        } = self.attempts.get_mut(slot)?.take()?;
+        cx.connect_done(addr, started, result);
+        if matches!(result, ConnectResult::Connected) {
+            return Some(stream);
+        }
+        let _ = registry.deregister(&mut stream);
+        None
+    }
+
+    /// Drops every attempt in flight, out of the poller (reported as abandoned).
+    pub(crate) fn abandon(&mut self, registry: &Registry, cx: &DialTrace<'_>) {
+        for slot in 0..DIAL_SLOTS {
+            self.end_attempt(slot, ConnectResult::Abandoned, registry, cx);
         }
     }
 }
@@ -101,6 +167,13 @@ impl Conn {
             last_error: None,
             started: ctx.now,
         };
+        let cx = DialTrace {
+            trace: Tracers::new(ctx.tracer, self.req_tracer.as_deref()),
+            now: ctx.now,
+            conn_id: self.serial,
+            request: Some(req),
+        };
+        cx.connect_start(None);
         let connected = mio::net::UnixStream::connect(path).and_then(|mut stream| {
             let interest = Interest::READABLE | Interest::WRITABLE;
             ctx.registry
@@ -108,8 +181,15 @@ impl Conn {
                 .map(|()| stream)
         });
         match connected {
-            Ok(stream) => dial.attempts[0] = Some(Stream::Unix(stream)),
+            Ok(stream) => {
+                dial.attempts[0] = Some(Attempt {
+                    stream: Stream::Unix(stream),
+                    addr: None,
+                    started: ctx.now,
+                })
+            }
             Err(e) => {
+                cx.connect_done(None, ctx.now, ConnectResult::Failed(&e));
                 let what = format!("unix socket {}: {e}", path.display());
                 return Next::Fail(Error::with_source(
                     ErrorKind::Connect,
@@ -153,6 +233,12 @@ impl Conn {
     /// in flight and no address is left.
     pub(crate) fn next_attempt(&mut self, ctx: &mut Ctx<'_>) -> Next {
         let cid = ctx.cid;
+        let cx = DialTrace {
+            trace: Tracers::new(ctx.tracer, self.req_tracer.as_deref()),
+            now: ctx.now,
+            conn_id: self.serial,
+            request: self.state.request(),
+        };
         let State::Connecting { dial, .. } = &mut self.state else {
             return Next::Wait;
         };
@@ -161,23 +247,30 @@ impl Conn {
             while dial.next < dial.addrs.len() {
                 let addr = dial.addrs[dial.next];
                 dial.next += 1;
-                match start_connect(addr, ctx.config) {
+                cx.connect_start(Some(addr));
+                let registered = start_connect(addr, ctx.config).and_then(|stream| {
+                    let mut stream = Stream::Tcp(stream);
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    ctx.registry
+                        .register(&mut stream, token(cid, slot), interest)
+                        .map(|()| stream)
+                });
+                match registered {
                     Ok(stream) => {
-                        let mut stream = Stream::Tcp(stream);
-                        let interest = Interest::READABLE | Interest::WRITABLE;
-                        match ctx
-                            .registry
-                            .register(&mut stream, token(cid, slot), interest)
-                        {
-                            Ok(()) => {
-                                dial.attempts[slot] = Some(stream);
-                                started_more = dial.next < dial.addrs.len();
-                                break;
-                            }
-                            Err(e) => dial.last_error = Some(e),
-                        }
+                        dial.attempts[slot] = Some(Attempt {
+                            stream,
+                            addr: Some(addr),
+                            started: ctx.now,
+                        });
+                        started_more = dial.next < dial.addrs.len();
+                        break;
                     }
-                    Err(e) => dial.last_error = Some(e),
+                    // Refused at once (no route, no IPv6): an attempt that ended as it
+                    // started, never in a slot.
+                    Err(e) => {
+                        cx.connect_done(Some(addr), ctx.now, ConnectResult::Failed(&e));
+                        dial.last_error = Some(e);
+                    }
                 }
             }
         }
@@ -201,26 +294,32 @@ impl Conn {
         req: Option<&mut Req>,
         ctx: &mut Ctx<'_>,
     ) -> Next {
+        let cx = DialTrace {
+            trace: Tracers::new(ctx.tracer, self.req_tracer.as_deref()),
+            now: ctx.now,
+            conn_id: self.serial,
+            request: self.state.request(),
+        };
         let State::Connecting { dial, .. } = &mut self.state else {
             return Next::Wait;
         };
         let Some(attempt) = dial.attempts.get(slot).and_then(Option::as_ref) else {
             return Next::Wait;
         };
-        match check_connect(attempt) {
+        match check_connect(&attempt.stream) {
             ConnectCheck::Pending => Next::Wait,
             ConnectCheck::Failed(e) => {
-                if let Some(mut s) = dial.attempts[slot].take() {
-                    let _ = ctx.registry.deregister(&mut s);
-                }
+                dial.end_attempt(slot, ConnectResult::Failed(&e), ctx.registry, &cx);
                 dial.last_error = Some(e);
                 self.next_attempt(ctx)
             }
             ConnectCheck::Connected(peer) => {
-                let Some(stream) = dial.attempts[slot].take() else {
+                let Some(stream) =
+                    dial.end_attempt(slot, ConnectResult::Connected, ctx.registry, &cx)
+                else {
                     return Next::Wait;
                 };
-                dial.abandon(ctx.registry);
+                dial.abandon(ctx.registry, &cx);
                 if let Some(req) = req {
                     req.info.connect = Some(ctx.now.saturating_duration_since(dial.started));
                 }

@@ -29,7 +29,11 @@ impl Conn {
             return Next::Wait;
         };
         self.transport = Some(transport.into_tls(session));
-        self.set_state(State::Handshaking { req, hop });
+        self.set_state(State::Handshaking {
+            req,
+            hop,
+            started: ctx.now,
+        });
         let timeout = ctx.config.tls_handshake_timeout;
         self.arm_after(ctx, Deadline::TlsHandshake, timeout);
         self.drive_handshake()

@@ -10,6 +10,8 @@
 //!       ▼             ▼                                                            ▼     │
 //!    Closed ◄──────── any error, deadline, peer close, "not reusable" verdict ◄─────────┘
 //!                                          Idle ──► Writing (reused for the next request)
+//!                         ReadingBody / Idle ──► Retiring (at a learned server limit: no more
+//!                                                requests; watched for the server's close) ──► Closed
 //!
 //!   early response (RFC 9112 §9.5): Writing ──(final head before the request is out)──►
 //!       ReadingBody, never reused; Writing ──(write error)──► WriteFailed ──(a complete
@@ -65,6 +67,7 @@ mod write;
 mod tests;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http1_codec::{BodyDecoder, ResponseParser};
@@ -74,9 +77,10 @@ use tls_glue::HandshakeKind;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::event::Sink;
-use crate::pool::{CloseCause, HostId, NotReusable};
+use crate::pool::{CloseCause, HostId, Limit, NotReusable};
 use crate::request::{Req, RequestId};
 use crate::timer::{Deadline, DeadlineTable, Owner, Timers};
+use crate::trace::{Tracer, Tracers};
 
 pub(crate) use dial::{from_token, Dial};
 pub(crate) use read::ReadBuf;
@@ -95,6 +99,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) registry: &'a Registry,
     /// The caller's callback: response heads and body data go out through it.
     pub(crate) sink: Sink<'a>,
+    /// The client's tracer, if one is installed (the request's is on the connection).
+    pub(crate) tracer: Option<&'a dyn Tracer>,
 }
 
 /// What a transition decided; the engine applies it.
@@ -130,9 +136,13 @@ pub(crate) enum State {
     Resolving { req: RequestId, started: Instant },
     /// TCP connect attempts in flight.
     Connecting { req: RequestId, dial: Dial },
-    /// The TLS handshake with `hop` is running: the origin (`https`), or an `https://`
-    /// proxy.
-    Handshaking { req: RequestId, hop: Hop },
+    /// The TLS handshake with `hop` is running since `started`: the origin (`https`), or
+    /// an `https://` proxy.
+    Handshaking {
+        req: RequestId,
+        hop: Hop,
+        started: Instant,
+    },
     /// Through a proxy: `CONNECT origin:port` is being written, or its answer read.
     Tunneling { req: RequestId },
     /// Writing the request head and, when `with_body`, the body. The socket is read
@@ -163,6 +173,11 @@ pub(crate) enum State {
     Draining { decoder: BodyDecoder, drained: u64 },
     /// In the host's idle pool (which knows since when).
     Idle,
+    /// Out of the pool for good at a limit learned from the server's silent closes
+    /// (and counted closed), but left open, unused, to watch whether the server closes
+    /// it as the limit predicts (until the `IdleExpiry` deadline): a close confirms the
+    /// limit, none refutes it. No request ever goes out on it.
+    Retiring { limit: Limit },
     /// Closed; the slot is freed at the end of the loop turn.
     Closed { cause: CloseCause },
 }
@@ -180,7 +195,10 @@ impl State {
             | State::AwaitingContinue { req }
             | State::AwaitingHead { req }
             | State::ReadingBody { req, .. } => Some(req),
-            State::Draining { .. } | State::Idle | State::Closed { .. } => None,
+            State::Draining { .. }
+            | State::Idle
+            | State::Retiring { .. }
+            | State::Closed { .. } => None,
         }
     }
 
@@ -229,6 +247,7 @@ impl fmt::Display for State {
             State::ReadingBody { .. } => f.write_str("reading-body"),
             State::Draining { drained, .. } => write!(f, "draining({drained} bytes)"),
             State::Idle => f.write_str("idle"),
+            State::Retiring { limit } => write!(f, "retiring({limit:?} limit)"),
             State::Closed { cause } => write!(f, "closed({cause})"),
         }
     }
@@ -265,6 +284,10 @@ pub(crate) struct Conn {
     pub(crate) plan: Plan,
     /// The address the connect reached, until the engine notes it in the stats.
     pub(crate) peer: Option<std::net::SocketAddr>,
+    /// The address this connection is counted on in its host's per-address counts: the
+    /// first its dial tries, then the one it reached; `None` once uncounted (closed or
+    /// retired) and over a Unix socket.
+    pub(crate) addr: Option<std::net::SocketAddr>,
     pub(crate) state: State,
     /// The established stream, with TLS for `https` (None while resolving or
     /// connecting, and once closed).
@@ -293,8 +316,19 @@ pub(crate) struct Conn {
     pub(crate) written: usize,
     /// Requests completed on this connection.
     pub(crate) served: u32,
+    /// The idle timeout the server announced in its latest `Keep-Alive: timeout=`
+    /// (kept until a later response says otherwise). The engine stops reusing the
+    /// connection `keepalive_margin` before it.
+    pub(crate) server_idle_timeout: Option<Duration>,
+    /// Requests the server still takes on this connection, from its latest
+    /// `Keep-Alive: max=` and counted down as requests go out; at zero the connection
+    /// is not reused.
+    pub(crate) requests_left: Option<u64>,
     /// It has been in the idle pool (a pre-warmed connection has, before serving).
     pub(crate) pooled: bool,
+    /// The tracer of the request it carries (or carried last, until it is returned to
+    /// the pool or closed): events of the connection reach that request's tracer too.
+    pub(crate) req_tracer: Option<Arc<dyn Tracer>>,
     /// Not reused after this instant (`max_conn_lifetime` with jitter).
     pub(crate) expires_at: Option<Instant>,
     pub(crate) deadlines: DeadlineTable,
@@ -308,6 +342,7 @@ impl Conn {
             serial,
             plan,
             peer: None,
+            addr: None,
             state: State::Resolving { req, started: now },
             transport: None,
             slot: 0,
@@ -320,7 +355,10 @@ impl Conn {
             wbuf: Vec::new(),
             written: 0,
             served: 0,
+            server_idle_timeout: None,
+            requests_left: None,
             pooled: false,
+            req_tracer: None,
             expires_at: None,
             deadlines: DeadlineTable::default(),
         }
@@ -462,21 +500,43 @@ impl Conn {
                 Next::Close(CloseCause::Lifetime)
             }
             Deadline::Lifetime => Next::Wait,
+            // A request's and a host's deadlines: never armed on a connection.
+            Deadline::PoolWait | Deadline::DnsRefresh => Next::Wait,
         }
     }
 
-    /// Our side closes: `close_notify` for TLS, sockets out of the poller, no deadline
-    /// left. The engine records the cause and frees the slot.
-    pub(crate) fn shut(&mut self, registry: &Registry, cause: CloseCause) {
+    /// Our side closes: `close_notify` for TLS, sockets out of the poller (connect
+    /// attempts in flight end as abandoned, for `trace`), no deadline left. The engine
+    /// records the cause and frees the slot.
+    pub(crate) fn shut(
+        &mut self,
+        registry: &Registry,
+        cause: CloseCause,
+        trace: Tracers<'_>,
+        now: Instant,
+    ) {
         if let Some(mut transport) = self.transport.take() {
             transport.close_notify();
             let _ = registry.deregister(transport.stream_mut());
         }
+        let (conn_id, request) = (self.serial, self.state.request());
         if let State::Connecting { dial, .. } = &mut self.state {
-            dial.abandon(registry);
+            let cx = dial::DialTrace {
+                trace,
+                now,
+                conn_id,
+                request,
+            };
+            dial.abandon(registry, &cx);
         }
         self.deadlines.clear_all();
         self.set_state(State::Closed { cause });
+    }
+
+    /// The tracers of this connection's events: the client's (lent in a [`Ctx`]) and
+    /// its request's.
+    pub(crate) fn tracers<'a>(&'a self, client: Option<&'a dyn Tracer>) -> Tracers<'a> {
+        Tracers::new(client, self.req_tracer.as_deref())
     }
 }
 

@@ -13,6 +13,8 @@
 //!
 //! Body pieces are slices of the connection's read buffer: nothing is copied here.
 
+use std::time::Duration;
+
 use http1_codec::{BodyDecoder, HeadKind, Remaining};
 
 use super::transport::{Transport, TransportError};
@@ -22,6 +24,7 @@ use crate::event::{Event, HeadView};
 use crate::pool::{CloseCause, NotReusable};
 use crate::request::{Flow, Req};
 use crate::timer::Deadline;
+use crate::trace::{HeadReceived, Step as TraceStep, Tracers};
 
 /// Bytes read from an idle socket to tell EOF from stray bytes: any count is enough.
 const IDLE_PROBE_BYTES: usize = 64;
@@ -157,7 +160,7 @@ impl Conn {
             .max(ctx.config.read_buffer_size)
             .saturating_add(READ_SLACK_BYTES);
         loop {
-            if matches!(self.state, State::Idle) {
+            if matches!(self.state, State::Idle | State::Retiring { .. }) {
                 return self.check_idle();
             }
             if self.paused {
@@ -242,7 +245,20 @@ impl Conn {
         // Not all of the request went out: the server cannot know where the rest would
         // have ended, so the connection must not carry another request.
         let request_sent = matches!(self.state, State::AwaitingHead { .. });
-        req.got_response_bytes = true;
+        let (now, conn_id) = (ctx.now, self.serial);
+        let trace = Tracers::new(ctx.tracer, self.req_tracer.as_deref());
+        let step = TraceStep {
+            at: now,
+            request: rid,
+            conn_id,
+        };
+        if !req.got_response_bytes {
+            // The first bytes of this attempt's response are in the buffer: they were
+            // read in this turn.
+            req.got_response_bytes = true;
+            req.info.ttfb = now.saturating_duration_since(req.submitted);
+            trace.emit(|t| t.first_byte(&step));
+        }
         let head = match self.parser.parse(self.rbuf.data(), req.request.method()) {
             Ok(None) => return Step::NeedInput,
             Ok(Some(head)) => head,
@@ -253,6 +269,7 @@ impl Conn {
                 self.rbuf.consume(head.head_len);
                 self.parser.reset();
                 if awaiting_continue && matches!(head.kind, HeadKind::Continue) {
+                    trace.emit(|t| t.got_100_continue(&step));
                     // When the socket does not take the whole body now, what followed
                     // the 100 in the buffer (a final response, early) is still read: no
                     // readable edge will come for bytes already read.
@@ -273,6 +290,15 @@ impl Conn {
             } => {
                 self.deadlines.clear(Deadline::ResponseHead);
                 self.deadlines.clear(Deadline::ExpectContinue);
+                // The server's `Keep-Alive: timeout=, max=`: it holds for this connection
+                // from now on (a later response may change it).
+                let hint = head.keep_alive_hint;
+                if let Some(secs) = hint.timeout_secs {
+                    self.server_idle_timeout = Some(Duration::from_secs(secs));
+                }
+                if let Some(max) = hint.max_requests {
+                    self.requests_left = Some(max);
+                }
                 // A final answer before we sent the whole request (an early response,
                 // or one that came instead of `100 Continue`) leaves the server unsure
                 // whether a body follows: never reuse.
@@ -283,7 +309,16 @@ impl Conn {
                     None => Ok(()),
                 }
                 .map_err(CloseCause::NotReusable);
-                req.info.head = ctx.now.saturating_duration_since(req.submitted);
+                req.info.head = now.saturating_duration_since(req.submitted);
+                trace.emit(|t| {
+                    t.head_received(&HeadReceived {
+                        at: now,
+                        request: rid,
+                        conn_id,
+                        status: head.status,
+                        version: head.version,
+                    })
+                });
                 let view = HeadView {
                     head: &head,
                     parser: &self.parser,
@@ -378,11 +413,14 @@ impl Conn {
         self.end_exchange();
         // Bytes after the end of the response: the server is not speaking HTTP/1.1 to
         // us. (Checked after the verdict: an exchange that closes anyway is not garbage.)
+        // Then the server's own budget: `Keep-Alive: max=` used up.
         let reuse = keep_alive.and_then(|()| {
-            if self.rbuf.is_empty() {
-                Ok(())
-            } else {
+            if !self.rbuf.is_empty() {
                 Err(CloseCause::Error)
+            } else if self.requests_left == Some(0) {
+                Err(CloseCause::KeepAliveMax)
+            } else {
+                Ok(())
             }
         });
         Next::Finished { req, reuse }

@@ -33,6 +33,10 @@
 //! - draining: to the end, over `drain_limit`, stray bytes after it, already buffered;
 //!   EOF; bad chunk, reset; drain, lifetime (ignored).
 //! - idle: stray bytes, spurious wake-up; EOF; reset; idle-expiry, lifetime.
+//! - the server's `Keep-Alive: timeout=, max=`: kept on the connection, `max` counted
+//!   down by each request, a used-up budget is not reusable (after `Connection: close`
+//!   and stray bytes).
+//! - retiring: EOF and stray bytes close it; the end of its watch (idle-expiry).
 //! - closed: events ignored; `shut` clears deadlines and transport.
 //! - tunneling (CONNECT through a proxy): the plan's order of layers; 2xx in pieces,
 //!   1xx before it, refusals with their status line, bytes after the answer, garbage;
@@ -63,12 +67,13 @@ use crate::pool::NotReusable::{
     CloseDelimitedBody, DrainLimit, DrainTimeout, EarlyResponse, Http10, RequestSentClose,
     ServerSentClose,
 };
-use crate::pool::{CloseCause, NotReusable};
+use crate::pool::{CloseCause, Limit, NotReusable};
 use crate::request::{
     encode_connect_head, encode_request_head, is_idempotent, Flow, HeadForm, Place, Req, RequestId,
     RequestInfo,
 };
 use crate::timer::{Deadline, Owner, Timers};
+use crate::trace::Tracers;
 
 /// The request every test connection carries.
 const RID: RequestId = RequestId(7);
@@ -155,6 +160,7 @@ fn new_req(request: Request<Body>, t0: Instant) -> Req {
         head,
         form: HeadForm::default(),
         info: RequestInfo::default(),
+        tracer: None,
     }
 }
 
@@ -282,6 +288,7 @@ impl Harness {
             timers,
             registry: poll.registry(),
             sink: &mut sink,
+            tracer: None,
         };
         let req = with_req.then_some(req);
         match f(conn, req, &mut ctx) {
@@ -538,7 +545,8 @@ fn connecting_shut_abandons_the_dial() {
         Next::Wait
     });
     let registry = h.poll.registry();
-    h.conn.shut(registry, CloseCause::Canceled);
+    h.conn
+        .shut(registry, CloseCause::Canceled, Tracers::default(), h.t0);
     assert_eq!(h.state(), "closed(canceled)");
     assert_eq!(h.armed(Deadline::Connect), None);
 }
@@ -550,6 +558,7 @@ fn handshaking_deadline_times_out_and_is_retry_safe() {
     let mut h = Harness::get().connected().in_state(State::Handshaking {
         req: RID,
         hop: Hop::Origin,
+        started: Instant::now(),
     });
     assert_eq!(
         h.deadline(10_000, Deadline::TlsHandshake),
@@ -563,6 +572,7 @@ fn handshaking_over_a_plain_transport_is_done_at_once() {
     let mut h = Harness::get().connected().in_state(State::Handshaking {
         req: RID,
         hop: Hop::Origin,
+        started: Instant::now(),
     });
     h.run(0, |c, _, ctx| {
         c.arm_after(ctx, Deadline::TlsHandshake, Duration::from_secs(10));
@@ -707,6 +717,50 @@ fn start_exchange_records_the_connection_and_reuse() {
     assert!(!h.req.got_response_bytes);
     assert_eq!(h.written(), head);
     assert!(h.req.head.is_empty(), "the head moved onto the connection");
+}
+
+#[test]
+fn keep_alive_hint_sets_the_idle_timeout_and_counts_down_the_requests_left() {
+    let mut h = Harness::awaiting_head(request(Method::GET, b"", &[]));
+    h.feed(b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5, max=1\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(h.readable(1), finished(Ok(())), "max=1: one more request");
+    assert_eq!(h.conn.server_idle_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(h.conn.requests_left, Some(1));
+    // The next request uses up the budget: a response that says nothing more ends it.
+    h.conn.set_state(State::Idle);
+    h.req.head.clear();
+    assert_eq!(h.start(2), Out::Wait);
+    assert_eq!(h.conn.requests_left, Some(0));
+    h.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(h.readable(3), finished(Err(CloseCause::KeepAliveMax)));
+    assert_eq!(
+        h.conn.server_idle_timeout,
+        Some(Duration::from_secs(5)),
+        "kept until a response says otherwise"
+    );
+}
+
+#[test]
+fn keep_alive_max_verdicts() {
+    // (response head, verdict): the server's own `Connection: close` and stray bytes
+    // are named before the used-up budget.
+    let cases: [(&[u8], Result<(), CloseCause>); 5] = [
+        (b"HTTP/1.1 200 OK\r\nKeep-Alive: max=0\r\nContent-Length: 0\r\n\r\n", Err(CloseCause::KeepAliveMax)),
+        (b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=0\r\nContent-Length: 0\r\n\r\n", Ok(())),
+        (b"HTTP/1.1 200 OK\r\nKeep-Alive: max=bogus\r\nContent-Length: 0\r\n\r\n", Ok(())),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nKeep-Alive: max=0\r\nContent-Length: 0\r\n\r\n", not_reusable(ServerSentClose)),
+        (b"HTTP/1.1 200 OK\r\nKeep-Alive: max=0\r\nContent-Length: 0\r\n\r\nX", Err(CloseCause::Error)),
+    ];
+    for (response, verdict) in cases {
+        let mut h = Harness::awaiting_head(request(Method::GET, b"", &[]));
+        h.feed(response);
+        assert_eq!(
+            h.readable(1),
+            finished(verdict),
+            "{}",
+            String::from_utf8_lossy(response)
+        );
+    }
 }
 
 #[test]
@@ -1733,6 +1787,36 @@ fn idle_socket_readable_is_closed_or_kept() {
 }
 
 #[test]
+fn retiring_connection_closes_on_the_servers_close_and_nothing_else() {
+    use CloseCause::{Error as Garbage, ServerClose};
+    let cases: [(&str, Option<ScriptRead>, Out); 4] = [
+        ("EOF", Some(ScriptRead::Eof), Out::Close(ServerClose)),
+        (
+            "reset",
+            Some(ScriptRead::Error(io::ErrorKind::ConnectionReset)),
+            Out::Close(ServerClose),
+        ),
+        (
+            "stray bytes",
+            Some(ScriptRead::Bytes(b"x".to_vec())),
+            Out::Close(Garbage),
+        ),
+        ("spurious wake-up", None, Out::Wait),
+    ];
+    for (name, read, want) in cases {
+        let mut h = Harness::idle().in_state(State::Retiring { limit: Limit::Idle });
+        if let Some(read) = read {
+            h.script().reads.push_back(read);
+        }
+        assert_eq!(h.readable(1), want, "{name}");
+        if want == Out::Wait {
+            assert_eq!(h.state(), "retiring(Idle limit)", "{name}");
+        }
+        assert!(h.written().is_empty(), "{name}: nothing is ever sent on it");
+    }
+}
+
+#[test]
 fn idle_check_reads_nothing_without_readiness() {
     let mut h = Harness::idle();
     h.feed(b"stale");
@@ -1773,6 +1857,7 @@ fn deadlines_by_state() {
         Harness::get().connected().in_state(State::Handshaking {
             req: RID,
             hop: Hop::Origin,
+            started: Instant::now(),
         })
     };
     let writing: Build = || {
@@ -1785,7 +1870,12 @@ fn deadlines_by_state() {
     let reading_body: Build = || Harness::reading_body(BodyFraming::Length(10), Ok(()));
     let draining: Build = || discarded(BodyFraming::Length(10), b"0123").1;
     let idle: Build = Harness::idle;
-    let cases: [(&str, Build, Deadline, Out); 19] = [
+    let retiring: Build = || {
+        Harness::idle().in_state(State::Retiring {
+            limit: Limit::Requests,
+        })
+    };
+    let cases: [(&str, Build, Deadline, Out); 22] = [
         (
             "resolving",
             resolving,
@@ -1857,6 +1947,15 @@ fn deadlines_by_state() {
         ("idle", idle, Deadline::IdleExpiry, Out::Close(IdleTimeout)),
         ("idle", idle, Deadline::Lifetime, Out::Close(Lifetime)),
         ("idle", idle, Deadline::ExpectContinue, Out::Wait),
+        // The end of a retiring connection's watch: the engine hears "idle timeout".
+        (
+            "retiring",
+            retiring,
+            Deadline::IdleExpiry,
+            Out::Close(IdleTimeout),
+        ),
+        ("retiring", retiring, Deadline::Lifetime, Out::Wait),
+        ("idle", idle, Deadline::PoolWait, Out::Wait),
     ];
     for (state, build, kind, want) in cases {
         let mut h = build();
@@ -1912,7 +2011,8 @@ fn shut_clears_deadlines_and_transport_and_ignores_events() {
     });
     assert!(h.armed(Deadline::ResponseHead).is_some());
     let registry = h.poll.registry();
-    h.conn.shut(registry, CloseCause::Error);
+    h.conn
+        .shut(registry, CloseCause::Error, Tracers::default(), h.t0);
     assert_eq!(h.state(), "closed(error)");
     assert!(h.conn.transport.is_none());
     for kind in [Deadline::ResponseHead, Deadline::Total] {

@@ -269,6 +269,12 @@ impl Transport {
         self.tls.is_some()
     }
 
+    /// The TLS session of the last hop (the one whose handshake ran last), for trace
+    /// events: what it negotiated.
+    pub(crate) fn tls_session(&self) -> Option<&TlsSession> {
+        self.tls.as_deref().map(|tls| &tls.session)
+    }
+
     /// The stream, to (de)register with the poller.
     pub(crate) fn stream_mut(&mut self) -> &mut Stream {
         &mut self.stream

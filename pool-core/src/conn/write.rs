@@ -25,6 +25,7 @@ use crate::body::Refill;
 use crate::error::Error;
 use crate::request::{encode_request_head, Place, Req, RequestId};
 use crate::timer::Deadline;
+use crate::trace::{Step, Tracers};
 
 impl Conn {
     /// Puts request `rid` (whose bookkeeping is `req`) on this connection, fresh or
@@ -41,6 +42,9 @@ impl Conn {
         req.info.reused = self.served > 0 || self.pooled;
         req.got_response_bytes = false;
         self.written = 0;
+        if let Some(left) = &mut self.requests_left {
+            *left = left.saturating_sub(1);
+        }
         if req.head.is_empty() {
             // A retry: the first attempt's connection took the encoded head.
             if let Err(err) = encode_request_head(
@@ -113,9 +117,20 @@ impl Conn {
                 }
                 Ok(n) => {
                     let from_head = n.min(head.len());
+                    let head_done_now = from_head > 0 && from_head == head.len();
                     self.written += from_head;
                     if with_body {
                         req.body.advance(n - from_head);
+                    }
+                    if head_done_now {
+                        let (at, conn_id) = (ctx.now, self.serial);
+                        Tracers::new(ctx.tracer, self.req_tracer.as_deref()).emit(|t| {
+                            t.wrote_headers(&Step {
+                                at,
+                                request: rid,
+                                conn_id,
+                            })
+                        });
                     }
                 }
                 Err(TransportError::WouldBlock) => {
@@ -126,6 +141,14 @@ impl Conn {
             }
         }
         if with_body {
+            let (at, conn_id) = (ctx.now, self.serial);
+            self.tracers(ctx.tracer).emit(|t| {
+                t.wrote_request(&Step {
+                    at,
+                    request: rid,
+                    conn_id,
+                })
+            });
             self.set_state(State::AwaitingHead { req: rid });
             if let Some(t) = ctx.config.response_header_timeout {
                 self.arm_after(ctx, Deadline::ResponseHead, t);

@@ -24,13 +24,19 @@
 //! start the request's exchange, report a request done and release or close the
 //! connection, or fail the exchange (and retry the request when that is safe). Which
 //! request gets which connection — idle reuse, a new dial, the wait queue, hand-offs —
-//! is `settle.rs`; the request table is `requests.rs`; buffer recycling is `spares.rs`.
+//! is `settle.rs`; the policies about the server (idle limits from the `Keep-Alive` hint
+//! and from learned limits, retiring and watching, the retry budget, DNS refresh, dial
+//! spread and rebalancing) are `policies.rs`; the request table is `requests.rs`; buffer
+//! recycling is `spares.rs`.
 //!
-//! The engine reads the clock once per turn. Body data is handed to the callback as a
+//! The engine reads the clock once per turn, and again around a TLS handshake (whose
+//! CPU cost is spent inside a turn and would otherwise be charged to the phases around
+//! it in the timings and trace events). Body data is handed to the callback as a
 //! slice of the connection's read buffer; the callback answers [`Flow::Pause`] to stop
 //! reading that socket until [`Engine::resume`] (this is how the blocking
 //! [`Client`](crate::Client) bounds memory for slow readers).
 
+mod policies;
 mod requests;
 mod settle;
 mod spares;
@@ -45,7 +51,7 @@ use tls_glue::{HandshakeKind, TlsConfig, TlsSession};
 
 use crate::body::{Body, Outgoing};
 use crate::config::Config;
-use crate::conn::{from_token, Conn, Ctx, Hop, Next, Readiness};
+use crate::conn::{from_token, Conn, Ctx, Hop, Next, Readiness, State};
 use crate::dns::Resolver;
 use crate::error::{Error, ErrorKind};
 use crate::event::Sink;
@@ -57,6 +63,10 @@ use crate::request::{
 use crate::route::{DialTarget, EnvProxies, Route, Routes};
 use crate::slab::Slab;
 use crate::timer::{Deadline, Owner, Popped, Timers};
+use crate::trace::{
+    BodyDone, Canceled, ConnClosed, DnsDone, RequestFailed, RequestTracer, Retry, TlsDone,
+    TlsHandshake, TlsStart, Tracer, Tracers,
+};
 
 pub use crate::event::Event;
 
@@ -161,6 +171,8 @@ pub struct Engine {
     conn_serial: u64,
     /// xorshift state for lifetime jitter.
     rng: u64,
+    /// The tracer of every request (see [`Engine::set_tracer`]).
+    tracer: Option<Arc<dyn Tracer>>,
 }
 
 impl fmt::Debug for Engine {
@@ -180,9 +192,26 @@ impl Engine {
     ///
     /// Unless `proxy_from_env` is off (or `proxy` and `no_proxy` are both set), the proxy
     /// variables of the environment are read here, once (see `docs/proxies.md`).
+    ///
+    /// A TLS configuration that does not verify certificates
+    /// (`danger_accept_invalid_certs_for_testing_only`) is logged here at warn level
+    /// (target `wirepool::tls`), once per engine.
     pub fn new(config: Config) -> Result<Engine, Error> {
         config.validate()?;
         let config = config.prepared();
+        if config
+            .tls
+            .as_ref()
+            .is_some_and(|tls| !tls.verifies_certificates())
+        {
+            // Said once per engine, where any log backend shows it: off is never quiet.
+            log::warn!(
+                target: "wirepool::tls",
+                "TLS certificate verification is OFF for this engine \
+                 (danger_accept_invalid_certs_for_testing_only): any server can pose as any \
+                 https host, and anyone on the path can read and change the traffic"
+            );
+        }
         let io_error = |e| Error::with_source(ErrorKind::Io, e);
         let poll = Poll::new().map_err(io_error)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN).map_err(io_error)?);
@@ -227,12 +256,20 @@ impl Engine {
             now,
             conn_serial: 0,
             rng: seed | 1,
+            tracer: None,
         })
     }
 
     /// The engine's configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Installs `tracer` for every request (`None` removes it): its hooks are called on
+    /// this engine's thread as requests and connections move along (see
+    /// [`trace`](crate::trace)). A request's own [`RequestTracer`] is called as well.
+    pub fn set_tracer(&mut self, tracer: Option<Arc<dyn Tracer>>) {
+        self.tracer = tracer;
     }
 
     /// A waker that interrupts a blocked [`poll`](Engine::poll) from another thread.
@@ -293,6 +330,11 @@ impl Engine {
         };
         let idempotent = is_idempotent(request.method(), request.headers());
         let expect_continue = http1_codec::expects_continue(request.headers());
+        // An empty extension map is a `None` inside: no lookup, no allocation.
+        let tracer = request
+            .extensions()
+            .get::<RequestTracer>()
+            .map(|t| Arc::clone(&t.0));
         let id = self.reqs.insert(Req {
             request,
             body,
@@ -308,8 +350,10 @@ impl Engine {
             head: encoded,
             form,
             info: RequestInfo::default(),
+            tracer,
         });
         self.pools.stats_mut(host).requests += 1;
+        self.pools.budget_mut(host).on_request(now);
         self.work.pending.push_back(id);
         Ok(id)
     }
@@ -355,6 +399,7 @@ impl Engine {
                 head: Vec::new(),
                 form: HeadForm::default(),
                 info: RequestInfo::default(),
+                tracer: None,
             });
             self.work.pending.push_back(id);
             ids.push(id);
@@ -410,10 +455,10 @@ impl Engine {
         let Some(req) = self.reqs.remove(id) else {
             return false;
         };
+        let on_conn = req.conn().filter(|&cid| self.carries(cid, id));
+        self.trace_canceled(id, &req, on_conn, false);
         match req.place {
-            Place::OnConn(cid) if self.carries(cid, id) => {
-                self.close_conn(cid, CloseCause::Canceled)
-            }
+            Place::OnConn(cid) if on_conn.is_some() => self.close_conn(cid, CloseCause::Canceled),
             // Promised by a hand-off: the hand-off finds the request gone and releases
             // the connection again.
             Place::OnConn(_) => {}
@@ -446,8 +491,10 @@ impl Engine {
         let Some(req) = self.reqs.remove(id) else {
             return;
         };
+        let on_conn = req.conn().filter(|&cid| self.carries(cid, id));
+        self.trace_canceled(id, &req, on_conn, true);
         let cid = match req.place {
-            Place::OnConn(cid) if self.carries(cid, id) => cid,
+            Place::OnConn(cid) if on_conn.is_some() => cid,
             Place::OnConn(_) => return,
             Place::Pending | Place::Queued { .. } => return self.unqueue(id, &req),
         };
@@ -554,10 +601,9 @@ impl Engine {
                 if req.conn().is_none() {
                     self.unqueue(id, &req);
                 }
-                on_event(Event::Failed {
-                    id,
-                    error: Error::new(ErrorKind::PoolClosed),
-                });
+                let error = Error::new(ErrorKind::PoolClosed);
+                self.trace_failed(id, &req, &error);
+                on_event(Event::Failed { id, error });
             }
         }
         for cid in self.conns.ids().collect::<Vec<_>>() {
@@ -593,6 +639,7 @@ impl Engine {
             config,
             poll,
             now,
+            tracer,
             ..
         } = self;
         let conn = conns.get_mut(cid)?;
@@ -606,6 +653,7 @@ impl Engine {
             timers,
             registry: poll.registry(),
             sink,
+            tracer: tracer.as_deref(),
         };
         Some(f(conn, req, &mut ctx))
     }
@@ -630,13 +678,23 @@ impl Engine {
             Next::NeedsTls { .. } | Next::NeedsTunnel | Next::Connected { .. }
         ) {
             self.note_peer(cid);
+            // What follows a TLS handshake (the proxy's or the origin's) is applied
+            // here: the handshake ended.
+            self.handshake_finished(cid);
         }
         match next {
             Next::Wait => {}
             Next::NeedsTls { hop } => match self.tls_session(cid, hop) {
-                Ok(session) => self.drive(cid, sink, |conn, _, ctx| {
-                    conn.start_handshake(session, hop, ctx)
-                }),
+                Ok(session) => {
+                    // A handshake costs CPU inside this turn (key exchange, certificate
+                    // checks): the clock is read around it so that its time is its own,
+                    // not charged to the phase before or after it.
+                    self.now = Instant::now();
+                    self.trace_tls_start(cid, &session, hop);
+                    self.drive(cid, sink, |conn, _, ctx| {
+                        conn.start_handshake(session, hop, ctx)
+                    })
+                }
                 Err(e) => self.fail_conn(cid, e),
             },
             Next::NeedsTunnel => match self.connect_head(cid) {
@@ -658,8 +716,12 @@ impl Engine {
                 };
                 let (host, is_tls, rid) = (conn.host, conn.plan.tls, conn.state.request());
                 self.pools.dial_finished(host);
+                let connect = rid.and_then(|id| self.reqs.get(id)?.info.connect);
+                let counters = self.pools.stats_mut(host);
+                if let Some(d) = connect {
+                    counters.timings.connect.record(d);
+                }
                 if is_tls {
-                    let counters = self.pools.stats_mut(host);
                     if tls.is_some_and(HandshakeKind::is_resumed) {
                         counters.tls_resumed_handshakes += 1;
                     } else {
@@ -677,6 +739,7 @@ impl Engine {
             }
             Next::Finished { req, reuse } => {
                 if let Some(rid) = req {
+                    self.note_response(cid, rid);
                     self.finish_request(rid);
                 }
                 match reuse {
@@ -689,11 +752,34 @@ impl Engine {
         }
     }
 
+    /// If connection `cid` was handshaking, its handshake just finished: `tls_done`, and
+    /// for the origin's, `RequestInfo::tls` and the TLS histogram.
+    fn handshake_finished(&mut self, cid: usize) {
+        let Some(conn) = self.conns.get(cid) else {
+            return;
+        };
+        let State::Handshaking { hop, started, .. } = conn.state else {
+            return;
+        };
+        let (host, rid) = (conn.host, conn.state.request());
+        // See `NeedsTls`: the handshake's CPU time is its own.
+        self.now = Instant::now();
+        let took = self.now.saturating_duration_since(started);
+        self.trace_tls_done(cid, hop, took, Ok(()));
+        if hop == Hop::Origin {
+            if let Some(req) = rid.and_then(|id| self.reqs.get_mut(id)) {
+                req.info.tls = Some(took);
+            }
+            self.pools.stats_mut(host).timings.tls.record(took);
+        }
+    }
+
     /// Records in the stats the address connection `cid`'s connect reached.
     fn note_peer(&mut self, cid: usize) {
         if let Some(conn) = self.conns.get_mut(cid) {
             if let Some(peer) = conn.peer.take() {
                 self.pools.set_peer(conn.host, peer);
+                self.connected_to(cid, peer);
             }
         }
     }
@@ -777,7 +863,22 @@ impl Engine {
     /// Request `rid` got its whole response: report it done.
     fn finish_request(&mut self, rid: RequestId) {
         if let Some(mut req) = self.reqs.remove(rid) {
-            req.info.total = self.now.saturating_duration_since(req.submitted);
+            let now = self.now;
+            req.info.total = now.saturating_duration_since(req.submitted);
+            // A pre-warm is no request: its connection is up, nothing was sent.
+            if !req.warm {
+                let timings = &mut self.pools.stats_mut(req.host).timings;
+                timings.ttfb.record(req.info.ttfb);
+                timings.total.record(req.info.total);
+                let info = &req.info;
+                Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+                    t.body_done(&BodyDone {
+                        at: now,
+                        request: rid,
+                        info,
+                    })
+                });
+            }
             self.work.outbox.push((rid, Ok(req.info)));
             self.spares.give_head(std::mem::take(&mut req.head));
         }
@@ -788,19 +889,46 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(cid) else {
             return;
         };
-        if matches!(conn.state, crate::conn::State::Closed { .. }) {
-            return;
+        match conn.state {
+            State::Closed { .. } => return,
+            State::Retiring { .. } => return self.end_watch(cid, cause),
+            _ => {}
         }
         let host = conn.host;
-        if matches!(conn.state, crate::conn::State::Idle) {
+        if matches!(conn.state, State::Idle) {
+            let since = self.pools.idle_since(cid);
             self.pools.remove_idle(cid);
+            if cause == CloseCause::ServerClose {
+                // EOF or a reset on an idle connection: a silent close.
+                let idle = since.map_or(Duration::ZERO, |s| self.now.saturating_duration_since(s));
+                let served = conn.served;
+                self.note_silent_close(host, served, idle, false);
+            }
         }
+        self.uncount_addr(cid);
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
         if conn.state.is_dialing() {
             self.pools.dial_finished(host);
         }
         log::debug!(target: "wirepool::pool", "conn#{} to {} closed: {cause}", conn.serial, self.pools.key(host));
         self.spares.strip(conn);
-        conn.shut(self.poll.registry(), cause);
+        // The connection is done with its request's tracer after this close.
+        let req_tracer = conn.req_tracer.take();
+        let trace = Tracers::new(self.tracer.as_deref(), req_tracer.as_deref());
+        let now = self.now;
+        trace.emit(|t| {
+            t.conn_closed(&ConnClosed {
+                at: now,
+                request: conn.state.request(),
+                conn_id: conn.serial,
+                host: self.pools.key(host),
+                cause,
+                served: conn.served,
+            })
+        });
+        conn.shut(self.poll.registry(), cause, trace, now);
         self.pools.conn_closed(host);
         self.pools.stats_mut(host).closes.record(cause);
         self.work.conn_closed(cid, host);
@@ -812,20 +940,36 @@ impl Engine {
         let Some(conn) = self.conns.get(cid) else {
             return;
         };
+        let conn_id = conn.serial;
         let rid = conn.state.request();
+        if let State::Handshaking { hop, started, .. } = conn.state {
+            let took = self.now.saturating_duration_since(started);
+            self.trace_tls_done(cid, hop, took, Err(&err));
+        }
         let cause = match err.kind() {
             ErrorKind::ConnectionClosed => CloseCause::ServerClose,
             _ => CloseCause::Error,
         };
+        let (host, served) = (conn.host, conn.served);
+        // A reused connection that ended before any response byte: the server closed
+        // it silently (as the request went out).
+        let silent = rid.and_then(|rid| self.reqs.get(rid)).and_then(|req| {
+            let silent =
+                cause == CloseCause::ServerClose && req.info.reused && !req.got_response_bytes;
+            silent.then(|| req.info.idle_for.unwrap_or_default())
+        });
         self.close_conn(cid, cause);
+        if let Some(idle) = silent {
+            self.note_silent_close(host, served, idle, true);
+        }
         if let Some(rid) = rid {
-            self.fail_or_retry(rid, err);
+            self.fail_or_retry(rid, conn_id, err);
         }
     }
 
     /// Retries `id` on a fresh connection if it failed on a reused one before any
     /// response byte, is idempotent, and has retries left; otherwise reports `err`.
-    fn fail_or_retry(&mut self, id: RequestId, err: Error) {
+    fn fail_or_retry(&mut self, id: RequestId, conn_id: u64, err: Error) {
         let max = self.config.max_retries;
         let Some(req) = self.reqs.get_mut(id) else {
             return;
@@ -835,23 +979,44 @@ impl Engine {
             && req.idempotent
             && req.info.retries < max
             && matches!(err.kind(), ErrorKind::ConnectionClosed | ErrorKind::Io);
+        let host = req.host;
         // Only a body that can start again is ever resent; a streamed one that cannot
-        // gets the stale connection's error instead.
-        let retry = stale && req.body.rewind();
-        if stale && !retry {
+        // gets the stale connection's error instead. (Rewound before the budget is
+        // asked, so that a refusal here does not spend it.)
+        let rewound = stale && req.body.rewind();
+        if stale && !rewound {
             log::debug!(target: "wirepool::pool", "{id}: not resent after {err}: its streamed body cannot start again");
         }
-        if retry {
+        if rewound && self.budget_allows_retry(host) {
+            let Some(req) = self.reqs.get_mut(id) else {
+                return;
+            };
             log::debug!(target: "wirepool::pool", "{id}: retried on a fresh connection after: {err}");
             req.info.retries += 1;
-            req.info.reused = false;
+            let (at, attempt, error) = (self.now, req.info.retries, &err);
+            Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+                t.retry(&Retry {
+                    at,
+                    request: id,
+                    conn_id,
+                    error,
+                    attempt,
+                })
+            });
+            // The next attempt's facts replace this one's: it goes out on a fresh
+            // connection (no idle time) that it dials itself.
+            let info = &mut req.info;
+            (info.reused, info.idle_for, info.conn_requests) = (false, None, 0);
+            (info.dns, info.connect, info.tls) = (None, None, None);
             req.fresh_only = true;
             req.place = Place::Pending;
-            let host = req.host;
             self.pools.stats_mut(host).retries += 1;
             self.work.pending.push_back(id);
             return;
         }
+        let Some(req) = self.reqs.get(id) else {
+            return;
+        };
         let safe = req.idempotent || err.is_retry_safe();
         self.fail_request(id, err.retry_safe(safe));
     }
@@ -860,6 +1025,7 @@ impl Engine {
     /// was dealt with).
     fn fail_request(&mut self, id: RequestId, err: Error) {
         if let Some(req) = self.reqs.remove(id) {
+            self.trace_failed(id, &req, &err);
             self.unqueue(id, &req);
             self.work.outbox.push((id, Err(err)));
         }
@@ -880,6 +1046,16 @@ impl Engine {
 
     fn handle_dns_answers(&mut self, sink: Sink<'_>) {
         while let Some(answer) = self.resolver.poll_answer(self.now) {
+            // Every host that dials this name gets the answer (a refresh has no
+            // connection waiting for it).
+            match &answer.result {
+                Ok(addrs) => {
+                    for host in self.hosts_dialing(&answer.host, answer.port) {
+                        self.apply_answer(host, addrs);
+                    }
+                }
+                Err(_) => self.refresh_failed(&answer.host, answer.port),
+            }
             let waiting: Vec<usize> = self
                 .work
                 .resolving
@@ -894,11 +1070,14 @@ impl Engine {
                 .collect();
             self.work.resolving.retain(|c| !waiting.contains(c));
             for cid in waiting {
-                if let (Ok(addrs), Some(conn)) = (&answer.result, self.conns.get(cid)) {
-                    self.pools.set_addresses(conn.host, addrs);
-                }
+                let traced = answer.result.as_ref().map(|addrs| &addrs[..]);
+                self.trace_dns_done(cid, &answer.host, traced, false);
+                let result = match (&answer.result, self.conns.get(cid)) {
+                    (Ok(addrs), Some(conn)) => Ok(self.dial_addrs(cid, conn.host, addrs)),
+                    (result, _) => result.clone(),
+                };
                 self.drive(cid, sink, |conn, req, ctx| {
-                    conn.handle_dns(&answer.result, req, ctx)
+                    conn.handle_dns(&result, req, ctx)
                 });
             }
         }
@@ -912,7 +1091,12 @@ impl Engine {
                     let Some(conn) = self.conns.get_mut(cid) else {
                         continue;
                     };
+                    let idle = matches!(conn.state, State::Idle);
                     match conn.deadlines.on_pop(kind, at, now) {
+                        // The idle limit is the pool's: it knows what ends the connection.
+                        Popped::Fire if idle && kind == Deadline::IdleExpiry => {
+                            self.idle_expired(cid)
+                        }
                         Popped::Fire => self.drive(cid, sink, |conn, req, ctx| {
                             conn.handle_deadline(kind, req, ctx)
                         }),
@@ -920,16 +1104,33 @@ impl Engine {
                         Popped::Stale => {}
                     }
                 }
+                Owner::Host(host) => self.refresh_due(host, at),
                 // A request's own alarm, armed while it waits for a connection; once a
                 // connection carries it, the connection's `Total` deadline applies.
                 Owner::Request(raw) => {
                     let id = RequestId(raw);
-                    let due = self.reqs.get(id).is_some_and(|req| {
-                        req.conn().is_none() && req.deadline.is_some_and(|d| d <= now)
+                    let wait_limit = self.config.pool_wait_timeout;
+                    let due = self.reqs.get(id).and_then(|req| {
+                        if req.conn().is_some() {
+                            return None;
+                        }
+                        if req.deadline.is_some_and(|d| d <= now) {
+                            return Some((req.host, ErrorKind::Timeout));
+                        }
+                        match (req.place, wait_limit) {
+                            (Place::Queued { since }, Some(limit))
+                                if now.saturating_duration_since(since) >= limit =>
+                            {
+                                Some((req.host, ErrorKind::PoolWaitTimeout))
+                            }
+                            _ => None,
+                        }
                     });
-                    if due {
-                        let err =
-                            Error::msg(ErrorKind::Timeout, "timed out waiting for a connection");
+                    if let Some((host, kind)) = due {
+                        if kind == ErrorKind::PoolWaitTimeout {
+                            self.pools.stats_mut(host).queue_timeouts += 1;
+                        }
+                        let err = Error::msg(kind, "timed out waiting for a connection");
                         self.fail_request(id, err);
                     }
                 }
@@ -954,6 +1155,117 @@ impl Engine {
         for cid in self.work.to_free.drain(..) {
             self.conns.remove(cid);
         }
+    }
+
+    // ---- trace events fired by the engine (see `trace.rs` for where each fires) ----------
+
+    /// The tracers of connection `cid`'s events: the client's and its request's.
+    fn conn_tracers(&self, cid: usize) -> Tracers<'_> {
+        let req = self.conns.get(cid).and_then(|c| c.req_tracer.as_deref());
+        Tracers::new(self.tracer.as_deref(), req)
+    }
+
+    /// `request_failed`: request `id` (`req`, out of the table) fails with `error`.
+    fn trace_failed(&self, id: RequestId, req: &Req, error: &Error) {
+        Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+            t.request_failed(&RequestFailed {
+                at: self.now,
+                request: id,
+                error,
+            })
+        });
+    }
+
+    /// `canceled`: the caller canceled request `id` (`req`, already out of the table) or
+    /// dropped its body (`discarded`).
+    fn trace_canceled(&self, id: RequestId, req: &Req, on_conn: Option<usize>, discarded: bool) {
+        let trace = Tracers::new(self.tracer.as_deref(), req.tracer.as_deref());
+        if trace.is_on() {
+            let conn_id = on_conn
+                .and_then(|cid| self.conns.get(cid))
+                .map(|c| c.serial);
+            trace.emit(|t| {
+                t.canceled(&Canceled {
+                    at: self.now,
+                    request: id,
+                    conn_id,
+                    discarded,
+                })
+            });
+        }
+    }
+
+    /// `dns_done` for connection `cid`: the resolver answered, or (`cached`) the cache did.
+    fn trace_dns_done(
+        &self,
+        cid: usize,
+        host: &str,
+        result: Result<&[std::net::SocketAddr], &crate::dns::DnsError>,
+        cached: bool,
+    ) {
+        let trace = self.conn_tracers(cid);
+        let Some(conn) = self.conns.get(cid).filter(|_| trace.is_on()) else {
+            return;
+        };
+        let took = match conn.state {
+            State::Resolving { started, .. } if !cached => {
+                self.now.saturating_duration_since(started)
+            }
+            _ => Duration::ZERO,
+        };
+        trace.emit(|t| {
+            t.dns_done(&DnsDone {
+                at: self.now,
+                request: conn.state.request(),
+                conn_id: conn.serial,
+                host,
+                result,
+                cached,
+                took,
+            })
+        });
+    }
+
+    /// `tls_start` on connection `cid` with `hop`, about to take `session`.
+    fn trace_tls_start(&self, cid: usize, session: &TlsSession, hop: Hop) {
+        let trace = self.conn_tracers(cid);
+        let Some(conn) = self.conns.get(cid).filter(|_| trace.is_on()) else {
+            return;
+        };
+        let server_name = session.server_name();
+        trace.emit(|t| {
+            t.tls_start(&TlsStart {
+                at: self.now,
+                request: conn.state.request(),
+                conn_id: conn.serial,
+                server_name: &server_name,
+                proxy: hop == Hop::Proxy,
+            })
+        });
+    }
+
+    /// `tls_done` on connection `cid` with `hop`: what its session negotiated, or `Err`.
+    fn trace_tls_done(&self, cid: usize, hop: Hop, took: Duration, result: Result<(), &Error>) {
+        let trace = self.conn_tracers(cid);
+        let Some(conn) = self.conns.get(cid).filter(|_| trace.is_on()) else {
+            return;
+        };
+        let session = conn.transport.as_ref().and_then(|t| t.tls_session());
+        let result = result.map(|()| TlsHandshake {
+            kind: session.and_then(TlsSession::handshake_kind),
+            protocol: session.and_then(TlsSession::protocol_version),
+            cipher_suite: session.and_then(TlsSession::cipher_suite),
+        });
+        trace.emit(|t| {
+            t.tls_done(&TlsDone {
+                at: self.now,
+                request: conn.state.request(),
+                conn_id: conn.serial,
+                proxy: hop == Hop::Proxy,
+                result,
+                took,
+            })
+        });
     }
 }
 

@@ -13,17 +13,18 @@
 //! another.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Engine;
 use crate::conn::{Conn, Next, Plan, State};
 use crate::dns::Lookup;
 use crate::error::{Error, ErrorKind};
 use crate::event::Sink;
-use crate::pool::{CloseCause, HostId, Scheme};
+use crate::pool::{CloseCause, HostId, Limit, Scheme};
 use crate::request::{Place, RequestId, RequestInfo};
 use crate::route::{DialTarget, Route};
 use crate::timer::{Deadline, Owner};
+use crate::trace::{ConnReturned, DnsStart, GotConn, Queued, Tracers};
 
 /// A finished request's outcome, reported at the end of the turn.
 type Outcome = (RequestId, Result<RequestInfo, Error>);
@@ -123,14 +124,23 @@ impl Engine {
         }
         if !req.fresh_only {
             while let Some((cid, since)) = self.pools.pop_idle(host) {
-                let expired = self.conns.get(cid).map_or(true, |c| c.is_expired(now));
-                if expired || now.saturating_duration_since(since) >= self.config.idle_timeout {
-                    let cause = if expired {
-                        CloseCause::Lifetime
-                    } else {
-                        CloseCause::IdleTimeout
-                    };
-                    self.close_conn(cid, cause);
+                let Some(conn) = self.conns.get(cid) else {
+                    continue;
+                };
+                if conn.is_expired(now) {
+                    self.close_conn(cid, CloseCause::Lifetime);
+                    continue;
+                }
+                // Past the idle time the server allows (or `idle_timeout`), or at the
+                // number of requests it was learned to allow: the server is about to
+                // close it, so this request must not go out on it.
+                let (limit, end) = self.idle_limit(conn);
+                if now.saturating_duration_since(since) >= limit {
+                    self.end_idle(cid, end);
+                    continue;
+                }
+                if self.at_learned_request_limit(conn) {
+                    self.retire(cid, Limit::Requests);
                     continue;
                 }
                 if let Some(req) = self.reqs.get_mut(id) {
@@ -146,19 +156,72 @@ impl Engine {
         if self.pools.can_open(host) {
             self.open_conn(host, id, sink);
         } else {
-            self.pools.push_waiter(host, id.0);
-            if let Some(req) = self.reqs.get_mut(id) {
-                req.place = Place::Queued { since: now };
-                if let Some(at) = req.deadline {
-                    self.timers.push(at, Owner::Request(id.0), Deadline::Total);
-                }
+            self.enqueue(host, id);
+        }
+    }
+
+    /// Puts request `id` in `host`'s wait queue, or fails it at once when
+    /// `max_waiters_per_host` are already waiting. Its alarms: the total deadline, and
+    /// `pool_wait_timeout` from now.
+    fn enqueue(&mut self, host: HostId, id: RequestId) {
+        let now = self.now;
+        if let Some(max) = self.config.max_waiters_per_host {
+            if self.pools.waiting(host) >= max {
+                self.pools.stats_mut(host).queue_rejected += 1;
+                let err = Error::msg(
+                    ErrorKind::WaitQueueFull,
+                    format!("{max} requests were already waiting (max_waiters_per_host)"),
+                );
+                return self.fail_request(id, err);
             }
         }
+        self.pools.push_waiter(host, id.0);
+        let wait_until = self
+            .config
+            .pool_wait_timeout
+            .and_then(|limit| now.checked_add(limit));
+        if let Some(req) = self.reqs.get_mut(id) {
+            req.place = Place::Queued { since: now };
+            if let Some(at) = req.deadline {
+                self.timers.push(at, Owner::Request(id.0), Deadline::Total);
+            }
+            if let Some(at) = wait_until.filter(|&w| req.deadline.map_or(true, |d| w < d)) {
+                self.timers
+                    .push(at, Owner::Request(id.0), Deadline::PoolWait);
+            }
+            let (key, waiting) = (self.pools.key(host), self.pools.waiting(host));
+            Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+                t.queued(&Queued {
+                    at: now,
+                    request: id,
+                    host: key,
+                    waiting,
+                })
+            });
+        }
+    }
+
+    /// Request `id` leaves its host's wait queue with a connection: its time in the
+    /// queue goes into its `RequestInfo` and the host's stats.
+    fn leave_queue(&mut self, host: HostId, id: RequestId) {
+        let now = self.now;
+        let Some(req) = self.reqs.get_mut(id) else {
+            return;
+        };
+        let Place::Queued { since } = req.place else {
+            return;
+        };
+        let waited = now.saturating_duration_since(since);
+        req.info.queued = waited;
+        let stats = self.pools.stats_mut(host);
+        stats.queued += 1;
+        stats.queue_wait = stats.queue_wait.saturating_add(waited);
     }
 
     /// Puts request `id` on connection `cid` (new, idle or handed off) and starts its
     /// exchange. Counts a reuse here, where a used connection really takes a request.
     pub(super) fn start_exchange(&mut self, cid: usize, id: RequestId, sink: Sink<'_>) {
+        let now = self.now;
         let Some(conn) = self.conns.get_mut(cid) else {
             return;
         };
@@ -167,7 +230,32 @@ impl Engine {
         if conn.served > 0 || conn.pooled {
             self.pools.stats_mut(conn.host).reuses += 1;
         }
-        let deadline = self.reqs.get(id).and_then(|r| r.deadline);
+        let mut deadline = None;
+        if let Some(req) = self.reqs.get_mut(id) {
+            deadline = req.deadline;
+            req.info.wait = now.saturating_duration_since(req.submitted);
+            req.info.conn_requests = conn.served;
+            self.pools
+                .stats_mut(conn.host)
+                .timings
+                .wait
+                .record(req.info.wait);
+            // From here the connection's events reach this request's tracer too.
+            conn.req_tracer.clone_from(&req.tracer);
+            let info = &req.info;
+            Tracers::new(self.tracer.as_deref(), req.tracer.as_deref()).emit(|t| {
+                t.got_conn(&GotConn {
+                    at: now,
+                    request: id,
+                    conn_id: conn.serial,
+                    reused: conn.served > 0,
+                    idle_for: info.idle_for,
+                    served: conn.served,
+                    queued_for: info.queued,
+                    wait: info.wait,
+                })
+            });
+        }
         if let Some(at) = deadline {
             self.arm_conn(cid, Deadline::Total, at);
         }
@@ -211,6 +299,9 @@ impl Engine {
         let deadline = match self.reqs.get_mut(id) {
             Some(req) => {
                 req.place = Place::OnConn(cid);
+                if let Some(conn) = self.conns.get_mut(cid) {
+                    conn.req_tracer.clone_from(&req.tracer);
+                }
                 req.deadline
             }
             None => None,
@@ -225,9 +316,27 @@ impl Engine {
                 return self.drive(cid, sink, |conn, _, ctx| conn.start_unix(&path, ctx));
             }
         };
+        // DNS events for a name only: an IP literal needs no lookup.
+        let literal = crate::dns::parse_ip_literal(name).is_some();
+        if !literal {
+            let serial = self.conn_serial;
+            self.conn_tracers(cid).emit(|t| {
+                t.dns_start(&DnsStart {
+                    at: now,
+                    request: Some(id),
+                    conn_id: serial,
+                    host: name,
+                    port,
+                })
+            });
+        }
         match self.resolver.lookup(name, port, now) {
-            Lookup::Ready(addrs) => {
-                self.pools.set_addresses(host, &addrs);
+            Lookup::Ready(answer) => {
+                if !literal {
+                    self.trace_dns_done(cid, name, Ok(&answer), true);
+                }
+                self.apply_answer(host, &answer);
+                let addrs = self.dial_addrs(cid, host, &answer);
                 self.drive(cid, sink, |conn, _, ctx| conn.start_dial(&addrs, ctx));
             }
             Lookup::Pending => self.work.resolving.push(cid),
@@ -251,7 +360,7 @@ impl Engine {
     /// or put it in the idle pool.
     pub(super) fn release(&mut self, cid: usize, sink: Sink<'_>) {
         let now = self.now;
-        let Some(conn) = self.conns.get_mut(cid) else {
+        let Some(conn) = self.conns.get(cid) else {
             return;
         };
         let host = conn.host;
@@ -265,7 +374,17 @@ impl Engine {
         if conn.is_expired(now) {
             return self.close_conn(cid, CloseCause::Lifetime);
         }
+        if self.at_learned_request_limit(conn) {
+            return self.retire(cid, Limit::Requests);
+        }
+        if let Some(cause) = self.dns_verdict(cid) {
+            return self.close_conn(cid, cause);
+        }
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
         conn.deadlines.clear(Deadline::Total);
+        let finished = conn.state.request();
         conn.pooled = true;
         conn.set_state(State::Idle);
         // A readable flag still set means unread bytes or EOF may be waiting.
@@ -274,12 +393,9 @@ impl Engine {
         }
         while let Some(waiter) = self.pools.pop_waiter(host) {
             let id = RequestId(waiter);
+            self.leave_queue(host, id);
             let Some(req) = self.reqs.get_mut(id) else {
                 continue;
-            };
-            req.info.queued = match req.place {
-                Place::Queued { since } => now.saturating_duration_since(since),
-                _ => Duration::ZERO,
             };
             if req.fresh_only {
                 // A retry after a stale connection must not meet another used one. This
@@ -291,7 +407,7 @@ impl Engine {
             req.info.idle_for = Some(Duration::ZERO);
             req.place = Place::OnConn(cid);
             self.work.handoffs.push((cid, id));
-            return;
+            return self.trace_returned(cid, finished, Some(id));
         }
         let Some(conn) = self.conns.get_mut(cid) else {
             return;
@@ -306,12 +422,43 @@ impl Engine {
         if !self.pools.is_idle(cid) {
             return;
         }
-        if let Some(at) = now.checked_add(self.config.idle_timeout) {
+        self.trace_returned(cid, finished, None);
+        let Some(conn) = self.conns.get(cid) else {
+            return;
+        };
+        let (idle_limit, _) = self.idle_limit(conn);
+        if let Some(at) = now.checked_add(idle_limit) {
             self.arm_conn(cid, Deadline::IdleExpiry, at);
         }
         if let Some(at) = expires_at {
             self.arm_conn(cid, Deadline::Lifetime, at);
         }
+    }
+
+    /// `conn_returned`: connection `cid`, done with request `finished` (none after a
+    /// drain), went to the idle pool or to request `handed_to`. The finished request's
+    /// tracer is done with it.
+    fn trace_returned(
+        &mut self,
+        cid: usize,
+        finished: Option<RequestId>,
+        handed_to: Option<RequestId>,
+    ) {
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        let req_tracer = conn.req_tracer.take();
+        let now = self.now;
+        Tracers::new(self.tracer.as_deref(), req_tracer.as_deref()).emit(|t| {
+            t.conn_returned(&ConnReturned {
+                at: now,
+                request: finished,
+                conn_id: conn.serial,
+                host: self.pools.key(conn.host),
+                served: conn.served,
+                handed_to,
+            })
+        });
     }
 
     /// Starts a handed-off exchange, unless the connection died in between (then the
@@ -338,17 +485,13 @@ impl Engine {
 
     /// Dials for waiters of `host` while its connection limit allows.
     fn serve_waiters(&mut self, host: HostId, sink: Sink<'_>) {
-        let now: Instant = self.now;
         while self.pools.can_open(host) {
             let Some(waiter) = self.pools.pop_waiter(host) else {
                 break;
             };
             let id = RequestId(waiter);
-            if let Some(req) = self.reqs.get_mut(id) {
-                req.info.queued = match req.place {
-                    Place::Queued { since } => now.saturating_duration_since(since),
-                    _ => Duration::ZERO,
-                };
+            if self.reqs.get(id).is_some() {
+                self.leave_queue(host, id);
                 self.open_conn(host, id, sink);
             }
         }

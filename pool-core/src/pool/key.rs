@@ -41,6 +41,11 @@ const HTTPS_DEFAULT_PORT: u16 = 443;
 /// The URI scheme of a pooled connection: it decides whether the connection runs TLS, so two
 /// connections to the same host and port but different schemes never share a pool.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Scheme {
     /// Plain-text HTTP/1.1 over TCP.
     Http,
@@ -81,6 +86,11 @@ impl fmt::Display for Scheme {
 /// ASCII case-insensitively, as DNS names do; the stored host is lower-cased once at
 /// construction so `Eq` and `Hash` can stay derived.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(into = "KeyParts", try_from = "KeyParts")
+)]
 pub struct PoolKey {
     /// Plain or TLS: connections of different schemes are never interchangeable.
     scheme: Scheme,
@@ -132,6 +142,58 @@ impl PoolKey {
     /// True if this key names `scheme://host:port`, comparing `host` ASCII case-insensitively.
     pub(super) fn matches(&self, scheme: Scheme, host: &str, port: u16) -> bool {
         self.scheme == scheme && self.port == port && self.host.eq_ignore_ascii_case(host)
+    }
+}
+
+/// A [`PoolKey`] as serde writes it: the route as it displays (`direct`, `via proxy
+/// http://proxy:3128`, `via unix:/run/app.sock`), never with a proxy's credentials.
+/// Reading one back goes through [`PoolKey::with_route`] (the host lower-cased as in
+/// every other key); a proxy comes back without credentials.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeyParts {
+    scheme: Scheme,
+    host: String,
+    port: u16,
+    route: String,
+}
+
+#[cfg(feature = "serde")]
+impl From<PoolKey> for KeyParts {
+    fn from(k: PoolKey) -> KeyParts {
+        let route = match &k.route {
+            // The proxy's URL without `user:***@`.
+            Route::Proxy(p) => format!("via proxy {}://{}", p.scheme(), {
+                let shown = p.to_string();
+                let rest = shown.split_once("://").map_or(shown.as_str(), |(_, r)| r);
+                rest.rsplit_once('@').map_or(rest, |(_, hp)| hp).to_owned()
+            }),
+            other => other.to_string(),
+        };
+        KeyParts {
+            scheme: k.scheme,
+            host: k.host.into(),
+            port: k.port,
+            route,
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<KeyParts> for PoolKey {
+    type Error = String;
+
+    fn try_from(k: KeyParts) -> Result<PoolKey, String> {
+        let route = if k.route == "direct" {
+            Route::Direct
+        } else if let Some(path) = k.route.strip_prefix("via unix:") {
+            Route::Unix(path.into())
+        } else if let Some(url) = k.route.strip_prefix("via proxy ") {
+            Route::Proxy(crate::route::Proxy::parse(url).map_err(|e| e.to_string())?)
+        } else {
+            return Err(format!("unknown route {:?}", k.route));
+        };
+        Ok(PoolKey::with_route(k.scheme, &k.host, k.port, route))
     }
 }
 

@@ -6,11 +6,18 @@
 //!   mod.rs        Pools: host lookup, open counts, idle push/pop, waiters, snapshot
 //!     ├─ key.rs        Scheme, PoolKey, HostId, the Fx hasher and host hashing
 //!     ├─ idle_list.rs  the intrusive host and LRU lists, ConnId, Evicted
-//!     └─ stats.rs      CloseCause, CloseCounts, HostCounters, HostStats, Stats
+//!     ├─ learn.rs      Learner: the limits a server shows by closing silently
+//!     ├─ budget.rs     RetryBudget: resends as a fraction of recent requests
+//!     ├─ addrs.rs      HostAddrs: connections per address of the DNS answer
+//!     ├─ stats.rs      CloseCause, CloseCounts, HostCounters, HostStats, Stats
+//!     ├─ timings.rs    Histogram, Timings: fixed-bucket latency histograms
+//!     └─ prometheus.rs Stats::to_prometheus: the text exposition format
 //! ```
 //!
 //! The submodules depend only on `key` (a list node names its host; a snapshot names its
-//! key), never on this module, so the order is `key` ← `idle_list`, `stats` ← `mod`.
+//! key) and on each other in this order, never on this module: `key`, `timings`,
+//! `learn` ← `idle_list`, `stats` ← `prometheus` ← `mod` (`budget` and `addrs` stand
+//! alone).
 //!
 //! # What this module owns
 //!
@@ -47,9 +54,14 @@
 //! entries, so removal is amortized O(1) and the waiting count ([`HostStats::waiting`]) is always
 //! exact.
 
+mod addrs;
+mod budget;
 mod idle_list;
 mod key;
+mod learn;
+mod prometheus;
 mod stats;
+mod timings;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -60,11 +72,16 @@ use idle_list::{link_newest, unlink, Chain, IdleNode, Links, ListEnds, CHAINS};
 use key::{host_hash, FxBuild};
 use stats::HostGauges;
 
+pub(crate) use addrs::HostAddrs;
+pub(crate) use budget::RetryBudget;
 pub(crate) use idle_list::{ConnId, Evicted};
 pub(crate) use key::HostId;
 pub use key::{PoolKey, Scheme};
+pub use learn::LearnedLimits;
+pub(crate) use learn::{Learner, Limit};
 pub(crate) use stats::HostCounters;
 pub use stats::{CloseCause, CloseCounts, HostStats, NotReusable, NotReusableCounts, Stats};
+pub use timings::{Histogram, Timings};
 
 // ---------------------------------------------------------------------------------------
 // Limits
@@ -135,6 +152,14 @@ struct HostPool {
     next_ticket: u64,
     /// Event counters for the stats snapshot.
     counters: HostCounters,
+    /// The limits learned from the server's silent closes.
+    learner: Learner,
+    /// Recent requests and resends, for the retry budget.
+    budget: RetryBudget,
+    /// Open connections per address of the answer, for dials and rebalancing.
+    addrs: HostAddrs,
+    /// When the host's DNS answer is refreshed next (its cache entry expires).
+    dns_refresh_at: Option<Instant>,
     /// The addresses the last dial of this host tried (resolver, static rule or literal).
     addresses: Option<Arc<[SocketAddr]>>,
     /// The address the last successful connect of this host reached.
@@ -154,6 +179,10 @@ impl HostPool {
             waiting: HashMap::default(),
             next_ticket: 0,
             counters: HostCounters::default(),
+            learner: Learner::default(),
+            budget: RetryBudget::default(),
+            addrs: HostAddrs::default(),
+            dns_refresh_at: None,
             addresses: None,
             peer: None,
         }
@@ -263,10 +292,14 @@ impl Pools {
         &self.hosts[host].key
     }
 
-    #[cfg(test)]
     /// Every host id, in creation order.
     pub fn hosts(&self) -> impl Iterator<Item = HostId> {
         0..self.hosts.len()
+    }
+
+    /// How many hosts there are (ids are `0..host_count()`).
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
     }
 
     // --- open-connection accounting -----------------------------------------------------
@@ -332,7 +365,6 @@ impl Pools {
         pool.connecting = pool.connecting.min(pool.open);
     }
 
-    #[cfg(test)]
     /// Open connections of `host`: connecting + active + idle.
     pub fn open_conns(&self, host: HostId) -> usize {
         self.hosts[host].open
@@ -425,7 +457,6 @@ impl Pools {
         matches!(self.idle.get(conn), Some(Some(_)))
     }
 
-    #[cfg(test)]
     /// When `conn` went idle, or `None` if it is not idle.
     pub fn idle_since(&self, conn: ConnId) -> Option<Instant> {
         self.idle.get(conn)?.as_ref().map(|n| n.since)
@@ -498,7 +529,6 @@ impl Pools {
         removed
     }
 
-    #[cfg(test)]
     /// Requests waiting for `host`; exact, tombstones are not counted.
     pub fn waiting(&self, host: HostId) -> usize {
         self.hosts[host].waiting.len()
@@ -509,6 +539,21 @@ impl Pools {
     /// The event counters of `host`, for the Engine to increment where events happen.
     pub fn stats_mut(&mut self, host: HostId) -> &mut HostCounters {
         &mut self.hosts[host].counters
+    }
+
+    /// The retry budget of `host`.
+    pub fn budget_mut(&mut self, host: HostId) -> &mut RetryBudget {
+        &mut self.hosts[host].budget
+    }
+
+    /// What the pool learned about `host`'s server.
+    pub fn learner(&self, host: HostId) -> &Learner {
+        &self.hosts[host].learner
+    }
+
+    /// The same, to record evidence.
+    pub fn learner_mut(&mut self, host: HostId) -> &mut Learner {
+        &mut self.hosts[host].learner
     }
 
     /// The counters and gauges of every host, sorted by key, and their sum.
@@ -523,12 +568,13 @@ impl Pools {
                 connecting: pool.connecting,
                 waiting: pool.waiting.len(),
             };
-            let mut stats = HostStats::new(&pool.counters, gauges);
+            let mut stats = HostStats::new(&pool.counters, gauges, pool.learner.snapshot());
             stats.addresses = pool
                 .addresses
                 .as_deref()
                 .map(<[_]>::to_vec)
                 .unwrap_or_default();
+            stats.conns_per_address = pool.addrs.per_address(&stats.addresses);
             stats.peer = pool.peer;
             (pool.key.clone(), stats)
         }))
@@ -544,6 +590,53 @@ impl Pools {
         {
             pool.addresses = Some(Arc::clone(addrs));
         }
+    }
+
+    /// The addresses the last dial (or DNS refresh) of `host` got.
+    pub fn addresses(&self, host: HostId) -> Option<&Arc<[SocketAddr]>> {
+        self.hosts[host].addresses.as_ref()
+    }
+
+    /// The same, to count connections and decide on moves.
+    pub fn addrs_mut(&mut self, host: HostId) -> &mut HostAddrs {
+        &mut self.hosts[host].addrs
+    }
+
+    /// What DNS says of a connection of `host` on `addr` that is idle or coming back:
+    /// its address left the answer (`DnsChange`), or it should move to a less loaded
+    /// address after a scale-out (`Rebalance`, counted as a move), or nothing.
+    pub fn addr_verdict(&mut self, host: HostId, addr: SocketAddr) -> Option<CloseCause> {
+        let pool = &mut self.hosts[host];
+        let answer = pool.addresses.as_deref()?;
+        if !answer.contains(&addr) {
+            return Some(CloseCause::DnsChange);
+        }
+        pool.addrs
+            .take_crowded(addr, answer)
+            .then_some(CloseCause::Rebalance)
+    }
+
+    /// When `host`'s answer is refreshed next.
+    pub fn dns_refresh_at(&self, host: HostId) -> Option<Instant> {
+        self.hosts[host].dns_refresh_at
+    }
+
+    /// Sets (or clears) when `host`'s answer is refreshed next.
+    pub fn set_dns_refresh_at(&mut self, host: HostId, at: Option<Instant>) {
+        self.hosts[host].dns_refresh_at = at;
+    }
+
+    /// The idle connections of `host`, oldest first (for a sweep after a DNS change).
+    pub fn idle_conns(&self, host: HostId) -> Vec<ConnId> {
+        let mut out = Vec::with_capacity(self.hosts[host].idle.len);
+        let mut cursor = self.hosts[host].idle.oldest;
+        while let Some(conn) = cursor {
+            out.push(conn);
+            cursor = self.idle[conn]
+                .as_ref()
+                .and_then(|n| n.links[Chain::Host as usize].next);
+        }
+        out
     }
 
     /// A connect of `host` reached `peer`.

@@ -14,16 +14,21 @@
 //! pool holds; only events (dials, reuses, closes, …) are counted, where they happen.
 
 use std::fmt;
+use std::time::Duration;
 
 use super::key::PoolKey;
+use super::learn::LearnedLimits;
+use super::timings::Timings;
 
 /// Why a connection was closed, for the close counters in [`Stats`] and for logs.
 ///
-/// The limits behind these causes are the client's own settings. A server's
-/// `Keep-Alive: timeout=N, max=M` header is not read today: a server that closes idle
-/// connections sooner than `idle_timeout` shows up as [`CloseCause::ServerClose`] (the
-/// idle socket becomes readable at EOF and is dropped before reuse), not as
-/// [`CloseCause::IdleTimeout`] or [`CloseCause::MaxRequests`].
+/// Most limits behind these causes are the client's own settings; four come from the
+/// server: what it announced in `Keep-Alive: timeout=N, max=M`
+/// ([`CloseCause::KeepAliveTimeout`], [`CloseCause::KeepAliveMax`]) and what the pool
+/// learned from the connections it closed without warning
+/// ([`CloseCause::LearnedRequestLimit`], [`CloseCause::LearnedIdleLimit`]). A server
+/// that closes a connection first shows up as [`CloseCause::ServerClose`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseCause {
@@ -59,11 +64,32 @@ pub enum CloseCause {
     /// The caller canceled the request (`Engine::cancel`, or `Engine::discard` before the
     /// response head arrived) while it was on this connection: its state is unknown.
     Canceled,
+    /// It sat idle for the server's announced `Keep-Alive: timeout=N` less
+    /// `keepalive_margin` (shorter than `idle_timeout`): the server was about to close it.
+    KeepAliveTimeout,
+    /// It carried as many requests as the server's `Keep-Alive: max=M` allowed.
+    KeepAliveMax,
+    /// It carried as many responses as the server was learned to allow before closing
+    /// connections without warning (`LearnedLimits::requests_per_conn`). The pool stops
+    /// using it and waits briefly for the server's close, which confirms the limit.
+    LearnedRequestLimit,
+    /// It sat idle for as long as the server was learned to keep idle connections
+    /// (`LearnedLimits::idle_timeout`) less `keepalive_margin`. As for
+    /// [`CloseCause::LearnedRequestLimit`], the pool then watches for the server's close.
+    LearnedIdleLimit,
+    /// Its address left the host's DNS answer when the answer was refreshed: closed if
+    /// idle, or when its request finished.
+    DnsChange,
+    /// Moved to another address: a refreshed DNS answer added addresses (a scale-out)
+    /// and this connection's address carried at least two connections more than the
+    /// least loaded one when it came back to the pool; the next dial goes to the least
+    /// loaded address.
+    Rebalance,
 }
 
 impl CloseCause {
     /// Every cause, in the order of the fields of [`CloseCounts`].
-    pub const ALL: [CloseCause; 9] = [
+    pub const ALL: [CloseCause; 15] = [
         CloseCause::IdleTimeout,
         CloseCause::Lifetime,
         CloseCause::ServerClose,
@@ -73,6 +99,12 @@ impl CloseCause {
         CloseCause::NotReusable(NotReusable::Other),
         CloseCause::Shutdown,
         CloseCause::Canceled,
+        CloseCause::KeepAliveTimeout,
+        CloseCause::KeepAliveMax,
+        CloseCause::LearnedRequestLimit,
+        CloseCause::LearnedIdleLimit,
+        CloseCause::DnsChange,
+        CloseCause::Rebalance,
     ];
 
     /// The name used in logs and metrics, e.g. `"idle timeout"`.
@@ -87,6 +119,12 @@ impl CloseCause {
             CloseCause::NotReusable(_) => "not reusable",
             CloseCause::Shutdown => "shutdown",
             CloseCause::Canceled => "canceled",
+            CloseCause::KeepAliveTimeout => "keep-alive timeout",
+            CloseCause::KeepAliveMax => "keep-alive max",
+            CloseCause::LearnedRequestLimit => "learned request limit",
+            CloseCause::LearnedIdleLimit => "learned idle limit",
+            CloseCause::DnsChange => "dns change",
+            CloseCause::Rebalance => "rebalance",
         }
     }
 }
@@ -103,6 +141,7 @@ impl fmt::Display for CloseCause {
 /// Why an exchange left its connection unfit for another request: the detail behind
 /// [`CloseCause::NotReusable`], so the stats can say why connections were not reused.
 /// The first four come from the codec's keep-alive verdict (`http1_codec::CloseReason`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NotReusable {
@@ -173,6 +212,7 @@ impl fmt::Display for NotReusable {
 }
 
 /// Connections closed as [`CloseCause::NotReusable`], per [`NotReusable`] reason.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NotReusableCounts {
@@ -216,6 +256,7 @@ impl NotReusableCounts {
 }
 
 /// Number of closed connections per [`CloseCause`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CloseCounts {
@@ -239,6 +280,18 @@ pub struct CloseCounts {
     pub shutdown: u64,
     /// Closed by [`CloseCause::Canceled`].
     pub canceled: u64,
+    /// Closed by [`CloseCause::KeepAliveTimeout`].
+    pub keepalive_timeout: u64,
+    /// Closed by [`CloseCause::KeepAliveMax`].
+    pub keepalive_max: u64,
+    /// Closed by [`CloseCause::LearnedRequestLimit`].
+    pub learned_request_limit: u64,
+    /// Closed by [`CloseCause::LearnedIdleLimit`].
+    pub learned_idle_limit: u64,
+    /// Closed by [`CloseCause::DnsChange`].
+    pub dns_change: u64,
+    /// Closed by [`CloseCause::Rebalance`].
+    pub rebalance: u64,
 }
 
 impl CloseCounts {
@@ -254,6 +307,12 @@ impl CloseCounts {
             CloseCause::NotReusable(_) => self.not_reusable,
             CloseCause::Shutdown => self.shutdown,
             CloseCause::Canceled => self.canceled,
+            CloseCause::KeepAliveTimeout => self.keepalive_timeout,
+            CloseCause::KeepAliveMax => self.keepalive_max,
+            CloseCause::LearnedRequestLimit => self.learned_request_limit,
+            CloseCause::LearnedIdleLimit => self.learned_idle_limit,
+            CloseCause::DnsChange => self.dns_change,
+            CloseCause::Rebalance => self.rebalance,
         }
     }
 
@@ -282,6 +341,12 @@ impl CloseCounts {
             CloseCause::NotReusable(_) => &mut self.not_reusable,
             CloseCause::Shutdown => &mut self.shutdown,
             CloseCause::Canceled => &mut self.canceled,
+            CloseCause::KeepAliveTimeout => &mut self.keepalive_timeout,
+            CloseCause::KeepAliveMax => &mut self.keepalive_max,
+            CloseCause::LearnedRequestLimit => &mut self.learned_request_limit,
+            CloseCause::LearnedIdleLimit => &mut self.learned_idle_limit,
+            CloseCause::DnsChange => &mut self.dns_change,
+            CloseCause::Rebalance => &mut self.rebalance,
         }
     }
 
@@ -310,15 +375,29 @@ pub(crate) struct HostCounters {
     pub reuses: u64,
     /// Requests retried on a fresh connection after failing on a reused one.
     pub retries: u64,
+    /// Retries refused by the retry budget (`retry_budget`).
+    pub retries_denied: u64,
     /// TLS handshakes that verified a certificate chain (no session to resume).
     pub tls_full_handshakes: u64,
     /// TLS handshakes that resumed an earlier session (ticket or session id).
     pub tls_resumed_handshakes: u64,
+    /// Requests that waited in the host's queue (`max_conns_per_host` reached) and left
+    /// it with a connection.
+    pub queued: u64,
+    /// Their time in the queue, summed.
+    pub queue_wait: Duration,
+    /// Requests that failed after `pool_wait_timeout` in the queue.
+    pub queue_timeouts: u64,
+    /// Requests refused at once because `max_waiters_per_host` were already waiting.
+    pub queue_rejected: u64,
     /// Connections closed, by cause.
     pub closes: CloseCounts,
+    /// Latency histograms, recorded where each phase ends.
+    pub timings: Timings,
 }
 
 /// Counters and gauges of one host (or the sum over all hosts), as seen at one instant.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HostStats {
@@ -330,10 +409,21 @@ pub struct HostStats {
     pub reuses: u64,
     /// Requests retried on a fresh connection after failing on a reused one.
     pub retries: u64,
+    /// Retries the retry budget refused (`retry_budget`): the error went to the caller.
+    pub retries_denied: u64,
     /// TLS handshakes that verified a certificate chain (no session to resume).
     pub tls_full_handshakes: u64,
     /// TLS handshakes that resumed an earlier session.
     pub tls_resumed_handshakes: u64,
+    /// Requests that waited for a connection (`max_conns_per_host` reached) and got one.
+    pub queued: u64,
+    /// The time those requests spent waiting, summed: `queue_wait / queued` is the mean
+    /// wait (each request's own is `RequestInfo::queued`).
+    pub queue_wait: Duration,
+    /// Requests that failed with `ErrorKind::PoolWaitTimeout` (`pool_wait_timeout`).
+    pub queue_timeouts: u64,
+    /// Requests refused with `ErrorKind::WaitQueueFull` (`max_waiters_per_host`).
+    pub queue_rejected: u64,
     /// Idle connections now.
     pub idle: usize,
     /// Connections now carrying a request (open, past connecting, not idle).
@@ -344,6 +434,11 @@ pub struct HostStats {
     pub waiting: usize,
     /// Connections closed so far, by cause.
     pub closes: CloseCounts,
+    /// What the pool learned about the server from its silent closes (`learn_server_limits`).
+    pub learned: LearnedLimits,
+    /// Latency histograms: connect, TLS handshake, wait for a connection, time to first
+    /// byte, total.
+    pub timings: Timings,
     /// The addresses the last dial of this host tried, in the order the answer gave
     /// them: from the resolver (the system's or [`Config::resolver`](crate::Config::resolver)),
     /// a [`ResolveTo`](crate::ResolveTo) rule, or the IP literal itself. Through a proxy,
@@ -352,19 +447,33 @@ pub struct HostStats {
     /// The address the last successful TCP connect of this host reached (the winner of
     /// its Happy Eyeballs race). `None` before one, over a Unix socket, and in the total.
     pub peer: Option<std::net::SocketAddr>,
+    /// Open connections per address: each address of `addresses` (zero or more), then
+    /// addresses that left the answer but still carry connections. A connection counts
+    /// on the address its dial tried first until it connects, then on the one it
+    /// reached. Empty over a Unix socket and in the total.
+    pub conns_per_address: Vec<(std::net::SocketAddr, usize)>,
 }
 
 impl HostStats {
     /// The stats of one host from its event counters and the gauges read off the pool;
     /// `active` is what is open and neither idle nor connecting.
-    pub(super) fn new(counters: &HostCounters, gauges: HostGauges) -> HostStats {
+    pub(super) fn new(
+        counters: &HostCounters,
+        gauges: HostGauges,
+        learned: LearnedLimits,
+    ) -> HostStats {
         HostStats {
             requests: counters.requests,
             dials: counters.dials,
             reuses: counters.reuses,
             retries: counters.retries,
+            retries_denied: counters.retries_denied,
             tls_full_handshakes: counters.tls_full_handshakes,
             tls_resumed_handshakes: counters.tls_resumed_handshakes,
+            queued: counters.queued,
+            queue_wait: counters.queue_wait,
+            queue_timeouts: counters.queue_timeouts,
+            queue_rejected: counters.queue_rejected,
             idle: gauges.idle,
             active: gauges
                 .open
@@ -373,8 +482,11 @@ impl HostStats {
             connecting: gauges.connecting,
             waiting: gauges.waiting,
             closes: counters.closes,
+            learned,
+            timings: counters.timings,
             addresses: Vec::new(),
             peer: None,
+            conns_per_address: Vec::new(),
         }
     }
 
@@ -384,17 +496,25 @@ impl HostStats {
         self.dials += other.dials;
         self.reuses += other.reuses;
         self.retries += other.retries;
+        self.retries_denied += other.retries_denied;
         self.tls_full_handshakes += other.tls_full_handshakes;
         self.tls_resumed_handshakes += other.tls_resumed_handshakes;
+        self.queued += other.queued;
+        self.queue_wait = self.queue_wait.saturating_add(other.queue_wait);
+        self.queue_timeouts += other.queue_timeouts;
+        self.queue_rejected += other.queue_rejected;
         self.idle += other.idle;
         self.active += other.active;
         self.connecting += other.connecting;
         self.waiting += other.waiting;
         self.closes.add(&other.closes);
+        self.learned.add(&other.learned);
+        self.timings.add(&other.timings);
     }
 }
 
 /// A snapshot of the pool: every host's counters and gauges, and their sum.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -405,6 +525,16 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds `other` into `self`: its hosts join the list (a program with several
+    /// clients — one per route, say — gets one snapshot for all of them), the totals add
+    /// up. Hosts stay sorted by key; keys are not merged (two clients' pools for the same
+    /// key stay two entries).
+    pub fn merge(&mut self, other: Stats) {
+        self.total.add(&other.total);
+        self.hosts.extend(other.hosts);
+        self.hosts.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
     /// The snapshot of `hosts` (each host's key and stats): the hosts sorted by key, and
     /// their sum.
     pub(super) fn from_hosts(hosts: impl ExactSizeIterator<Item = (PoolKey, HostStats)>) -> Stats {
@@ -449,7 +579,7 @@ mod tests {
         for (i, cause) in CloseCause::ALL.into_iter().enumerate() {
             assert_eq!(counts.get(cause), i as u64 + 1, "{cause}");
         }
-        assert_eq!(counts.total(), 45); // 1 + 2 + ... + 9
+        assert_eq!(counts.total(), 120); // 1 + 2 + ... + 15
         assert_eq!(CloseCause::IdleTimeout.to_string(), "idle timeout");
         let drain_limit = CloseCause::NotReusable(NotReusable::DrainLimit);
         assert_eq!(drain_limit.as_str(), "not reusable");
