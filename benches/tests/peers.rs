@@ -69,7 +69,12 @@ fn hyper_and_ureq_peers_print_loadgens_json() {
             assert_eq!(num(&line, "ok"), Some(20.0), "{line}");
             assert_eq!(num(&line, "errors"), Some(0.0), "{line}");
             assert_eq!(num(&line, "body_bytes"), Some(20.0 * body), "{line}");
-            assert!(num(&line, "dials").is_some_and(|d| (2.0..=20.0).contains(&d)));
+            // Two workers may share one connection when the first answer comes back
+            // before the second request starts (a busy machine).
+            assert!(
+                num(&line, "dials").is_some_and(|d| (1.0..=20.0).contains(&d)),
+                "{line}"
+            );
             assert!(num(&line, "peak_rss_kb").is_some_and(|kb| kb > 0.0));
             assert!(num(&line, "p50_us").is_some_and(|us| us > 0.0));
             assert_eq!(line["cpu_source"], "getrusage");
