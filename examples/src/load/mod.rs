@@ -377,27 +377,9 @@ pub fn parse_url(text: &str) -> Result<Uri, String> {
 
 /// Parses a duration: a number with an optional unit `ms`, `s`, `m` or `h` (`10s`, `2m`,
 /// `1.5`, `250ms`); a bare number is seconds. Zero, negative and absurd values are
-/// refused.
+/// refused (the tools' one duration parser, [`crate::pool::parse_positive_time`]).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let scale = match unit {
-        "" | "s" => 1.0,
-        "ms" => 1e-3,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("'{text}': the unit is one of ms, s, m, h")),
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration like 10s, 2m or 1.5"))?;
-    let secs = value * scale;
-    if !secs.is_finite() || secs <= 0.0 {
-        return Err(format!("'{text}': must be more than 0"));
-    }
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{text}' is too long"))
+    crate::pool::parse_positive_time(text)
 }
 
 fn at_least_one_usize(text: &str) -> Result<usize, String> {

@@ -34,8 +34,8 @@ use tls_glue::{HandshakeKind, PlaintextRead, TlsSession};
 pub(crate) enum TransportError {
     /// Nothing to read, or no room to write, now: wait for readiness.
     WouldBlock,
-    /// The socket failed (reset, broken pipe, ...), or the server ended the stream in the
-    /// middle of a TLS handshake.
+    /// The socket failed (reset, broken pipe, ...). (A server that ends the stream in the
+    /// middle of a TLS handshake is normally reported by the session, as `Tls`.)
     Io(io::Error),
     /// TLS failed: a bad record, a fatal alert, a certificate problem, or the peer ended
     /// the stream without `close_notify` (`is_truncated()`).

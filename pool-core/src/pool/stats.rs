@@ -237,8 +237,16 @@ pub struct NotReusableCounts {
 impl NotReusableCounts {
     /// The counter for `reason`.
     pub fn get(&self, reason: NotReusable) -> u64 {
-        let mut copy = *self;
-        *copy.slot_mut(reason)
+        match reason {
+            NotReusable::ServerSentClose => self.server_sent_close,
+            NotReusable::RequestSentClose => self.request_sent_close,
+            NotReusable::Http10 => self.http10,
+            NotReusable::CloseDelimitedBody => self.close_delimited_body,
+            NotReusable::EarlyResponse => self.early_response,
+            NotReusable::DrainLimit => self.drain_limit,
+            NotReusable::DrainTimeout => self.drain_timeout,
+            NotReusable::Other => self.other,
+        }
     }
 
     fn slot_mut(&mut self, reason: NotReusable) -> &mut u64 {
