@@ -46,6 +46,8 @@
 
 mod common;
 
+use common::{mix, Rng};
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::Read;
@@ -90,37 +92,9 @@ const PEER_ERRORS: [ErrorKind; 4] = [
 
 // ---- seeded draws -------------------------------------------------------------------------
 
-/// splitmix64's finalizer: spreads any input over all 64 bits.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// xorshift64*: a small seeded generator.
-struct Rng(u64);
-
 impl Rng {
     fn new(seed: u64, iter: u64) -> Rng {
         Rng(mix(seed ^ mix(iter)) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// A number in `lo..=hi`.
-    fn between(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
     }
 
     /// True with probability `percent`/100.
