@@ -60,8 +60,9 @@ pub mod trace;
 pub use auth::basic_auth;
 pub use body::{Body, BodySource, Pull};
 pub use client::{
-    Action, Attempt, CancelToken, Client, ClientBuilder, Prewarmed, RedirectHop, RedirectPolicy,
-    RequestBuilder, Response, ResponseBody, DEFAULT_MAX_REDIRECTS,
+    Action, Attempt, CancelToken, Client, ClientBuilder, EngineSplit, Prewarmed, RedirectHop,
+    RedirectPolicy, RequestBuilder, Response, ResponseBody, DEFAULT_MAX_REDIRECTS,
+    MAX_ENGINE_THREADS,
 };
 pub use client::{Middleware, Next};
 pub use config::{Config, TcpKeepalive, DEFAULT_USER_AGENT};

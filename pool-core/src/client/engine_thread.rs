@@ -49,18 +49,20 @@ pub(super) struct EngineThread {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// The engine thread's name, as debuggers and panic messages show it.
+/// The engine thread's name, as debuggers, `top -H` and panic messages show it, before
+/// its index: `wirepool-engine-0`, `wirepool-engine-1`, ... (one per engine of a client).
 const THREAD_NAME: &str = "wirepool-engine";
 
 impl EngineThread {
     /// Starts a thread that runs `engine` until it is shut down (or panics), and returns
-    /// the way to reach it. `Err` only if the thread could not be spawned.
-    pub(super) fn spawn(engine: Engine) -> Result<EngineThread, Error> {
+    /// the way to reach it; `index` is the engine's place among its client's engines,
+    /// shown in the thread's name. `Err` only if the thread could not be spawned.
+    pub(super) fn spawn(engine: Engine, index: usize) -> Result<EngineThread, Error> {
         let waker = engine.waker();
         let (tx, rx) = unbounded();
         let status = Arc::new(EngineStatus::default());
         let thread = std::thread::Builder::new()
-            .name(THREAD_NAME.into())
+            .name(format!("{THREAD_NAME}-{index}"))
             .spawn({
                 let status = Arc::clone(&status);
                 move || engine_thread(engine, rx, &status)

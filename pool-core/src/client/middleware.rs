@@ -35,7 +35,7 @@
 //! # What this module owns
 //!
 //! The chain: the [`Middleware`] trait, [`Next`], and `Core`, the end of the chain that
-//! every `send` reaches last. `Core::send` hands the request to the engine thread (a
+//! every `send` reaches last. `Core::send` hands the request to its engine thread (a
 //! `Command::Send` carrying the request's route) and parks on the request's mailbox until
 //! the head or an error arrives — feeding a streamed body from the caller's reader
 //! meanwhile (`upload`). It registers the request with its `CancelToken`, and with the
@@ -58,7 +58,7 @@ use http::Request;
 
 use super::cancel::CancelToken;
 use super::channel::{Command, Mailbox, Msg, Route};
-use super::engine_thread::EngineThread;
+use super::engines::Engines;
 use super::response::Response;
 use super::upload;
 use crate::body::Body;
@@ -134,17 +134,19 @@ impl fmt::Debug for Next<'_> {
 // The end of the chain
 // ---------------------------------------------------------------------------------------
 
-/// What sending needs: the engine and the settings. Middleware reaches the pool
+/// What sending needs: the engines and the settings. Middleware reaches the pool
 /// through it.
 pub(crate) struct Core {
-    pub(super) engine: Arc<EngineThread>,
+    pub(super) engines: Engines,
     pub(super) config: Config,
 }
 
 impl Core {
-    /// Sends `request` to the engine and waits for the head: the end of the chain. A
+    /// Sends `request` to its engine and waits for the head: the end of the chain. A
     /// body read from a blocking reader is fed to the engine from this thread while it
     /// waits (see `upload`); a [`CancelToken`] in the request's extensions covers it.
+    /// With several engines, the request's origin or the calling thread picks one
+    /// (`engines`); the response keeps that one running until its body ends.
     pub(crate) fn send(
         &self,
         request: Request<Body>,
@@ -177,17 +179,18 @@ impl Core {
         } else {
             (request, None)
         };
+        let engine = self.engines.pick(request.uri());
         if let Some(token) = request.extensions().get::<CancelToken>() {
-            token.register(&rx, &self.engine.handle)?;
+            token.register(&rx, &engine.handle)?;
         }
         let url = request.uri().clone();
-        self.engine.handle.send(Command::Send {
+        engine.handle.send(Command::Send {
             request: Box::new(request),
             opts,
             reply: Route::new(Arc::clone(&rx)),
         })?;
         let first = match feeder {
-            Some(feeder) => feeder.run(&rx, &self.engine.handle),
+            Some(feeder) => feeder.run(&rx, &engine.handle),
             None => rx.recv(),
         };
         match first {
@@ -197,7 +200,7 @@ impl Core {
                     .then(|| super::decode::coding_of(&method, head.status(), head.headers()))
                     .flatten();
                 #[allow(unused_mut)]
-                let mut response = Response::new(id, head, info, url, rx, Arc::clone(&self.engine));
+                let mut response = Response::new(id, head, info, url, rx, Arc::clone(engine));
                 #[cfg(feature = "compression")]
                 if let Some(coding) = coding {
                     response.decode(coding, self.config.max_decoded_body_bytes);
@@ -210,7 +213,7 @@ impl Core {
                 "engine sent body data before the head",
             )),
             // Closed without a word: the engine stopped before it got to this request.
-            None => Err(self.engine.handle.status.error()),
+            None => Err(engine.handle.status.error()),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The blocking [`Client`]: an [`Engine`] on its own thread behind a channel.
+//! The blocking [`Client`]: an [`Engine`](crate::Engine) on its own thread behind a channel (or several,
+//! each on its own thread: [`ClientBuilder::engine_threads`]).
 //!
 //! ```text
 //!  caller threads                         engine thread
@@ -21,6 +22,7 @@
 //!   upload         streamed request bodies: the caller's Feeder, the engine's PipeSource
 //!   cancel         CancelToken: ends requests from another thread
 //!   engine_thread  EngineThread (spawn, lifetime, shutdown), run_engine, route
+//!   engines        Engines: a client's engine threads, EngineSplit, which one a request goes to
 //!      ▲
 //!   decode         gzip/deflate response bodies (feature `compression`)
 //!   response       Response, ResponseBody (io::Read over a mailbox), RedirectHop
@@ -42,10 +44,10 @@
 //!
 //! # What this module owns
 //!
-//! The public face: [`Client`] (cheap clones sharing one engine thread, the public calls
-//! that become commands) and [`ClientBuilder`] (the settings, named after Go's
-//! `http.Transport` where one exists, and `build`, which validates them and starts the
-//! engine thread).
+//! The public face: [`Client`] (cheap clones sharing its engine threads, the public calls
+//! that become commands: to the engine a request picks, or to every engine) and
+//! [`ClientBuilder`] (the settings, named after Go's `http.Transport` where one exists,
+//! and `build`, which validates them and starts the engine threads).
 //!
 //! # What it deliberately does not do
 //!
@@ -65,6 +67,7 @@ mod channel;
 #[cfg(feature = "compression")]
 mod decode;
 mod engine_thread;
+mod engines;
 mod middleware;
 mod response;
 mod upload;
@@ -83,25 +86,25 @@ use http::{HeaderValue, Method, Request, Uri};
 use crate::body::Body;
 use crate::config::{Config, TcpKeepalive};
 use crate::dns::{Resolve, SharedResolver};
-use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::pool::{ReuseOrder, Stats};
 use crate::request::RequestOptions;
 use crate::route::{ConnectTo, NoProxy, Proxy, ResolveTo};
 use crate::trace::Tracer;
 use channel::{stopped_error, Command};
-use engine_thread::EngineThread;
+use engines::Engines;
 use middleware::Core;
 use stack::Stack;
 
 pub use builder::RequestBuilder;
 pub use cancel::CancelToken;
+pub use engines::{EngineSplit, MAX_ENGINE_THREADS};
 pub use middleware::{Middleware, Next};
 pub use redirect::{Action, Attempt, RedirectPolicy, DEFAULT_MAX_REDIRECTS};
 pub use response::{RedirectHop, Response, ResponseBody};
 
 /// A blocking HTTP/1.1 client over a connection pool. Cheap to clone; all clones share
-/// one engine thread and its pools.
+/// its engine thread (or threads: [`ClientBuilder::engine_threads`]) and their pools.
 ///
 /// ```no_run
 /// let client = wirepool::Client::new()?;
@@ -122,8 +125,11 @@ pub struct Client {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let engines = &self.inner.core.engines;
         f.debug_struct("Client")
             .field("config", &self.inner.core.config)
+            .field("engine_threads", &engines.all().len())
+            .field("engine_split", &engines.split())
             .finish()
     }
 }
@@ -139,9 +145,15 @@ impl Client {
         ClientBuilder::new()
     }
 
-    /// The client's settings.
+    /// The client's settings, as given to the builder. With several engines each runs
+    /// with its share of some limits (see [`ClientBuilder::engine_threads`]).
     pub fn config(&self) -> &Config {
         &self.inner.core.config
+    }
+
+    /// How many engine threads the client runs ([`ClientBuilder::engine_threads`]).
+    pub fn engine_threads(&self) -> usize {
+        self.inner.core.engines.all().len()
     }
 
     /// Sends `request` and blocks until the response head (or an error) arrives,
@@ -247,13 +259,19 @@ impl Client {
     /// [`ErrorKind::Proxy`] for an unusable proxy, and [`ErrorKind::PoolClosed`] /
     /// [`ErrorKind::EngineFailed`] when the engine is gone. A connection that fails to
     /// open is counted in the result, not returned as an error.
+    ///
+    /// With several engines the connections open in the engine that will serve `url`:
+    /// by host, the one that owns its origin's pool; by caller
+    /// ([`EngineSplit::ByCaller`]), the calling thread's engine, so prewarm from the
+    /// thread that will send (or once from each).
     pub fn prewarm(&self, url: &str, n: usize) -> Result<Prewarmed, Error> {
+        let engine = self.inner.core.engines.pick_str(url);
         let mailboxes: Vec<_> = (0..n).map(|_| channel::Mailbox::new(1)).collect();
         let replies = mailboxes
             .iter()
             .map(|m| channel::Route::new(Arc::clone(m)))
             .collect();
-        self.command(Command::Prewarm {
+        engine.handle.send(Command::Prewarm {
             url: url.to_owned(),
             replies,
         })?;
@@ -275,61 +293,101 @@ impl Client {
                 None => out.skipped += 1,
             }
         }
-        let status = &self.inner.core.engine.handle.status;
+        let status = &engine.handle.status;
         if status.is_stopped() && out.opened == 0 {
             return Err(status.error());
         }
         Ok(out)
     }
 
-    /// Closes every idle connection now.
+    /// Closes every idle connection now, in every engine.
     pub fn close_idle(&self) {
-        let _ = self.command(Command::CloseIdle);
+        for engine in self.inner.core.engines.all() {
+            // A stopped engine has no idle connection left to close.
+            let _ = engine.handle.send(Command::CloseIdle);
+        }
     }
 
-    /// Stops the engine now, for every handle of this client: requests in flight and
+    /// Stops every engine now, for every handle of this client: requests in flight and
     /// bodies still arriving fail with [`ErrorKind::PoolClosed`] (bytes that had already
-    /// arrived are still read first), every socket is closed and the engine thread is
+    /// arrived are still read first), every socket is closed and the engine threads are
     /// joined before this returns. Later sends from any handle fail with `PoolClosed`.
     /// Calling it again does nothing.
     ///
-    /// Without it, the engine stops by itself once the last `Client` handle and the
-    /// last unfinished [`ResponseBody`] are gone.
+    /// Without it, each engine stops by itself once the last `Client` handle and the
+    /// last unfinished [`ResponseBody`] it serves are gone.
     pub fn shutdown(&self) {
-        self.inner.core.engine.shutdown();
+        let engines = self.inner.core.engines.all();
+        // All are told first, so that they stop side by side; then each is joined.
+        for engine in engines {
+            let _ = engine.handle.send(Command::Shutdown);
+        }
+        for engine in engines {
+            engine.shutdown();
+        }
     }
 
     /// A snapshot of the pool's counters: requests, dials, reuses, retries, closes by
     /// cause, and the idle/active/connecting/waiting gauges, in total and per host.
     ///
+    /// With several engines, their snapshots merged: the totals add up, and each host
+    /// appears once (by caller, where every engine may have a pool for one host, its
+    /// entries are added together).
+    ///
     /// # Errors
     ///
     /// A stopped engine has no pool to report on: [`ErrorKind::PoolClosed`] after
-    /// [`shutdown`](Self::shutdown), [`ErrorKind::EngineFailed`] if the engine thread
-    /// panicked. (All zeros would read as an idle, healthy pool.)
+    /// [`shutdown`](Self::shutdown), [`ErrorKind::EngineFailed`] if an engine thread
+    /// panicked (even if the other engines still serve). (All zeros would read as an
+    /// idle, healthy pool.)
     pub fn stats(&self) -> Result<Stats, Error> {
-        let (tx, rx) = bounded(1);
-        self.command(Command::Stats(tx))?;
-        rx.recv().map_err(|_| {
-            // Dropped unanswered: by a stopped engine, or by a panic unwinding the
-            // engine thread before the status says so (a running engine always answers).
-            let status = &self.inner.core.engine.handle.status;
-            stopped_error(!status.is_stopped() || status.is_panicked())
-        })
+        let engines = self.inner.core.engines.all();
+        // Every engine is asked first, so that they answer side by side.
+        let mut asked = Vec::with_capacity(engines.len());
+        for engine in engines {
+            let (tx, rx) = bounded(1);
+            engine.handle.send(Command::Stats(tx))?;
+            asked.push((engine, rx));
+        }
+        let mut merged: Option<Stats> = None;
+        for (engine, rx) in asked {
+            let stats = rx.recv().map_err(|_| {
+                // Dropped unanswered: by a stopped engine, or by a panic unwinding the
+                // engine thread before the status says so (a running engine always
+                // answers).
+                let status = &engine.handle.status;
+                stopped_error(!status.is_stopped() || status.is_panicked())
+            })?;
+            match &mut merged {
+                None => merged = Some(stats),
+                Some(all) => all.merge(stats),
+            }
+        }
+        let mut merged = merged.unwrap_or_default();
+        if engines.len() > 1 {
+            merged.coalesce_hosts();
+        }
+        Ok(merged)
     }
 
     /// **Test-only; not part of the API** (hidden, may change or go at any time): makes
     /// the engine thread sleep for `after`, then panic, so that tests can check what
     /// callers see when the engine dies. Commands sent during the sleep queue up behind
-    /// the panic and are never processed, which is how a test reaches that case.
+    /// the panic and are never processed, which is how a test reaches that case. With
+    /// several engines, engine 0 (see [`__panic_one_engine_for_tests`](Self::__panic_one_engine_for_tests)).
     #[doc(hidden)]
     pub fn __panic_engine_for_tests(&self, after: Duration) {
-        let _ = self.command(Command::PanicForTests(after));
+        self.__panic_one_engine_for_tests(0, after);
     }
 
-    /// Hands `cmd` to the engine thread.
-    fn command(&self, cmd: Command) -> Result<(), Error> {
-        self.inner.core.engine.handle.send(cmd)
+    /// **Test-only; not part of the API** (hidden): as
+    /// [`__panic_engine_for_tests`](Self::__panic_engine_for_tests), for the engine
+    /// `index` (thread `wirepool-engine-<index>`); nothing if there is no such engine.
+    #[doc(hidden)]
+    pub fn __panic_one_engine_for_tests(&self, index: usize, after: Duration) {
+        if let Some(engine) = self.inner.core.engines.all().get(index) {
+            let _ = engine.handle.send(Command::PanicForTests(after));
+        }
     }
 }
 
@@ -371,14 +429,31 @@ pub struct Prewarmed {
 /// assert_eq!(err.kind(), ErrorKind::InvalidConfig);
 /// # Ok::<(), wirepool::Error>(())
 /// ```
-#[derive(Default)]
 pub struct ClientBuilder {
     config: Config,
     middleware: Vec<Arc<dyn Middleware>>,
     redirect: RedirectPolicy,
     tracer: Option<Arc<dyn Tracer>>,
+    /// Engine threads to run (checked by `build`).
+    engine_threads: usize,
+    /// Which engine a request goes to, with more than one.
+    engine_split: EngineSplit,
     /// A setting refused when it was given (reported by `build`).
     invalid: Option<Error>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            config: Config::default(),
+            middleware: Vec::new(),
+            redirect: RedirectPolicy::default(),
+            tracer: None,
+            engine_threads: 1,
+            engine_split: EngineSplit::default(),
+            invalid: None,
+        }
+    }
 }
 
 impl Clone for ClientBuilder {
@@ -388,6 +463,8 @@ impl Clone for ClientBuilder {
             middleware: self.middleware.clone(),
             redirect: self.redirect.clone(),
             tracer: self.tracer.clone(),
+            engine_threads: self.engine_threads,
+            engine_split: self.engine_split,
             invalid: self
                 .invalid
                 .as_ref()
@@ -403,6 +480,8 @@ impl fmt::Debug for ClientBuilder {
             .field("middleware", &self.middleware.len())
             .field("redirect", &self.redirect)
             .field("tracer", &self.tracer.is_some())
+            .field("engine_threads", &self.engine_threads)
+            .field("engine_split", &self.engine_split)
             .finish()
     }
 }
@@ -534,6 +613,49 @@ impl ClientBuilder {
         self
     }
 
+    /// Runs `n` engines, each on its own thread (`wirepool-engine-0`, `-1`, ...), so
+    /// that one client can use `n` cores. Default 1, which is the fastest per request:
+    /// raise it only when the engine thread is busy 100 % of a core and cores are free
+    /// (see `docs/tuning.md`, "Several engines"). `0` or more than
+    /// [`MAX_ENGINE_THREADS`] is refused by `build` with [`ErrorKind::InvalidConfig`].
+    ///
+    /// Each request goes to one engine, chosen by [`engine_split`](Self::engine_split):
+    /// by default by its origin, so that one host's pool lives in one engine and every
+    /// per-host limit stays exact. What is divided among the engines: `max_idle_total`
+    /// (each keeps `max_idle_total / n`, rounded up), and by caller the per-host limits
+    /// (see [`EngineSplit::ByCaller`]). What each engine has of its own: pools, timers,
+    /// the DNS cache and `resolver_threads` lookup threads (so `n × resolver_threads` in
+    /// all), and, without a [`tls_config`](Self::tls_config), the default TLS settings
+    /// and their resumption cache. What all share: the tracer, a custom
+    /// [`resolver`](Self::resolver), the `tls_config` given (its resumption cache
+    /// included), middleware and redirects (which run on the caller's thread).
+    ///
+    /// ```
+    /// use wirepool::{Client, EngineSplit, ErrorKind};
+    ///
+    /// let client = Client::builder().engine_threads(2).build()?;
+    /// assert_eq!(client.engine_threads(), 2);
+    /// let per_caller = Client::builder()
+    ///     .engine_threads(2)
+    ///     .engine_split(EngineSplit::ByCaller)
+    ///     .build()?;
+    /// let err = Client::builder().engine_threads(0).build().unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    /// # Ok::<(), wirepool::Error>(())
+    /// ```
+    pub fn engine_threads(mut self, n: usize) -> Self {
+        self.engine_threads = n;
+        self
+    }
+
+    /// How a client with several engines chooses a request's engine: by its origin
+    /// ([`EngineSplit::ByHost`], the default) or by the calling thread
+    /// ([`EngineSplit::ByCaller`]). No effect with one engine.
+    pub fn engine_split(mut self, split: EngineSplit) -> Self {
+        self.engine_split = split;
+        self
+    }
+
     /// Replaces every setting with `config`.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -613,26 +735,26 @@ impl ClientBuilder {
         max_decoded_body_bytes: Option<u64>;
     }
 
-    /// Starts the engine thread. A setting that cannot work is refused here with
-    /// [`ErrorKind::InvalidConfig`] naming it (see [`Config::validate`]).
+    /// Starts the engine thread (or threads). A setting that cannot work is refused
+    /// here with [`ErrorKind::InvalidConfig`] naming it (see [`Config::validate`]).
     pub fn build(self) -> Result<Client, Error> {
         let ClientBuilder {
             config,
             middleware,
             redirect,
             tracer,
+            engine_threads,
+            engine_split,
             invalid,
         } = self;
         if let Some(e) = invalid {
             return Err(e);
         }
-        // Validates every setting (the engine thread must not meet a value it cannot use).
-        let mut engine = Engine::new(config.clone())?;
-        engine.set_tracer(tracer);
-        let engine = Arc::new(EngineThread::spawn(engine)?);
+        // Validates every setting (an engine thread must not meet a value it cannot use).
+        let engines = Engines::start(&config, engine_threads, engine_split, tracer.as_ref())?;
         Ok(Client {
             inner: Arc::new(Stack {
-                core: Core { engine, config },
+                core: Core { engines, config },
                 middleware,
                 redirect,
             }),

@@ -295,8 +295,9 @@ impl Hasher for FxHasher {
 pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 
 /// Hashes scheme, ASCII-lower-cased `host` and port without allocating, so that
-/// [`Pools::host_id`](super::Pools::host_id) can find a known host from the request's own bytes.
-pub(super) fn host_hash(scheme: Scheme, host: &str, port: u16) -> u64 {
+/// [`Pools::host_id`](super::Pools::host_id) can find a known host from the request's own bytes,
+/// and a client with several engines can pick the one that owns a host's pool.
+pub(crate) fn host_hash(scheme: Scheme, host: &str, port: u16) -> u64 {
     let mut h = FxHasher::default();
     h.add_word(scheme as u64);
     h.add_word(u64::from(port));

@@ -69,7 +69,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use idle_list::{link_newest, unlink, Chain, IdleNode, Links, ListEnds, CHAINS};
-use key::{host_hash, FxBuild};
+pub(crate) use key::host_hash;
+use key::FxBuild;
 use stats::HostGauges;
 
 pub(crate) use addrs::HostAddrs;

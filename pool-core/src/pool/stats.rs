@@ -498,6 +498,23 @@ impl HostStats {
         }
     }
 
+    /// Joins the address fields of `other`, another pool of the same host, to `self`'s
+    /// (see [`Stats::coalesce_hosts`]).
+    fn add_addresses(&mut self, other: HostStats) {
+        for addr in other.addresses {
+            if !self.addresses.contains(&addr) {
+                self.addresses.push(addr);
+            }
+        }
+        self.peer = self.peer.or(other.peer);
+        for (addr, n) in other.conns_per_address {
+            match self.conns_per_address.iter_mut().find(|(a, _)| *a == addr) {
+                Some((_, sum)) => *sum += n,
+                None => self.conns_per_address.push((addr, n)),
+            }
+        }
+    }
+
     /// Adds `other` into `self`.
     fn add(&mut self, other: &HostStats) {
         self.requests += other.requests;
@@ -541,6 +558,26 @@ impl Stats {
         self.total.add(&other.total);
         self.hosts.extend(other.hosts);
         self.hosts.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
+    /// Adds together the entries of equal keys, which stay sorted: the pools one host has
+    /// in several engines of one client (split by caller) become one entry. The totals do
+    /// not change. Of the learned limits, the counters add up and the limits are the
+    /// first entry's (each engine learns its own); of the addresses, the first entry's
+    /// come first, then any other's it lacks; `peer` is the first entry's (if it has
+    /// one); connections per address add up.
+    pub(crate) fn coalesce_hosts(&mut self) {
+        let mut hosts: Vec<(PoolKey, HostStats)> = Vec::with_capacity(self.hosts.len());
+        for (key, host) in self.hosts.drain(..) {
+            match hosts.last_mut() {
+                Some((last, sum)) if *last == key => {
+                    sum.add(&host);
+                    sum.add_addresses(host);
+                }
+                _ => hosts.push((key, host)),
+            }
+        }
+        self.hosts = hosts;
     }
 
     /// The snapshot of `hosts` (each host's key and stats): the hosts sorted by key, and
@@ -592,5 +629,39 @@ mod tests {
         let drain_limit = CloseCause::NotReusable(NotReusable::DrainLimit);
         assert_eq!(drain_limit.as_str(), "not reusable");
         assert_eq!(drain_limit.to_string(), "not reusable: drain limit");
+    }
+
+    /// Two engines' snapshots of overlapping hosts: after `merge`, `coalesce_hosts`
+    /// leaves one entry per key whose counters, gauges and per-address connections are
+    /// the sums, while the totals stay the sums over everything.
+    #[test]
+    fn coalescing_adds_the_pools_of_one_host() {
+        let a: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: std::net::SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let host = |requests, idle, addr: std::net::SocketAddr| HostStats {
+            requests,
+            dials: 1,
+            idle,
+            addresses: vec![addr],
+            peer: Some(addr),
+            conns_per_address: vec![(addr, idle)],
+            ..HostStats::default()
+        };
+        let key = |h: &str| PoolKey::new(super::super::Scheme::Http, h, 80);
+        let snapshot = |hosts: Vec<(PoolKey, HostStats)>| Stats::from_hosts(hosts.into_iter());
+        let mut merged = snapshot(vec![(key("x"), host(3, 1, a)), (key("y"), host(5, 2, a))]);
+        merged.merge(snapshot(vec![(key("x"), host(4, 2, b))]));
+        let total = merged.total.clone();
+        merged.coalesce_hosts();
+        assert_eq!(merged.total, total);
+        assert_eq!(merged.hosts.len(), 2);
+        let (k, x) = &merged.hosts[0];
+        assert_eq!(k, &key("x"));
+        assert_eq!((x.requests, x.dials, x.idle), (7, 2, 3));
+        assert_eq!(x.addresses, vec![a, b]);
+        assert_eq!(x.peer, Some(a));
+        assert_eq!(x.conns_per_address, vec![(a, 1), (b, 2)]);
+        assert_eq!(merged.hosts[1].1.requests, 5);
+        assert_eq!(merged.total.requests, 12);
     }
 }
