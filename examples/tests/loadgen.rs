@@ -140,6 +140,64 @@ fn client_mode_counts_agree_with_the_server() {
     assert!((1.0..=4.0).contains(&dials), "{o}");
 }
 
+/// `--engine-threads 2` (by host, and by caller so that the one URL uses both engines):
+/// the counts still agree with the server's; engine mode refuses it as bad usage.
+#[test]
+fn client_mode_with_two_engines_counts_agree_with_the_server() {
+    for split in ["host", "caller"] {
+        let server = TestServer::keep_alive(BODY);
+        let url = server.url("/");
+        let o = loadgen_json(&[
+            "--url",
+            &url,
+            "-c",
+            "4",
+            "-n",
+            "300",
+            "--mode",
+            "client",
+            "--engine-threads",
+            "2",
+            "--engine-split",
+            split,
+        ]);
+        check_agrees_with_server(&o, &server, 4, 300);
+        let dials = num(&o, "dials");
+        assert!((1.0..=4.0).contains(&dials), "{split}: {o}");
+        if split == "caller" {
+            // Four threads over two engines, each engine its own pool: two dials at least.
+            assert!(dials >= 2.0, "{o}");
+        }
+    }
+    for args in [
+        &[
+            "-c",
+            "1",
+            "-n",
+            "1",
+            "--engine-threads",
+            "2",
+            "http://127.0.0.1:1/",
+        ][..],
+        &[
+            "-c",
+            "1",
+            "-n",
+            "1",
+            "--mode",
+            "client",
+            "--engine-threads",
+            "0",
+            "http://127.0.0.1:1/",
+        ][..],
+    ] {
+        let out = loadgen(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("--engine-threads"), "{stderr}");
+    }
+}
+
 /// The breakdown: one timing summary per ok request in both modes, the reused share
 /// agreeing with the pool's counters, connects only for the dials; in the table too.
 #[test]

@@ -17,7 +17,8 @@
 //!   C connections; each thread sends a request, reads its body to the end through
 //!   `std::io::Read`, and sends the next. The engine runs on the Client's own thread, so
 //!   every request crosses threads twice and each body is copied once: the price of the
-//!   blocking facade.
+//!   blocking facade. `--engine-threads N` gives the Client N engines (split by host, or
+//!   with `--engine-split caller` by calling thread, so that one URL uses them all).
 //!
 //! Closed loop by default: a slot sends its next request when the last one finished.
 //! With `-R N` (wrk2's constant throughput) request *k* of a thread is due at
@@ -65,7 +66,7 @@ use examples::pool::PoolOptions;
 use examples::progress::Progress;
 use wirepool::layers::LogLayer;
 use wirepool::trace::Tracer;
-use wirepool::{Client, Config, Engine, Event, Flow, RequestId};
+use wirepool::{Client, Config, Engine, EngineSplit, Event, Flow, RequestId};
 
 /// Longest poll wait: how often a loop looks at the clock and for Ctrl-C when nothing
 /// happens.
@@ -97,6 +98,13 @@ struct Cli {
     /// Client mode: log every request with layers::LogLayer, one line each on stderr
     #[arg(long)]
     log_layer: bool,
+    /// Client mode: engine threads behind the Client (ClientBuilder::engine_threads)
+    #[arg(long, value_name = "N")]
+    engine_threads: Option<usize>,
+    /// Client mode, with --engine-threads: which engine a request goes to (host: by
+    /// its origin; caller: by the sending thread)
+    #[arg(long, value_enum, value_name = "host|caller")]
+    engine_split: Option<Split>,
     #[command(flatten)]
     pool: PoolOptions,
 }
@@ -106,6 +114,26 @@ struct Cli {
 struct Extras {
     noop_tracer: bool,
     log_layer: bool,
+    /// Client mode: engine threads (`None`: the Client's default, 1).
+    engine_threads: Option<usize>,
+    /// Client mode: how requests are split among the engines.
+    engine_split: Option<Split>,
+}
+
+/// `--engine-split`: [`EngineSplit`] on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Split {
+    Host,
+    Caller,
+}
+
+impl Split {
+    fn engine_split(self) -> EngineSplit {
+        match self {
+            Split::Host => EngineSplit::ByHost,
+            Split::Caller => EngineSplit::ByCaller,
+        }
+    }
 }
 
 /// A tracer whose every hook is the trait's default, which does nothing.
@@ -500,6 +528,12 @@ fn run(
             if extras.log_layer {
                 builder = builder.middleware(LogLayer::new());
             }
+            if let Some(n) = extras.engine_threads {
+                builder = builder.engine_threads(n);
+            }
+            if let Some(split) = extras.engine_split {
+                builder = builder.engine_split(split.engine_split());
+            }
             let client = builder
                 .build()
                 .map_err(|e| format!("cannot start the client: {e}"))?;
@@ -626,12 +660,31 @@ fn main() -> ExitCode {
             "--log-layer needs --mode client (layers wrap Client::send)",
         );
     }
+    if cli.mode == Mode::Engine && (cli.engine_threads.is_some() || cli.engine_split.is_some()) {
+        usage_exit(
+            &mut Cli::command(),
+            "--engine-threads and --engine-split need --mode client (engine mode: use -t)",
+        );
+    }
+    if let Some(n) = cli.engine_threads {
+        if n == 0 || n > wirepool::MAX_ENGINE_THREADS {
+            usage_exit(
+                &mut Cli::command(),
+                format!(
+                    "--engine-threads must be from 1 to {}, got {n}",
+                    wirepool::MAX_ENGINE_THREADS
+                ),
+            );
+        }
+    }
     if cli.log_layer && log::set_logger(&StderrLines).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
     let extras = Extras {
         noop_tracer: cli.noop_tracer,
         log_layer: cli.log_layer,
+        engine_threads: cli.engine_threads,
+        engine_split: cli.engine_split,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     {
