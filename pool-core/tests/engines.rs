@@ -275,6 +275,56 @@ fn responses_outlive_their_client_on_every_engine() {
     }
 }
 
+/// The client goes while one body is still arriving: the engine serving it keeps
+/// running until the body is read, the other engine (held by nobody) stops at once and
+/// closes its idle connections.
+#[test]
+fn dropping_the_client_stops_only_the_engines_no_body_holds() {
+    const LEN: u64 = 2 << 20;
+    // "/" answers "hello" (keep-alive); "/big" a body far over the read-ahead budget.
+    let hosts = Hosts::new(HOSTS, || {
+        TestServer::start(|conn| {
+            while let Some(request) = conn.read_request() {
+                if request.target == "/big" {
+                    conn.respond_with_pattern(LEN);
+                } else {
+                    conn.respond(200, &[], b"hello");
+                }
+            }
+        })
+    });
+    let (client, tracer) = two_engines(&hosts);
+    visit(&client, 1);
+    let on_zero: Vec<_> = (0..HOSTS)
+        .filter(|&i| tracer.engine_of(&Hosts::name(i)) == "wirepool-engine-0")
+        .collect();
+    let on_one: Vec<_> = (0..HOSTS).filter(|i| !on_zero.contains(i)).collect();
+    assert!(!on_zero.is_empty() && !on_one.is_empty());
+    let (_, mut body) = client
+        .get(Hosts::url(on_zero[0], "/big"))
+        .send()
+        .unwrap()
+        .into_parts();
+    drop(client);
+    // Engine 1 stopped: its idle connections are closed while the body is unread.
+    for &i in &on_one {
+        assert!(
+            hosts.servers[i].wait_for_open_connections(0, WAIT),
+            "host {i}"
+        );
+    }
+    let mut all = Vec::new();
+    body.read_to_end(&mut all).unwrap();
+    assert_eq!(all.len() as u64, LEN);
+    drop(body);
+    for &i in &on_zero {
+        assert!(
+            hosts.servers[i].wait_for_open_connections(0, WAIT),
+            "host {i}"
+        );
+    }
+}
+
 /// One engine panics: requests to its hosts fail with `EngineFailed`, the hosts of the
 /// other engine are still served, and `stats` reports the failure.
 #[test]
