@@ -180,7 +180,8 @@ fn stats_of_two_engines_add_up() {
     assert_eq!(tracer.threads(), two_engine_names());
     let stats = client.stats().unwrap();
     assert_eq!(stats.hosts.len(), HOSTS);
-    let sum = |f: fn(&wirepool::HostStats) -> u64| stats.hosts.iter().map(|(_, h)| f(h)).sum();
+    let sum =
+        |f: fn(&wirepool::HostStats) -> u64| stats.hosts.iter().map(|(_, h)| f(h)).sum::<u64>();
     assert_eq!(stats.total.requests, 2 * HOSTS as u64);
     assert_eq!(stats.total.requests, sum(|h| h.requests));
     assert_eq!(stats.total.dials, HOSTS as u64);
