@@ -1,5 +1,5 @@
-//! The blocking [`Client`]: an [`Engine`](crate::Engine) on its own thread behind a channel (or several,
-//! each on its own thread: [`ClientBuilder::engine_threads`]).
+//! The blocking [`Client`]: an [`Engine`](crate::Engine) on its own thread behind a
+//! channel (or several, each on its own thread: [`ClientBuilder::engine_threads`]).
 //!
 //! ```text
 //!  caller threads                         engine thread
@@ -374,7 +374,7 @@ impl Client {
     /// the engine thread sleep for `after`, then panic, so that tests can check what
     /// callers see when the engine dies. Commands sent during the sleep queue up behind
     /// the panic and are never processed, which is how a test reaches that case. With
-    /// several engines, engine 0 (see [`__panic_one_engine_for_tests`](Self::__panic_one_engine_for_tests)).
+    /// several engines, engine 0 (another: `__panic_one_engine_for_tests`).
     #[doc(hidden)]
     pub fn __panic_engine_for_tests(&self, after: Duration) {
         self.__panic_one_engine_for_tests(0, after);
