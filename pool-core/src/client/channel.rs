@@ -168,7 +168,11 @@ pub(super) struct Upload {
 impl Mailbox {
     pub(super) fn new(limit: usize) -> Arc<Mailbox> {
         Arc::new(Mailbox {
-            state: Mutex::new(MailState::default()),
+            // Room for the usual head, body piece and end without growing.
+            state: Mutex::new(MailState {
+                queue: VecDeque::with_capacity(4),
+                ..MailState::default()
+            }),
             id: AtomicU64::new(0),
             canceled: AtomicBool::new(false),
             buffered: AtomicUsize::new(0),

@@ -25,6 +25,7 @@
 //! knows nothing of responses or middleware; it speaks only the protocol of `channel`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -125,7 +126,7 @@ fn engine_thread(mut engine: Engine, rx: Receiver<Command>, status: &EngineStatu
 
 /// The engine loop: apply commands, run a turn, route events; until shutdown.
 fn run_engine(engine: &mut Engine, rx: &Receiver<Command>, status: &EngineStatus) {
-    let mut routes: HashMap<RequestId, Route> = HashMap::new();
+    let mut routes = Routes::default();
     // Mailboxes filled during the current turn, woken once when it ends.
     let mut filled = Filled::default();
     loop {
@@ -213,6 +214,30 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>, status: &EngineStatus
     }
 }
 
+/// Where each request's messages go, by the engine's request id.
+type Routes = HashMap<RequestId, Route, BuildHasherDefault<IdHasher>>;
+
+/// Hashes request ids: the engine's serial numbers, never chosen by a peer, so a
+/// multiplication spreads them well enough and SipHash would be wasted work.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// The callers to wake at the end of the turn: mailboxes that got a piece of a response,
 /// and the doorbells of those whose response ended.
 #[derive(Default)]
@@ -254,7 +279,7 @@ impl Drop for Filled {
 
 /// Hands an engine event to its request's caller. Mailboxes that got a message are
 /// collected in `filled`, to be woken once after the turn.
-fn route(routes: &mut HashMap<RequestId, Route>, filled: &mut Filled, ev: Event<'_>) -> Flow {
+fn route(routes: &mut Routes, filled: &mut Filled, ev: Event<'_>) -> Flow {
     match ev {
         Event::Head { id, head, info } => {
             let Some(r) = routes.get(&id) else {
