@@ -35,9 +35,11 @@
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-/// Doorbell words. Threads take bits in turn, so up to `WORDS * 32` caller threads each
-/// have a bit of their own; more share bits (and may be woken for nothing).
-const WORDS: usize = 8;
+/// Doorbell words. Threads take bits in turn, so up to `WORDS * 32` (2 048) caller
+/// threads each have a bit of their own; more share bits (and may be woken for nothing).
+/// A turn costs one system call per word it rings, so many words cost nothing when few
+/// callers wait, and keep a client with a thousand threads free of needless wake-ups.
+const WORDS: usize = 64;
 
 /// Bits of a word (a futex bitset is 32 bits).
 const BITS: usize = 32;
@@ -111,9 +113,15 @@ impl Ticket {
 }
 
 /// The slots to ring at the end of the engine's turn: a mask per word.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Peal {
     masks: [u32; WORDS],
+}
+
+impl Default for Peal {
+    fn default() -> Peal {
+        Peal { masks: [0; WORDS] }
+    }
 }
 
 impl Peal {
