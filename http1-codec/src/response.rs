@@ -32,6 +32,7 @@
 
 use std::mem::MaybeUninit;
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use crate::error::{Error, ErrorKind};
@@ -391,20 +392,31 @@ impl ResponseParser {
     }
 
     /// The last parsed head's fields as an owned [`HeaderMap`]: the boundary conversion
-    /// to the `http` crate, which allocates. Fields `http` would refuse cannot pass the
-    /// parser, nor can more fields than a `HeaderMap` holds ([`MAX_HEADERS`]); if one
-    /// did, it would be left out rather than panic.
+    /// to the `http` crate. The fields' bytes are copied once, into one shared buffer
+    /// that every value points into (one allocation for the values, not one each).
+    /// Fields `http` would refuse cannot pass the parser, nor can more fields than a
+    /// `HeaderMap` holds ([`MAX_HEADERS`]); if one did, it would be left out rather than
+    /// panic.
     pub fn header_map(&self, buf: &[u8]) -> HeaderMap {
         let mut map =
             HeaderMap::try_with_capacity(self.fields.len().min(MAX_HEADERS)).unwrap_or_default();
-        for (name, value) in self.headers(buf) {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_bytes(value),
-            ) {
-                // `append` panics when the map is full; the parser's limit keeps it
-                // from filling.
-                let _ = map.try_append(name, value);
+        let start = self.fields.iter().map(|f| f.value.start).min().unwrap_or(0);
+        let end = self.fields.iter().map(|f| f.value.end).max().unwrap_or(0);
+        let Some(block) = buf.get(start..end) else {
+            return map;
+        };
+        let block = Bytes::copy_from_slice(block);
+        for f in &self.fields {
+            let name = HeaderName::from_bytes(f.name.get(buf));
+            let value = block
+                .get(f.value.start - start..f.value.end - start)
+                .map(|_| block.slice(f.value.start - start..f.value.end - start));
+            if let (Ok(name), Some(value)) = (name, value) {
+                if let Ok(value) = HeaderValue::from_maybe_shared(value) {
+                    // `append` panics when the map is full; the parser's limit keeps it
+                    // from filling.
+                    let _ = map.try_append(name, value);
+                }
             }
         }
         map
@@ -592,6 +604,24 @@ mod tests {
         assert!(p
             .headers(b"short")
             .all(|(n, v)| n.is_empty() && v.is_empty()));
+    }
+
+    /// The map holds every field, repeated names in order and empty values included,
+    /// although the values share one copy of the head; a wrong buffer never panics.
+    #[test]
+    fn header_map_keeps_every_field_from_one_copy() {
+        let buf = b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Empty:\r\nServer: nginx\r\n\
+                    Set-Cookie: b=2\r\nX-Tab: one\ttwo\r\n\r\n";
+        let mut p = ResponseParser::default();
+        p.parse(buf, &Method::GET).unwrap().unwrap();
+        let map = p.header_map(buf);
+        assert_eq!(map.len(), 5);
+        let cookies: Vec<_> = map.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(map["x-empty"], "");
+        assert_eq!(map["server"], "nginx");
+        assert_eq!(map["x-tab"].as_bytes(), b"one\ttwo");
+        assert!(p.header_map(b"short").len() <= 5);
     }
 
     #[test]

@@ -27,7 +27,7 @@
 //!   stop.
 //! * **The other direction.** A streamed request body's pieces wait in the mailbox too
 //!   ([`Upload`], under the same lock, bounded by the same `body_buffer_limit`), so that
-//!   one condition variable wakes a caller for either reason it may be parked: room for
+//!   one doorbell (see `doorbell`) wakes a caller for either reason it may be parked: room for
 //!   its next piece, or a message (the head, a failure). The logic of both ends is in
 //!   `upload`.
 //! * **Cancel at once.** [`Mailbox::cancel`] replaces whatever is queued by one
@@ -44,7 +44,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -52,6 +52,7 @@ use crossbeam_channel::Sender;
 use http::Request;
 use mio::Waker;
 
+use super::doorbell::{self, Peal, Slot, Ticket};
 use crate::body::Body;
 use crate::error::{Error, ErrorKind};
 use crate::pool::Stats;
@@ -104,15 +105,15 @@ pub(super) const COALESCE_BYTES: usize = 16 * 1024;
 
 /// One request's messages from the engine thread to its caller.
 ///
-/// A `Mutex` + `Condvar` queue rather than a channel: the caller parks as soon as it has
+/// A `Mutex`-guarded queue rather than a channel: the caller parks as soon as it has
 /// nothing to read (a channel's blocking receive spins and yields first, which costs a
-/// CPU that the engine thread needs), and the engine signals only a caller that is
-/// actually parked. It is closed when the request's [`Route`] is dropped (by the
+/// CPU that the engine thread needs), on its thread's doorbell (see `doorbell`), and the
+/// engine rings only for a caller that is actually parked, once per turn for all of
+/// them. It is closed when the request's [`Route`] is dropped (by the
 /// engine, or with a command that never ran), which is how a reader learns that nothing
 /// more will come.
 pub(super) struct Mailbox {
     state: Mutex<MailState>,
-    ready: Condvar,
     /// The engine's id for the request (0 until the engine thread submitted it): what
     /// `BodyReady` and `Cancel` commands name.
     id: AtomicU64,
@@ -129,8 +130,9 @@ pub(super) struct Mailbox {
 #[derive(Default)]
 pub(super) struct MailState {
     queue: VecDeque<Msg>,
-    /// The caller is parked (in `recv`, or feeding a streamed body in `upload`).
-    pub(super) waiting: bool,
+    /// The caller is parked (in `recv`, or feeding a streamed body in `upload`), on this
+    /// doorbell slot; taken by whoever wakes it.
+    pub(super) waiting: Option<Slot>,
     /// The engine will send nothing more.
     closed: bool,
     /// The caller dropped its end (or canceled): messages would only pile up.
@@ -141,7 +143,7 @@ pub(super) struct MailState {
 
 /// The queue of a streamed request body between the caller's thread (which reads the
 /// caller's reader and pushes pieces) and the engine (whose `BodySource` pulls them):
-/// plain data, kept under the mailbox's lock so that one condition variable wakes the
+/// plain data, kept under the mailbox's lock so that one doorbell wakes the
 /// caller for either reason it may be parked (room in this queue, or a message). The
 /// logic on both sides is in `upload`.
 #[derive(Debug, Default)]
@@ -166,8 +168,11 @@ pub(super) struct Upload {
 impl Mailbox {
     pub(super) fn new(limit: usize) -> Arc<Mailbox> {
         Arc::new(Mailbox {
-            state: Mutex::new(MailState::default()),
-            ready: Condvar::new(),
+            // Room for the usual head, body piece and end without growing.
+            state: Mutex::new(MailState {
+                queue: VecDeque::with_capacity(4),
+                ..MailState::default()
+            }),
             id: AtomicU64::new(0),
             canceled: AtomicBool::new(false),
             buffered: AtomicUsize::new(0),
@@ -179,27 +184,29 @@ impl Mailbox {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Parks the caller until the engine signals (`state.waiting` tells the engine side
-    /// to notify); returns the lock again.
+    /// Parks the caller until the engine rings (`state.waiting` tells the engine side
+    /// whom to ring); returns the lock again. May return for nothing: callers loop.
     pub(super) fn park<'a>(
-        &self,
+        &'a self,
         mut state: MutexGuard<'a, MailState>,
     ) -> MutexGuard<'a, MailState> {
-        state.waiting = true;
-        let mut state = self
-            .ready
-            .wait(state)
-            .unwrap_or_else(PoisonError::into_inner);
-        state.waiting = false;
+        // The ticket is taken under the lock: a ring after this point (the engine fills
+        // the mailbox under the lock, then rings) cannot be missed.
+        let ticket = Ticket::new();
+        state.waiting = Some(ticket.slot());
+        drop(state);
+        ticket.sleep();
+        let mut state = self.lock();
+        state.waiting = None;
         state
     }
 
     /// Wakes the caller if `state` says it is parked (the lock is released first).
-    pub(super) fn notify(&self, state: MutexGuard<'_, MailState>) {
-        let wake = state.waiting;
+    pub(super) fn notify(&self, mut state: MutexGuard<'_, MailState>) {
+        let wake = state.waiting.take();
         drop(state);
-        if wake {
-            self.ready.notify_one();
+        if let Some(slot) = wake {
+            doorbell::ring_one(slot);
         }
     }
 
@@ -287,23 +294,30 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Engine side: wakes the caller if it is parked.
-    pub(super) fn wake(&self) {
-        let wake = self.lock().waiting;
-        if wake {
-            self.ready.notify_one();
+    /// Engine side: adds the caller to `peal` if it is parked (rung at the end of the
+    /// turn, with every other caller of the turn).
+    pub(super) fn wake_with(&self, peal: &mut Peal) {
+        if let Some(slot) = self.lock().waiting.take() {
+            peal.add(slot);
         }
     }
 
-    /// Engine side: nothing more will come.
+    /// Engine side: nothing more will come; wakes the caller now.
     pub(super) fn close(&self) {
         let mut state = self.lock();
         state.closed = true;
-        let wake = state.waiting;
-        drop(state);
-        if wake {
-            self.ready.notify_one();
+        self.notify(state);
+    }
+
+    /// Engine side: queues the request's last message and closes the mailbox under one
+    /// lock; returns the slot of the caller if it is parked, for the engine to ring.
+    fn finish(&self, msg: Msg) -> Option<Slot> {
+        let mut state = self.lock();
+        if !state.reader_gone {
+            state.queue.push_back(msg);
         }
+        state.closed = true;
+        state.waiting.take()
     }
 
     /// Caller side: the next message, parking until one comes; `None` once closed and
@@ -356,16 +370,28 @@ impl Handle {
         if self.status.is_stopped() {
             return Err(self.status.error());
         }
-        // A failed wake means the engine is gone; the channel reports that next time.
-        let _ = self.waker.wake();
+        // Wake the engine only if it may be blocked in its poll: while it runs its turn
+        // it looks at the channel before it blocks again (see `EngineStatus::may_sleep`),
+        // and a system call per command is what a busy engine can least afford.
+        if self.status.asleep.swap(false, Ordering::SeqCst) {
+            // A failed wake means the engine is gone; the channel reports that next time.
+            let _ = self.waker.wake();
+        }
         Ok(())
     }
 }
 
 /// Whether the engine thread still runs, and if not, how it ended: shared by the engine
 /// thread, which sets it once, and the callers, who read it to say why nothing came.
+/// Also whether the engine may be blocked in its poll (and needs its waker to see a
+/// command).
 #[derive(Debug, Default)]
-pub(super) struct EngineStatus(AtomicU8);
+pub(super) struct EngineStatus {
+    code: AtomicU8,
+    /// Set by the engine thread before it may block, cleared by the first sender that
+    /// then wakes it (see [`may_sleep`](Self::may_sleep) and [`Handle::send`]).
+    asleep: AtomicBool,
+}
 
 impl EngineStatus {
     const RUNNING: u8 = 0;
@@ -380,18 +406,40 @@ impl EngineStatus {
         } else {
             Self::STOPPED
         };
-        self.0.store(code, Ordering::SeqCst);
+        self.code.store(code, Ordering::SeqCst);
         // Pairs with the fence in `Handle::send`: the drain that follows sees every
         // command a caller enqueued without seeing this store.
         fence(Ordering::SeqCst);
     }
 
+    /// Engine side, before a poll that may block: says so, then returns whether the
+    /// poll may block — `false` when a command is already queued (`queued`, checked
+    /// after the flag is set). Pairs with [`Handle::send`], which queues its command and
+    /// then clears the flag, waking the engine if it was set: each side writes, then
+    /// reads what the other wrote, in `SeqCst` order, so either the engine sees the
+    /// command here or the sender sees the flag and wakes it.
+    pub(super) fn may_sleep(&self, queued: impl FnOnce() -> bool) -> bool {
+        self.asleep.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if queued() {
+            self.asleep.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Engine side, after its poll returned: no sender needs to wake it until it says
+    /// [`may_sleep`](Self::may_sleep) again.
+    pub(super) fn awake(&self) {
+        self.asleep.store(false, Ordering::Relaxed);
+    }
+
     pub(super) fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::SeqCst) != Self::RUNNING
+        self.code.load(Ordering::SeqCst) != Self::RUNNING
     }
 
     pub(super) fn is_panicked(&self) -> bool {
-        self.0.load(Ordering::SeqCst) == Self::PANICKED
+        self.code.load(Ordering::SeqCst) == Self::PANICKED
     }
 
     /// The error for a command or request the engine will never answer.
@@ -432,20 +480,34 @@ impl Route {
         }
     }
 
-    /// Delivers the request's last message (its end or its failure); the drop that
-    /// follows closes the mailbox.
+    /// Delivers the request's last message (its end or its failure) and closes the
+    /// mailbox, waking the caller now.
     pub(super) fn end(mut self, msg: Msg) {
-        let _ = self.reply.push(msg);
         self.ended = true;
+        if let Some(slot) = self.reply.finish(msg) {
+            doorbell::ring_one(slot);
+        }
+    }
+
+    /// Like [`end`](Self::end), but the caller is woken with the rest of the turn's
+    /// callers, through `peal`.
+    pub(super) fn end_in_turn(mut self, msg: Msg, peal: &mut Peal) {
+        self.ended = true;
+        if let Some(slot) = self.reply.finish(msg) {
+            peal.add(slot);
+        }
     }
 }
 
 impl Drop for Route {
     fn drop(&mut self) {
+        if self.ended {
+            return; // closed by `end` or `end_in_turn`
+        }
         // Unwinding from a panic of the engine thread: say so, rather than leave the
         // caller to guess from a bare close (the status is set only once the unwinding
         // is over, after the caller may already have looked).
-        if !self.ended && std::thread::panicking() {
+        if std::thread::panicking() {
             let _ = self.reply.push(Msg::Failed(stopped_error(true)));
         }
         self.reply.close();

@@ -25,6 +25,7 @@
 //! knows nothing of responses or middleware; it speaks only the protocol of `channel`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,6 +34,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{unbounded, Receiver, TryRecvError};
 
 use super::channel::{stopped_error, Command, EngineStatus, Handle, Mailbox, Msg, Route};
+use super::doorbell::Peal;
 use crate::engine::{Engine, Event};
 use crate::error::{Error, ErrorKind};
 use crate::request::{Flow, RequestId};
@@ -105,7 +107,7 @@ impl Drop for EngineThread {
 /// [`ErrorKind::EngineFailed`]), the status tells later callers, and commands still
 /// queued are failed here. A panic is a bug; this makes it an error, not a hang.
 fn engine_thread(mut engine: Engine, rx: Receiver<Command>, status: &EngineStatus) {
-    let run = panic::catch_unwind(AssertUnwindSafe(|| run_engine(&mut engine, &rx)));
+    let run = panic::catch_unwind(AssertUnwindSafe(|| run_engine(&mut engine, &rx, status)));
     let panicked = run.is_err();
     status.stop(panicked);
     // Whatever is still queued will never run. A `Send` is failed in words; dropping any
@@ -125,10 +127,10 @@ fn engine_thread(mut engine: Engine, rx: Receiver<Command>, status: &EngineStatu
 }
 
 /// The engine loop: apply commands, run a turn, route events; until shutdown.
-fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
-    let mut routes: HashMap<RequestId, Route> = HashMap::new();
+fn run_engine(engine: &mut Engine, rx: &Receiver<Command>, status: &EngineStatus) {
+    let mut routes = Routes::default();
     // Mailboxes filled during the current turn, woken once when it ends.
-    let mut filled: Vec<Arc<Mailbox>> = Vec::new();
+    let mut filled = Filled::default();
     loop {
         let mut shutdown = false;
         loop {
@@ -194,43 +196,92 @@ fn run_engine(engine: &mut Engine, rx: &Receiver<Command>) {
         }
         if shutdown {
             engine.shutdown(|ev| route(&mut routes, &mut filled, ev));
-            wake_all(&mut filled);
+            filled.wake_all();
             return;
         }
+        // Senders wake the engine only when it says it may block (`EngineStatus`): a
+        // command queued before this is seen here, one queued after rings the waker.
+        if !status.may_sleep(|| !rx.is_empty()) {
+            continue;
+        }
         let turn = engine.poll(None, |ev| route(&mut routes, &mut filled, ev));
-        wake_all(&mut filled);
+        status.awake();
+        filled.wake_all();
         if turn.is_err() {
             // The poller itself failed: nothing can make progress. Fail everything.
             engine.shutdown(|ev| route(&mut routes, &mut filled, ev));
-            wake_all(&mut filled);
+            filled.wake_all();
             return;
         }
     }
 }
 
-/// Wakes the callers whose mailboxes got messages this turn.
-fn wake_all(filled: &mut Vec<Arc<Mailbox>>) {
-    for mailbox in filled.drain(..) {
-        mailbox.wake();
+/// Where each request's messages go, by the engine's request id.
+type Routes = HashMap<RequestId, Route, BuildHasherDefault<IdHasher>>;
+
+/// Hashes request ids: the engine's serial numbers, never chosen by a peer, so a
+/// multiplication spreads them well enough and SipHash would be wasted work.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
-/// Remembers that `mailbox` got a message this turn. A response's pieces usually come
-/// one after another, so a repeat of the last entry is skipped: a body of many small
-/// chunks costs one wake-up per turn, not one list entry per chunk.
-fn note_filled(filled: &mut Vec<Arc<Mailbox>>, mailbox: &Arc<Mailbox>) {
-    if !filled.last().is_some_and(|last| Arc::ptr_eq(last, mailbox)) {
-        filled.push(Arc::clone(mailbox));
+/// The callers to wake at the end of the turn: mailboxes that got a piece of a response,
+/// and the doorbells of those whose response ended.
+#[derive(Default)]
+struct Filled {
+    mailboxes: Vec<Arc<Mailbox>>,
+    peal: Peal,
+}
+
+impl Filled {
+    /// Remembers that `mailbox` got a message this turn. A response's pieces usually
+    /// come one after another, so a repeat of the last entry is skipped: a body of many
+    /// small chunks costs one entry per turn, not one per chunk.
+    fn note(&mut self, mailbox: &Arc<Mailbox>) {
+        if !self
+            .mailboxes
+            .last()
+            .is_some_and(|last| Arc::ptr_eq(last, mailbox))
+        {
+            self.mailboxes.push(Arc::clone(mailbox));
+        }
+    }
+
+    /// Wakes every caller whose mailbox got messages this turn, with one system call
+    /// per doorbell word rather than one per caller (see `doorbell`).
+    fn wake_all(&mut self) {
+        for mailbox in self.mailboxes.drain(..) {
+            mailbox.wake_with(&mut self.peal);
+        }
+        self.peal.ring();
+    }
+}
+
+impl Drop for Filled {
+    /// A turn cut short by a panic still wakes the callers whose mailboxes it closed.
+    fn drop(&mut self) {
+        self.wake_all();
     }
 }
 
 /// Hands an engine event to its request's caller. Mailboxes that got a message are
 /// collected in `filled`, to be woken once after the turn.
-fn route(
-    routes: &mut HashMap<RequestId, Route>,
-    filled: &mut Vec<Arc<Mailbox>>,
-    ev: Event<'_>,
-) -> Flow {
+fn route(routes: &mut Routes, filled: &mut Filled, ev: Event<'_>) -> Flow {
     match ev {
         Event::Head { id, head, info } => {
             let Some(r) = routes.get(&id) else {
@@ -241,7 +292,7 @@ fn route(
             *resp.version_mut() = head.version();
             *resp.headers_mut() = head.header_map();
             if r.reply.push(Msg::Head(id, resp, *info)).is_ok() {
-                note_filled(filled, &r.reply);
+                filled.note(&r.reply);
             }
             Flow::Continue
         }
@@ -258,7 +309,7 @@ fn route(
                 // arrives, so the drain rule (not the speed of this loop) decides.
                 return Flow::Pause;
             }
-            note_filled(filled, &r.reply);
+            filled.note(&r.reply);
             if before <= r.reply.limit && before + n > r.reply.limit {
                 Flow::Pause
             } else {
@@ -267,14 +318,14 @@ fn route(
         }
         Event::Done { id, info } => {
             if let Some(r) = routes.remove(&id) {
-                // Ending the route closes the mailbox, which wakes the caller.
-                r.end(Msg::Done(info));
+                // Ends the route and closes the mailbox; the caller wakes with the turn's.
+                r.end_in_turn(Msg::Done(info), &mut filled.peal);
             }
             Flow::Continue
         }
         Event::Failed { id, error } => {
             if let Some(r) = routes.remove(&id) {
-                r.end(Msg::Failed(error));
+                r.end_in_turn(Msg::Failed(error), &mut filled.peal);
             }
             Flow::Continue
         }

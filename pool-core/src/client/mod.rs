@@ -5,9 +5,10 @@
 //!  caller threads                         engine thread
 //!  ──────────────                         ─────────────
 //!  send(req) ─── Command::Send ──► channel ─► Engine::submit
-//!      │              + Waker::wake              │ poll loop
+//!      │   + Waker::wake if it may sleep         │ poll loop
 //!      ▼                                         ▼
-//!  parks on its own mailbox ◄──────── Msg::Head (http::Response<()>, RequestInfo)
+//!  parks on its doorbell    ◄──────── Msg::Head (http::Response<()>, RequestInfo)
+//!  (its mailbox says where)            one futex wake per turn for all callers
 //!  ResponseBody::read  ◄────────────── Msg::Data (one copy of the borrowed slice)
 //!      │ consumed bytes below the budget?  ──► Command::Resume (engine reads again)
 //!      └ dropped unread ─────────────────────► Command::Discard (engine drains)
@@ -17,6 +18,8 @@
 //! ones above it, so there is no import cycle.
 //!
 //! ```text
+//!   doorbell       where callers park; one system call wakes a turn's callers
+//!      ▲
 //!   channel        Command, Msg, Mailbox (+ the Upload queue), Route, Handle, EngineStatus: the wire
 //!      ▲
 //!   upload         streamed request bodies: the caller's Feeder, the engine's PipeSource
@@ -66,6 +69,7 @@ mod cancel;
 mod channel;
 #[cfg(feature = "compression")]
 mod decode;
+mod doorbell;
 mod engine_thread;
 mod engines;
 mod middleware;

@@ -13,7 +13,7 @@
 //! # What this module owns
 //!
 //! Both ends of that queue ([`Upload`], kept under the request's mailbox lock so that
-//! one condition variable wakes the caller for either reason it may be parked: room in
+//! one doorbell wakes the caller for either reason it may be parked: room in
 //! the queue, or a message such as the response head or a failure). The caller's
 //! thread blocks on the reader — a pipe, stdin, a slow disk — never the engine thread,
 //! which serves every other request. Memory is bounded: at most `body_buffer_limit`
