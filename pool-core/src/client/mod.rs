@@ -41,8 +41,8 @@
 //!
 //! Each module may also use any module further up (`middleware` builds the `Command`
 //! that `channel` defines, for one); none uses one below it. `Core` (what sending needs:
-//! the engine thread and the settings) lives with the chain it ends, not with the wire:
-//! it builds a `Response` and holds the `EngineThread`, so in `channel` it would close a
+//! the engine threads and the settings) lives with the chain it ends, not with the wire:
+//! it builds a `Response` and holds the `Engines`, so in `channel` it would close a
 //! cycle through both.
 //!
 //! # What this module owns
