@@ -74,6 +74,17 @@ impl Conn {
             }
         }
         let max = ctx.config.head_limits.max_head_bytes;
+        let lent = self.rbuf.lend(ctx.scratch, ctx.config.read_buffer_size);
+        let next = self.read_tunnel_answer(max);
+        if lent {
+            self.rbuf.give_back(ctx.scratch);
+        }
+        next
+    }
+
+    /// Parses the proxy's answer from the buffer, reading the socket until it would
+    /// block or the answer is complete.
+    fn read_tunnel_answer(&mut self, max: usize) -> Next {
         loop {
             // A proxy may answer before the request is all out (a refusal); read anyway.
             match self.parser.parse(self.rbuf.data(), &Method::CONNECT) {
