@@ -63,9 +63,9 @@ pub(crate) struct ReadBuf {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    /// While the scratch is lent (`buf` is the scratch): the connection's own buffer,
-    /// emptied, kept for its capacity until the scratch goes back.
-    own: Option<Vec<u8>>,
+    /// `buf` is the engine's scratch; the connection's own buffer (emptied, kept for
+    /// its capacity) waits in the lender's slot until [`give_back`](Self::give_back).
+    lent: bool,
     /// The connection carries a request (the engine equipped it), so it may read.
     equipped: bool,
 }
@@ -104,51 +104,67 @@ impl ReadBuf {
         *self = ReadBuf::default();
     }
 
-    /// Capacity this connection holds of its own (the scratch not counted).
+    /// Capacity this connection holds of its own (while the scratch is not lent).
     #[cfg(test)]
     pub(crate) fn own_capacity(&self) -> usize {
-        match &self.own {
-            Some(own) => own.capacity(),
-            None => self.buf.capacity(),
-        }
+        assert!(!self.lent, "the scratch is lent");
+        self.buf.capacity()
     }
 
     /// Borrows the engine's `scratch` (growing it to `size` bytes once) and moves the
-    /// kept bytes to its front. Returns false, doing nothing, when this buffer holds the
-    /// scratch already (a read nested in a read: a `100 Continue` sends the body, whose
-    /// write reads the early response): only the outer call gives it back.
+    /// kept bytes to its front; the connection's own buffer waits in `scratch`'s place,
+    /// emptied. Returns false, doing nothing, when this buffer holds the scratch already.
+    ///
+    /// Lending and giving back keep `data()` as it was, so they nest: a read inside a
+    /// read (`100 Continue` sends the body, whose write reads an early response) may
+    /// give the scratch back before the outer one is done; the outer one lends it again
+    /// at its next socket read.
     pub(crate) fn lend(&mut self, scratch: &mut Vec<u8>, size: usize) -> bool {
-        if self.own.is_some() {
+        if self.lent {
             return false;
         }
-        let mut lent = std::mem::take(scratch);
+        self.lent = true;
+        std::mem::swap(&mut self.buf, scratch);
+        // `scratch` now holds the connection's own buffer, `self.buf` the scratch.
+        if self.start == self.end && self.buf.len() >= size {
+            // Nothing kept (the common case): a swap, no copy.
+            scratch.clear();
+            self.start = 0;
+            self.end = 0;
+            return true;
+        }
         let kept = self.end - self.start;
         let len = size.max(kept);
-        if lent.len() < len {
-            lent.resize(len, 0);
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
         }
-        lent[..kept].copy_from_slice(&self.buf[self.start..self.end]);
-        let mut own = std::mem::replace(&mut self.buf, lent);
-        own.clear();
-        self.own = Some(own);
+        self.buf[..kept].copy_from_slice(&scratch[self.start..self.end]);
+        scratch.clear();
         self.start = 0;
         self.end = kept;
         true
     }
 
     /// Gives the scratch back to the engine, keeping the unused bytes in this
-    /// connection's own buffer.
+    /// connection's own buffer (which comes back from `scratch`'s place).
     pub(crate) fn give_back(&mut self, scratch: &mut Vec<u8>) {
-        let Some(mut own) = self.own.take() else {
+        if !self.lent {
             return;
-        };
-        own.extend_from_slice(&self.buf[self.start..self.end]);
-        if own.is_empty() && own.capacity() > KEPT_CAPACITY_BYTES {
-            own = Vec::new();
         }
+        self.lent = false;
+        std::mem::swap(&mut self.buf, scratch);
+        // `self.buf` is the connection's own buffer again (empty), `scratch` the scratch.
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.capacity() > KEPT_CAPACITY_BYTES {
+                self.buf = Vec::new();
+            }
+            return;
+        }
+        self.buf.extend_from_slice(&scratch[self.start..self.end]);
         self.start = 0;
-        self.end = own.len();
-        *scratch = std::mem::replace(&mut self.buf, own);
+        self.end = self.buf.len();
     }
 
     /// Appends `bytes` as if read (unit tests).
@@ -205,11 +221,9 @@ impl Conn {
     /// Uses buffered bytes and reads the socket until it would block, the caller pauses,
     /// or the state decides something.
     pub(crate) fn drive_read(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Next {
-        let lent = self.rbuf.lend(ctx.scratch, ctx.config.read_buffer_size);
         let next = self.read_loop(req, ctx);
-        if lent {
-            self.rbuf.give_back(ctx.scratch);
-        }
+        // `read_loop` borrowed the engine's scratch if it read the socket.
+        self.rbuf.give_back(ctx.scratch);
         // After a failed write, that failure is the cause of whatever followed. It is
         // swapped in once: when `100 Continue` sends the body from inside the read loop,
         // the `drive_read` under that write has already handed it over.
@@ -247,6 +261,9 @@ impl Conn {
             let Some(transport) = self.transport.as_mut() else {
                 return Next::Wait;
             };
+            // Only a read needs the scratch (kept bytes are used where they are); the
+            // caller of `read_loop` gives it back.
+            self.rbuf.lend(ctx.scratch, ctx.config.read_buffer_size);
             match self.rbuf.read_from(transport, max) {
                 Ok(Some((0, _))) => return self.handle_eof(false),
                 Ok(Some((_, filled))) => {
