@@ -40,8 +40,9 @@
 //! - `tunnel.rs`: the `CONNECT` request that opens a tunnel through an HTTP proxy;
 //! - `write.rs`: putting a request on the connection, writing it, `Expect: 100-continue`,
 //!   and what happens when writing fails;
-//! - `read.rs`: the read buffer (lent by the engine), response heads, bodies (delivered or drained, one loop),
-//!   EOF, and the health check of an idle connection;
+//! - `read.rs`: the read buffer (reads go into a scratch lent by the engine), response
+//!   heads, bodies (delivered or drained, one loop), EOF, and the health check of an
+//!   idle connection;
 //! - `transport.rs`: the bytes under it all (plain or TLS, over TCP, a Unix socket, or
 //!   a scripted stream).
 //!

@@ -211,8 +211,8 @@ impl Harness {
     }
 
     /// Puts an established scripted stream under the connection, equipped as the engine
-    /// does when it gets a request (a parser; reads go into the lent scratch). Writes go through
-    /// (unlimited room) until a test says otherwise.
+    /// does when it gets a request (a parser; reads go into the lent scratch). Writes go
+    /// through (unlimited room) until a test says otherwise.
     fn connected(mut self) -> Harness {
         let script = ScriptStream {
             write_room: usize::MAX,
