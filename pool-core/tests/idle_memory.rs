@@ -103,6 +103,8 @@ fn raise_fd_limit() -> u64 {
 
 /// Runs the server and the child; fails if the child fails or hangs.
 fn parent(case: &Case) {
+    // One case at a time: both share this process's descriptors.
+    let _lock = testkit::process_lock();
     let limit = raise_fd_limit();
     let room = usize::try_from(limit.saturating_sub(FD_HEADROOM)).unwrap_or(case.conns);
     let conns = case.conns.min(room);
