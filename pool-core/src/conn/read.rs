@@ -40,7 +40,7 @@ const MIN_GROWN_BUFFER_BYTES: usize = 4096;
 
 /// Largest capacity a connection keeps for its unused bytes once they are used up:
 /// small leftovers (a chunk-size line, a head split across reads) come and go without
-/// allocating; a bigger one (a paused body's 16 KiB) is freed when it empties.
+/// allocating; a bigger one (a paused body's unread bytes) is freed when it empties.
 const KEPT_CAPACITY_BYTES: usize = 1024;
 
 /// A connection's read buffer: bytes in `buf[start..end]` are received and not yet used.
