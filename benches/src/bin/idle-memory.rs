@@ -146,6 +146,12 @@ fn run(cli: Cli) -> Result<IdleMemory, String> {
     let mut config = Config::default();
     config.max_idle_per_host = n;
     config.max_idle_total = n;
+    // Memory is measured, not speed: on a busy machine 10 000 handshakes queued at
+    // once take longer than the default 10 s handshake timeout (and the others).
+    config.tls_handshake_timeout = OPEN_TIMEOUT;
+    config.connect_timeout = OPEN_TIMEOUT;
+    config.response_header_timeout = Some(OPEN_TIMEOUT);
+    config.timeout = Some(OPEN_TIMEOUT);
     if let Some(ca) = &cacert {
         use wirepool::tls::{TlsConfig, TrustRoots};
         let tls = TlsConfig::builder()

@@ -176,8 +176,19 @@ struct Bench<'a> {
     /// (scenario key, client label) → JSON lines of its runs.
     results: BTreeMap<(String, String), Vec<Value>>,
     md: String,
-    /// Live heap bytes per idle plain connection (the memory section), for the targets.
-    idle_heap_per_conn: Option<f64>,
+    /// Per idle connection (the memory section), for the targets.
+    idle: IdleFigures,
+}
+
+/// What the memory section measured per idle connection, for the targets.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdleFigures {
+    /// Live heap bytes per idle plain connection.
+    plain_heap_b: Option<f64>,
+    /// Resident KiB per idle plain connection.
+    plain_rss_kib: Option<f64>,
+    /// Resident KiB per idle TLS connection.
+    tls_rss_kib: Option<f64>,
 }
 
 impl Bench<'_> {
@@ -438,7 +449,7 @@ fn run(opts: &Options) -> Result<(), String> {
         clk_tck: sh("getconf CLK_TCK").parse().unwrap_or(100.0),
         results: BTreeMap::new(),
         md: String::new(),
-        idle_heap_per_conn: None,
+        idle: IdleFigures::default(),
     };
     let (loadgen, hyper, ureq, peer_wrk) = (
         bin("loadgen"),
@@ -585,9 +596,9 @@ fn run(opts: &Options) -> Result<(), String> {
         b.scenario(&sc)?;
     }
     if has("memory") && !server.scale.is_empty() {
-        let (md, heap) = memory_section(&b, &bin("idle-memory"), opts)?;
+        let (md, idle) = memory_section(&b, &bin("idle-memory"), opts)?;
         b.md.push_str(&md);
-        b.idle_heap_per_conn = heap;
+        b.idle = idle;
     }
     if has("strace") {
         b.md.push_str(&strace_section(&b, &url, wrk)?);
@@ -636,8 +647,8 @@ fn memory_section(
     b: &Bench<'_>,
     idle_memory: &Path,
     opts: &Options,
-) -> Result<(String, Option<f64>), String> {
-    let mut plain_heap = None;
+) -> Result<(String, IdleFigures), String> {
+    let mut figures = IdleFigures::default();
     let mut md = String::from("### Memory per idle connection\n\n");
     let n = opts.scale_conns.to_string();
     let list = opts.out.with_file_name("scale-urls.txt");
@@ -700,12 +711,15 @@ fn memory_section(
             f("open_secs"),
         );
         if label.starts_with("plain") {
-            plain_heap = Some(f("heap_per_idle_conn_b"));
+            figures.plain_heap_b = Some(f("heap_per_idle_conn_b"));
+            figures.plain_rss_kib = Some(f("rss_per_idle_conn_kb"));
+        } else {
+            figures.tls_rss_kib = Some(f("rss_per_idle_conn_kb"));
         }
         eprintln!("loadbench: {line}");
     }
     md.push('\n');
-    Ok((md, plain_heap))
+    Ok((md, figures))
 }
 
 /// `strace -c -f` of ours, hyper-cur and wrk at C = 64: system calls per request.
@@ -872,10 +886,25 @@ fn targets(b: &Bench<'_>, opts: &Options) -> String {
     );
     row(
         "heap per idle plain connection ≤ 4 KiB",
-        b.idle_heap_per_conn.unwrap_or(f64::NAN),
+        b.idle.plain_heap_b.unwrap_or(f64::NAN),
         4096.0,
         true,
         " B",
+    );
+    // Issue 15, target 3: what the allocator really keeps, not only the live heap.
+    row(
+        "RSS per idle plain connection ≤ 6 KiB (issue 15)",
+        b.idle.plain_rss_kib.unwrap_or(f64::NAN),
+        6.0,
+        true,
+        " KiB",
+    );
+    row(
+        "RSS per idle TLS connection ≤ 16 KiB (issue 15)",
+        b.idle.tls_rss_kib.unwrap_or(f64::NAN),
+        16.0,
+        true,
+        " KiB",
     );
     md.push('\n');
     md

@@ -99,7 +99,7 @@ pub(super) enum Msg {
 /// [`Mailbox::push_data`]). The budget (`body_buffer_limit`) counts payload bytes, so
 /// what a paused reader costs must be close to its payload: with coalescing a queue
 /// holds at most two messages per `COALESCE_BYTES` of payload, whatever the chunk sizes
-/// the server chose. 16 KiB is the default read buffer, so the usual full-buffer piece
+/// the server chose. A socket read is up to 64 KiB by default, so the usual full-buffer piece
 /// is never appended to (no extra copy) and tiny pieces fill buffers of this size.
 pub(super) const COALESCE_BYTES: usize = 16 * 1024;
 

@@ -729,7 +729,7 @@ impl ClientBuilder {
         resolver_threads: usize;
         /// Response head size and header count limits. Default 64 KiB, 100. Go: `MaxResponseHeaderBytes`.
         head_limits: http1_codec::HeadLimits;
-        /// A connection's read buffer size. Default 16 KiB. Go: `ReadBufferSize`.
+        /// Size of each socket read (one buffer per engine). Default 64 KiB. Go: `ReadBufferSize`.
         read_buffer_size: usize;
         /// Request header names in `Title-Case` (default) or lower case.
         header_case: http1_codec::HeaderCase;

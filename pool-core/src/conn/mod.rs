@@ -40,8 +40,9 @@
 //! - `tunnel.rs`: the `CONNECT` request that opens a tunnel through an HTTP proxy;
 //! - `write.rs`: putting a request on the connection, writing it, `Expect: 100-continue`,
 //!   and what happens when writing fails;
-//! - `read.rs`: the read buffer, response heads, bodies (delivered or drained, one loop),
-//!   EOF, and the health check of an idle connection;
+//! - `read.rs`: the read buffer (reads go into a scratch lent by the engine), response
+//!   heads, bodies (delivered or drained, one loop), EOF, and the health check of an
+//!   idle connection;
 //! - `transport.rs`: the bytes under it all (plain or TLS, over TCP, a Unix socket, or
 //!   a scripted stream).
 //!
@@ -101,6 +102,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) sink: Sink<'a>,
     /// The client's tracer, if one is installed (the request's is on the connection).
     pub(crate) tracer: Option<&'a dyn Tracer>,
+    /// The engine's read buffer: a connection reads into it and keeps only the bytes
+    /// it could not use yet (see [`ReadBuf`]).
+    pub(crate) scratch: &'a mut Vec<u8>,
 }
 
 /// What a transition decided; the engine applies it.
@@ -304,8 +308,8 @@ pub(crate) struct Conn {
     pub(crate) read_closed: bool,
     /// The engine stopped reading for the caller (backpressure).
     pub(crate) paused: bool,
-    /// Received bytes not used yet. Taken from the engine's spares when the connection
-    /// gets a request, given back when it goes idle.
+    /// Received bytes not used yet (reads go into the engine's scratch buffer, lent
+    /// while the connection reads). Emptied and freed when it goes idle.
     pub(crate) rbuf: ReadBuf,
     /// This connection's response-head parser. It remembers how far it searched an
     /// unfinished head, so it must never see another connection's bytes.

@@ -11,7 +11,9 @@
 //!   the caller (who may pause), the second counts and discards it up to `drain_limit`;
 //! - `Idle`: any byte or EOF means the server closed or poisoned the connection.
 //!
-//! Body pieces are slices of the connection's read buffer: nothing is copied here.
+//! Body pieces are slices of the read buffer: nothing is copied here. The bytes are read
+//! into the engine's scratch buffer, lent for the call; a connection keeps only what it
+//! could not use yet (see [`ReadBuf`]).
 
 use std::time::Duration;
 
@@ -36,15 +38,36 @@ const READ_SLACK_BYTES: usize = 1024;
 /// The smallest a read buffer grows to when it is full of unused bytes.
 const MIN_GROWN_BUFFER_BYTES: usize = 4096;
 
+/// Largest capacity a connection keeps for its unused bytes once they are used up:
+/// small leftovers (a chunk-size line, a head split across reads) come and go without
+/// allocating; a bigger one (a paused body's unread bytes) is freed when it empties.
+const KEPT_CAPACITY_BYTES: usize = 1024;
+
 /// A connection's read buffer: bytes in `buf[start..end]` are received and not yet used.
 ///
-/// It is taken from the engine's spare buffers when the connection becomes busy and given
-/// back when it goes idle, so idle connections hold no buffer memory.
+/// A connection does not own a buffer to read into. While it reads
+/// ([`Conn::drive_read`]) it borrows the engine's one scratch buffer (lent through
+/// [`Ctx::scratch`](super::Ctx)): the bytes it kept from earlier reads are copied to the
+/// front, the socket is read after them, and what the turn could not use (a partial
+/// head, a partial chunk-size line, a paused body) is copied back into a small buffer
+/// of its own when it gives the scratch back. The common exchange — a response that
+/// arrives whole and is used whole — copies nothing and allocates nothing.
+///
+/// Why not a buffer per connection: with many connections busy at once, each held a
+/// `read_buffer_size` buffer; they were freed when the connections went idle, but the
+/// allocator kept those pages (freed chunks interleaved with live ones), so 10 000 idle
+/// connections cost the memory of 10 000 busy ones. Now an idle connection holds no
+/// buffer and a burst of busy ones needs no more than their unused bytes.
 #[derive(Default)]
 pub(crate) struct ReadBuf {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// `buf` is the engine's scratch; the connection's own buffer (emptied, kept for
+    /// its capacity) waits in the lender's slot until [`give_back`](Self::give_back).
+    lent: bool,
+    /// The connection carries a request (the engine equipped it), so it may read.
+    equipped: bool,
 }
 
 impl ReadBuf {
@@ -65,25 +88,83 @@ impl ReadBuf {
         }
     }
 
-    /// Installs a (spare) buffer of at least `size` bytes.
-    pub(crate) fn attach(&mut self, mut buf: Vec<u8>, size: usize) {
-        if buf.len() < size {
-            buf.resize(size, 0);
+    /// The connection got a request: it may read (into the lent scratch).
+    pub(crate) fn equip(&mut self) {
+        self.equipped = true;
+    }
+
+    /// Whether [`equip`](Self::equip) ran since the last [`release`](Self::release).
+    pub(crate) fn is_equipped(&self) -> bool {
+        self.equipped
+    }
+
+    /// The connection goes idle or closes: frees whatever it kept. (An idle connection
+    /// has no unused bytes: bytes on an idle socket close it.)
+    pub(crate) fn release(&mut self) {
+        *self = ReadBuf::default();
+    }
+
+    /// Capacity this connection holds of its own (while the scratch is not lent).
+    #[cfg(test)]
+    pub(crate) fn own_capacity(&self) -> usize {
+        assert!(!self.lent, "the scratch is lent");
+        self.buf.capacity()
+    }
+
+    /// Borrows the engine's `scratch` (growing it to `size` bytes once) and moves the
+    /// kept bytes to its front; the connection's own buffer waits in `scratch`'s place,
+    /// emptied. Returns false, doing nothing, when this buffer holds the scratch already.
+    ///
+    /// Lending and giving back keep `data()` as it was, so they nest: a read inside a
+    /// read (`100 Continue` sends the body, whose write reads an early response) may
+    /// give the scratch back before the outer one is done; the outer one lends it again
+    /// at its next socket read.
+    pub(crate) fn lend(&mut self, scratch: &mut Vec<u8>, size: usize) -> bool {
+        if self.lent {
+            return false;
         }
-        self.buf = buf;
+        self.lent = true;
+        std::mem::swap(&mut self.buf, scratch);
+        // `scratch` now holds the connection's own buffer, `self.buf` the scratch.
+        if self.start == self.end && self.buf.len() >= size {
+            // Nothing kept (the common case): a swap, no copy.
+            scratch.clear();
+            self.start = 0;
+            self.end = 0;
+            return true;
+        }
+        let kept = self.end - self.start;
+        let len = size.max(kept);
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
+        }
+        self.buf[..kept].copy_from_slice(&scratch[self.start..self.end]);
+        scratch.clear();
         self.start = 0;
-        self.end = 0;
+        self.end = kept;
+        true
     }
 
-    /// Takes the buffer out (the caller keeps it as a spare).
-    pub(crate) fn detach(&mut self) -> Vec<u8> {
+    /// Gives the scratch back to the engine, keeping the unused bytes in this
+    /// connection's own buffer (which comes back from `scratch`'s place).
+    pub(crate) fn give_back(&mut self, scratch: &mut Vec<u8>) {
+        if !self.lent {
+            return;
+        }
+        self.lent = false;
+        std::mem::swap(&mut self.buf, scratch);
+        // `self.buf` is the connection's own buffer again (empty), `scratch` the scratch.
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.capacity() > KEPT_CAPACITY_BYTES {
+                self.buf = Vec::new();
+            }
+            return;
+        }
+        self.buf.extend_from_slice(&scratch[self.start..self.end]);
         self.start = 0;
-        self.end = 0;
-        std::mem::take(&mut self.buf)
-    }
-
-    pub(crate) fn has_buffer(&self) -> bool {
-        !self.buf.is_empty()
+        self.end = self.buf.len();
     }
 
     /// Appends `bytes` as if read (unit tests).
@@ -141,6 +222,8 @@ impl Conn {
     /// or the state decides something.
     pub(crate) fn drive_read(&mut self, req: Option<&mut Req>, ctx: &mut Ctx<'_>) -> Next {
         let next = self.read_loop(req, ctx);
+        // `read_loop` borrowed the engine's scratch if it read the socket.
+        self.rbuf.give_back(ctx.scratch);
         // After a failed write, that failure is the cause of whatever followed. It is
         // swapped in once: when `100 Continue` sends the body from inside the read loop,
         // the `drive_read` under that write has already handed it over.
@@ -178,6 +261,9 @@ impl Conn {
             let Some(transport) = self.transport.as_mut() else {
                 return Next::Wait;
             };
+            // Only a read needs the scratch (kept bytes are used where they are); the
+            // caller of `read_loop` gives it back.
+            self.rbuf.lend(ctx.scratch, ctx.config.read_buffer_size);
             match self.rbuf.read_from(transport, max) {
                 Ok(Some((0, _))) => return self.handle_eof(false),
                 Ok(Some((_, filled))) => {
@@ -536,5 +622,116 @@ impl Conn {
         let drain_for = ctx.config.drain_timeout;
         self.arm_after(ctx, Deadline::Drain, drain_for);
         Next::Wait
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ReadBuf, KEPT_CAPACITY_BYTES};
+
+    /// A buffer holding `kept` unused bytes, as a connection leaves a turn.
+    fn keeping(kept: &[u8]) -> ReadBuf {
+        let mut rbuf = ReadBuf::default();
+        rbuf.equip();
+        rbuf.push(kept);
+        rbuf
+    }
+
+    #[test]
+    fn lending_moves_kept_bytes_to_the_front_of_the_scratch_and_back() {
+        let mut scratch = Vec::new();
+        let mut rbuf = keeping(b"HTTP/1.1 2");
+        rbuf.consume(5);
+        assert!(rbuf.lend(&mut scratch, 64));
+        assert!(scratch.is_empty(), "the scratch is with the connection");
+        assert_eq!(rbuf.data(), b"1.1 2");
+        rbuf.consume(3);
+        rbuf.give_back(&mut scratch);
+        assert_eq!(scratch.len(), 64, "the scratch came back at its size");
+        assert_eq!(
+            rbuf.data(),
+            b" 2",
+            "the unused bytes stay with the connection"
+        );
+        assert!(rbuf.lend(&mut scratch, 64));
+        assert_eq!(rbuf.data(), b" 2");
+    }
+
+    #[test]
+    fn a_turn_that_uses_every_byte_keeps_nothing() {
+        let mut scratch = vec![0; 64];
+        let scratch_at = scratch.as_ptr();
+        let mut rbuf = keeping(b"");
+        assert!(rbuf.lend(&mut scratch, 64));
+        rbuf.push(b"HTTP/1.1 204 No Content\r\n\r\n");
+        rbuf.consume(27);
+        rbuf.give_back(&mut scratch);
+        assert!(rbuf.is_empty());
+        assert_eq!(
+            rbuf.own_capacity(),
+            0,
+            "nothing was allocated for the connection"
+        );
+        assert_eq!(scratch.as_ptr(), scratch_at, "the same scratch, not a copy");
+    }
+
+    #[test]
+    fn a_nested_lend_leaves_the_scratch_to_the_outer_one() {
+        let mut scratch = vec![0; 64];
+        let mut rbuf = keeping(b"abc");
+        assert!(rbuf.lend(&mut scratch, 64));
+        let mut inner = Vec::new(); // what the nested call sees in `Ctx::scratch`
+        assert!(!rbuf.lend(&mut inner, 64));
+        assert_eq!(rbuf.data(), b"abc");
+        rbuf.give_back(&mut scratch);
+        assert_eq!(scratch.len(), 64);
+        assert_eq!(rbuf.data(), b"abc");
+        // Giving back twice does nothing the second time.
+        let mut again = Vec::new();
+        rbuf.give_back(&mut again);
+        assert!(again.is_empty());
+        assert_eq!(rbuf.data(), b"abc");
+    }
+
+    #[test]
+    fn a_large_leftover_is_freed_once_used_small_capacity_is_kept() {
+        let mut scratch = Vec::new();
+        let big = vec![b'x'; 4 * KEPT_CAPACITY_BYTES];
+        let mut rbuf = keeping(&big);
+        assert!(rbuf.own_capacity() >= big.len());
+        assert!(rbuf.lend(&mut scratch, 64));
+        assert!(scratch.is_empty());
+        assert_eq!(
+            rbuf.data(),
+            &big[..],
+            "the scratch grew to hold what was kept"
+        );
+        rbuf.consume(big.len());
+        rbuf.give_back(&mut scratch);
+        assert_eq!(
+            rbuf.own_capacity(),
+            0,
+            "a paused body's bytes are not kept forever"
+        );
+        assert!(scratch.len() >= big.len());
+
+        let mut rbuf = keeping(b"3\r");
+        assert!(rbuf.lend(&mut scratch, 64));
+        rbuf.consume(2);
+        rbuf.give_back(&mut scratch);
+        assert!(
+            rbuf.own_capacity() > 0,
+            "a small leftover's capacity stays for the next one"
+        );
+    }
+
+    #[test]
+    fn release_frees_everything_and_unequips() {
+        let mut rbuf = keeping(b"stray");
+        assert!(rbuf.is_equipped());
+        rbuf.release();
+        assert!(!rbuf.is_equipped());
+        assert!(rbuf.is_empty());
+        assert_eq!(rbuf.own_capacity(), 0);
     }
 }

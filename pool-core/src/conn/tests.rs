@@ -81,7 +81,8 @@ const RID: RequestId = RequestId(7);
 /// The connection's slab id (its deadline entries name it).
 const CID: usize = 3;
 
-/// The read buffer a test connection starts with: small, so a long head makes it grow.
+/// The read buffer size of the tests' settings: small, so a long head makes the lent
+/// scratch buffer grow.
 const BUF_BYTES: usize = 4096;
 
 // ---- harness ----------------------------------------------------------------------------
@@ -179,6 +180,8 @@ struct Harness {
     flows: VecDeque<Flow>,
     /// The error of the last `Fail`.
     error: Option<Error>,
+    /// The engine's read scratch, lent to the connection while it reads.
+    scratch: Vec<u8>,
 }
 
 impl Harness {
@@ -187,7 +190,10 @@ impl Harness {
         let t0 = Instant::now();
         Harness {
             t0,
-            config: Config::default(),
+            config: Config {
+                read_buffer_size: BUF_BYTES,
+                ..Config::default()
+            },
             timers: Timers::default(),
             poll: mio::Poll::new().expect("a poller"),
             conn: Conn::new(0, 1, Plan::default(), RID, t0),
@@ -195,6 +201,7 @@ impl Harness {
             seen: Vec::new(),
             flows: VecDeque::new(),
             error: None,
+            scratch: Vec::new(),
         }
     }
 
@@ -204,15 +211,15 @@ impl Harness {
     }
 
     /// Puts an established scripted stream under the connection, equipped as the engine
-    /// does when it gets a request (a read buffer and a parser). Writes go through
-    /// (unlimited room) until a test says otherwise.
+    /// does when it gets a request (a parser; reads go into the lent scratch). Writes go
+    /// through (unlimited room) until a test says otherwise.
     fn connected(mut self) -> Harness {
         let script = ScriptStream {
             write_room: usize::MAX,
             ..ScriptStream::default()
         };
         self.conn.transport = Some(Transport::plain(Stream::Script(script)));
-        self.conn.rbuf.attach(vec![0; BUF_BYTES], BUF_BYTES);
+        self.conn.rbuf.equip();
         self.conn.parser = ResponseParser::default();
         self.conn.writable = true;
         self
@@ -240,11 +247,11 @@ impl Harness {
     }
 
     /// An idle connection in the pool, as `release` leaves it: one request served, read
-    /// buffer given back.
+    /// buffer and parser given back.
     fn idle() -> Harness {
         let mut h = Harness::get().connected().in_state(State::Idle);
         h.conn.served = 1;
-        h.conn.rbuf.detach();
+        h.conn.rbuf.release();
         h
     }
 
@@ -271,6 +278,7 @@ impl Harness {
             seen,
             flows,
             error,
+            scratch,
             ..
         } = self;
         let mut sink = |event: Event<'_>| {
@@ -289,6 +297,7 @@ impl Harness {
             registry: poll.registry(),
             sink: &mut sink,
             tracer: None,
+            scratch,
         };
         let req = with_req.then_some(req);
         match f(conn, req, &mut ctx) {
@@ -1401,6 +1410,26 @@ fn a_head_longer_than_the_read_buffer_grows_it() {
 }
 
 #[test]
+fn a_connection_keeps_only_the_bytes_it_could_not_use() {
+    // Reads go into the engine's scratch; between turns the connection holds the
+    // unfinished head only, in a buffer of its own the size of those bytes.
+    let mut h = Harness::awaiting_head(request(Method::GET, b"", &[]));
+    h.feed(b"HTTP/1.1 200 OK\r\nContent-Le");
+    assert_eq!(h.readable(1), Out::Wait);
+    assert_eq!(h.conn.rbuf.data(), b"HTTP/1.1 200 OK\r\nContent-Le");
+    assert!(h.conn.rbuf.own_capacity() < BUF_BYTES / 4);
+    assert_eq!(
+        h.scratch.len(),
+        BUF_BYTES,
+        "the scratch is back with the engine"
+    );
+    h.feed(b"ngth: 2\r\n\r\nok");
+    assert_eq!(h.readable(2), finished(Ok(())));
+    assert_eq!(h.body(), b"ok");
+    assert!(h.conn.rbuf.is_empty());
+}
+
+#[test]
 fn a_small_read_buffer_grows_for_a_long_head() {
     // Valid settings below the 4 KiB growth step: the buffer may grow to 2048 + 1024.
     let mut h = Harness::awaiting_head(request(Method::GET, b"", &[]));
@@ -1410,7 +1439,6 @@ fn a_small_read_buffer_grows_for_a_long_head() {
         max_headers: 100,
     };
     assert!(h.config.validate().is_ok());
-    h.conn.rbuf.attach(vec![0; 512], 512);
     h.conn.parser = ResponseParser::new(h.config.head_limits);
     let mut response = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
     response.extend(std::iter::repeat(b'a').take(1000));
@@ -1422,7 +1450,6 @@ fn a_small_read_buffer_grows_for_a_long_head() {
     let mut h = Harness::awaiting_head(request(Method::GET, b"", &[]));
     h.config.read_buffer_size = 512;
     h.config.head_limits.max_head_bytes = 2048;
-    h.conn.rbuf.attach(vec![0; 512], 512);
     h.conn.parser = ResponseParser::new(h.config.head_limits);
     let mut response = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
     response.extend(std::iter::repeat(b'a').take(5000));
@@ -1834,7 +1861,7 @@ fn idle_check_reads_nothing_without_readiness() {
 #[test]
 fn idle_connection_is_reused_for_the_next_request() {
     let mut h = Harness::idle();
-    h.conn.rbuf.attach(Vec::new(), BUF_BYTES); // the engine equips it again
+    h.conn.rbuf.equip(); // the engine equips it again
     let head = h.req.head.clone();
     assert_eq!(h.start(1), Out::Wait);
     assert!(h.req.info.reused);

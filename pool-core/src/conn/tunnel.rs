@@ -74,6 +74,15 @@ impl Conn {
             }
         }
         let max = ctx.config.head_limits.max_head_bytes;
+        let next = self.read_tunnel_answer(max, ctx);
+        // `read_tunnel_answer` borrowed the engine's scratch if it read the socket.
+        self.rbuf.give_back(ctx.scratch);
+        next
+    }
+
+    /// Parses the proxy's answer from the buffer, reading the socket until it would
+    /// block or the answer is complete.
+    fn read_tunnel_answer(&mut self, max: usize, ctx: &mut Ctx<'_>) -> Next {
         loop {
             // A proxy may answer before the request is all out (a refusal); read anyway.
             match self.parser.parse(self.rbuf.data(), &Method::CONNECT) {
@@ -117,6 +126,7 @@ impl Conn {
             let Some(transport) = self.transport.as_mut() else {
                 return Next::Wait;
             };
+            self.rbuf.lend(ctx.scratch, ctx.config.read_buffer_size);
             match self.rbuf.read_from(transport, max) {
                 Ok(Some((0, _))) => {
                     return fail(

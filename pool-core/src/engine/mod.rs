@@ -640,6 +640,7 @@ impl Engine {
             poll,
             now,
             tracer,
+            spares,
             ..
         } = self;
         let conn = conns.get_mut(cid)?;
@@ -654,6 +655,7 @@ impl Engine {
             registry: poll.registry(),
             sink,
             tracer: tracer.as_deref(),
+            scratch: spares.read_scratch(),
         };
         Some(f(conn, req, &mut ctx))
     }
@@ -700,11 +702,7 @@ impl Engine {
             Next::NeedsTunnel => match self.connect_head(cid) {
                 Ok(head) => {
                     if let Some(conn) = self.conns.get_mut(cid) {
-                        self.spares.equip(
-                            conn,
-                            self.config.read_buffer_size,
-                            self.config.head_limits,
-                        );
+                        self.spares.equip(conn, self.config.head_limits);
                     }
                     self.drive(cid, sink, |conn, _, ctx| conn.start_tunnel(head, ctx))
                 }

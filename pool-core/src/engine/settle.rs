@@ -225,8 +225,7 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(cid) else {
             return;
         };
-        self.spares
-            .equip(conn, self.config.read_buffer_size, self.config.head_limits);
+        self.spares.equip(conn, self.config.head_limits);
         if conn.served > 0 || conn.pooled {
             self.pools.stats_mut(conn.host).reuses += 1;
         }

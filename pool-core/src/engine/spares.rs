@@ -1,18 +1,23 @@
-//! Buffers recycled between connections, so the steady state allocates nothing.
+//! Buffers shared or recycled between connections, so the steady state allocates nothing.
 //!
-//! A connection needs a read buffer and a head parser (with its header storage) only
-//! while it carries a request: it is equipped from here when it gets one and gives them
-//! back when it goes idle or closes, so an idle connection holds no buffer memory and a
-//! parser never carries one connection's progress to another (it is reset on the way).
-//! Encoded request heads come back from finished requests and carry the next ones.
+//! - The read scratch: the one buffer every connection reads into, lent to it through
+//!   `Ctx` while it reads (see `conn::ReadBuf`). A connection keeps only the bytes it
+//!   could not use yet, so 10 000 connections busy at once do not each hold (and, once
+//!   idle, leave with the allocator) a `read_buffer_size` buffer.
+//! - Head parsers (with their header storage): a connection needs one only while it
+//!   carries a request. It is equipped from here when it gets one and gives it back when
+//!   it goes idle or closes, so an idle connection holds no parser and a parser never
+//!   carries one connection's progress to another (it is reset on the way).
+//! - Encoded request heads come back from finished requests and carry the next ones.
+//!
 //! Each list is capped: a burst of closes should not pin memory for good.
 
 use http1_codec::{HeadLimits, ResponseParser};
 
 use crate::conn::Conn;
 
-/// Read buffers and head parsers kept for the next busy connection.
-const MAX_SPARE_BUFFERS: usize = 64;
+/// Head parsers kept for the next busy connection.
+const MAX_SPARE_PARSERS: usize = 64;
 
 /// Encoded-head buffers kept for reuse (each is a few hundred bytes).
 const MAX_SPARE_HEADS: usize = 1024;
@@ -20,20 +25,25 @@ const MAX_SPARE_HEADS: usize = 1024;
 /// The engine's spare buffers.
 #[derive(Default)]
 pub(crate) struct Spares {
-    read_bufs: Vec<Vec<u8>>,
+    /// What connections read into (grown to `read_buffer_size` on first use).
+    read_scratch: Vec<u8>,
     parsers: Vec<ResponseParser>,
     heads: Vec<Vec<u8>>,
 }
 
 impl Spares {
-    /// Gives `conn` a read buffer of `size` bytes and a parser with `limits`, unless it
-    /// has them (a connection that was not idle keeps its own).
-    pub(crate) fn equip(&mut self, conn: &mut Conn, size: usize, limits: HeadLimits) {
-        if conn.rbuf.has_buffer() {
+    /// The read scratch, to lend to the connection being driven.
+    pub(crate) fn read_scratch(&mut self) -> &mut Vec<u8> {
+        &mut self.read_scratch
+    }
+
+    /// Readies `conn` to read a response: gives it a parser with `limits`, unless it
+    /// has one (a connection that was not idle keeps its own).
+    pub(crate) fn equip(&mut self, conn: &mut Conn, limits: HeadLimits) {
+        if conn.rbuf.is_equipped() {
             return;
         }
-        conn.rbuf
-            .attach(self.read_bufs.pop().unwrap_or_default(), size);
+        conn.rbuf.equip();
         conn.parser = match self.parsers.pop() {
             Some(mut parser) if parser.limits() == limits => {
                 parser.reset();
@@ -43,17 +53,15 @@ impl Spares {
         };
     }
 
-    /// Takes back `conn`'s read buffer and parser (it is going idle or closing).
+    /// Takes back `conn`'s parser and frees its unused bytes (it is going idle or
+    /// closing).
     pub(crate) fn strip(&mut self, conn: &mut Conn) {
-        let buf = conn.rbuf.detach();
-        if buf.is_empty() {
+        if !conn.rbuf.is_equipped() {
             return;
         }
-        if self.read_bufs.len() < MAX_SPARE_BUFFERS {
-            self.read_bufs.push(buf);
-        }
+        conn.rbuf.release();
         let parser = std::mem::take(&mut conn.parser);
-        if self.parsers.len() < MAX_SPARE_BUFFERS {
+        if self.parsers.len() < MAX_SPARE_PARSERS {
             self.parsers.push(parser);
         }
     }
