@@ -628,8 +628,8 @@ impl ClientBuilder {
     /// per-host limit stays exact. What is divided among the engines: `max_idle_total`
     /// (each keeps `max_idle_total / n`, rounded up), and by caller the per-host limits
     /// (see [`EngineSplit::ByCaller`]). What each engine has of its own: pools, timers,
-    /// the DNS cache and `resolver_threads` lookup threads (so `n × resolver_threads` in
-    /// all), and, without a [`tls_config`](Self::tls_config), the default TLS settings
+    /// the DNS cache, its read buffer (`read_buffer_size`) and `resolver_threads` lookup
+    /// threads (so `n × resolver_threads` in all), and, without a [`tls_config`](Self::tls_config), the default TLS settings
     /// and their resumption cache. What all share: the tracer, a custom
     /// [`resolver`](Self::resolver), the `tls_config` given (its resumption cache
     /// included), middleware and redirects (which run on the caller's thread).
