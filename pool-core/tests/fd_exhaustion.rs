@@ -19,7 +19,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{get, Driver, WAIT};
@@ -50,35 +49,11 @@ fn emfile_fails_dials_cleanly_and_the_pool_recovers() {
 /// Runs the server and the child; fails if the child fails or hangs.
 fn parent() {
     let server = TestServer::keep_alive(b"fd");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_URL, server.url("/"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > CHILD_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the child under a low descriptor limit ran past {CHILD_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let output = child.wait_with_output().unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    println!("child stdout:\n{}", text(&output.stdout));
-    println!("child stderr:\n{}", text(&output.stderr));
-    assert!(status.success(), "the child failed: {status}");
-    // The child's summary line proves it ran the checks (and not an empty test list).
-    assert!(
-        text(&output.stdout).contains("fd-exhaustion:"),
-        "the child printed no summary"
+    common::run_child(
+        TEST_NAME,
+        (CHILD_URL, &server.url("/")),
+        CHILD_DEADLINE,
+        "fd-exhaustion:",
     );
     assert!(
         server.wait_for_open_connections(0, WAIT),

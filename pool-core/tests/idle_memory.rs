@@ -20,7 +20,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -148,35 +147,11 @@ fn parent(case: &Case) {
         args = format!("{} {conns}", server.url(""));
         _plain = Some(server);
     }
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([case.test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > CHILD_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the child ran past {CHILD_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let output = child.wait_with_output().unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    println!("child stdout:\n{}", text(&output.stdout));
-    println!("child stderr:\n{}", text(&output.stderr));
-    assert!(status.success(), "the child failed: {status}");
-    // The child's summary line proves it ran the checks (and not an empty test list).
-    assert!(
-        text(&output.stdout).contains("idle-memory:"),
-        "the child printed no summary"
+    common::run_child(
+        case.test,
+        (CHILD_ENV, &args),
+        CHILD_DEADLINE,
+        "idle-memory:",
     );
 }
 

@@ -266,3 +266,40 @@ impl Rng {
         lo + self.below(hi - lo + 1)
     }
 }
+
+/// Runs `test` of this test binary again in a child process, with `env` set, and fails
+/// if the child fails, runs past `deadline`, or never printed `summary` (proof that it
+/// ran its checks, not an empty test list). For tests that need a process of their own
+/// (a lower descriptor limit, a clean memory baseline). The child's output is printed.
+pub fn run_child(test: &str, env: (&str, &str), deadline: Duration, summary: &str) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(env.0, env.1)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child {test} ran past {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = child.wait_with_output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    println!("child stdout:\n{}", text(&output.stdout));
+    println!("child stderr:\n{}", text(&output.stderr));
+    assert!(status.success(), "the child failed: {status}");
+    assert!(
+        text(&output.stdout).contains(summary),
+        "the child printed no summary"
+    );
+}
