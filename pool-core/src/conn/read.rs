@@ -268,9 +268,9 @@ impl Conn {
                 Ok(Some((0, _))) => return self.handle_eof(false),
                 Ok(Some((_, filled))) => {
                     // A short read drained a plain socket (Linux epoll semantics); with
-                    // TLS, plaintext can still wait inside the session: read on until
-                    // `WouldBlock`.
-                    if !filled && !self.read_closed && !transport.is_tls() {
+                    // TLS only if the socket read under it was short too (see
+                    // `drained_by_short_read`); otherwise read on until `WouldBlock`.
+                    if !filled && !self.read_closed && transport.drained_by_short_read() {
                         self.readable = false;
                     }
                 }

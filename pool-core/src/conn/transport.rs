@@ -226,6 +226,9 @@ struct TlsLayer {
     /// A TLS error met while feeding ciphertext, held back until the plaintext that the
     /// same read decrypted before it (authentic bytes) has been handed out.
     failure: Option<TransportError>,
+    /// The socket read of the current plaintext read returned less than rustls asked
+    /// for: the socket is drained (see [`Transport::drained_by_short_read`]).
+    last_read_short: bool,
 }
 
 /// Where a TLS handshake stands after [`Transport::drive_handshake`].
@@ -251,6 +254,7 @@ impl Transport {
                 session,
                 eof: false,
                 failure: None,
+                last_read_short: false,
             })),
         }
     }
@@ -265,8 +269,19 @@ impl Transport {
         Transport::tls(self.stream, session)
     }
 
-    pub(crate) fn is_tls(&self) -> bool {
-        self.tls.is_some()
+    /// After a plaintext read that did not fill the space offered: whether the socket is
+    /// drained, so that waiting for the next readiness event loses nothing (epoll
+    /// reports each arrival of new bytes). A plain socket's short read says so itself
+    /// (Linux). With TLS the session handed out all the plaintext it had (the read was
+    /// short), and if the last socket read was short too, what is left is at most part
+    /// of a record that needs more bytes: no read would find anything now. Saves the
+    /// `recvfrom` that returns `EAGAIN` after every TLS response. Not for TLS inside a
+    /// TLS tunnel, whose reads are the outer session's plaintext.
+    pub(crate) fn drained_by_short_read(&self) -> bool {
+        match self.tls.as_deref() {
+            None => true,
+            Some(tls) => tls.last_read_short && !matches!(self.stream, Stream::Inner(_)),
+        }
     }
 
     /// The TLS session of the last hop (the one whose handshake ran last), for trace
@@ -300,6 +315,10 @@ impl Transport {
                 }
             };
         };
+        // Only a socket read made by this call may say the socket is drained: plaintext
+        // handed out from the session's buffer says nothing about bytes that arrived
+        // since (their readiness events may have been used up while reading was paused).
+        tls.last_read_short = false;
         loop {
             match tls.session.read_plaintext(buf)? {
                 PlaintextRead::Bytes(n) => return Ok(n),
@@ -417,17 +436,36 @@ impl TlsLayer {
     /// One socket read, fed to the session. `WouldBlock` passes through.
     fn read_ciphertext(&mut self, stream: &mut Stream) -> Result<(), TransportError> {
         // rustls reads from the socket into its own buffer: no staging copy here.
+        let mut source = NoteShort {
+            stream,
+            short: false,
+        };
         let n = loop {
-            match self.session.read_ciphertext_from(stream) {
+            match self.session.read_ciphertext_from(&mut source) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => break other?,
             }
         };
+        self.last_read_short = source.short;
         if n == 0 {
             self.eof = true;
             return Ok(self.session.handle_eof()?);
         }
         Ok(())
+    }
+}
+
+/// A socket that notes whether its last read got less than was asked for.
+struct NoteShort<'a> {
+    stream: &'a mut Stream,
+    short: bool,
+}
+
+impl Read for NoteShort<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
     }
 }
 
