@@ -275,12 +275,21 @@ impl Transport {
     /// (Linux). With TLS the session handed out all the plaintext it had (the read was
     /// short), and if the last socket read was short too, what is left is at most part
     /// of a record that needs more bytes: no read would find anything now. Saves the
-    /// `recvfrom` that returns `EAGAIN` after every TLS response. Not for TLS inside a
-    /// TLS tunnel, whose reads are the outer session's plaintext.
+    /// `recvfrom` that returns `EAGAIN` after every TLS response. Never while the session
+    /// has something the next read must report — a TLS error held back behind the
+    /// plaintext before it, the peer's `close_notify`, the socket's EOF — or a poisoned
+    /// connection could go idle without anyone reading it. Not for TLS inside a TLS
+    /// tunnel, whose reads are the outer session's plaintext.
     pub(crate) fn drained_by_short_read(&self) -> bool {
         match self.tls.as_deref() {
             None => true,
-            Some(tls) => tls.last_read_short && !matches!(self.stream, Stream::Inner(_)),
+            Some(tls) => {
+                tls.last_read_short
+                    && tls.failure.is_none()
+                    && !tls.eof
+                    && !tls.session.is_peer_closed()
+                    && !matches!(self.stream, Stream::Inner(_))
+            }
         }
     }
 
