@@ -64,9 +64,12 @@ pub(super) struct Slot {
 }
 
 impl Slot {
-    /// The calling thread's slot (taken the first time it asks).
+    /// The calling thread's slot (taken the first time it asks). A thread whose
+    /// thread-locals are being torn down (a blocking call from a thread-local's
+    /// destructor) parks on the first slot: it may be woken for nothing, never missed.
     pub(super) fn current() -> Slot {
-        SLOT.with(|slot| *slot)
+        SLOT.try_with(|slot| *slot)
+            .unwrap_or(Slot { word: 0, bit: 0 })
     }
 
     fn take() -> Slot {
