@@ -46,14 +46,14 @@
 
 mod common;
 
-use common::{mix, Rng};
+use common::{env_number, mix, random_seed, Rng};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use common::{host_stats, wait_until, WAIT};
 use testkit::{open_fds, ServerConn, TestServer};
@@ -985,23 +985,6 @@ impl Lane<'_> {
 }
 
 // ---- the test -----------------------------------------------------------------------------
-
-fn env_number(name: &str) -> Option<u64> {
-    let raw = std::env::var(name).ok()?;
-    let raw = raw.trim();
-    let parsed = match raw.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => raw.parse(),
-    };
-    Some(parsed.unwrap_or_else(|_| panic!("{name}={raw:?} is not a number")))
-}
-
-fn random_seed() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    mix(nanos ^ (u64::from(std::process::id()) << 32))
-}
 
 #[test]
 fn mutated_responses_never_poison_the_pool() {

@@ -48,7 +48,7 @@
 
 mod common;
 
-use common::{mix, Rng};
+use common::{env_number, mix, random_seed, Rng};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -56,7 +56,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use common::{kind_of, wait_until};
 use testkit::{open_fds, ServerConn, TestServer};
@@ -941,23 +941,6 @@ fn thread_count() -> Option<usize> {
         .trim()
         .parse()
         .ok()
-}
-
-fn env_number(name: &str) -> Option<u64> {
-    let raw = std::env::var(name).ok()?;
-    let raw = raw.trim();
-    let parsed = match raw.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => raw.parse(),
-    };
-    Some(parsed.unwrap_or_else(|_| panic!("{name}={raw:?} is not a number")))
-}
-
-fn random_seed() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    mix(nanos ^ (u64::from(std::process::id()) << 32))
 }
 
 // ---- the verdict --------------------------------------------------------------------------

@@ -237,6 +237,26 @@ pub fn gated_server(gate: &Gate, body: &'static [u8]) -> TestServer {
 
 // ---- seeded draws (the soak and the evil-server fuzzer) ----------------------------------
 
+/// A number from the environment (decimal or `0x` hex): the seeds and sizes of the
+/// seeded tests. Panics on a value that is not a number (a typo must not pass as "unset").
+pub fn env_number(name: &str) -> Option<u64> {
+    let raw = std::env::var(name).ok()?;
+    let raw = raw.trim();
+    let parsed = match raw.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => raw.parse(),
+    };
+    Some(parsed.unwrap_or_else(|_| panic!("{name}={raw:?} is not a number")))
+}
+
+/// A fresh seed for a seeded test run (printed by the test, so a failure can be replayed).
+pub fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    mix(nanos ^ (u64::from(std::process::id()) << 32))
+}
+
 /// splitmix64's finalizer: spreads any input over all 64 bits.
 pub fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
